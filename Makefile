@@ -1,0 +1,41 @@
+# Two entry points: `make demo` (the main job on the embedded defaults) and `make test`.
+# Each creates .venv when missing and installs what it needs: torch==2.13.0 first (CPU wheel), then the package.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+FIND   := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+DEMO_ARGS ?=
+
+.PHONY: demo test lint venv clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.torch: | $(BIN)/python
+	$(PIP) install $(FIND) torch==2.13.0
+	touch $@
+
+$(VENV)/.base: pyproject.toml $(VENV)/.torch
+	$(PIP) install $(FIND) -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.torch
+	$(PIP) install $(FIND) -e ".[dev,serve]"
+	touch $@ $(VENV)/.base
+
+venv: $(VENV)/.base
+
+demo: $(VENV)/.base
+	$(BIN)/rewardlab demo $(DEMO_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest tests -q --timeout 900
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

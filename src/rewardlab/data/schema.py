@@ -1,0 +1,112 @@
+"""Record types of rewardlab: preference pairs, graded K-wise sets and battles between systems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, str]
+Text = str | list[Message]  # plain text, or a conversation as a list of {role, content} messages
+
+
+def text_of(x: Text) -> str:
+    """Plain text of a string or of a message list (contents joined), for lengths and features."""
+    if isinstance(x, str):
+        return x
+    return "\n".join(m["content"] for m in x)
+
+
+@dataclass
+class PreferencePair:
+    """One human (or simulated) preference: `chosen` is preferred to `rejected` for `prompt`.
+
+    `label` is the soft label (share of annotators preferring `chosen`), `tie` marks a tie, `margin` a graded
+    strength (Llama 2 style); `extra` keeps every other column (gold utilities from the simulator, ...).
+    """
+
+    prompt: Text
+    chosen: Text
+    rejected: Text
+    margin: float | None = None
+    label: float | None = None
+    tie: bool = False
+    category: str | None = None
+    id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat explicit-prompt record; optional columns only when set, extra columns last."""
+        d: dict[str, Any] = {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected}
+        if self.id is not None:
+            d = {"id": self.id, **d}
+        if self.margin is not None:
+            d["margin"] = self.margin
+        if self.label is not None:
+            d["label"] = self.label
+        if self.tie:
+            d["tie"] = True
+        if self.category is not None:
+            d["category"] = self.category
+        d.update(self.extra)
+        return d
+
+
+@dataclass
+class KSampleSet:
+    """K responses to one prompt with graded scores (ratings or correctness), for best-of-K and ranking metrics."""
+
+    prompt: Text
+    responses: list[str]
+    scores: list[float]
+    correct: list[int] | None = None
+    category: str | None = None
+    id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat record with optional columns only when set."""
+        d: dict[str, Any] = {"prompt": self.prompt, "responses": self.responses, "scores": self.scores}
+        if self.id is not None:
+            d = {"id": self.id, **d}
+        if self.correct is not None:
+            d["correct"] = self.correct
+        if self.category is not None:
+            d["category"] = self.category
+        d.update(self.extra)
+        return d
+
+
+@dataclass
+class Battle:
+    """Two systems answer one prompt and a judge picks `model_a`, `model_b` or `tie` (Chatbot Arena style)."""
+
+    prompt: Text
+    model_a: str
+    model_b: str
+    response_a: str
+    response_b: str
+    winner: str
+    category: str | None = None
+    id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat record with optional columns only when set."""
+        d: dict[str, Any] = {
+            "prompt": self.prompt,
+            "model_a": self.model_a,
+            "model_b": self.model_b,
+            "response_a": self.response_a,
+            "response_b": self.response_b,
+            "winner": self.winner,
+        }
+        if self.id is not None:
+            d = {"id": self.id, **d}
+        if self.category is not None:
+            d["category"] = self.category
+        d.update(self.extra)
+        return d
+
+
+Record = PreferencePair | KSampleSet | Battle
+KINDS = ("pairs", "ksample", "battles")
