@@ -202,6 +202,89 @@ def data_simulate(
     typer.echo(f"wrote {len(rows)} simulated {kind} records to {output}")
 
 
+# ------------------------------------------------------------------ train
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path | None, typer.Option(help="YAML file of training settings (flags override it).")] = None,
+    model: Annotated[str | None, typer.Option(help="Backbone: 'minilm' (offline default), a folder or a hub id.")] = None,
+    data: Annotated[str | None, typer.Option(help="Training pairs (file, datasets folder, hub id); default: simulator.")] = None,
+    eval_data: Annotated[str | None, typer.Option(help="Held-out pairs for evaluation.")] = None,
+    eval_split: Annotated[float | None, typer.Option(help="Hold out this share of --data prompts for evaluation.")] = None,
+    loss: Annotated[str | None, typer.Option(help="bt, margin, soft, rao_kupper, davidson or gaussian.")] = None,
+    head: Annotated[str | None, typer.Option(help="scalar, gaussian (mean + variance) or ensemble.")] = None,
+    members: Annotated[int | None, typer.Option(help="Ensemble members (--head ensemble).")] = None,
+    member_gaussian: Annotated[bool | None, typer.Option("--member-gaussian", help="Ensemble of Gaussian heads.")] = None,
+    bootstrap: Annotated[bool | None, typer.Option("--bootstrap", help="Each member trains on a bootstrap resample.")] = None,
+    pooling: Annotated[str | None, typer.Option(help="auto (the architecture's own), last, mean or cls.")] = None,
+    lora: Annotated[bool | None, typer.Option("--lora", help="Train LoRA adapters (the head is always trained).")] = None,
+    lora_r: Annotated[int | None, typer.Option(help="LoRA rank.")] = None,
+    freeze_backbone: Annotated[bool | None, typer.Option("--freeze-backbone", help="Train the head only.")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimiser steps (overrides --epochs).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Pairs per device per step.")] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Gradient accumulation steps.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Max tokens per rendered sequence (longer: truncated, counted).")] = None,
+    render_mode: Annotated[str | None, typer.Option(help="auto, chat, pair or plain.")] = None,
+    center_eta: Annotated[float | None, typer.Option(help="Centering regulariser weight (0.01 typical).")] = None,
+    anchor_columns: Annotated[str | None, typer.Option(help="'chosen_col,rejected_col' external scores for anchors.")] = None,
+    anchor_lambda: Annotated[float | None, typer.Option(help="Anchor loss weight.")] = None,
+    bf16: Annotated[bool | None, typer.Option("--bf16", help="bf16 autocast.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Checkpoint folder.")] = None,
+    eval_steps: Annotated[int | None, typer.Option(help="Evaluate every N steps (default: each epoch).")] = None,
+    save_steps: Annotated[int | None, typer.Option(help="Save a resumable checkpoint every N steps.")] = None,
+    logging_steps: Annotated[int | None, typer.Option(help="Log every N steps.")] = None,
+    report_to: Annotated[str | None, typer.Option(help="tensorboard, wandb, ... (comma separated).")] = None,
+    resume: Annotated[bool | None, typer.Option("--resume", help="Resume from the last complete checkpoint.")] = None,
+    sim_n: Annotated[int | None, typer.Option(help="Simulator pairs when no --data.")] = None,
+    sim_preset: Annotated[str | None, typer.Option(help="Simulator preset: neutral or human_like.")] = None,
+    sim_length_bias: Annotated[float | None, typer.Option(help="Simulator annotator length bias.")] = None,
+    fmt: FormatOpt = None,
+    prompt_key: PromptKeyOpt = None,
+    chosen_key: ChosenKeyOpt = None,
+    rejected_key: RejectedKeyOpt = None,
+    on_invalid: Annotated[str | None, typer.Option("--on-invalid", help="error or skip.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N pairs of --data.")] = None,
+) -> None:
+    """Train a reward model (default: MiniLM + Bradley-Terry + scalar head on simulator pairs)."""
+    from rewardlab.train.config import TrainConfig
+    from rewardlab.train.trainer import train
+
+    cfg = TrainConfig.from_yaml(config) if config else TrainConfig()
+    flags = {
+        "model": model, "data": data, "eval_data": eval_data, "eval_split": eval_split, "loss": loss, "head": head,
+        "members": members, "member_gaussian": member_gaussian, "bootstrap": bootstrap, "pooling": pooling,
+        "lora": lora, "lora_r": lora_r, "freeze_backbone": freeze_backbone, "epochs": epochs,
+        "max_steps": max_steps, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
+        "max_length": max_length, "render_mode": render_mode, "center_eta": center_eta,
+        "anchor_columns": anchor_columns.split(",") if anchor_columns else None, "anchor_lambda": anchor_lambda,
+        "bf16": bf16, "seed": seed, "output": output, "eval_steps": eval_steps, "save_steps": save_steps,
+        "logging_steps": logging_steps, "report_to": report_to.split(",") if report_to else None,
+        "resume": resume, "sim_n": sim_n, "sim_preset": sim_preset, "sim_length_bias": sim_length_bias,
+        "data_format": fmt, "prompt_key": prompt_key, "chosen_key": chosen_key, "rejected_key": rejected_key,
+        "on_invalid": on_invalid, "limit": limit,
+    }
+    cfg = cfg.updated(flags)
+    res = train(cfg, log=_echo_err)
+    if _is_main_process():
+        m = res.metrics
+        if m:
+            typer.echo(
+                f"held-out: accuracy {m.get('accuracy', float('nan')):.3f}  nll {m.get('nll', float('nan')):.3f}  "
+                f"ece {m.get('ece', float('nan')):.3f}  ({res.n_eval} pairs)"
+            )
+        typer.echo(f"saved reward model to {res.output}")
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
 # ------------------------------------------------------------------ entry point
 
 

@@ -1,0 +1,294 @@
+"""Build, save, load and export reward models; `rewardlab.json` makes every checkpoint self-describing.
+
+Layout of a checkpoint folder: the Hugging Face files (config, weights, tokenizer) of a `*ForSequenceClassification`
+model plus `rewardlab.json` (head, pooling, render spec, normalisation, data fingerprint, final metrics). With LoRA
+the adapter is merged into the saved weights (so plain HF loading works) and also kept in `adapter/`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rewardlab import __version__
+from rewardlab.errors import RewardlabError
+from rewardlab.models.backbone import load_tokenizer, resolve_model_path
+from rewardlab.models.reward_model import (
+    HeadSpec,
+    RewardModel,
+    head_module,
+    head_module_name,
+    init_head,
+    native_pooling,
+)
+from rewardlab.render import Renderer, RenderSpec
+
+META_FILE = "rewardlab.json"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class LoadedModel:
+    """A reward model ready to use: module, tokenizer, renderer and its metadata."""
+
+    model: RewardModel
+    tokenizer: Any
+    renderer: Renderer
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def render_spec(self) -> RenderSpec:
+        return self.renderer.spec
+
+
+def ensure_pad_token(tokenizer: Any, hf: nn.Module | None, renderer_mode: str | None = None) -> str | None:
+    """Give the tokenizer a pad token distinct from EOS (HF last-token pooling finds the last non-pad id).
+
+    Returns a note describing what was changed, for the log, or None.
+    """
+    note = None
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    if pad is None or (eos is not None and pad == eos):
+        unk = tokenizer.unk_token_id
+        if unk is not None and unk != eos:
+            tokenizer.pad_token = tokenizer.unk_token
+            note = f"pad token set to the unknown token {tokenizer.unk_token!r}"
+        else:
+            tokenizer.add_special_tokens({"pad_token": "<|rewardlab_pad|>"})
+            if hf is not None:
+                hf.resize_token_embeddings(len(tokenizer))
+            note = "added a pad token <|rewardlab_pad|> (the tokenizer had none distinct from EOS)"
+    if hf is not None:
+        hf.config.pad_token_id = tokenizer.pad_token_id
+    return note
+
+
+def _load_hf(path: str, n_outputs: int, dtype: torch.dtype | None = None) -> tuple[nn.Module, str | None]:
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except Exception as e:
+        raise RewardlabError(f"cannot load a model config from {path!r}: {e}") from None
+    note = None
+    old = getattr(config, "num_labels", None)
+    mismatched = old is not None and old != n_outputs and config.architectures and any(
+        a.endswith("ForSequenceClassification") for a in config.architectures
+    )
+    if mismatched:
+        note = (f"{path} has a {old}-label classification head; it is replaced by a fresh {n_outputs}-output "
+                "reward head (a 2-label classifier is not a reward model)")
+    config.num_labels = n_outputs
+    config.problem_type = "regression"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            hf = AutoModelForSequenceClassification.from_pretrained(
+                path, config=config, ignore_mismatched_sizes=True, dtype=dtype or torch.float32
+            )
+        except Exception as e:
+            raise RewardlabError(f"cannot load {path!r} as a sequence-classification backbone: {e}") from None
+    return hf, note
+
+
+def build_reward_model(
+    backbone: str | None = None,
+    head: HeadSpec | None = None,
+    render: RenderSpec | None = None,
+    seed: int = 0,
+    lora: dict[str, Any] | None = None,
+    freeze_backbone: bool = False,
+    disable_dropout: bool = True,
+    log: Any = print,
+) -> LoadedModel:
+    """A fresh reward model on `backbone` (alias, folder or hub id) with a newly initialised head."""
+    head = head or HeadSpec()
+    path = resolve_model_path(backbone)
+    tokenizer = load_tokenizer(path)
+    hf, note = _load_hf(path, head.n_outputs)
+    if note:
+        log(f"note: {note}")
+    render = copy.deepcopy(render or RenderSpec())
+    max_pos = getattr(hf.config, "max_position_embeddings", None)
+    if max_pos and render.max_length > max_pos:
+        log(f"note: max_length {render.max_length} > the backbone's {max_pos} positions; using {max_pos}")
+        render.max_length = int(max_pos)
+    pad_note = ensure_pad_token(tokenizer, hf)
+    if pad_note:
+        log(f"note: {pad_note}")
+    renderer = Renderer(tokenizer, render)
+    rm = RewardModel(hf, head, native_pooling(hf.config))
+    init_head(rm, seed)
+    if disable_dropout:
+        for m in rm.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = 0.0
+    if freeze_backbone:
+        for p in rm.hf.base_model.parameters():
+            p.requires_grad_(False)
+    meta = {"base_model": backbone or "minilm", "base_model_path": path, "lora": None,
+            "freeze_backbone": freeze_backbone}
+    if lora:
+        rm = apply_lora(rm, lora)
+        meta["lora"] = lora
+    return LoadedModel(rm, tokenizer, renderer, meta)
+
+
+def apply_lora(rm: RewardModel, lora: dict[str, Any]) -> RewardModel:
+    """Wrap the backbone's linear layers with LoRA adapters; the head stays fully trainable (modules_to_save)."""
+    from peft import LoraConfig, get_peft_model
+
+    head_name = head_module_name(rm.hf)
+    targets = lora.get("target_modules") or sorted({
+        name.split(".")[-1] for name, m in rm.hf.base_model.named_modules() if isinstance(m, nn.Linear)
+    } - {"pooler", "dense"} | ({"dense"} if lora.get("include_dense", False) else set()))
+    cfg = LoraConfig(
+        r=int(lora.get("r", 8)),
+        lora_alpha=int(lora.get("alpha", 16)),
+        lora_dropout=float(lora.get("dropout", 0.0)),
+        target_modules=targets,
+        modules_to_save=[head_name],
+        bias="none",
+    )
+    rm.hf = get_peft_model(rm.hf, cfg)
+    return rm
+
+
+def _unwrapped_hf(rm: RewardModel) -> tuple[nn.Module, nn.Module | None]:
+    """(plain HF model to save, peft model or None); with LoRA, a merged copy is returned."""
+    hf = rm.hf
+    try:
+        from peft import PeftModel
+    except ImportError:  # pragma: no cover - peft is a core dependency
+        return hf, None
+    if isinstance(hf, PeftModel):
+        merged = copy.deepcopy(hf).merge_and_unload()
+        return merged, hf
+    return hf, None
+
+
+def data_fingerprint(rows: list[Any]) -> str:
+    """A short stable hash of training records, so a checkpoint says which data made it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for r in rows:
+        d = r.to_dict() if hasattr(r, "to_dict") else r
+        h.update(json.dumps(d, sort_keys=True, ensure_ascii=False, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def save_checkpoint(loaded: LoadedModel, path: str | os.PathLike, extra_meta: dict[str, Any] | None = None) -> str:
+    """Write the checkpoint folder atomically (temp folder, then rename); returns the path."""
+    path = str(path)
+    tmp = f"{path.rstrip('/')}.tmp-{os.getpid()}"
+    if os.path.exists(tmp):
+        shutil.rmtree(tmp)
+    hf, peft_model = _unwrapped_hf(loaded.model)
+    hf.config.num_labels = loaded.model.head_spec.n_outputs
+    hf.save_pretrained(tmp)
+    loaded.tokenizer.save_pretrained(tmp)
+    if peft_model is not None:
+        peft_model.save_pretrained(os.path.join(tmp, "adapter"))
+    meta = {
+        "rewardlab_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        **loaded.model.head_spec.to_dict(),
+        "pooling": loaded.model.pooling,
+        "native_pooling": loaded.model.native,
+        "plain_hf_compatible": loaded.model.head_spec.head == "scalar" and loaded.model.is_native,
+        "render": loaded.renderer.spec.to_dict(),
+        "normalization": None,
+        **{k: v for k, v in loaded.meta.items() if k not in ("render",)},
+    }
+    if extra_meta:
+        meta.update(extra_meta)
+    with open(os.path.join(tmp, META_FILE), "w") as f:
+        json.dump(meta, f, indent=2, default=str)
+    if os.path.exists(path):
+        keep = os.path.join(path, "checkpoints")  # a training run's resumable trainer checkpoints stay
+        if os.path.isdir(keep):
+            os.replace(keep, os.path.join(tmp, "checkpoints"))
+        old = f"{path.rstrip('/')}.old-{os.getpid()}"
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, path)
+    loaded.meta = meta
+    return path
+
+
+def load(path: str | os.PathLike, device: str | None = None) -> LoadedModel:
+    """Load a rewardlab checkpoint, or any HF sequence-classification reward model (scalar, native pooling)."""
+    path = resolve_model_path(str(path))
+    meta_path = os.path.join(path, META_FILE)
+    meta: dict[str, Any] = {}
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+    head = HeadSpec(head=meta.get("head", "scalar"), n_members=meta.get("n_members", 1),
+                    member_gaussian=meta.get("member_gaussian", False), pooling=meta.get("pooling", "auto"))
+    if not meta:
+        from transformers import AutoConfig
+
+        try:
+            cfg = AutoConfig.from_pretrained(path)
+        except Exception as e:
+            raise RewardlabError(f"cannot load a model from {path!r}: {e}") from None
+        if getattr(cfg, "num_labels", 1) != 1:
+            raise RewardlabError(
+                f"{path} has num_labels={cfg.num_labels}: a reward model has one output. A 2-label classifier "
+                "gives class logits, not a reward; retrain with `rewardlab train --model {path}` or export a scalar head"
+            )
+    tokenizer = load_tokenizer(path)
+    hf, _ = _load_hf(path, head.n_outputs)
+    ensure_pad_token(tokenizer, hf)
+    render = RenderSpec.from_dict(meta["render"]) if "render" in meta else RenderSpec()
+    rm = RewardModel(hf, head, native_pooling(hf.config))
+    rm.eval()
+    if device:
+        rm.to(device)
+    return LoadedModel(rm, tokenizer, Renderer(tokenizer, render), meta)
+
+
+def export_mean_only(src: str, dst: str) -> str:
+    """Write a plain scalar HF model whose output is the mean reward of a Gaussian or ensemble checkpoint.
+
+    Exact: the mean of linear head rows is one linear row. Needs the architecture's native pooling.
+    """
+    loaded = load(src)
+    rm = loaded.model
+    if not rm.is_native:
+        raise RewardlabError(f"{src} pools with {rm.pooling!r}, not the architecture's native {rm.native!r}: "
+                             "a plain HF model cannot reproduce it")
+    k = rm.head_spec.n_members
+    head = head_module(rm.hf)
+    lin = head if isinstance(head, nn.Linear) else getattr(head, "out_proj", None)
+    if not isinstance(lin, nn.Linear):
+        raise RewardlabError(f"cannot export a head of type {type(head).__name__}")
+    new = nn.Linear(lin.in_features, 1, bias=lin.bias is not None, dtype=lin.weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_(lin.weight[:k].mean(0, keepdim=True))
+        if lin.bias is not None:
+            new.bias.copy_(lin.bias[:k].mean(0, keepdim=True))
+    if isinstance(head, nn.Linear):
+        setattr(rm.hf, head_module_name(rm.hf), new)
+    else:
+        head.out_proj = new
+    rm.head_spec = HeadSpec()
+    rm.hf.config.num_labels = 1
+    meta = {k2: v for k2, v in loaded.meta.items() if k2 not in ("head", "n_members", "member_gaussian")}
+    meta["exported_from"] = os.path.abspath(src)
+    loaded.meta = meta
+    return save_checkpoint(loaded, dst, {"head": "scalar", "n_members": 1, "member_gaussian": False})

@@ -1,0 +1,176 @@
+"""RewardModel: a Hugging Face backbone with a scalar, Gaussian (mean + variance) or ensemble head.
+
+The head is the backbone's own sequence-classification head with `num_labels` outputs: 1 (scalar), 2 (mean, raw
+variance) or K / 2K (an ensemble of K members). So a scalar checkpoint is a plain `*ForSequenceClassification`
+model, and the mean of an ensemble (a linear function of the heads) exports exactly to one plain model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rewardlab.errors import RewardlabError
+
+HEADS = ("scalar", "gaussian", "ensemble")
+POOLINGS = ("auto", "last", "mean", "cls")
+VAR_FLOOR = 1e-6
+SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(SOFTPLUS_ONE) = 1: variance heads start at s^2 = 1
+
+
+@dataclass
+class HeadSpec:
+    """Which head: type, ensemble size, whether ensemble members are Gaussian, and the pooling."""
+
+    head: str = "scalar"
+    n_members: int = 1
+    member_gaussian: bool = False
+    pooling: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise RewardlabError(f"--head must be one of {HEADS}, got {self.head!r}")
+        if self.pooling not in POOLINGS:
+            raise RewardlabError(f"--pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.head != "ensemble":
+            self.n_members = 1
+            self.member_gaussian = self.head == "gaussian"
+        elif self.n_members < 2:
+            raise RewardlabError("an ensemble head needs --members >= 2")
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of head outputs: K means, then K raw variances for Gaussian members."""
+        return self.n_members * (2 if self.member_gaussian else 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"head": self.head, "n_members": self.n_members, "member_gaussian": self.member_gaussian,
+                "pooling": self.pooling}
+
+
+def native_pooling(config: Any) -> str:
+    """The pooling a plain `*ForSequenceClassification` of this architecture uses: cls (encoders) or last."""
+    from transformers import MODEL_FOR_MASKED_LM_MAPPING
+
+    return "cls" if type(config) in MODEL_FOR_MASKED_LM_MAPPING else "last"
+
+
+def head_module(hf: nn.Module) -> nn.Module:
+    """The sequence-classification head inside a HF model (`score` for decoders, `classifier` for encoders)."""
+    for name in ("score", "classifier"):
+        m = getattr(hf, name, None)
+        if isinstance(m, nn.Module):
+            return m
+    raise RewardlabError(f"{type(hf).__name__} has no 'score' or 'classifier' head rewardlab knows")
+
+
+def head_module_name(hf: nn.Module) -> str:
+    """Attribute name of the head ('score' or 'classifier'), for LoRA's modules_to_save."""
+    return "score" if isinstance(getattr(hf, "score", None), nn.Module) else "classifier"
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
+    """Pool [B, T, H] to [B, H]: last non-pad token (left or right padding), masked mean, or first token."""
+    if how == "last":
+        pos = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+        last = (pos * mask).argmax(dim=1)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    if how == "mean":
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+    if how == "cls":
+        first = mask.to(torch.long).argmax(dim=1)  # first real token, also under left padding
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), first]
+    raise RewardlabError(f"unknown pooling {how!r}")
+
+
+def position_ids_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Positions that count only real tokens, so left padding does not shift absolute positions."""
+    return (mask.long().cumsum(-1) - 1).clamp_min(0)
+
+
+class RewardModel(nn.Module):
+    """Backbone + head; forward returns {'mean' [B], 'var' [B] or absent, 'members' [B,K], 'member_var'}."""
+
+    def __init__(self, hf_model: nn.Module, head: HeadSpec, native: str):
+        super().__init__()
+        self.hf = hf_model
+        self.head_spec = head
+        self.native = native
+        self.pooling = native if head.pooling == "auto" else head.pooling
+        self.is_native = self.pooling == native
+
+    @property
+    def config(self) -> Any:
+        return self.hf.config
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw head outputs [B, n_outputs] for one batch."""
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        pos = position_ids_from_mask(attention_mask)
+        if self.is_native:
+            if self.native == "last":
+                kwargs["position_ids"] = pos
+            return self.hf(**kwargs).logits.float()
+        kwargs["position_ids"] = pos
+        hidden = self.hf.base_model(**kwargs).last_hidden_state
+        pooled = pool(hidden, attention_mask, self.pooling)
+        head = head_module(self.hf)
+        out = head(pooled) if isinstance(head, nn.Linear) else head(pooled.unsqueeze(1))
+        return out.float()
+
+    def split(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Interpret head outputs: member means, member variances, and the aggregate mean and variance."""
+        k = self.head_spec.n_members
+        means = logits[:, :k]
+        out = {"members": means, "mean": means.mean(dim=1)}
+        if self.head_spec.member_gaussian:
+            mvar = F.softplus(logits[:, k : 2 * k]) + VAR_FLOOR
+            out["member_var"] = mvar
+            out["var"] = mvar.mean(dim=1) + (means.var(dim=1, unbiased=False) if k > 1 else 0.0)
+        elif k > 1:
+            out["var"] = means.var(dim=1, unbiased=False)  # epistemic spread of the ensemble
+        return out
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Rewards of one batch of rendered sequences."""
+        return self.split(self.logits(input_ids, attention_mask, token_type_ids))
+
+    def member_outputs(self, out: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """Per-member {'mean', 'var'} dicts, the unit the pairwise losses train."""
+        res = []
+        for j in range(self.head_spec.n_members):
+            d = {"mean": out["members"][:, j]}
+            if "member_var" in out:
+                d["var"] = out["member_var"][:, j]
+            res.append(d)
+        return res
+
+
+def init_head(rm: RewardModel, seed: int) -> None:
+    """Fresh head: each ensemble member row from its own seed; variance rows start at s^2 = 1."""
+    head = head_module(rm.hf)
+    lin = head if isinstance(head, nn.Linear) else getattr(head, "out_proj", None)
+    if not isinstance(lin, nn.Linear):
+        return
+    spec = rm.head_spec
+    k = spec.n_members
+    std = 1.0 / math.sqrt(lin.in_features + 1)
+    with torch.no_grad():
+        for j in range(spec.n_outputs):
+            g = torch.Generator().manual_seed(seed * 1000 + (j % k))
+            w = torch.randn(lin.in_features, generator=g) * std
+            if j >= k:  # variance rows: small weights, bias at softplus^-1(1)
+                w = w * 0.1
+            lin.weight[j].copy_(w.to(lin.weight.dtype))
+            if lin.bias is not None:
+                lin.bias[j] = SOFTPLUS_ONE if j >= k else 0.0

@@ -1,0 +1,76 @@
+"""Glue between the command line and the simulator: build a SimConfig from flags, dispatch on --kind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rewardlab.errors import RewardlabError
+from rewardlab.simulate.config import SimConfig, human_like, neutral
+from rewardlab.simulate.generate import false_premise_cases, simulate_battles, simulate_pairs, simulate_pools
+
+PRESETS = {"neutral": neutral, "human_like": human_like, "human-like": human_like}
+KINDS = ("pairs", "pools", "battles", "sycophancy")
+
+
+def build_config(
+    preset: str = "neutral",
+    config_file: Path | str | None = None,
+    length_bias: float | None = None,
+    agreement_bias: float | None = None,
+    format_bias: float | None = None,
+    flip_prob: float | None = None,
+    annotators: int | None = None,
+) -> SimConfig:
+    """Preset, then a config file (YAML or JSON with SimConfig fields), then single flags, later ones winning."""
+    if preset not in PRESETS:
+        raise RewardlabError(f"unknown simulator preset {preset!r}; use one of {sorted(set(PRESETS) - {'human-like'})}")
+    cfg = PRESETS[preset]()
+    if config_file:
+        p = Path(config_file)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise RewardlabError(f"{p}: cannot read simulator config: {e.strerror}") from None
+        try:
+            if p.suffix in (".yaml", ".yml"):
+                import yaml
+
+                d = yaml.safe_load(text) or {}
+            else:
+                d = json.loads(text)
+        except Exception as e:
+            raise RewardlabError(f"{p}: not valid YAML/JSON: {e}") from None
+        merged = {**cfg.to_dict(), **d}
+        try:
+            cfg = SimConfig.from_dict(merged)
+        except (TypeError, ValueError, KeyError) as e:
+            raise RewardlabError(f"{p}: {e}") from None
+    updates: dict[str, Any] = {
+        "length_bias": length_bias, "agreement_bias": agreement_bias, "format_bias": format_bias,
+        "flip_prob": flip_prob, "n_annotators": annotators,
+    }
+    for k, v in updates.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise RewardlabError(f"simulator config: {e}") from None
+    return cfg
+
+
+def simulate_kind(kind: str, n: int, seed: int, k: int = 8, config: SimConfig | None = None) -> list[dict[str, Any]]:
+    """Records of one kind: pairs, pools (K responses per prompt), battles or sycophancy cases."""
+    if n <= 0:
+        raise RewardlabError("-n must be positive")
+    if kind == "pairs":
+        return simulate_pairs(n, seed=seed, config=config)
+    if kind == "pools":
+        return simulate_pools(n, k=k, seed=seed, config=config)
+    if kind == "battles":
+        return simulate_battles(n, seed=seed, config=config)
+    if kind == "sycophancy":
+        return false_premise_cases(n, seed=seed)
+    raise RewardlabError(f"--kind must be one of {KINDS}, got {kind!r}")

@@ -1,0 +1,192 @@
+"""Configuration of the preference simulator: families, gold-utility weights, annotator biases, propensities.
+
+Everything here is a plain dataclass so a configuration can be saved next to the data it produced
+(`to_dict` / `from_dict` round-trip through JSON) and a dataset can always be regenerated from (seed, config).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Task families in their canonical order. Every loop over families uses this order, never dict order.
+FAMILIES: tuple[str, ...] = ("arithmetic", "facts", "units", "advice", "false_premise")
+
+#: Default annotator noise temperature per family (higher = noisier, more subjective judgements).
+DEFAULT_TAUS: dict[str, float] = {
+    "arithmetic": 0.25,
+    "facts": 0.5,
+    "units": 1.0,
+    "advice": 2.0,
+    "false_premise": 0.5,
+}
+
+#: Names of the response attributes, in the order they appear in records and in the utility.
+ATTRIBUTES: tuple[str, ...] = (
+    "correct",
+    "relevant",
+    "extra_sentences",
+    "hedges",
+    "formatting",
+    "repetition",
+    "filler",
+    "sycophantic",
+)
+
+#: Caps on the count attributes (a clipped Poisson draw never exceeds these).
+MAX_EXTRA_SENTENCES = 5
+MAX_HEDGES = 3
+MAX_REPETITION = 2
+
+
+@dataclass
+class UtilityWeights:
+    """Weights of the gold utility u = sum_k w_k * attribute_k (booleans count as 0/1)."""
+
+    correct: float = 2.0
+    relevant: float = 1.5
+    extra_sentences: float = -0.1
+    hedges: float = -0.15
+    formatting: float = 0.0
+    repetition: float = -0.5
+    filler: float = -0.2
+    sycophantic: float = -2.0
+
+
+@dataclass
+class Propensities:
+    """How a response generator behaves: probabilities of boolean attributes and means of count attributes.
+
+    `accuracy` is P(correct | relevant) (for false-premise prompts: P(right answer | relevant, not sycophantic)),
+    `sycophancy` is P(agrees with the false premise | false-premise prompt, relevant). Count attributes are
+    Poisson draws with the given mean, clipped at MAX_EXTRA_SENTENCES / MAX_HEDGES / MAX_REPETITION.
+    """
+
+    accuracy: float = 0.6
+    relevance: float = 0.9
+    verbosity: float = 1.0
+    hedging: float = 0.5
+    formatting: float = 0.3
+    repetition: float = 0.2
+    filler: float = 0.3
+    sycophancy: float = 0.4
+
+
+@dataclass
+class SimConfig:
+    """Full simulator configuration: which families, their noise, gold weights, annotator biases and noise.
+
+    Annotator model (one annotator, one pair a/b):
+        z = (u_a - u_b + length_bias * (len_a - len_b) / length_norm
+             + agreement_bias * (syc_a - syc_b) + format_bias * (fmt_a - fmt_b)) / tau_family
+        P(a preferred) = sigmoid(z - tie_margin), P(b preferred) = sigmoid(-z - tie_margin), tie otherwise
+    where len is the number of whitespace-separated words and length_norm (default 50 words) converts a length
+    difference into utility units: with length_bias 1.0 a response 50 words longer gains one utility unit.
+    tie_margin = 0 (default) is Bradley-Terry with no ties; > 0 is Rao-Kupper ties (in logit units).
+    Each vote is then flipped (a <-> b) with probability flip_prob. With n_annotators > 1 the label is the share
+    of votes for the chosen (majority) side, tie votes counting one half; an even split is a tie.
+    """
+
+    taus: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TAUS))
+    family_weights: dict[str, float] = field(default_factory=lambda: {f: 1.0 for f in FAMILIES})
+    weights: UtilityWeights = field(default_factory=UtilityWeights)
+    propensities: Propensities = field(default_factory=Propensities)
+    length_bias: float = 0.0
+    agreement_bias: float = 0.0
+    format_bias: float = 0.0
+    length_norm: float = 50.0
+    flip_prob: float = 0.0
+    n_annotators: int = 1
+    tie_margin: float = 0.0
+    emit_margin: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError on an inconsistent configuration, so bad settings fail before generating data."""
+        for name in list(self.taus) + list(self.family_weights):
+            if name not in FAMILIES:
+                raise ValueError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}")
+        for name, tau in self.taus.items():
+            if not (isinstance(tau, int | float) and math.isfinite(tau) and tau > 0):
+                raise ValueError(f"taus[{name!r}] must be a positive number, got {tau!r}")
+        for name, w in self.family_weights.items():
+            if not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
+                raise ValueError(f"family_weights[{name!r}] must be >= 0, got {w!r}")
+        if not self.active_families():
+            raise ValueError("family_weights selects no family (all weights are 0)")
+        for fam in self.active_families():
+            if fam not in self.taus:
+                raise ValueError(f"family {fam!r} is used but has no tau")
+        p = self.propensities
+        for name in ("accuracy", "relevance", "formatting", "filler", "sycophancy"):
+            v = getattr(p, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"propensities.{name} must be a probability, got {v!r}")
+        for name in ("verbosity", "hedging", "repetition"):
+            v = getattr(p, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"propensities.{name} must be a mean >= 0, got {v!r}")
+        if not 0.0 <= self.flip_prob <= 1.0:
+            raise ValueError(f"flip_prob must be in [0, 1], got {self.flip_prob!r}")
+        if not (isinstance(self.n_annotators, int) and self.n_annotators >= 1):
+            raise ValueError(f"n_annotators must be an integer >= 1, got {self.n_annotators!r}")
+        if not self.length_norm > 0:
+            raise ValueError(f"length_norm must be > 0, got {self.length_norm!r}")
+        if not self.tie_margin >= 0:
+            raise ValueError(f"tie_margin must be >= 0, got {self.tie_margin!r}")
+
+    def active_families(self) -> list[str]:
+        """Families with a positive sampling weight, in canonical order."""
+        return [f for f in FAMILIES if self.family_weights.get(f, 0.0) > 0]
+
+    def tau(self, family: str) -> float:
+        """Annotator noise temperature of one family."""
+        return float(self.taus[family])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (nested dataclasses become dicts), for saving beside the data."""
+        d = dataclasses.asdict(self)
+        d["taus"] = {f: float(self.taus[f]) for f in FAMILIES if f in self.taus}
+        d["family_weights"] = {f: float(self.family_weights[f]) for f in FAMILIES if f in self.family_weights}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SimConfig:
+        """Inverse of to_dict; missing keys take defaults, unknown keys raise ValueError (catches typos)."""
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown SimConfig keys: {unknown}")
+        if "weights" in d and not isinstance(d["weights"], UtilityWeights):
+            d["weights"] = _sub_from_dict(UtilityWeights, d["weights"], "weights")
+        if "propensities" in d and not isinstance(d["propensities"], Propensities):
+            d["propensities"] = _sub_from_dict(Propensities, d["propensities"], "propensities")
+        if "taus" in d:
+            taus = dict(DEFAULT_TAUS)
+            taus.update(d["taus"])
+            d["taus"] = taus
+        return cls(**d)
+
+
+def _sub_from_dict(kind: type, d: dict[str, Any], where: str) -> Any:
+    """Build a nested dataclass from a dict, rejecting unknown keys."""
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {where} keys: {unknown}")
+    return kind(**d)
+
+
+def neutral() -> SimConfig:
+    """Preset with every annotator bias at 0: annotators judge by gold utility plus per-family noise only."""
+    return SimConfig()
+
+
+def human_like() -> SimConfig:
+    """Preset with the 'human' biases that teach reward models to hack: length, agreement and formatting."""
+    return SimConfig(length_bias=1.0, agreement_bias=0.5, format_bias=0.3)

@@ -1,0 +1,83 @@
+"""Tokenise preference pairs once through the Renderer and pad batches of [chosen; rejected] for one forward."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from rewardlab.data.schema import PreferencePair
+from rewardlab.render import Renderer
+
+
+def encode_pairs(renderer: Renderer, pairs: Sequence[PreferencePair],
+                 anchors: Sequence[tuple[Sequence[float], Sequence[float]]] | None = None) -> list[dict[str, Any]]:
+    """Render every pair (chosen and rejected) to ids with its label, margin, tie and optional anchor labels."""
+    prompts = [p.prompt for p in pairs]
+    enc_c = renderer.encode(prompts, [p.chosen for p in pairs])
+    enc_r = renderer.encode(prompts, [p.rejected for p in pairs])
+    out = []
+    for i, (p, c, r) in enumerate(zip(pairs, enc_c, enc_r, strict=True)):
+        ex: dict[str, Any] = {
+            "idx": i,
+            "chosen_ids": c["input_ids"],
+            "rejected_ids": r["input_ids"],
+            "label": 1.0 if p.label is None else float(p.label),
+            "margin": 0.0 if p.margin is None else float(p.margin),
+            "tie": bool(p.tie),
+            "truncated": bool(c["truncated"] or r["truncated"]),
+        }
+        if "token_type_ids" in c:
+            ex["chosen_tt"], ex["rejected_tt"] = c["token_type_ids"], r["token_type_ids"]
+        if anchors is not None:
+            ex["anchor_chosen"], ex["anchor_rejected"] = list(anchors[i][0]), list(anchors[i][1])
+        out.append(ex)
+    return out
+
+
+def pad(seqs: list[list[int]], value: int, side: str = "right") -> torch.Tensor:
+    """Pad lists of ids to the longest one (never beyond the batch maximum)."""
+    n = max(len(s) for s in seqs)
+    out = torch.full((len(seqs), n), value, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if side == "right":
+            out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        else:
+            out[i, n - len(s) :] = torch.tensor(s, dtype=torch.long)
+    return out
+
+
+def pad_batch(seqs: list[list[int]], pad_id: int, types: list[list[int]] | None = None,
+              side: str = "right") -> dict[str, torch.Tensor]:
+    """input_ids, attention_mask (and token_type_ids) for a list of sequences."""
+    ids = pad(seqs, pad_id, side)
+    mask = pad([[1] * len(s) for s in seqs], 0, side)
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if types is not None:
+        batch["token_type_ids"] = pad(types, 0, side)
+    return batch
+
+
+@dataclass
+class PairCollator:
+    """Batch of B pairs -> one [2B, T] tensor (chosen rows first) plus per-pair columns."""
+
+    pad_id: int
+    side: str = "right"
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        seqs = [e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples]
+        types = None
+        if "chosen_tt" in examples[0]:
+            types = [e["chosen_tt"] for e in examples] + [e["rejected_tt"] for e in examples]
+        batch = pad_batch(seqs, self.pad_id, types, self.side)
+        batch["label"] = torch.tensor([e["label"] for e in examples], dtype=torch.float32)
+        batch["margin"] = torch.tensor([e["margin"] for e in examples], dtype=torch.float32)
+        batch["tie"] = torch.tensor([e["tie"] for e in examples], dtype=torch.bool)
+        batch["idx"] = torch.tensor([e["idx"] for e in examples], dtype=torch.long)
+        if "anchor_chosen" in examples[0]:
+            batch["anchor_chosen"] = torch.tensor([e["anchor_chosen"] for e in examples], dtype=torch.float32)
+            batch["anchor_rejected"] = torch.tensor([e["anchor_rejected"] for e in examples], dtype=torch.float32)
+        return batch
