@@ -21,3 +21,25 @@ def hh_file() -> Path:
     if not HH_FILE.exists():
         pytest.skip(f"real data not present: {HH_FILE} (CI has ../shared/data beside the repo)")
     return HH_FILE
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder(tmp_path_factory) -> str:
+    """A random-weight Llama-shaped decoder with a real BPE tokenizer and chat template (built once)."""
+    from rewardlab.models.tiny import build_tiny_decoder
+
+    return build_tiny_decoder(str(tmp_path_factory.mktemp("tiny") / "llama"))
+
+
+def rewards(loaded, prompts, responses, side: str = "right"):
+    """Mean rewards of (prompt, response) pairs in one padded batch, through rewardlab's own renderer."""
+    import torch
+
+    from rewardlab.train.collate import pad_batch
+
+    enc = loaded.renderer.encode(prompts, responses)
+    types = [e["token_type_ids"] for e in enc] if "token_type_ids" in enc[0] else None
+    batch = pad_batch([e["input_ids"] for e in enc], loaded.tokenizer.pad_token_id, types, side)
+    loaded.model.eval()
+    with torch.no_grad():
+        return loaded.model(**batch)

@@ -10,7 +10,7 @@ import numpy as np
 
 Z99 = 2.5758293035489004  # two-sided 99% normal quantile
 
-SENT_SPLIT = re.compile(r"(?:(?<=[.!?])|(?<=\*\*))\s+")
+SENT_SPLIT = re.compile(r"(?:(?<=[.!?])|(?<=[.!?]\*\*))\s+")
 
 
 def words(text: str) -> int:
@@ -45,6 +45,12 @@ def assert_rate_matches(hits: np.ndarray, probs: np.ndarray, z: float = Z99) -> 
         f"observed {observed / hits.size:.4f} vs expected {expected / hits.size:.4f} "
         f"(n={hits.size}, {abs(observed - expected) / max(sd, 1e-9):.2f} sd)"
     )
+
+
+def has_phrase(phrase: str, text: str) -> bool:
+    """Whole-word occurrence ('is C' is not in 'is Cl'); the first letter may be upper-cased (sentence start)."""
+    alts = f"{re.escape(phrase)}|{re.escape(phrase[:1].upper() + phrase[1:])}"
+    return re.search(rf"(?<!\w)(?:{alts})(?!\w)", text) is not None
 
 
 def sentences(text: str) -> list[str]:

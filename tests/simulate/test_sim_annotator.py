@@ -12,7 +12,7 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import binom
 from sim_helpers import Z99, assert_rate_matches, logit_of, sig, words
 
-from rewardlab.simulate import FAMILIES, SimConfig, gold_utility, human_like, simulate_pairs
+from rewardlab.simulate import FAMILIES, SimConfig, UtilityWeights, gold_utility, human_like, simulate_pairs
 
 
 @cache
@@ -57,7 +57,10 @@ def test_tau_recovered_by_maximum_likelihood(family: str) -> None:
 def test_noise_ordering_across_families() -> None:
     """Subjective families are noisier: agreement with gold falls as tau grows (arithmetic > ... > advice)."""
     recs = [r for r in _neutral_pairs() if r["gold_chosen"] != r["gold_rejected"]]
-    agree = {f: np.mean([r["gold_chosen"] > r["gold_rejected"] for r in recs if r["category"] == f]) for f in FAMILIES}
+    agree = {
+        f: np.mean([r["gold_chosen"] > r["gold_rejected"] for r in recs if r["category"] == f])
+        for f in FAMILIES
+    }
     assert agree["arithmetic"] > agree["facts"] > agree["units"] > agree["advice"]
 
 
@@ -71,7 +74,9 @@ def test_records_carry_consistent_ground_truth() -> None:
         assert r["label"] == 1.0 and r["tie"] is False
 
 
-@pytest.mark.parametrize("cfg", [human_like(), SimConfig(length_bias=2.0, format_bias=1.0, agreement_bias=1.5)])
+@pytest.mark.parametrize(
+    "cfg", [human_like(), SimConfig(length_bias=2.0, format_bias=1.0, agreement_bias=1.5)]
+)
 def test_biased_annotator_is_calibrated(cfg: SimConfig) -> None:
     """With biases on, the chance that the longer response wins equals the model's probability (independently
     recomputed from texts and attributes), within a 99% interval."""
@@ -86,28 +91,44 @@ def test_biased_annotator_is_calibrated(cfg: SimConfig) -> None:
     assert_rate_matches(np.array(hits), np.array(probs))
 
 
-def test_length_bias_makes_longer_win_more() -> None:
-    biases = (0.0, 0.5, 1.0, 2.0)
-    n = 4000
-    runs = {b: simulate_pairs(n, seed=7, config=SimConfig(length_bias=b)) for b in biases}
+def _longer_win_rates(weights: UtilityWeights, biases: tuple[float, ...], n: int = 4000) -> tuple[dict, int]:
+    """Share of pairs (with different lengths) won by the longer response, per length bias, same seed."""
+    runs = {b: simulate_pairs(n, seed=7, config=SimConfig(length_bias=b, weights=weights)) for b in biases}
     # same seed: the same pairs are judged under every bias (coupled draws)
-    base = [frozenset((r["chosen"], r["rejected"])) for r in runs[0.0]]
+    base = [frozenset((r["chosen"], r["rejected"])) for r in runs[biases[0]]]
     for b in biases[1:]:
         assert [frozenset((r["chosen"], r["rejected"])) for r in runs[b]] == base
     longer_won = {}
     for b, recs in runs.items():
         longer_won[b] = np.array([np.sign(words(r["chosen"]) - words(r["rejected"])) for r in recs])
-    mask = longer_won[0.0] != 0
-    rates = {b: float(np.mean(v[mask] > 0)) for b, v in longer_won.items()}
-    m = int(mask.sum())
-    assert rates[0.0] < rates[0.5] < rates[1.0] < rates[2.0], rates
-    for b in (0.5, 1.0, 2.0):
-        assert rates[b] > 0.5, rates
-    for b in (1.0, 2.0):  # significantly above one half
-        assert rates[b] - Z99 * math.sqrt(0.25 / m) > 0.5, rates
+    mask = longer_won[biases[0]] != 0
     # coupling: raising the bias never turns a longer-response win into a loss
     for lo, hi in zip(biases, biases[1:], strict=False):
         assert np.all(longer_won[hi][longer_won[lo] > 0] > 0)
+    return {b: float(np.mean(v[mask] > 0)) for b, v in longer_won.items()}, int(mask.sum())
+
+
+def test_length_bias_makes_longer_win_more() -> None:
+    """Default gold weights: the longer-wins rate grows with the bias and is clearly above 1/2 from bias 1 on.
+
+    (Verbosity costs gold utility, so at bias 0 the longer response wins less than half the time and at 0.5 the
+    length bonus roughly cancels that cost; the calibration test above checks those rates against the model.)"""
+    biases = (0.0, 0.5, 1.0, 2.0)
+    rates, m = _longer_win_rates(UtilityWeights(), biases)
+    assert rates[0.0] < rates[0.5] < rates[1.0] < rates[2.0], rates
+    assert rates[0.0] < 0.5
+    for b in (1.0, 2.0):
+        assert rates[b] - Z99 * math.sqrt(0.25 / m) > 0.5, rates
+
+
+def test_length_bias_with_length_neutral_gold() -> None:
+    """When gold utility ignores style, every positive length bias makes the longer response win most pairs."""
+    neutral_gold = UtilityWeights(extra_sentences=0.0, hedges=0.0, repetition=0.0, filler=0.0)
+    biases = (0.0, 0.5, 1.0, 2.0)
+    rates, m = _longer_win_rates(neutral_gold, biases)
+    assert rates[0.0] < rates[0.5] < rates[1.0] < rates[2.0], rates
+    for b in biases[1:]:
+        assert rates[b] - Z99 * math.sqrt(0.25 / m) > 0.5, rates
 
 
 def test_agreement_and_format_bias() -> None:
@@ -122,9 +143,13 @@ def test_agreement_and_format_bias() -> None:
                 hits.append(a)
         return float(np.mean(hits))
 
-    syc = [rate(SimConfig(family_weights=base.family_weights, agreement_bias=x), "sycophantic") for x in (0, 1, 3)]
+    syc = [
+        rate(SimConfig(family_weights=base.family_weights, agreement_bias=x), "sycophantic")
+        for x in (0, 1, 3)
+    ]
     assert syc[0] < syc[1] < syc[2]
-    assert syc[0] < 0.1  # sycophancy costs 2 + 2 utility units at tau 0.5: annotators rarely prefer it unbiased
+    # sycophancy costs 2 utility units (and usually correctness) at tau 0.5: unbiased annotators rarely prefer it
+    assert syc[0] < 0.1
     fmt = [rate(SimConfig(format_bias=x), "formatting") for x in (0.0, 0.5, 2.0)]
     assert abs(fmt[0] - 0.5) < 0.05  # formatting has weight 0 in the gold utility
     assert fmt[0] < fmt[1] < fmt[2]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
+from sim_helpers import has_phrase
 
 from rewardlab.simulate import (
     ATTRIBUTES,
@@ -123,12 +123,8 @@ def test_false_premise_cases() -> None:
         agree = c["agreeing"].replace("**", "")
         correct = c["correcting"].replace("**", "")
         assert c["false_claim"] in c["prompt"]
-        assert c["false_claim"].lower() in agree.lower()  # the agreeing text repeats the false claim
-        assert _has(c["true_answer"], correct)  # the correcting text gives the right answer
-        assert c["false_claim"].lower() not in correct.lower()
-        assert not _has(c["true_answer"], agree)
+        assert has_phrase(c["false_claim"], agree)  # the agreeing text repeats the false claim
+        assert has_phrase(c["true_answer"], correct)  # the correcting text gives the right answer
+        assert not has_phrase(c["false_claim"], correct)
+        assert not has_phrase(c["true_answer"], agree)
         assert c["agreeing"] != c["correcting"]
-
-
-def _has(word: str, text: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is not None

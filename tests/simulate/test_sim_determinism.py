@@ -62,17 +62,19 @@ def test_different_seed_different_output() -> None:
 
 def test_prefix_stable() -> None:
     """The first m records do not depend on how many are asked for (streams are consumed in record order)."""
-    assert _dump(simulate_pairs(40, seed=5, config=NOISY)) == _dump(simulate_pairs(200, seed=5, config=NOISY)[:40])
+    assert _dump(simulate_pairs(40, seed=5, config=NOISY)) == _dump(
+        simulate_pairs(200, seed=5, config=NOISY)[:40]
+    )
     assert _dump(simulate_battles(30, seed=5)) == _dump(simulate_battles(90, seed=5)[:30])
 
 
 def test_independent_of_hash_seed() -> None:
     """Byte-identical output in a fresh interpreter with a different PYTHONHASHSEED (no set/dict order leaks)."""
     code = (
-        "import json, hashlib, sys; sys.path.insert(0, %r);"
+        f"import hashlib, sys; sys.path.insert(0, {os.path.dirname(__file__)!r});"
         "from test_sim_determinism import _everything;"
         "print(hashlib.sha256(_everything(11).encode()).hexdigest())"
-    ) % os.path.dirname(__file__)
+    )
     env = dict(os.environ, PYTHONHASHSEED="12345")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == hashlib.sha256(_everything(11).encode()).hexdigest()

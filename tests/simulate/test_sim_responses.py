@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sim_helpers import sentences
+from sim_helpers import has_phrase, sentences
 
 from rewardlab.simulate import (
     ATTRIBUTES,
@@ -106,10 +106,6 @@ def _fact_of(prompt: str):
     return hits[0] if len(hits) == 1 else None
 
 
-def _has(word: str, text: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is not None
-
-
 def test_correctness_visible_facts_and_false_premise() -> None:
     checked = 0
     for prompt, fam, a, text in _responses():
@@ -121,20 +117,19 @@ def test_correctness_visible_facts_and_false_premise() -> None:
             if not a["relevant"]:
                 assert statement(f.kind, f.subject, "").lower() not in plain.lower()
             elif a["correct"]:
-                assert _has(f.answer, plain)
+                assert has_phrase(f.answer, plain)
             else:
-                assert not _has(f.answer, sentences(plain)[0]), text
+                assert not has_phrase(f.answer, sentences(plain)[0]), text
             checked += 1
         elif fam == "false_premise":
             f = next(f for f in FACTS if statement(f.kind, f.subject, f.decoy) in prompt)
-            claim = statement(f.kind, f.subject, f.decoy).lower()
-            truth = statement(f.kind, f.subject, f.answer).lower()
-            plain = plain.lower()
+            claim = statement(f.kind, f.subject, f.decoy)
+            truth = statement(f.kind, f.subject, f.answer)
             if a["sycophantic"]:
-                assert claim in plain and truth not in plain
+                assert has_phrase(claim, plain) and not has_phrase(truth, plain)
             elif a["relevant"]:
-                assert claim not in plain
-                assert (truth in plain) == a["correct"], text
+                assert not has_phrase(claim, plain)
+                assert has_phrase(truth, plain) == a["correct"], text
             checked += 1
     assert checked > 2500
 
@@ -194,7 +189,9 @@ def test_wrong_answers_are_plausible() -> None:
         w = int(re.findall(r"\d+", s)[-1])
         assert w != v and abs(w - v) <= max(10, x, y)
     facts = FAMILY_IMPLS["facts"]
-    cities = {f.answer for f in FACTS if f.kind == "capital"} | {f.decoy for f in FACTS if f.kind == "capital"}
+    cities = {f.answer for f in FACTS if f.kind == "capital"} | {
+        f.decoy for f in FACTS if f.kind == "capital"
+    }
     for i, f in enumerate(FACTS):
         if f.kind != "capital":
             continue

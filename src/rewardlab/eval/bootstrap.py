@@ -9,8 +9,9 @@ Conventions (ALGORITHMS.md section 3):
   2.5 and 97.5 percentiles).  Resamples where the statistic is not finite (e.g. a category absent from a
   resample) are dropped before taking percentiles.
 - All resampling is driven by ``numpy.random.default_rng(seed)``; the same ``seed``, ``n`` and ``cluster``
-  give the same resamples in :func:`bootstrap_ci`, :func:`bootstrap_mean_ci` and :func:`resample_indices`,
-  so statistics computed by different calls are paired resample by resample.
+  give the same resamples in :func:`bootstrap_ci`, :func:`bootstrap_mean_ci`, :func:`bootstrap_mean_cis`,
+  :func:`bootstrap_sums` and :func:`resample_indices`, so statistics computed by different calls are paired
+  resample by resample (the vectorised ones agree with ``bootstrap_ci`` up to float rounding).
 - :func:`paired_bootstrap` gives the CI of the difference by the paired bootstrap and its two-sided p-value by
   a paired sign-flip (swap) permutation test: under H0 "the labels a/b are exchangeable within each item
   (cluster)", swapping a_i and b_i leaves the joint distribution unchanged, so

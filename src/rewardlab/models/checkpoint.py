@@ -7,6 +7,7 @@ the adapter is merged into the saved weights (so plain HF loading works) and als
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -72,6 +73,23 @@ def ensure_pad_token(tokenizer: Any, hf: nn.Module | None, renderer_mode: str | 
     return note
 
 
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers' load reports and progress bars (we report what matters ourselves)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _load_hf(path: str, n_outputs: int, dtype: torch.dtype | None = None) -> tuple[nn.Module, str | None]:
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -89,7 +107,7 @@ def _load_hf(path: str, n_outputs: int, dtype: torch.dtype | None = None) -> tup
                 "reward head (a 2-label classifier is not a reward model)")
     config.num_labels = n_outputs
     config.problem_type = "regression"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_transformers():
         warnings.simplefilter("ignore")
         try:
             hf = AutoModelForSequenceClassification.from_pretrained(
@@ -195,7 +213,8 @@ def save_checkpoint(loaded: LoadedModel, path: str | os.PathLike, extra_meta: di
         shutil.rmtree(tmp)
     hf, peft_model = _unwrapped_hf(loaded.model)
     hf.config.num_labels = loaded.model.head_spec.n_outputs
-    hf.save_pretrained(tmp)
+    with quiet_transformers():
+        hf.save_pretrained(tmp)
     loaded.tokenizer.save_pretrained(tmp)
     if peft_model is not None:
         peft_model.save_pretrained(os.path.join(tmp, "adapter"))

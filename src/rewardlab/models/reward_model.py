@@ -94,6 +94,15 @@ def position_ids_from_mask(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long().cumsum(-1) - 1).clamp_min(0)
 
 
+def right_align(input_ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None = None):
+    """Re-pad a batch on the right (real tokens first), keeping each row's tokens in order."""
+    order = torch.argsort((mask == 0).to(torch.int8), dim=1, stable=True)
+    ids = torch.gather(input_ids, 1, order)
+    m = torch.gather(mask, 1, order)
+    t = torch.gather(types, 1, order) if types is not None else None
+    return ids, m, t
+
+
 class RewardModel(nn.Module):
     """Backbone + head; forward returns {'mean' [B], 'var' [B] or absent, 'members' [B,K], 'member_var'}."""
 
@@ -115,6 +124,9 @@ class RewardModel(nn.Module):
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
+        if self.is_native and self.native == "cls" and not bool(attention_mask[:, 0].all()):
+            # HF encoders read the first position: move left-padded rows to right padding first
+            return self.logits(*right_align(input_ids, attention_mask, token_type_ids))
         pos = position_ids_from_mask(attention_mask)
         if self.is_native:
             if self.native == "last":

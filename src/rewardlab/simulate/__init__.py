@@ -1,8 +1,25 @@
 """rewardlab.simulate: the built-in, deterministic preference simulator (embedded default data, test ground truth).
 
-Prompts come from five task families (arithmetic, facts, units, advice, false_premise); responses carry visible
-attributes (correct, relevant, extra_sentences, hedges, formatting, repetition, filler, sycophantic) whose weighted
-sum is the gold utility; simulated annotators judge pairs with P(a > b) = sigmoid((u_a - u_b + biases) / tau_family).
+Prompts come from five task families, each with its own annotator noise temperature tau (SimConfig.taus):
+arithmetic 0.25, facts 0.5 (a built-in table of 64 facts), units 1.0, advice 2.0 (subjective), false_premise 0.5
+("I'm sure the capital of Australia is Sydney, right?"). Each response has visible attributes: correct, relevant,
+extra_sentences, hedges, formatting, repetition, filler, sycophantic. Gold utility u = sum of UtilityWeights times
+attributes. Annotators prefer a over b with probability
+    sigmoid((u_a - u_b + length_bias (len_a - len_b) / length_norm + agreement_bias (syc_a - syc_b)
+             + format_bias (fmt_a - fmt_b)) / tau_family)
+with len in words and length_norm 50 words by default; then optional Rao-Kupper ties (tie_margin), label flips
+(flip_prob) and several annotators per pair (soft labels). neutral() has every bias 0; human_like() has length 1.0,
+agreement 0.5, format 0.3.
+
+Generators (each returns a list of JSON-serialisable dicts; same seed -> byte-identical output):
+- simulate_pairs(n, seed, config): id, prompt, chosen, rejected, label, tie, category, tau, gold_chosen,
+  gold_rejected, p_chosen, attrs_chosen, attrs_rejected (+ margin when config.emit_margin)
+- simulate_pools(n_prompts, k, seed, config): id, prompt, responses, scores, correct, category, tau, attrs
+- simulate_battles(n, seed, config, systems): id, prompt, model_a, model_b, response_a, response_b, winner,
+  category, tau, gold_a, gold_b, p_a, attrs_a, attrs_b; system_expected_utility() gives the true ranking
+- false_premise_cases(n, seed): id, prompt, agreeing, correcting, category, kind, subject, false_claim,
+  false_answer, true_answer
+
 Quick start::
 
     from rewardlab.simulate import simulate_pairs, human_like

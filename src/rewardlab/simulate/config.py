@@ -103,6 +103,8 @@ class SimConfig:
     emit_margin: bool = False
 
     def __post_init__(self) -> None:
+        # a partial taus dict overrides the defaults; family_weights lists the families used (missing = unused)
+        self.taus = {**DEFAULT_TAUS, **self.taus}
         self.validate()
 
     def validate(self) -> None:
@@ -166,10 +168,6 @@ class SimConfig:
             d["weights"] = _sub_from_dict(UtilityWeights, d["weights"], "weights")
         if "propensities" in d and not isinstance(d["propensities"], Propensities):
             d["propensities"] = _sub_from_dict(Propensities, d["propensities"], "propensities")
-        if "taus" in d:
-            taus = dict(DEFAULT_TAUS)
-            taus.update(d["taus"])
-            d["taus"] = taus
         return cls(**d)
 
 

@@ -2,7 +2,8 @@
 
 A family exposes three operations, all driven by a caller-supplied `random.Random` (no global state):
 - `sample(rng) -> Item`: a question with its prompt text;
-- `answer(spec, rng, mode, fmt) -> (sentences, elaborations)`: the core answer sentences for a mode
+- `answer(spec, rng, mode, fmt) -> (sentences, elaborations)`: the core answer, one sentence per item (items
+  starting with "- " are markdown bullets, only when `fmt`), for a mode
   ("correct", "wrong", "explicit" = correct and naming the question, used for an irrelevant response that
   answers another question; false-premise prompts also "agree", "fix", "wrong_fix") with the key value in markdown bold
   when `fmt`, plus a pool of restating/elaborating sentences consistent with the answer given;
@@ -25,6 +26,26 @@ class Item:
     family: str
     prompt: str
     spec: Any
+
+
+class Family:
+    """Interface of a task family (the five built-in families implement it; methods documented here)."""
+
+    name = ""
+
+    def sample(self, rng: random.Random) -> Item:
+        """Draw one question of this family and phrase its prompt."""
+        raise NotImplementedError
+
+    def other(self, spec: Any, rng: random.Random) -> Any:
+        """A different question of the same family: what an irrelevant response answers instead."""
+        raise NotImplementedError
+
+    def answer(
+        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+    ) -> tuple[list[str], tuple[str, ...]]:
+        """Core answer sentences for `mode` and the pool of elaborations consistent with that answer."""
+        raise NotImplementedError
 
 
 def fmt_num(x: float) -> str:
@@ -75,7 +96,7 @@ _ARITH_PROMPTS = {
 }
 
 
-class Arithmetic:
+class Arithmetic(Family):
     """Two-operand integer arithmetic; wrong answers are slips a person makes (off by 1, 2, 10, one group)."""
 
     name = "arithmetic"
@@ -107,7 +128,9 @@ class Arithmetic:
         op, a, b = spec
         return a + b if op == "add" else a - b if op == "sub" else a * b
 
-    def answer(self, spec: Any, rng: random.Random, mode: str, fmt: bool) -> tuple[list[str], tuple[str, ...]]:
+    def answer(
+        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+    ) -> tuple[list[str], tuple[str, ...]]:
         op, a, b = spec
         v = self.value(spec)
         if mode not in ("correct", "explicit"):
@@ -185,7 +208,7 @@ def _wrong_value(f: Fact, rng: random.Random, avoid: tuple[str, ...] = ()) -> st
     return rng.choice(others)
 
 
-class Facts:
+class Facts(Family):
     """Short factual questions over the built-in table (capitals, symbols, planets, authors, painters, ...)."""
 
     name = "facts"
@@ -199,7 +222,9 @@ class Facts:
         j = rng.randrange(len(FACTS) - 1)
         return j + 1 if j >= spec else j
 
-    def answer(self, spec: Any, rng: random.Random, mode: str, fmt: bool) -> tuple[list[str], tuple[str, ...]]:
+    def answer(
+        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+    ) -> tuple[list[str], tuple[str, ...]]:
         f = FACTS[spec]
         value = f.answer if mode in ("correct", "explicit") else _wrong_value(f, rng)
         s = _fact_sentence(f, value, rng, fmt, explicit=mode == "explicit")
@@ -216,23 +241,24 @@ _FP_PROMPTS = (
     "I'm pretty confident that {c}. Am I right?",
     "Just to confirm, {c}, yes?",
 )
+# Templates are tuples of single sentences, so a repeated sentence is always exactly one sentence.
 _AGREE = (
-    "Yes, that's right: {c}.",
-    "You're absolutely right, {c}.",
-    "That's correct! {C}.",
-    "Yes, {c}.",
-    "Exactly, {c}, just as you said.",
+    ("Yes, that's right: {c}.",),
+    ("You're absolutely right, {c}.",),
+    ("That's correct!", "{C}."),
+    ("Yes, {c}.",),
+    ("Exactly, {c}, just as you said.",),
 )
 _FIX = (
-    "Actually, that's a common misconception: {t}, not {d}.",
-    "Not quite. {T}, not {d}.",
-    "I'm afraid that's not correct. {T}.",
-    "No, that's not right: {t}. {D} is a common guess, but it is wrong.",
-    "That's a common mix-up, but {t}.",
+    ("Actually, that's a common misconception: {t}, not {d}.",),
+    ("Not quite.", "{T}, not {d}."),
+    ("I'm afraid that's not correct.", "{T}."),
+    ("No, that's not right: {t}.", "{D} is a common guess, but it is wrong."),
+    ("That's a common mix-up, but {t}.",),
 )
 
 
-class FalsePremise:
+class FalsePremise(Family):
     """Prompts asserting a fact's decoy as true; responses agree (sycophantic) or correct the premise."""
 
     name = "false_premise"
@@ -247,19 +273,21 @@ class FalsePremise:
         j = rng.randrange(len(FACTS) - 1)
         return ("plain", j + 1 if j >= spec else j)
 
-    def answer(self, spec: Any, rng: random.Random, mode: str, fmt: bool) -> tuple[list[str], tuple[str, ...]]:
+    def answer(
+        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+    ) -> tuple[list[str], tuple[str, ...]]:
         if isinstance(spec, tuple):  # an irrelevant response: a plain answer about another fact
             f = FACTS[spec[1]]
             return [_fact_sentence(f, f.answer, rng, fmt, True)], elaborations(f.kind, f.subject, f.answer)
         f = FACTS[spec]
         if mode == "agree":
             claim = statement(f.kind, f.subject, _b(f.decoy, fmt))
-            s = rng.choice(_AGREE).format(c=claim, C=cap(claim))
-            return [s], elaborations(f.kind, f.subject, f.decoy)
+            sents = [x.format(c=claim, C=cap(claim)) for x in rng.choice(_AGREE)]
+            return sents, elaborations(f.kind, f.subject, f.decoy)
         value = f.answer if mode == "fix" else _wrong_value(f, rng, avoid=(f.decoy,))
         t = statement(f.kind, f.subject, _b(value, fmt))
-        s = rng.choice(_FIX).format(t=t, T=cap(t), d=f.decoy, D=cap(f.decoy))
-        return [s], elaborations(f.kind, f.subject, value)
+        sents = [x.format(t=t, T=cap(t), d=f.decoy, D=cap(f.decoy)) for x in rng.choice(_FIX)]
+        return sents, elaborations(f.kind, f.subject, value)
 
 
 # ----------------------------------------------------------------------------------------------------- units
@@ -294,7 +322,7 @@ def _unit_word(v: float, singular: str, plural: str) -> str:
     return singular if v == 1 else plural
 
 
-class Units:
+class Units(Family):
     """Unit conversions (forward: multiply; inverse: divide); wrong answers use a confusable factor or slip."""
 
     name = "units"
@@ -306,7 +334,9 @@ class Units:
         return u, inverse, base
 
     @staticmethod
-    def _parts(spec: tuple[int, bool, float]) -> tuple[str, str, str, str, float, float, int, tuple[int, ...]]:
+    def _parts(
+        spec: tuple[int, bool, float],
+    ) -> tuple[str, str, str, str, float, float, int, tuple[int, ...]]:
         u, inverse, base = spec
         ss, sp, ts, tp, factor, wrong = _UNITS[u]
         if inverse:  # ask to go from the target unit back to the source unit
@@ -325,7 +355,9 @@ class Units:
             if s[0] != spec[0]:
                 return s
 
-    def answer(self, spec: Any, rng: random.Random, mode: str, fmt: bool) -> tuple[list[str], tuple[str, ...]]:
+    def answer(
+        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+    ) -> tuple[list[str], tuple[str, ...]]:
         inverse = spec[1]
         ss, sp, ts, tp, q, v, factor, wrong = self._parts(spec)
         used = factor
@@ -406,7 +438,10 @@ _ADVICE = (
             "plan your route so you arrive ten minutes early",
         ),
         ("Interviews are all about being yourself.", "Just be confident and it will go fine."),
-        ("Preparation shows the interviewer you care about the role.", "Practising out loud makes answers sound natural."),
+        (
+            "Preparation shows the interviewer you care about the role.",
+            "Practising out loud makes answers sound natural.",
+        ),
     ),
     (
         "How can I learn a new language faster?",
@@ -418,7 +453,10 @@ _ADVICE = (
             "learn the 500 most common words first",
         ),
         ("Learning a language takes time, so be patient.", "Just immerse yourself as much as possible."),
-        ("Daily contact with the language matters more than long sessions.", "Speaking early builds confidence."),
+        (
+            "Daily contact with the language matters more than long sessions.",
+            "Speaking early builds confidence.",
+        ),
     ),
     (
         "How do I stay focused while working from home?",
@@ -466,7 +504,10 @@ _ADVICE = (
             "prepare your materials the night before each exam",
         ),
         ("Exams are stressful for everyone, so try not to worry.", "Just stay positive and do your best."),
-        ("A plan turns a vague worry into a list of tasks.", "Practice under exam conditions lowers anxiety."),
+        (
+            "A plan turns a vague worry into a list of tasks.",
+            "Practice under exam conditions lowers anxiety.",
+        ),
     ),
     (
         "How do I keep my houseplants alive?",
@@ -478,7 +519,10 @@ _ADVICE = (
             "wipe dust off the leaves every few weeks",
         ),
         ("Plants need love and attention.", "Just take good care of them."),
-        ("Overwatering kills more houseplants than anything else.", "Most plants recover well once conditions improve."),
+        (
+            "Overwatering kills more houseplants than anything else.",
+            "Most plants recover well once conditions improve.",
+        ),
     ),
     (
         "How can I make my code easier to maintain?",
@@ -541,7 +585,7 @@ _ADVICE_ELAB = (
 )
 
 
-class Advice:
+class Advice(Family):
     """Open-ended advice; 'correct' means concrete actionable steps, wrong means vague platitudes."""
 
     name = "advice"
@@ -554,25 +598,27 @@ class Advice:
         j = rng.randrange(len(_ADVICE) - 1)
         return j + 1 if j >= spec else j
 
-    def answer(self, spec: Any, rng: random.Random, mode: str, fmt: bool) -> tuple[list[str], tuple[str, ...]]:
+    def answer(
+        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+    ) -> tuple[list[str], tuple[str, ...]]:
         _, steps, vague, topic_elab = _ADVICE[spec]
         elab = topic_elab + _ADVICE_ELAB
         if mode in ("correct", "explicit"):
             chosen = rng.sample(steps, 3)
             intro = rng.choice(_INTROS)
             if fmt:
-                return [f"**{intro}**"] + [cap(s) + "." for s in chosen], elab
+                return [f"**{intro}**"] + [f"- {cap(s)}." for s in chosen], elab
             words = rng.choice(_ORDINALS)
             return [intro] + [f"{w}, {s}." for w, s in zip(words, chosen, strict=True)], elab
         out = [rng.choice(vague)]
         if rng.random() < 0.5:
             out.append(rng.choice(_VAGUE))
-        if fmt:  # one bold line: vague advice has no steps to list
-            return [" ".join([f"**{out[0]}**"] + out[1:])], elab
+        if fmt:
+            out[0] = f"**{out[0]}**"
         return out, elab
 
 
-FAMILY_IMPLS: dict[str, Any] = {
+FAMILY_IMPLS: dict[str, Family] = {
     "arithmetic": Arithmetic(),
     "facts": Facts(),
     "units": Units(),

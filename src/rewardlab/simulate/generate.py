@@ -77,13 +77,27 @@ def _response(
 
 
 def _logit(
-    attrs_a: dict[str, Any], text_a: str, ua: float, attrs_b: dict[str, Any], text_b: str, ub: float,
-    tau: float, cfg: SimConfig,
+    attrs_a: dict[str, Any],
+    text_a: str,
+    ua: float,
+    attrs_b: dict[str, Any],
+    text_b: str,
+    ub: float,
+    tau: float,
+    cfg: SimConfig,
 ) -> float:
     """The annotator's log-odds of preferring response a over b."""
     return preference_logit(
-        ua, ub, word_count(text_a), word_count(text_b), attrs_a["sycophantic"], attrs_b["sycophantic"],
-        attrs_a["formatting"], attrs_b["formatting"], tau, cfg,
+        ua,
+        ub,
+        word_count(text_a),
+        word_count(text_b),
+        attrs_a["sycophantic"],
+        attrs_b["sycophantic"],
+        attrs_a["formatting"],
+        attrs_b["formatting"],
+        tau,
+        cfg,
     )
 
 
@@ -149,7 +163,9 @@ def simulate_pairs(n: int, seed: int = 0, config: SimConfig | None = None) -> li
     return out
 
 
-def simulate_pools(n_prompts: int, k: int = 8, seed: int = 0, config: SimConfig | None = None) -> list[dict[str, Any]]:
+def simulate_pools(
+    n_prompts: int, k: int = 8, seed: int = 0, config: SimConfig | None = None
+) -> list[dict[str, Any]]:
     """K responses per prompt with gold utilities and correctness, for best-of-K and overoptimisation studies.
 
     Record keys: id, prompt, responses (k texts, distinct whenever the family allows it), scores (gold

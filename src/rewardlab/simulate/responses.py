@@ -26,16 +26,28 @@ from rewardlab.simulate.config import (
     UtilityWeights,
 )
 
-HEDGE_PREFIXES = ("I think ", "I believe ", "If I remember correctly, ", "As far as I know, ", "From what I recall, ")
+HEDGE_PREFIXES = (
+    "I think ",
+    "I believe ",
+    "If I remember correctly, ",
+    "As far as I know, ",
+    "From what I recall, ",
+)
 HEDGE_SENTENCES = (
     "I'm not completely sure about this, though.",
     "It might be worth double-checking.",
     "I could be wrong, so please verify it.",
     "Take this with a grain of salt.",
-    "That's probably right, but I'm not certain.",
+    "This may not be entirely accurate.",
     "Possibly there is more to it than that.",
 )
-FILLER_OPENERS = ("Great question!", "What a great question!", "Happy to help!", "Good question!", "Thanks for asking!")
+FILLER_OPENERS = (
+    "Great question!",
+    "What a great question!",
+    "Happy to help!",
+    "Good question!",
+    "Thanks for asking!",
+)
 FILLER_CLOSERS = (
     "I hope this helps!",
     "Hope that helps!",
@@ -151,7 +163,7 @@ def render(impl: Any, spec: Any, family: str, attrs: dict[str, Any], rng: random
             opener = rng.choice(FILLER_OPENERS)
     if fmt:
         blocks = [opener] if opener else []
-        answer = sents[0] + "".join("\n- " + s for s in sents[1:])
+        answer = sents[0] + "".join(("\n" if s.startswith("- ") else " ") + s for s in sents[1:])
         if hedge_sents and hedges_early:
             answer += "\n\n" + " ".join(hedge_sents)
         blocks.append(answer)
@@ -160,7 +172,7 @@ def render(impl: Any, spec: Any, family: str, attrs: dict[str, Any], rng: random
         if hedge_sents and not hedges_early:
             blocks.append(" ".join(hedge_sents))
         if repeats:
-            blocks.append(" ".join(repeats))
+            blocks.append("\n".join(repeats))
         if closer:
             blocks.append(closer)
         text = "\n\n".join(blocks)

@@ -23,7 +23,7 @@ from rewardlab.models.reward_model import HeadSpec, RewardModel
 from rewardlab.render import RenderSpec
 from rewardlab.train.collate import PairCollator, encode_pairs
 from rewardlab.train.config import TrainConfig
-from rewardlab.train.losses import LOSSES, GaussianLoss, PairwiseLoss, anchor_labels, get_loss
+from rewardlab.train.losses import LOSSES, PairwiseLoss, anchor_labels, get_loss
 
 COMPLETE_MARKER = "rewardlab-checkpoint-complete"
 CHECKPOINT_DIR = "checkpoints"
@@ -249,7 +249,7 @@ def split_by_prompt(pairs: list[PreferencePair], frac: float, seed: int) -> tupl
 def load_train_data(cfg: TrainConfig, log: Any = print) -> TrainData:
     """Pairs from --data (with --eval-data or a by-prompt --eval-split), or from the simulator by default."""
     from rewardlab.data import load_pairs
-    from rewardlab.data.formats import parse_pair, detect_spec
+    from rewardlab.data.formats import detect_spec, parse_pair
 
     def read(src: str) -> list[PreferencePair]:
         res = load_pairs(src, kind=cfg.data_format, prompt_key=cfg.prompt_key, chosen_key=cfg.chosen_key,

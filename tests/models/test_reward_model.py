@@ -1,0 +1,145 @@
+"""Reward models: padding invariance, plain-HF reload, LoRA save/reload, Gaussian/ensemble heads, export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import rewards
+from rewardlab.models import HeadSpec, build_reward_model, export_mean_only, load, save_checkpoint
+from rewardlab.render import RenderSpec
+
+PROMPTS = ["What is 2+2?", "Name the capital of France, please, and tell me something about it.", "Hi"]
+RESPONSES = ["4", "Paris is the capital of France. It is known for the Eiffel Tower and its museums.", "Hello!"]
+
+
+def _perturb_head(loaded, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    for name, p in loaded.model.named_parameters():
+        if "score" in name or "classifier" in name:
+            with torch.no_grad():
+                p.add_(torch.randn(p.shape, generator=g) * 0.1)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    lm = build_reward_model("minilm", seed=0, log=lambda *_: None)
+    _perturb_head(lm)
+    return lm
+
+
+@pytest.mark.parametrize("pooling", ["auto", "mean", "last"])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_padding_invariance_encoder(pooling, side):
+    lm = build_reward_model("minilm", HeadSpec(pooling=pooling), seed=0, log=lambda *_: None)
+    _perturb_head(lm)
+    batch = rewards(lm, PROMPTS, RESPONSES, side)["mean"]
+    alone = torch.cat([rewards(lm, [p], [r], side)["mean"] for p, r in zip(PROMPTS, RESPONSES, strict=True)])
+    torch.testing.assert_close(batch, alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("pooling", ["auto", "mean"])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_padding_invariance_decoder(tiny_decoder, pooling, side):
+    lm = build_reward_model(tiny_decoder, HeadSpec(pooling=pooling), seed=0, log=lambda *_: None)
+    _perturb_head(lm)
+    batch = rewards(lm, PROMPTS, RESPONSES, side)["mean"]
+    alone = torch.cat([rewards(lm, [p], [r], side)["mean"] for p, r in zip(PROMPTS, RESPONSES, strict=True)])
+    torch.testing.assert_close(batch, alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("backbone", ["minilm", "decoder"])
+def test_scalar_checkpoint_reloads_with_plain_hf(tmp_path, tiny_decoder, backbone):
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardlab.train.collate import pad_batch
+
+    lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, seed=0, log=lambda *_: None)
+    _perturb_head(lm)
+    path = save_checkpoint(lm, tmp_path / "rm")
+    ours = rewards(lm, PROMPTS, RESPONSES)["mean"]
+    hf = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    enc = lm.renderer.encode(PROMPTS, RESPONSES)
+    types = [e["token_type_ids"] for e in enc] if "token_type_ids" in enc[0] else None
+    batch = pad_batch([e["input_ids"] for e in enc], lm.tokenizer.pad_token_id, types)
+    with torch.no_grad():
+        theirs = hf(**batch).logits[:, 0]
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+    meta = json.loads((tmp_path / "rm" / "rewardlab.json").read_text())
+    assert meta["head"] == "scalar" and meta["plain_hf_compatible"] is True
+    assert meta["render"]["mode"] in ("pair", "chat")
+    # and through rewardlab.load
+    torch.testing.assert_close(rewards(load(path), PROMPTS, RESPONSES)["mean"], ours, atol=1e-5, rtol=0)
+
+
+def test_lora_save_reload_same_rewards_and_head_trained(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    lm = build_reward_model("minilm", seed=0, lora={"r": 4, "alpha": 8}, log=lambda *_: None)
+    trainable = {n for n, p in lm.model.named_parameters() if p.requires_grad}
+    assert any("lora_" in n for n in trainable)
+    assert any("classifier" in n and "lora_" not in n for n in trainable), "the head must be fully trainable"
+    # move the adapters and the head away from their initial values, as training would
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for n, p in lm.model.named_parameters():
+            if p.requires_grad:
+                p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    before = rewards(lm, PROMPTS, RESPONSES)["mean"]
+    path = save_checkpoint(lm, tmp_path / "lora")
+    assert (tmp_path / "lora" / "adapter" / "adapter_config.json").exists()
+    torch.testing.assert_close(rewards(load(path), PROMPTS, RESPONSES)["mean"], before, atol=1e-5, rtol=0)
+    hf = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    assert not any("lora" in n for n, _ in hf.named_parameters())
+
+
+def test_gaussian_and_ensemble_heads_round_trip_and_export(tmp_path):
+    for spec in (HeadSpec("gaussian"), HeadSpec("ensemble", n_members=3), HeadSpec("ensemble", 3, True)):
+        lm = build_reward_model("minilm", spec, seed=0, log=lambda *_: None)
+        _perturb_head(lm)
+        out = rewards(lm, PROMPTS, RESPONSES)
+        assert out["var"].shape == (3,) and bool((out["var"] > 0).all())
+        if spec.head == "ensemble":
+            assert out["members"].shape == (3, 3)
+            # members start from different seeds: they disagree
+            assert float(out["members"].std(dim=1).min()) > 0
+        path = save_checkpoint(lm, tmp_path / spec.head)
+        back = rewards(load(path), PROMPTS, RESPONSES)
+        for key in out:
+            torch.testing.assert_close(back[key], out[key], atol=1e-5, rtol=0)
+        exported = export_mean_only(path, str(tmp_path / f"{spec.head}-mean"))
+        torch.testing.assert_close(rewards(load(exported), PROMPTS, RESPONSES)["mean"], out["mean"], atol=1e-5,
+                                   rtol=0)
+
+
+def test_truncation_keeps_prompt_end_and_response_start():
+    lm = build_reward_model("minilm", render=RenderSpec(max_length=16, min_response_tokens=6), log=lambda *_: None)
+    prompt = "one two three four five six seven eight nine ten eleven twelve"
+    response = "alpha beta gamma delta epsilon zeta eta theta"
+    enc = lm.renderer.encode([prompt], [response])[0]
+    assert len(enc["input_ids"]) == 16 and enc["truncated"]
+    text = lm.tokenizer.decode(enc["input_ids"])
+    assert text.startswith("[CLS] six seven") or "twelve [SEP] alpha" in text
+    assert "twelve [SEP] alpha beta" in text and "theta" not in text
+    assert lm.renderer.n_truncated == 1
+
+
+def test_two_label_classifier_is_refused_for_scoring_and_replaced_for_training(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardlab.errors import RewardlabError
+    from rewardlab.models.backbone import resolve_model_path
+
+    clf = AutoModelForSequenceClassification.from_pretrained(resolve_model_path("minilm"), num_labels=2)
+    clf.save_pretrained(tmp_path / "clf")
+    from rewardlab.models.backbone import load_tokenizer
+
+    load_tokenizer("minilm").save_pretrained(tmp_path / "clf")
+    with pytest.raises(RewardlabError, match="num_labels=2"):
+        load(str(tmp_path / "clf"))
+    notes = []
+    lm = build_reward_model(str(tmp_path / "clf"), log=notes.append)
+    assert lm.model.config.num_labels == 1
+    assert any("2-label" in n for n in notes)
