@@ -84,7 +84,7 @@ def test_lora_save_reload_same_rewards_and_head_trained(tmp_path):
     # move the adapters and the head away from their initial values, as training would
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
-        for n, p in lm.model.named_parameters():
+        for _n, p in lm.model.named_parameters():
             if p.requires_grad:
                 p.add_(torch.randn(p.shape, generator=g) * 0.05)
     before = rewards(lm, PROMPTS, RESPONSES)["mean"]

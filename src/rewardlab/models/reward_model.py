@@ -139,6 +139,31 @@ class RewardModel(nn.Module):
         out = head(pooled) if isinstance(head, nn.Linear) else head(pooled.unsqueeze(1))
         return out.float()
 
+    def supports_features(self) -> bool:
+        """Whether features() + head_logits() reproduce logits() (a linear head on a pooled vector)."""
+        head = head_module(self.hf)
+        if not isinstance(head, nn.Linear):
+            return False
+        return not (self.is_native and self.native == "cls" and getattr(self.hf.base_model, "pooler", None) is None)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The pooled vector [B, H] the head reads (frozen-backbone training caches these)."""
+        if self.native == "cls" and not bool(attention_mask[:, 0].all()):
+            input_ids, attention_mask, token_type_ids = right_align(input_ids, attention_mask, token_type_ids)
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask,
+                                  "position_ids": position_ids_from_mask(attention_mask)}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        out = self.hf.base_model(**kwargs)
+        if self.is_native and self.native == "cls":
+            return out.pooler_output
+        return pool(out.last_hidden_state, attention_mask, self.pooling)
+
+    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Head outputs [B, n_outputs] from pooled features."""
+        return head_module(self.hf)(features).float()
+
     def split(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
         """Interpret head outputs: member means, member variances, and the aggregate mean and variance."""
         k = self.head_spec.n_members

@@ -42,20 +42,6 @@ class RewardTrainingModule(nn.Module):
             self.bootstrap_weights = None
         self.last_stats: dict[str, float] = {}
 
-    def _member_loss(self, oc: dict, orr: dict, batch: dict, w: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
-        if w is None:
-            return self.loss_fn(oc, orr, batch)
-        # bootstrap: this member sees pair i with weight w_i ~ Poisson(1) (0 = left out of its resample)
-        nll = self.loss_fn.pair_nll(oc, orr, batch)
-        loss = (w * nll).sum() / w.sum().clamp_min(1.0)
-        stats: dict[str, float] = {}
-        if self.loss_fn.center_eta > 0:
-            loss = loss + self.loss_fn.center_eta * ((oc["mean"] + orr["mean"]) ** 2).mean()
-        extra = self.loss_fn.extra_loss(oc, orr, batch, stats)
-        if extra is not None:
-            loss = loss + extra
-        return loss, stats
-
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 label: torch.Tensor | None = None, margin: torch.Tensor | None = None, tie: torch.Tensor | None = None,
                 idx: torch.Tensor | None = None, anchor_chosen: torch.Tensor | None = None,
@@ -65,30 +51,49 @@ class RewardTrainingModule(nn.Module):
         b = input_ids.shape[0] // 2
         oc = {k: v[:b] for k, v in out.items()}
         orr = {k: v[b:] for k, v in out.items()}
-        batch: dict[str, Any] = {"label": label, "margin": margin, "tie": tie}
-        if anchor_chosen is not None:
-            batch["anchor_chosen"], batch["anchor_rejected"] = anchor_chosen, anchor_rejected
-        batch = {k: v for k, v in batch.items() if v is not None}
-        members_c, members_r = self.rm.member_outputs(oc), self.rm.member_outputs(orr)
-        losses, stats = [], {}
-        for j, (mc, mr) in enumerate(zip(members_c, members_r, strict=True)):
-            w = None
-            if self.bootstrap_weights is not None and idx is not None:
-                w = self.bootstrap_weights[j, idx]
-            lj, sj = self._member_loss(mc, mr, batch, w)
-            losses.append(lj)
-            if j == 0:
-                stats = sj
-        loss = torch.stack(losses).sum()
-        with torch.no_grad():
-            delta = oc["mean"] - orr["mean"]
-            stats["accuracy"] = float(((delta > 0).float() + 0.5 * (delta == 0).float()).mean())
-            stats["reward_gap"] = float(delta.mean())
+        batch = {"label": label, "margin": margin, "tie": tie, "anchor_chosen": anchor_chosen,
+                 "anchor_rejected": anchor_rejected}
+        w = self.bootstrap_weights[:, idx] if self.bootstrap_weights is not None and idx is not None else None
+        loss, stats = pair_loss(self.rm, self.loss_fn, oc, orr, batch, w)
         self.last_stats = stats
         res = {"loss": loss, "chosen": oc["mean"], "rejected": orr["mean"]}
         if "var" in out:
             res["chosen_var"], res["rejected_var"] = oc["var"], orr["var"]
         return res
+
+
+def _member_loss(loss_fn: PairwiseLoss, oc: dict, orr: dict, batch: dict,
+                 w: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+    if w is None:
+        return loss_fn(oc, orr, batch)
+    # bootstrap: this member sees pair i with weight w_i ~ Poisson(1) (0 = left out of its resample)
+    nll = loss_fn.pair_nll(oc, orr, batch)
+    loss = (w * nll).sum() / w.sum().clamp_min(1.0)
+    stats: dict[str, float] = {}
+    if loss_fn.center_eta > 0:
+        loss = loss + loss_fn.center_eta * ((oc["mean"] + orr["mean"]) ** 2).mean()
+    extra = loss_fn.extra_loss(oc, orr, batch, stats)
+    if extra is not None:
+        loss = loss + extra
+    return loss, stats
+
+
+def pair_loss(rm: RewardModel, loss_fn: PairwiseLoss, oc: dict[str, torch.Tensor], orr: dict[str, torch.Tensor],
+              batch: dict[str, Any], weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum over ensemble members of each member's pairwise loss (optionally bootstrap-weighted), plus stats."""
+    batch = {k: v for k, v in batch.items() if v is not None}
+    losses, stats = [], {}
+    for j, (mc, mr) in enumerate(zip(rm.member_outputs(oc), rm.member_outputs(orr), strict=True)):
+        lj, sj = _member_loss(loss_fn, mc, mr, batch, None if weights is None else weights[j])
+        losses.append(lj)
+        if j == 0:
+            stats = dict(sj)
+    loss = torch.stack(losses).sum()
+    with torch.no_grad():
+        delta = oc["mean"] - orr["mean"]
+        stats["accuracy"] = float(((delta > 0).float() + 0.5 * (delta == 0).float()).mean())
+        stats["reward_gap"] = float(delta.mean())
+    return loss, stats
 
 
 class GroupedSampler(torch.utils.data.Sampler[int]):
