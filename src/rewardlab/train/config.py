@@ -25,6 +25,8 @@ class TrainConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     freeze_backbone: bool = False
+    cache_features: bool = True  # frozen backbone: compute pooled features once, train the head on them
+    head_epochs: int = 30  # epochs over cached features (frozen-backbone path)
     # rendering
     render_mode: str = "auto"
     max_length: int = 512
@@ -53,7 +55,7 @@ class TrainConfig:
     epochs: float = 1.0
     max_steps: int = -1
     lr: float = 5e-5
-    head_lr: float | None = None
+    head_lr: float = 1e-3  # learning rate of the head on cached features (frozen-backbone path)
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
     batch_size: int = 16

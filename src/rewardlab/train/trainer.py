@@ -191,7 +191,15 @@ def pair_eval_metrics(preds: np.ndarray, labels: np.ndarray) -> dict[str, float]
     """Accuracy, preference NLL, Brier, ECE and reward gap from [N, 2 or 4] predictions (chosen, rejected, vars)."""
     from rewardlab.eval.calibration import brier_score, pairwise_ece, preference_nll
 
-    delta = preds[:, 0] - preds[:, 1]
+    preds = np.asarray(preds, dtype=np.float64)
+    delta = raw_delta = preds[:, 0] - preds[:, 1]
+    if preds.shape[1] == 4:
+        # Gaussian head: P(chosen > rejected) = Phi(delta / sqrt(var_c + var_r)); express it as a logit so the
+        # sigmoid-based metrics below score the model's own probability
+        from scipy.special import logit, ndtr
+
+        p = np.clip(ndtr(delta / np.sqrt(preds[:, 2] + preds[:, 3])), 1e-12, 1 - 1e-12)
+        delta = logit(p)
     y = np.clip(np.asarray(labels, dtype=float), 0, 1)
     hard = np.where(y >= 0.5, 1.0, 0.0)
     acc = np.where(delta == 0, 0.5, ((delta > 0) == (hard > 0.5)).astype(float))
@@ -200,7 +208,7 @@ def pair_eval_metrics(preds: np.ndarray, labels: np.ndarray) -> dict[str, float]
         "nll": preference_nll(delta, y),
         "brier": brier_score(delta, y),
         "ece": pairwise_ece(delta, y),
-        "reward_gap": float(delta.mean()),
+        "reward_gap": float(raw_delta.mean()),
         "reward_mean": float(preds[:, :2].mean()),
     }
     if preds.shape[1] == 4:
@@ -373,6 +381,9 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
     if head.n_members > 1 and cfg.bootstrap:
         g = torch.Generator().manual_seed(cfg.seed + 7)
         boot = torch.poisson(torch.ones(head.n_members, len(train_ex)), generator=g)
+    if cfg.freeze_backbone and cfg.cache_features and not cfg.lora and loaded.model.supports_features():
+        return _train_frozen(cfg, loaded, loss_fn, loss_name, data, train_ex, eval_ex, boot, thresholds, n_trunc,
+                             log)
     module = RewardTrainingModule(loaded.model, loss_fn, boot)
 
     ckpt_root = os.path.join(cfg.output, CHECKPOINT_DIR)
@@ -401,6 +412,7 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
         disable_tqdm=not cfg.progress,
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
+        use_cpu=not torch.cuda.is_available(),
         ddp_find_unused_parameters=not loaded.model.is_native,
         ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() else None,
     )
@@ -434,19 +446,45 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
         ev = trainer.evaluate()
         metrics = {k.removeprefix("eval_"): float(v) for k, v in ev.items() if isinstance(v, int | float)}
     if trainer.is_world_process_zero():
-        loss_params = {n: float(p.detach().reshape(-1)[0]) for n, p in loss_fn.named_parameters()}
-        extra = {
-            "train_config": cfg.to_dict(),
-            "loss": loss_name,
-            "loss_params": loss_params,
-            "anchor_thresholds": list(thresholds) if thresholds else None,
-            "data": {"train": data.source, "eval": data.eval_source, "n_train": len(data.train),
-                     "n_eval": len(data.eval), "fingerprint": data_fingerprint(data.train),
-                     "n_truncated": n_trunc},
-            "metrics": metrics,
-        }
-        save_checkpoint(loaded, cfg.output, extra)
+        _save_run(cfg, loaded, loss_fn, loss_name, data, thresholds, n_trunc, metrics)
     trainer.accelerator.wait_for_everyone()
+    return TrainResult(cfg.output, metrics, len(data.train), len(data.eval), n_trunc, loaded)
+
+
+def _save_run(cfg: TrainConfig, loaded: LoadedModel, loss_fn: PairwiseLoss, loss_name: str, data: TrainData,
+              thresholds: tuple | None, n_trunc: int, metrics: dict[str, float], **more: Any) -> None:
+    loss_params = {n: float(p.detach().reshape(-1)[0]) for n, p in loss_fn.named_parameters()}
+    extra = {
+        "train_config": cfg.to_dict(),
+        "loss": loss_name,
+        "loss_params": loss_params,
+        "anchor_thresholds": list(thresholds) if thresholds else None,
+        "data": {"train": data.source, "eval": data.eval_source, "n_train": len(data.train),
+                 "n_eval": len(data.eval), "fingerprint": data_fingerprint(data.train), "n_truncated": n_trunc},
+        "metrics": metrics,
+        **more,
+    }
+    save_checkpoint(loaded, cfg.output, extra)
+
+
+def _train_frozen(cfg: TrainConfig, loaded: LoadedModel, loss_fn: PairwiseLoss, loss_name: str, data: TrainData,
+                  train_ex: list, eval_ex: list | None, boot: torch.Tensor | None, thresholds: tuple | None,
+                  n_trunc: int, log: Any) -> TrainResult:
+    """Frozen backbone: cache pooled features once, train the head (all ensemble members) on them."""
+    from rewardlab.train.frozen import batch_columns, example_features, predict_pairs, train_head_on_features
+
+    rm, pad_id = loaded.model, loaded.tokenizer.pad_token_id
+    log(f"frozen backbone: caching features of {len(train_ex)} training pairs")
+    fc, fr = example_features(rm, train_ex, pad_id, progress=cfg.progress, bf16=cfg.bf16)
+    history = train_head_on_features(rm, loss_fn, fc, fr, batch_columns(train_ex), epochs=cfg.head_epochs,
+                                     lr=cfg.head_lr, batch_size=max(cfg.batch_size, 64), seed=cfg.seed,
+                                     weight_decay=cfg.weight_decay, bootstrap=boot, progress=cfg.progress, log=log)
+    metrics: dict[str, float] = {"train_loss": history[-1]}
+    if eval_ex:
+        ec, er = example_features(rm, eval_ex, pad_id, progress=cfg.progress, bf16=cfg.bf16)
+        labels = np.array([e["label"] for e in eval_ex])
+        metrics.update(pair_eval_metrics(predict_pairs(rm, ec, er), labels))
+    _save_run(cfg, loaded, loss_fn, loss_name, data, thresholds, n_trunc, metrics, head_training="cached_features")
     return TrainResult(cfg.output, metrics, len(data.train), len(data.eval), n_trunc, loaded)
 
 
