@@ -285,6 +285,144 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+# ------------------------------------------------------------------ score / eval / report / compare / export
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Checkpoint folder, HF reward model (folder or hub id), "
+                      "http(s)://server/get_reward, file:scores.jsonl or py:module:function.")
+]
+
+
+def _read_all(paths: list[str], fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid):
+    out = {}
+    for p in paths:
+        res = _load(p, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
+        name = Path(p).name.split(".")[0] or "data"
+        while name in out:
+            name += "_"
+        out[name] = res.records
+    return out
+
+
+@app.command("score")
+def score_cmd(
+    model: ModelOpt,
+    data: Annotated[str, typer.Option("--data", "-d", help="Pairs, K-sample sets or battles to score.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scores as JSONL (one row per response).")],
+    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast (faster on CPUs with AMX, ~1e-2 noise).")] = False,
+    token_budget: Annotated[int, typer.Option(help="Max padded tokens per batch.")] = 16384,
+    fmt: FormatOpt = None,
+    file_format: FileFormatOpt = None,
+    prompt_key: PromptKeyOpt = None,
+    chosen_key: ChosenKeyOpt = None,
+    rejected_key: RejectedKeyOpt = None,
+    split: SplitOpt = None,
+    on_invalid: OnInvalidOpt = "error",
+) -> None:
+    """Score every response of a data file; rows {id, role, prompt, response, reward[, std, members]}."""
+    from rewardlab.scoring import get_scorer
+    from rewardlab.scoring.rows import score_records
+
+    res = _load(data, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
+    scorer = get_scorer(model, bf16=bf16, token_budget=token_budget)
+    rows = score_records(scorer, res.records)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    typer.echo(f"scored {len(rows)} responses with {scorer.name}; wrote {output}")
+
+
+@app.command("eval")
+def eval_cmd(
+    model: ModelOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Evaluation folder.")],
+    data: Annotated[list[str] | None, typer.Option("--data", "-d", help="Data file(s); default: simulator "
+                                                    "pairs, pools and battles (held-out seeds).")] = None,
+    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for 95% CIs.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed for bootstrap and simulator data.")] = 0,
+    sim_n: Annotated[int, typer.Option(help="Simulator pairs when no --data.")] = 600,
+    report: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
+    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring.")] = False,
+    fmt: FormatOpt = None,
+    file_format: FileFormatOpt = None,
+    prompt_key: PromptKeyOpt = None,
+    chosen_key: ChosenKeyOpt = None,
+    rejected_key: RejectedKeyOpt = None,
+    split: SplitOpt = None,
+    on_invalid: OnInvalidOpt = "error",
+) -> None:
+    """Evaluate a reward model: accuracy with CIs, length baselines, calibration, PPE metrics, plots."""
+    from rewardlab.eval.evaluate import evaluate
+    from rewardlab.eval.report import build_report
+    from rewardlab.eval.summary import headline
+    from rewardlab.scoring import get_scorer
+
+    if data:
+        datasets = _read_all(data, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
+    else:
+        from rewardlab.simulate.datasets import simulator_eval_sets
+
+        datasets = simulator_eval_sets(n_pairs=sim_n, seed=seed + 20_000)
+    scorer = get_scorer(model, bf16=bf16)
+    result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed)
+    typer.echo(headline(result))
+    typer.echo(f"wrote {output / 'metrics.json'}")
+    if report:
+        typer.echo(f"report: {build_report(output)}")
+
+
+@app.command("report")
+def report_cmd(
+    folder: Annotated[Path, typer.Argument(help="Evaluation (and/or audit) folder.")],
+    title: Annotated[str | None, typer.Option(help="Page title.")] = None,
+) -> None:
+    """Build one self-contained report.html (plots embedded) from an evaluation/audit folder."""
+    from rewardlab.eval.report import build_report
+
+    typer.echo(f"wrote {build_report(folder, title)}")
+
+
+@app.command("compare")
+def compare_cmd(
+    dir_a: Annotated[Path, typer.Argument(help="First evaluation folder.")],
+    dir_b: Annotated[Path, typer.Argument(help="Second evaluation folder.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the comparison as JSON.")] = None,
+) -> None:
+    """Paired comparison of two reward models on the same pairs: accuracy difference, CI and p-value."""
+    from rewardlab.eval.evaluate import compare_runs
+
+    for d in (dir_a, dir_b):
+        if not (d / "metrics.json").exists():
+            raise RewardlabError(f"{d}: no metrics.json (run `rewardlab eval` first)")
+    res = compare_runs(str(dir_a), str(dir_b))
+    for name, c in res["datasets"].items():
+        d = c["difference"]
+        typer.echo(
+            f"{name}: accuracy {c['accuracy_a']['estimate']:.3f} (A) vs {c['accuracy_b']['estimate']:.3f} (B); "
+            f"A - B = {d['estimate']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}], p = {c['p_value']:.4f}, n = {c['n']}"
+        )
+    for note in res.get("notes", []):
+        typer.echo(f"note: {note}")
+    if output:
+        output.write_text(json.dumps(res, indent=2))
+        typer.echo(f"wrote {output}")
+
+
+@app.command("export")
+def export_cmd(
+    src: Annotated[str, typer.Argument(help="rewardlab checkpoint (Gaussian or ensemble head).")],
+    dst: Annotated[str, typer.Argument(help="Folder for the plain Hugging Face model.")],
+    mean_only: Annotated[bool, typer.Option("--mean-only", help="Keep the mean reward only (required).")] = False,
+) -> None:
+    """Write a plain HF sequence-classification model (mean reward) for TRL, OpenRLHF, vLLM, RewardBench."""
+    from rewardlab.models import export_mean_only
+
+    if not mean_only:
+        raise RewardlabError("a plain HF model carries one output: pass --mean-only to export the mean reward")
+    typer.echo(f"wrote {export_mean_only(src, dst)}")
+
+
 # ------------------------------------------------------------------ entry point
 
 

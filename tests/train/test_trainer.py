@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import rewards
 from transformers import TrainerCallback
 
+from conftest import rewards
 from rewardlab.data import write_records
 from rewardlab.models import load
 from rewardlab.simulate import SimConfig, simulate_pairs
@@ -74,13 +74,12 @@ def test_gaussian_sigma_orders_families_by_tau(tmp_path):
 
 def test_frozen_fast_path_matches_full_forward(tmp_path):
     """Loss and rewards from cached features equal those of the plain forward pass (1e-4)."""
+    from rewardlab.data.formats import detect_spec, parse_pair
     from rewardlab.models import HeadSpec, build_reward_model
     from rewardlab.train.collate import PairCollator, encode_pairs
     from rewardlab.train.frozen import batch_columns, example_features
     from rewardlab.train.losses import get_loss
     from rewardlab.train.trainer import RewardTrainingModule, pair_loss
-
-    from rewardlab.data.formats import detect_spec, parse_pair
 
     rows = simulate_pairs(12, seed=3)
     pairs = [parse_pair(r, detect_spec(rows[0])) for r in rows]

@@ -1,1 +1,16 @@
-"""rewardlab.scoring"""
+"""Scoring: RewardOutput, the Scorer protocol, and scorers for checkpoints, HTTP servers, callables and files."""
+
+from rewardlab.scoring.base import (
+    CallableScorer,
+    FileScorer,
+    HTTPScorer,
+    ModelScorer,
+    Scorer,
+    get_scorer,
+    item_key,
+    length_batches,
+)
+from rewardlab.scoring.output import RewardOutput
+
+__all__ = ["CallableScorer", "FileScorer", "HTTPScorer", "ModelScorer", "RewardOutput", "Scorer", "get_scorer",
+           "item_key", "length_batches"]

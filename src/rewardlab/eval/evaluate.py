@@ -1,0 +1,214 @@
+"""`rewardlab eval`: score preference pairs, K-sample sets and battles with any Scorer, compute every metric of
+ALGORITHMS.md section 3 with CIs, and write metrics.json, per-item scores and plots to one folder.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
+from rewardlab.eval._util import jsonable
+from rewardlab.eval.bootstrap import paired_bootstrap
+from rewardlab.eval.calibration import fit_temperature, pairwise_correct, pairwise_ece
+from rewardlab.eval.metrics import gold_agreement, graded_metrics, pairwise_metrics
+from rewardlab.eval.ppe import _bok_weights, ppe_correctness_metrics, ppe_preference_metrics
+from rewardlab.scoring.base import Scorer
+
+SCHEMA = "rewardlab.eval/1"
+
+
+def _fold(prompt: Any) -> bool:
+    """Deterministic by-prompt half split (temperature is fitted on one half, checked on the other)."""
+    h = hashlib.sha1(json.dumps(prompt, sort_keys=True, ensure_ascii=False).encode()).digest()
+    return h[0] % 2 == 0
+
+
+def _has_gold(recs: Sequence[Any], a: str, b: str) -> bool:
+    return bool(recs) and all(a in r.extra and b in r.extra for r in recs)
+
+
+def pair_warnings(m: dict[str, Any], model_correct: np.ndarray, longer_correct: np.ndarray | None,
+                  seed: int) -> list[str]:
+    """Plain-language warnings: indistinguishable from length, length-degenerate categories, calibration, ties."""
+    out = []
+    acc = m["accuracy"]["estimate"]
+    if longer_correct is not None:
+        cmp = paired_bootstrap(model_correct, longer_correct, n_resamples=500, seed=seed, n_permutations=2000)
+        lw = m["length_baselines"]["longer"]["estimate"]
+        if cmp["p_value"] > 0.05:
+            out.append(f"accuracy {acc:.3f} is not distinguishable from the longer-wins baseline {lw:.3f} "
+                       f"(paired p = {cmp['p_value']:.3f})")
+        for cat, cm in (m.get("per_category") or {}).items():
+            lb = (cm.get("length_baselines") or {}).get("longer", {}).get("estimate")
+            if lb is not None and cm["n"] >= 20 and (lb >= 0.8 or lb <= 0.2):
+                out.append(f"category {cat!r} is length-degenerate: picking the longer response scores {lb:.2f}")
+    if m.get("model_tie_rate", 0) > 0.01:
+        out.append(f"{m['model_tie_rate']:.1%} of pairs get identical rewards (counted as 0.5)")
+    ece = (m.get("ece") or {}).get("estimate")
+    if ece is not None and ece > 0.1:
+        out.append(f"poorly calibrated: ECE {ece:.3f} before temperature scaling")
+    return out
+
+
+def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, seed: int,
+               progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics and per-pair rows for preference pairs."""
+    n = len(pairs)
+    prompts = [p.prompt for p in pairs] * 2
+    out = scorer.score(prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], progress=progress)
+    rc, rr = out.mean[:n], out.mean[n:]
+    y = np.array([0.5 if p.tie else (1.0 if p.label is None else p.label) for p in pairs])
+    cats = [p.category or "all" for p in pairs]
+    lc = np.array([len(text_of(p.chosen)) for p in pairs], dtype=float)
+    lr = np.array([len(text_of(p.rejected)) for p in pairs], dtype=float)
+    fold = np.array([_fold(p.prompt) for p in pairs])
+    prompt_ids = np.array([hashlib.sha1(json.dumps(p.prompt, sort_keys=True).encode()).hexdigest()[:12]
+                           for p in pairs])
+    cluster = prompt_ids if len(set(prompt_ids)) < n else None
+    validation = (rc[fold], rr[fold], y[fold]) if fold.sum() >= 20 and (~fold).sum() >= 20 else None
+    m = pairwise_metrics(rc, rr, labels=y, categories=cats, len_chosen=lc, len_rejected=lr,
+                         n_resamples=n_resamples, seed=seed, validation=validation, cluster=cluster)
+    if validation is not None:
+        t = fit_temperature(rc[fold] - rr[fold], y[fold])
+        m["ece_calibrated_heldout"] = {"value": pairwise_ece((rc - rr)[~fold] / t, y[~fold]), "temperature": t,
+                                       "n": int((~fold).sum())}
+    if _has_gold(pairs, "gold_chosen", "gold_rejected"):
+        gc = np.array([p.extra["gold_chosen"] for p in pairs], dtype=float)
+        gr = np.array([p.extra["gold_rejected"] for p in pairs], dtype=float)
+        m["gold_agreement"] = gold_agreement(rc, rr, gc, gr, n_resamples=n_resamples, seed=seed)
+        m["gold_utility_accuracy"] = float(np.mean(np.where(gc == gr, 0.5, (gc > gr) == (y >= 0.5))))
+    if out.std is not None:
+        m["mean_std"] = float(np.mean(out.std))
+    model_correct = pairwise_correct(rc - rr, y)
+    longer_correct = pairwise_correct(lc - lr, y)
+    m["warnings"] = pair_warnings(m, model_correct, longer_correct, seed)
+    rows = []
+    for i, p in enumerate(pairs):
+        row = {"id": p.id or str(i), "category": p.category, "reward_chosen": float(rc[i]),
+               "reward_rejected": float(rr[i]), "label": float(y[i]), "len_chosen": int(lc[i]),
+               "len_rejected": int(lr[i])}
+        if out.std is not None:
+            row["std_chosen"], row["std_rejected"] = float(out.std[i]), float(out.std[n + i])
+        rows.append(row)
+    return jsonable(m), rows
+
+
+def gold_best_of_k(values: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Exact expected gold value of the RM's pick from a random K-subset, K = 1..n (ALGORITHMS.md section 4)."""
+    order = np.argsort(scores, kind="stable")
+    return _bok_weights(len(values)) @ np.asarray(values, dtype=float)[order]
+
+
+def eval_ksample(scorer: Scorer, sets: list[KSampleSet], n_resamples: int, seed: int,
+                 progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Ranking metrics (Spearman/Kendall), PPE correctness metrics and gold best-of-K curves for K-wise sets."""
+    prompts = [s.prompt for s in sets for _ in s.responses]
+    resp = [r for s in sets for r in s.responses]
+    out = scorer.score(prompts, resp, progress=progress)
+    pred, k0 = [], 0
+    for s in sets:
+        pred.append(out.mean[k0 : k0 + len(s.responses)])
+        k0 += len(s.responses)
+    groups = np.repeat(np.arange(len(sets)), [len(s.responses) for s in sets])
+    true = np.concatenate([np.asarray(s.scores) for s in sets])
+    m: dict[str, Any] = {"n_sets": len(sets), "n_responses": len(resp),
+                         "ranking": graded_metrics(out.mean, true, groups=groups, n_resamples=n_resamples, seed=seed)}
+    if all(s.correct is not None for s in sets):
+        m["correctness"] = ppe_correctness_metrics(pred, [s.correct for s in sets], n_resamples=n_resamples, seed=seed)
+    ks = {len(s.responses) for s in sets}
+    if len(ks) == 1:
+        rm_curve = np.mean([gold_best_of_k(np.asarray(s.scores), p) for s, p in zip(sets, pred, strict=True)], 0)
+        oracle = np.mean([np.sort(s.scores)[::-1][0] * np.ones(len(s.scores)) for s in sets], 0)
+        oracle_curve = np.mean([gold_best_of_k(np.asarray(s.scores), np.asarray(s.scores)) for s in sets], 0)
+        m["gold_best_of_k"] = {"k": list(range(1, len(rm_curve) + 1)), "rm": rm_curve.tolist(),
+                               "oracle": oracle_curve.tolist(), "best_possible": float(oracle[0])}
+    rows = [{"id": s.id or str(i), "category": s.category, "rewards": p.tolist(), "scores": s.scores}
+            for i, (s, p) in enumerate(zip(sets, pred, strict=True))]
+    return jsonable(m), rows
+
+
+def eval_battles(scorer: Scorer, battles: list[Battle], n_resamples: int, seed: int,
+                 progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """PPE human-preference metrics: does the RM rank the systems as the judges did?"""
+    n = len(battles)
+    out = scorer.score([b.prompt for b in battles] * 2,
+                       [b.response_a for b in battles] + [b.response_b for b in battles], progress=progress)
+    sa, sb = out.mean[:n], out.mean[n:]
+    m = ppe_preference_metrics([b.model_a for b in battles], [b.model_b for b in battles],
+                               [b.winner for b in battles], sa, sb, seed=seed, n_resamples=n_resamples)
+    rows = [{"id": b.id or str(i), "model_a": b.model_a, "model_b": b.model_b, "winner": b.winner,
+             "reward_a": float(sa[i]), "reward_b": float(sb[i])} for i, b in enumerate(battles)]
+    return jsonable(m), rows
+
+
+def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | os.PathLike,
+             n_resamples: int = 1000, seed: int = 0, progress: bool = True, plots: bool = True,
+             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate one scorer on named datasets; writes metrics.json, scores_<name>.jsonl and plots to out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "schema": SCHEMA,
+        "model": scorer.name,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "n_resamples": n_resamples,
+        "datasets": {},
+        **(extra or {}),
+    }
+    for name, recs in datasets.items():
+        if not recs:
+            continue
+        if isinstance(recs[0], PreferencePair):
+            kind, (m, rows) = "pairs", eval_pairs(scorer, recs, n_resamples, seed, progress)  # type: ignore[arg-type]
+        elif isinstance(recs[0], KSampleSet):
+            kind, (m, rows) = "ksample", eval_ksample(scorer, recs, n_resamples, seed, progress)  # type: ignore[arg-type]
+        else:
+            kind, (m, rows) = "battles", eval_battles(scorer, recs, n_resamples, seed, progress)  # type: ignore[arg-type]
+        m["kind"] = kind
+        result["datasets"][name] = m
+        with open(out / f"scores_{name}.jsonl", "w") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+    with open(out / "metrics.json", "w") as f:
+        json.dump(jsonable(result), f, indent=2, allow_nan=False)
+    if plots:
+        from rewardlab.eval.plots import make_plots
+
+        make_plots(out, result)
+    return result
+
+
+def compare_runs(dir_a: str, dir_b: str, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Paired comparison of two evaluation folders on the pair datasets they share (matched by item id)."""
+    from rewardlab.errors import RewardlabError
+    from rewardlab.eval.metrics import compare_models
+
+    res: dict[str, Any] = {"a": dir_a, "b": dir_b, "datasets": {}}
+    ma = json.loads((Path(dir_a) / "metrics.json").read_text())
+    mb = json.loads((Path(dir_b) / "metrics.json").read_text())
+    res["model_a"], res["model_b"] = ma.get("model"), mb.get("model")
+    shared = [k for k, v in ma["datasets"].items() if v.get("kind") == "pairs" and k in mb["datasets"]]
+    if not shared:
+        raise RewardlabError(f"{dir_a} and {dir_b} share no evaluated pair dataset")
+    for name in shared:
+        def rows(d: str) -> dict[str, dict[str, Any]]:
+            with open(Path(d) / f"scores_{name}.jsonl") as f:
+                return {r["id"]: r for r in map(json.loads, f)}
+
+        ra, rb = rows(dir_a), rows(dir_b)
+        ids = [i for i in ra if i in rb]
+        if len(ids) < len(ra) or len(ids) < len(rb):
+            res.setdefault("notes", []).append(f"{name}: {len(ids)} items in common of {len(ra)} / {len(rb)}")
+        res["datasets"][name] = compare_models(
+            [ra[i]["reward_chosen"] for i in ids], [ra[i]["reward_rejected"] for i in ids],
+            [rb[i]["reward_chosen"] for i in ids], [rb[i]["reward_rejected"] for i in ids],
+            labels=[ra[i]["label"] for i in ids], n_resamples=n_resamples, seed=seed)
+    return jsonable(res)

@@ -1,0 +1,201 @@
+"""`rewardlab report DIR`: one self-contained report.html (plots embedded) from metrics.json (and audit.json)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from rewardlab.errors import RewardlabError
+
+DEFINITIONS = [
+    ("accuracy", "share of pairs where the chosen response gets the higher reward; model ties count 0.5."),
+    ("longer / shorter wins", "accuracy of always picking the longer (shorter) response: the length-only baseline "
+     "the model must beat."),
+    ("reward gap", "mean of r(chosen) - r(rejected)."),
+    ("NLL", "mean -log sigma(Delta / T), the preference negative log-likelihood of the labels."),
+    ("Brier", "mean (sigma(Delta / T) - y)^2."),
+    ("ECE", "expected calibration error: 10 equal bins of confidence max(p, 1-p) on [0.5, 1], weighted |accuracy - "
+     "confidence|; 'after temperature' rescales Delta by T fitted on one half of the prompts."),
+    ("gold agreement", "(simulator data) share of pairs the model orders as the hidden gold utility does."),
+    ("Spearman / Kendall", "rank correlation of rewards with graded scores, overall and within each prompt."),
+    ("best-of-K", "expected correctness (or gold utility) of the response the RM ranks first in a random K-subset; "
+     "the oracle picks with the ground truth."),
+    ("separability", "share of system pairs whose RM-derived rating CIs do not overlap (PPE)."),
+    ("confidence agreement", "mean over system pairs of +1 when human and RM CIs separate them the same way, -1 "
+     "opposite, 0 otherwise (PPE)."),
+    ("95% CI", "percentile bootstrap over items (over prompts when several pairs share one)."),
+]
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2430}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:1.6em;margin:0 0 4px}h2{margin-top:32px;border-bottom:2px solid #dde2ea;padding-bottom:4px}
+h3{margin-bottom:6px}.meta{color:#5b6475;font-size:.9em}
+table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:.92em}
+td,th{border:1px solid #dde2ea;padding:5px 9px;text-align:left}th{background:#eef1f6}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.warn{background:#fff4e5;border-left:4px solid #f0a020;padding:8px 12px;margin:6px 0}
+.ok{background:#e9f7ef;border-left:4px solid #2e9e5b;padding:8px 12px;margin:6px 0}
+.plots{display:flex;flex-wrap:wrap;gap:12px}.plots img{background:#fff;border:1px solid #dde2ea;max-width:100%}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:10px 0}
+.card{background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:10px 14px;min-width:150px}
+.card b{display:block;font-size:1.4em}.card span{color:#5b6475;font-size:.85em}
+dl dt{font-weight:600}dl dd{margin:0 0 6px 16px}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _ci(d: dict[str, Any] | None, digits: int = 3) -> str:
+    if not d or d.get("estimate") is None:
+        return "n/a"
+    lo, hi = d.get("lo"), d.get("hi")
+    if lo is None or hi is None:
+        return f"{d['estimate']:.{digits}f}"
+    return f"{d['estimate']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    if isinstance(x, dict):
+        return _ci(x, digits)
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return "n/a" if x is None else _e(x)
+
+
+def _img(folder: Path, name: str) -> str:
+    p = folder / name
+    if not p.exists():
+        return ""
+    data = base64.b64encode(p.read_bytes()).decode()
+    return f'<img alt="{_e(name)}" src="data:image/png;base64,{data}">'
+
+
+def _table(rows: list[tuple[str, str]], head: tuple[str, str] = ("metric", "value (95% CI)")) -> str:
+    body = "".join(f"<tr><td>{_e(k)}</td><td class=num>{v}</td></tr>" for k, v in rows)
+    return f"<table><tr><th>{_e(head[0])}</th><th>{_e(head[1])}</th></tr>{body}</table>"
+
+
+def _pairs_section(name: str, m: dict[str, Any], folder: Path, plots: list[str]) -> str:
+    lb = m.get("length_baselines") or {}
+    temp = m.get("temperature") or {}
+    cards = [("accuracy", _ci(m["accuracy"])), ("longer wins", _ci(lb.get("longer"))),
+             ("shorter wins", _ci(lb.get("shorter")))]
+    if "gold_agreement" in m:
+        cards.append(("gold agreement", _ci(m["gold_agreement"].get("agreement"))))
+    card_html = "".join(f"<div class=card><span>{_e(k)}</span><b>{v.split(' ')[0]}</b>"
+                        f"<span>{_e(' '.join(v.split(' ')[1:]))}</span></div>" for k, v in cards)
+    rows = [
+        ("pairs", str(m["n"])),
+        ("accuracy", _ci(m["accuracy"])),
+        ("longer wins (baseline)", _ci(lb.get("longer"))),
+        ("shorter wins (baseline)", _ci(lb.get("shorter"))),
+        ("model ties", f"{m.get('n_model_ties', 0)} ({m.get('model_tie_rate', 0):.1%})"),
+        ("reward gap", _num(m.get("reward_gap"))),
+        ("preference NLL", _num(m.get("nll"))),
+        ("Brier", _num(m.get("brier"))),
+        ("ECE (raw)", _num(m.get("ece"))),
+        (f"ECE after temperature T={temp.get('value', float('nan')):.3g} ({temp.get('source', '')})",
+         _num(m.get("ece_calibrated"))),
+    ]
+    if "ece_calibrated_heldout" in m:
+        h = m["ece_calibrated_heldout"]
+        rows.append((f"ECE after temperature, held-out half (n={h['n']})", _num(h["value"])))
+    if "gold_agreement" in m:
+        rows.append(("agreement with gold utility", _ci(m["gold_agreement"].get("agreement"))))
+        rows.append(("gold utility's own accuracy on these labels", _num(m.get("gold_utility_accuracy"))))
+    if "mean_std" in m:
+        rows.append(("mean predicted reward std", _num(m["mean_std"])))
+    warn = "".join(f"<div class=warn>&#9888; {_e(w)}</div>" for w in m.get("warnings", [])) or \
+        "<div class=ok>No warnings: the model beats the length baselines and is reasonably calibrated.</div>"
+    cats = m.get("per_category") or {}
+    cat_rows = "".join(
+        f"<tr><td>{_e(c)}</td><td class=num>{d['n']}</td><td class=num>{_ci(d['accuracy'])}</td>"
+        f"<td class=num>{_ci((d.get('length_baselines') or {}).get('longer'))}</td></tr>"
+        for c, d in sorted(cats.items()))
+    cat_html = (f"<h3>By category</h3><table><tr><th>category</th><th>n</th><th>accuracy (95% CI)</th>"
+                f"<th>longer wins</th></tr>{cat_rows}</table>") if len(cats) > 1 else ""
+    imgs = "".join(_img(folder, p) for p in plots)
+    return (f"<h2>{_e(name)}: preference pairs</h2><div class=cards>{card_html}</div>{warn}{_table(rows)}"
+            f"{cat_html}<div class=plots>{imgs}</div>")
+
+
+def _ksample_section(name: str, m: dict[str, Any], folder: Path, plots: list[str]) -> str:
+    r = m.get("ranking") or {}
+    rows = [("sets", str(m["n_sets"])), ("responses", str(m["n_responses"])),
+            ("Spearman (all)", _num(r.get("spearman"))), ("Kendall (all)", _num(r.get("kendall")))]
+    if "spearman_within_groups" in r:
+        rows += [("Spearman within prompt", _num(r["spearman_within_groups"])),
+                 ("Kendall within prompt", _num(r["kendall_within_groups"]))]
+    c = m.get("correctness")
+    if c:
+        rows += [("pairwise accuracy (correct vs incorrect)", _ci(c.get("accuracy"))),
+                 ("ROC AUC per prompt", _ci(c.get("roc_auc"))), ("best-of-K end score", _num(c.get("end_score"))),
+                 ("best-of-K max score", _num(c.get("max_score"))), ("loss vs oracle", _num(c.get("loss"), 4))]
+    g = m.get("gold_best_of_k")
+    if g:
+        rows += [(f"gold utility of the RM's best-of-{g['k'][-1]}", _num(g["rm"][-1])),
+                 (f"gold utility of the oracle's best-of-{g['k'][-1]}", _num(g["oracle"][-1])),
+                 ("gold utility of a random response (K=1)", _num(g["rm"][0]))]
+    imgs = "".join(_img(folder, p) for p in plots)
+    return f"<h2>{_e(name)}: K samples per prompt</h2>{_table(rows)}<div class=plots>{imgs}</div>"
+
+
+def _battles_section(name: str, m: dict[str, Any], folder: Path, plots: list[str]) -> str:
+    rows = [("battles", str(m["n_battles"])), ("systems", str(len(m["models"]))),
+            ("accuracy vs human winner", _ci(m.get("accuracy"))), ("Spearman (ratings)", _num(m.get("spearman"))),
+            ("Kendall (ratings)", _num(m.get("kendall"))), ("row-wise Pearson", _num(m.get("rowwise_pearson"))),
+            ("separability", _num(m.get("separability"))), ("confidence agreement", _num(m.get("confidence_agreement"))),
+            ("Brier", _num(m.get("brier")))]
+    rat = "".join(
+        f"<tr><td>{_e(s)}</td><td class=num>{m['human_ratings'][s]['rating']:.0f}</td>"
+        f"<td class=num>{m['rm_ratings'][s]['rating']:.0f}</td></tr>" for s in m["models"])
+    imgs = "".join(_img(folder, p) for p in plots)
+    return (f"<h2>{_e(name)}: system battles (PPE)</h2>{_table(rows)}<table><tr><th>system</th>"
+            f"<th>human rating</th><th>RM rating</th></tr>{rat}</table><div class=plots>{imgs}</div>")
+
+
+def _audit_section(a: dict[str, Any], folder: Path) -> str:
+    from rewardlab.audit.report import audit_html
+
+    return audit_html(a, folder, _img)
+
+
+def build_report(folder: str | Path, title: str | None = None) -> Path:
+    """Write folder/report.html from metrics.json (and audit.json when present); returns its path."""
+    folder = Path(folder)
+    mpath, apath = folder / "metrics.json", folder / "audit.json"
+    if not mpath.exists() and not apath.exists():
+        raise RewardlabError(f"{folder}: no metrics.json or audit.json (run `rewardlab eval` or `rewardlab audit`)")
+    metrics = json.loads(mpath.read_text()) if mpath.exists() else {"datasets": {}, "plots": {}}
+    parts = []
+    plots = metrics.get("plots", {})
+    for name, m in metrics.get("datasets", {}).items():
+        fn = {"pairs": _pairs_section, "ksample": _ksample_section, "battles": _battles_section}[m["kind"]]
+        parts.append(fn(name, m, folder, plots.get(name, [])))
+    audit = json.loads(apath.read_text()) if apath.exists() else None
+    if audit:
+        parts.append(_audit_section(audit, folder))
+    defs = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in DEFINITIONS)
+    model = metrics.get("model") or (audit or {}).get("model", "")
+    train = metrics.get("training")
+    train_html = ""
+    if train:
+        train_html = "<h2>Training</h2>" + _table([(k, _e(v)) for k, v in train.items()], ("setting", "value"))
+    doc = f"""<!doctype html><html lang=en><head><meta charset=utf-8>
+<meta name=viewport content="width=device-width, initial-scale=1">
+<title>{_e(title or 'rewardlab report')}</title><style>{CSS}</style></head><body><main>
+<h1>{_e(title or 'Reward model report')}</h1>
+<div class=meta>model: {_e(model)} &middot; created {_e(metrics.get('created', ''))} &middot;
+bootstrap resamples: {_e(metrics.get('n_resamples', ''))} &middot; rewardlab {_e(metrics.get('schema', ''))}</div>
+{train_html}{''.join(parts)}
+<h2>Definitions</h2><dl>{defs}</dl>
+</main></body></html>"""
+    out = folder / "report.html"
+    out.write_text(doc, encoding="utf-8")
+    return out

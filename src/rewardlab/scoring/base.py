@@ -1,0 +1,242 @@
+"""The Scorer protocol and its implementations: rewardlab/HF checkpoints, remote HTTP RMs, callables, files.
+
+Every consumer (evaluation, audit, best-of-N, the server) takes any Scorer, so they all see the same rewards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rewardlab.data.schema import Text, text_of
+from rewardlab.errors import RewardlabError
+from rewardlab.scoring.output import RewardOutput
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Anything that turns (prompt, response) pairs into rewards."""
+
+    name: str
+
+    def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        """Rewards of each (prompts[i], responses[i])."""
+        ...
+
+
+def length_batches(lengths: Sequence[int], token_budget: int, max_batch: int) -> list[list[int]]:
+    """Indices grouped longest-first into batches of at most `token_budget` padded tokens and `max_batch` rows."""
+    order = np.argsort([-n for n in lengths], kind="stable")
+    batches, cur = [], []
+    for i in order:
+        i = int(i)
+        if cur and (lengths[cur[0]] * (len(cur) + 1) > token_budget or len(cur) >= max_batch):
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+class ModelScorer:
+    """A rewardlab checkpoint or any HF sequence-classification RM, rendered by its own RenderSpec.
+
+    Batches are sorted by length and sized by a token budget; results do not depend on batch size or on which
+    other sequences share a batch (padding is masked and positions count real tokens only).
+    """
+
+    def __init__(self, loaded: Any, token_budget: int = 16384, max_batch: int = 128, bf16: bool = False,
+                 name: str | None = None):
+        self.loaded = loaded
+        self.token_budget = token_budget
+        self.max_batch = max_batch
+        self.bf16 = bf16
+        self.name = name or str(loaded.meta.get("path", "model"))
+
+    @classmethod
+    def from_path(cls, path: str, **kwargs: Any) -> ModelScorer:
+        """Load a checkpoint folder, the MiniLM alias or a hub id."""
+        from rewardlab.models.checkpoint import load
+
+        loaded = load(path)
+        loaded.meta.setdefault("path", path)
+        return cls(loaded, name=path, **kwargs)
+
+    @torch.inference_mode()
+    def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        from rewardlab.train.collate import pad_batch
+
+        if len(prompts) != len(responses):
+            raise RewardlabError(f"{len(prompts)} prompts but {len(responses)} responses")
+        if not prompts:
+            return RewardOutput(np.zeros(0))
+        enc = self.loaded.renderer.encode(list(prompts), list(responses))
+        rm = self.loaded.model
+        rm.eval()
+        pad_id = self.loaded.tokenizer.pad_token_id
+        lengths = [len(e["input_ids"]) for e in enc]
+        n = len(enc)
+        mean = np.zeros(n)
+        k = rm.head_spec.n_members
+        has_var = rm.head_spec.member_gaussian or k > 1
+        std = np.zeros(n) if has_var else None
+        members = np.zeros((n, k)) if k > 1 else None
+        batches = length_batches(lengths, self.token_budget, self.max_batch)
+        for b in tqdm(batches, desc=f"scoring {n} responses", disable=not progress, leave=False):
+            types = [enc[i]["token_type_ids"] for i in b] if "token_type_ids" in enc[0] else None
+            batch = pad_batch([enc[i]["input_ids"] for i in b], pad_id, types)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                out = rm(**batch)
+            mean[b] = out["mean"].float().numpy()
+            if std is not None:
+                std[b] = out["var"].float().sqrt().numpy()
+            if members is not None:
+                members[b] = out["members"].float().numpy()
+        return RewardOutput(mean, std, members)
+
+
+class CallableScorer:
+    """Wrap a Python function: batch form f(prompts, responses) -> list[float], or per item f(prompt, response)."""
+
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, batched: bool | None = None):
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "callable")
+        if batched is None:
+            batched = any(p in inspect.signature(fn).parameters for p in ("prompts", "responses"))
+        self.batched = batched
+
+    def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        if self.batched:
+            vals = list(self.fn(list(prompts), list(responses)))
+        else:
+            vals = [self.fn(p, r) for p, r in tqdm(list(zip(prompts, responses, strict=True)), disable=not progress,
+                                                   desc="scoring", leave=False)]
+        if len(vals) != len(prompts):
+            raise RewardlabError(f"scorer {self.name} returned {len(vals)} rewards for {len(prompts)} responses")
+        return RewardOutput(np.asarray(vals, dtype=float))
+
+
+def item_key(prompt: Text, response: Text) -> str:
+    """Stable key of a (prompt, response) pair, for precomputed score files."""
+    blob = json.dumps([prompt, response], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+class FileScorer:
+    """Precomputed rewards from JSONL rows {prompt, response, reward[, std]} (written by `rewardlab score`)."""
+
+    def __init__(self, path: str):
+        from rewardlab.data.io import iter_rows
+
+        self.name = f"file:{path}"
+        self.table: dict[str, tuple[float, float | None]] = {}
+        for line, row in iter_rows(path):
+            if not isinstance(row, dict):
+                raise RewardlabError(str(row))
+            try:
+                self.table[item_key(row["prompt"], row["response"])] = (float(row["reward"]), row.get("std"))
+            except (KeyError, TypeError, ValueError) as e:
+                raise RewardlabError(f"{path}:{line}: expected prompt, response and a numeric reward ({e})") from None
+
+    def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        mean, std, missing = [], [], 0
+        for p, r in zip(prompts, responses, strict=True):
+            hit = self.table.get(item_key(p, r))
+            if hit is None:
+                missing += 1
+                mean.append(np.nan)
+                std.append(None)
+            else:
+                mean.append(hit[0])
+                std.append(hit[1])
+        if missing:
+            raise RewardlabError(f"{self.name}: {missing} of {len(prompts)} (prompt, response) pairs have no score")
+        s = None if any(x is None for x in std) else np.asarray(std, dtype=float)
+        return RewardOutput(np.asarray(mean), s)
+
+
+class HTTPScorer:
+    """A remote reward model: OpenRLHF's POST /get_reward {"query": [...]} -> {"rewards": [...]}, or rewardlab's
+    POST /score {"prompts", "responses"} -> {"rewards", "std"?}. Sends batches, retries with backoff."""
+
+    def __init__(self, url: str, protocol: str | None = None, batch_size: int = 64, timeout: float = 180.0,
+                 retries: int = 3, api_key: str | None = None, query_template: str = "{prompt}{response}"):
+        self.url = url
+        self.protocol = protocol or ("openrlhf" if url.rstrip("/").endswith("get_reward") else "rewardlab")
+        if self.protocol not in ("openrlhf", "rewardlab"):
+            raise RewardlabError(f"unknown reward-server protocol {self.protocol!r}")
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.retries = retries
+        self.api_key = api_key
+        self.query_template = query_template
+        self.name = url
+
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        data = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    return json.loads(resp.read().decode())
+            except urllib.error.HTTPError as e:
+                if e.code < 500:
+                    raise RewardlabError(f"{self.url}: HTTP {e.code}: {e.read()[:300]!r}") from None
+                last = e
+            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as e:
+                last = e
+            time.sleep(min(2.0**attempt * 0.2, 5.0))
+        raise RewardlabError(f"{self.url}: no answer after {self.retries + 1} attempts: {last}")
+
+    def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        means: list[float] = []
+        stds: list[float] = []
+        for s in tqdm(range(0, len(prompts), self.batch_size), disable=not progress, desc="scoring (remote)",
+                      leave=False):
+            ps, rs = prompts[s : s + self.batch_size], responses[s : s + self.batch_size]
+            if self.protocol == "openrlhf":
+                q = [self.query_template.format(prompt=text_of(p), response=text_of(r)) for p, r in zip(ps, rs,
+                                                                                                     strict=True)]
+                out = self._post({"query": q})
+            else:
+                out = self._post({"prompts": list(ps), "responses": list(rs)})
+            rewards = out.get("rewards")
+            if not isinstance(rewards, list) or len(rewards) != len(ps):
+                raise RewardlabError(f"{self.url}: expected {len(ps)} rewards, got {str(out)[:200]}")
+            means += [float(x) for x in rewards]
+            if "std" in out and out["std"] is not None:
+                stds += [float(x) for x in out["std"]]
+        std = np.asarray(stds) if len(stds) == len(means) and stds else None
+        return RewardOutput(np.asarray(means), std)
+
+
+def get_scorer(spec: str, **kwargs: Any) -> Scorer:
+    """A scorer from a string: http(s)://... (remote), file:scores.jsonl, py:module:function, or a model path."""
+    if spec.startswith(("http://", "https://")):
+        return HTTPScorer(spec, **{k: v for k, v in kwargs.items() if k in ("protocol", "api_key", "batch_size")})
+    if spec.startswith("file:"):
+        return FileScorer(spec[5:])
+    if spec.startswith("py:"):
+        import importlib
+
+        try:
+            mod, fn = spec[3:].rsplit(":", 1)
+            return CallableScorer(getattr(importlib.import_module(mod), fn), name=spec)
+        except (ValueError, ImportError, AttributeError) as e:
+            raise RewardlabError(f"cannot import scorer {spec!r} (expected py:module:function): {e}") from None
+    return ModelScorer.from_path(spec, **{k: v for k, v in kwargs.items() if k in ("token_budget", "bf16")})
