@@ -423,6 +423,50 @@ def export_cmd(
     typer.echo(f"wrote {export_mean_only(src, dst)}")
 
 
+# ------------------------------------------------------------------ audit / demo
+
+
+@app.command("audit")
+def audit_cmd(
+    model: ModelOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for audit.json and plots.")],
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Preference pairs (default: simulator).")] = None,
+    cases: Annotated[str | None, typer.Option(help="Sycophancy cases JSONL {prompt, agreeing, correcting} "
+                                               "(default: the simulator's false-premise cases).")] = None,
+    threshold: Annotated[float, typer.Option(help="Flag a feature when |correlation with reward| exceeds this.")] = 0.3,
+    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for 95% CIs.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed for simulator data and bootstrap.")] = 0,
+    n_pairs: Annotated[int, typer.Option(help="Simulator pairs when no --data.")] = 300,
+) -> None:
+    """Reward-hacking audit: feature correlations, counterfactual probes, sycophancy, length-controlled accuracy."""
+    from rewardlab.audit.cli import audit_command
+
+    audit_command(model=model, output=output, data=data, cases=cases, threshold=threshold,
+                  n_resamples=n_resamples, seed=seed, n_pairs=n_pairs)
+
+
+@app.command("demo")
+def demo_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for data, model, evaluation, report.")] = Path(
+        "runs/demo"),
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes (about a minute; used in CI).")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """The main job on embedded defaults: simulate -> train MiniLM -> evaluate -> audit -> report."""
+    from rewardlab.demo import run_demo
+    from rewardlab.eval.summary import headline
+
+    res = run_demo(output, quick=quick, seed=seed, log=_echo_err)
+    typer.echo("")
+    typer.echo(headline(res.metrics))
+    if res.audit:
+        for flag in res.audit.get("flags", []):
+            typer.echo(f"audit flag: {flag}")
+    typer.echo(f"model: {res.model}")
+    typer.echo(f"report: {res.report}")
+    typer.echo(f"done in {res.seconds:.0f} s")
+
+
 # ------------------------------------------------------------------ entry point
 
 

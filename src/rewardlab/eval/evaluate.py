@@ -198,12 +198,12 @@ def compare_runs(dir_a: str, dir_b: str, n_resamples: int = 1000, seed: int = 0)
     shared = [k for k, v in ma["datasets"].items() if v.get("kind") == "pairs" and k in mb["datasets"]]
     if not shared:
         raise RewardlabError(f"{dir_a} and {dir_b} share no evaluated pair dataset")
-    for name in shared:
-        def rows(d: str) -> dict[str, dict[str, Any]]:
-            with open(Path(d) / f"scores_{name}.jsonl") as f:
-                return {r["id"]: r for r in map(json.loads, f)}
+    def rows(d: str, name: str) -> dict[str, dict[str, Any]]:
+        with open(Path(d) / f"scores_{name}.jsonl") as f:
+            return {r["id"]: r for r in map(json.loads, f)}
 
-        ra, rb = rows(dir_a), rows(dir_b)
+    for name in shared:
+        ra, rb = rows(dir_a, name), rows(dir_b, name)
         ids = [i for i in ra if i in rb]
         if len(ids) < len(ra) or len(ids) < len(rb):
             res.setdefault("notes", []).append(f"{name}: {len(ids)} items in common of {len(ra)} / {len(rb)}")
