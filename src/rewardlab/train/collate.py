@@ -73,11 +73,19 @@ class PairCollator:
         if "chosen_tt" in examples[0]:
             types = [e["chosen_tt"] for e in examples] + [e["rejected_tt"] for e in examples]
         batch = pad_batch(seqs, self.pad_id, types, self.side)
-        batch["label"] = torch.tensor([e["label"] for e in examples], dtype=torch.float32)
-        batch["margin"] = torch.tensor([e["margin"] for e in examples], dtype=torch.float32)
-        batch["tie"] = torch.tensor([e["tie"] for e in examples], dtype=torch.bool)
-        batch["idx"] = torch.tensor([e["idx"] for e in examples], dtype=torch.long)
-        if "anchor_chosen" in examples[0]:
-            batch["anchor_chosen"] = torch.tensor([e["anchor_chosen"] for e in examples], dtype=torch.float32)
-            batch["anchor_rejected"] = torch.tensor([e["anchor_rejected"] for e in examples], dtype=torch.float32)
+        batch.update(pair_columns(examples))
         return batch
+
+
+def pair_columns(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Label, margin, tie, index and optional anchor columns of a batch of encoded pairs."""
+    cols = {
+        "label": torch.tensor([e["label"] for e in examples], dtype=torch.float32),
+        "margin": torch.tensor([e["margin"] for e in examples], dtype=torch.float32),
+        "tie": torch.tensor([e["tie"] for e in examples], dtype=torch.bool),
+        "idx": torch.tensor([e["idx"] for e in examples], dtype=torch.long),
+    }
+    if "anchor_chosen" in examples[0]:
+        cols["anchor_chosen"] = torch.tensor([e["anchor_chosen"] for e in examples], dtype=torch.float32)
+        cols["anchor_rejected"] = torch.tensor([e["anchor_rejected"] for e in examples], dtype=torch.float32)
+    return cols

@@ -1,0 +1,78 @@
+"""The command line: data commands, exit codes, no tracebacks for bad input, --help everywhere."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "rewardlab", *args], capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_simulate_is_deterministic_and_stats_reports_length_baseline(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run("data", "simulate", "--kind", "pairs", "-n", "300", "--seed", "1", "--length-bias", "2", "-o", str(a))
+    run("data", "simulate", "--kind", "pairs", "-n", "300", "--seed", "1", "--length-bias", "2", "-o", str(b))
+    assert a.read_bytes() == b.read_bytes()
+    out = run("data", "stats", str(a), "--tokenizer", "none", "-o", str(tmp_path / "s.json")).stdout
+    assert "longer response wins (chars)" in out and "n_pairs: 300" in out
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["longer_wins"]["chars"]["rate"] > 0.5
+    assert set(stats["longer_wins_by_category"]) == {"advice", "arithmetic", "facts", "false_premise", "units"}
+
+
+@pytest.mark.parametrize("kind", ["pools", "battles", "sycophancy"])
+def test_simulate_other_kinds(tmp_path, kind):
+    out = tmp_path / f"{kind}.jsonl"
+    run("data", "simulate", "--kind", kind, "-n", "20", "-o", str(out))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 20
+    if kind != "sycophancy":
+        assert "valid" in run("data", "check", str(out)).stdout
+
+
+def test_bad_file_exits_2_naming_every_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x", "chosen": "a"}\nnot json\n')
+    proc = run("data", "check", str(bad), check=False)
+    assert proc.returncode == 2
+    assert f"{bad}:1: rejected: missing" in proc.stderr
+    assert f"{bad}:2: <line>: broken JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run("data", "check", str(bad), "--on-invalid", "skip", check=False)
+    assert proc.returncode == 0 and "skipped 2 invalid record(s)" in proc.stderr
+
+
+def test_convert_round_trip_and_missing_file(tmp_path):
+    src = tmp_path / "p.jsonl"
+    run("data", "simulate", "-n", "30", "-o", str(src))
+    run("data", "convert", str(src), str(tmp_path / "p.parquet"))
+    run("data", "convert", str(tmp_path / "p.parquet"), str(tmp_path / "q.jsonl"))
+    from rewardlab.data import load_data
+
+    assert [r.to_dict() for r in load_data(str(src)).records] == \
+        [r.to_dict() for r in load_data(str(tmp_path / "q.jsonl")).records]
+    proc = run("data", "stats", str(tmp_path / "missing.jsonl"), check=False)
+    assert proc.returncode == 2 and "no such file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_command_has_help():
+    for cmd in (["--help"], ["data", "--help"], ["data", "check", "--help"], ["data", "stats", "--help"],
+                ["data", "convert", "--help"], ["data", "simulate", "--help"], ["train", "--help"],
+                ["score", "--help"], ["eval", "--help"], ["report", "--help"], ["compare", "--help"],
+                ["export", "--help"], ["audit", "--help"], ["demo", "--help"]):
+        assert "Usage" in run(*cmd).stdout
+
+
+def test_user_errors_in_train_and_eval_are_clear(tmp_path):
+    proc = run("train", "--loss", "nope", "--output", str(tmp_path / "x"), check=False)
+    assert proc.returncode == 2 and "--loss must be one of" in proc.stderr
+    proc = run("report", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "no metrics.json" in proc.stderr
