@@ -86,7 +86,8 @@ def data_check(
     layout = res.kind
     if res.kind == "pairs":
         layout = "explicit prompt" if res.spec.explicit else "implicit prompt (shared prefix)"
-    typer.echo(f"{source}: {len(res.records)} valid {res.kind} records ({layout})")
+    kind = {"pairs": "preference pairs", "ksample": "K-sample sets", "battles": "battles"}[res.kind]
+    typer.echo(f"{source}: {len(res.records)} valid {kind} ({layout})")
 
 
 @data_app.command("stats")
@@ -114,6 +115,8 @@ def data_stats_cmd(
 
         tok = load_tokenizer(tokenizer)
     stats = data_stats(res.records, tok)
+    if "tokens" in stats:
+        stats["tokens"]["tokenizer"] = tokenizer or "minilm"
     stats["source"] = source
     stats["skipped_invalid"] = len(res.skipped)
     typer.echo(format_stats(stats))
@@ -343,6 +346,8 @@ def eval_cmd(
     seed: Annotated[int, typer.Option(help="Seed for bootstrap and simulator data.")] = 0,
     sim_n: Annotated[int, typer.Option(help="Simulator pairs when no --data.")] = 600,
     report: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
+    sections: Annotated[Path | None, typer.Option(help="JSON {category: section} for a prompt-count-weighted "
+                                                  "section score (RewardBench v1 style).")] = None,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring.")] = False,
     fmt: FormatOpt = None,
     file_format: FileFormatOpt = None,
@@ -364,8 +369,14 @@ def eval_cmd(
         from rewardlab.simulate.datasets import simulator_eval_sets
 
         datasets = simulator_eval_sets(n_pairs=sim_n, seed=seed + 20_000)
+    section_map = None
+    if sections:
+        try:
+            section_map = json.loads(sections.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise RewardlabError(f"{sections}: expected a JSON object {{category: section}}: {e}") from None
     scorer = get_scorer(model, bf16=bf16)
-    result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed)
+    result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed, sections=section_map)
     typer.echo(headline(result))
     typer.echo(f"wrote {output / 'metrics.json'}")
     if report:

@@ -74,3 +74,22 @@ def test_length_warning_for_a_length_scorer(tmp_path):
                    n_resamples=100, plots=False)
     warnings = res["datasets"]["p"]["warnings"]
     assert any(re.search("not distinguishable from the longer-wins baseline", w) for w in warnings)
+
+
+def test_sections_and_best_of_k_credit(tmp_path):
+    from rewardlab.data.schema import KSampleSet
+
+    pr = simulate_pairs(200, seed=6)
+    pairs = parse_rows(pr)
+    sections = {"arithmetic": "reasoning", "units": "reasoning", "facts": "knowledge", "false_premise": "knowledge"}
+    res = evaluate(_gold_lookup(pr), {"p": pairs}, tmp_path, n_resamples=100, plots=False, sections=sections)
+    sec = res["datasets"]["p"]["sections"]
+    assert set(sec) == {"reasoning", "knowledge"}
+    assert res["datasets"]["p"]["unmapped_categories"] == ["advice"]
+    # one correct response among four; a scorer that ranks it first (or ties it with one other) gets 1 (or 1/2)
+    sets = [KSampleSet("q1", ["a", "b", "c", "d"], [0, 1, 0, 0], correct=[0, 1, 0, 0]),
+            KSampleSet("q2", ["e", "f", "g", "h"], [1, 0, 0, 0], correct=[1, 0, 0, 0])]
+    fixed = {"a": 0.0, "b": 3.0, "c": 1.0, "d": 2.0, "e": 5.0, "f": 5.0, "g": 0.0, "h": 1.0}
+    res = evaluate(CallableScorer(lambda prompt, response: fixed[response]), {"k": sets}, tmp_path / "k",
+                   n_resamples=50, plots=False)
+    assert res["datasets"]["k"]["best_of_k_credit"]["accuracy"]["estimate"] == 0.75

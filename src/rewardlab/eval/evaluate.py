@@ -18,7 +18,7 @@ from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, te
 from rewardlab.eval._util import jsonable
 from rewardlab.eval.bootstrap import paired_bootstrap
 from rewardlab.eval.calibration import fit_temperature, pairwise_correct, pairwise_ece
-from rewardlab.eval.metrics import gold_agreement, graded_metrics, pairwise_metrics
+from rewardlab.eval.metrics import best_of_4_accuracy, gold_agreement, graded_metrics, pairwise_metrics
 from rewardlab.eval.ppe import _bok_weights, ppe_correctness_metrics, ppe_preference_metrics
 from rewardlab.scoring.base import Scorer
 
@@ -58,8 +58,8 @@ def pair_warnings(m: dict[str, Any], model_correct: np.ndarray, longer_correct: 
     return out
 
 
-def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, seed: int,
-               progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, seed: int, progress: bool,
+               sections: dict[str, str] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Metrics and per-pair rows for preference pairs."""
     n = len(pairs)
     prompts = [p.prompt for p in pairs] * 2
@@ -75,7 +75,8 @@ def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, se
     cluster = prompt_ids if len(set(prompt_ids)) < n else None
     validation = (rc[fold], rr[fold], y[fold]) if fold.sum() >= 20 and (~fold).sum() >= 20 else None
     m = pairwise_metrics(rc, rr, labels=y, categories=cats, len_chosen=lc, len_rejected=lr,
-                         n_resamples=n_resamples, seed=seed, validation=validation, cluster=cluster)
+                         n_resamples=n_resamples, seed=seed, validation=validation, cluster=cluster,
+                         sections=sections)
     if validation is not None:
         t = fit_temperature(rc[fold] - rr[fold], y[fold])
         m["ece_calibrated_heldout"] = {"value": pairwise_ece((rc - rr)[~fold] / t, y[~fold]), "temperature": t,
@@ -123,6 +124,11 @@ def eval_ksample(scorer: Scorer, sets: list[KSampleSet], n_resamples: int, seed:
                          "ranking": graded_metrics(out.mean, true, groups=groups, n_resamples=n_resamples, seed=seed)}
     if all(s.correct is not None for s in sets):
         m["correctness"] = ppe_correctness_metrics(pred, [s.correct for s in sets], n_resamples=n_resamples, seed=seed)
+        single = [(p, s) for p, s in zip(pred, sets, strict=True) if sum(s.correct or []) == 1]
+        if single:  # RewardBench-v2 style: one correct response among K, credit 1/(#tied at max)
+            ch = [float(p[s.correct.index(1)]) for p, s in single]  # type: ignore[union-attr]
+            rej = [[float(x) for x, c in zip(p, s.correct, strict=True) if not c] for p, s in single]  # type: ignore[arg-type]
+            m["best_of_k_credit"] = best_of_4_accuracy(ch, rej, n_resamples=n_resamples, seed=seed)
     ks = {len(s.responses) for s in sets}
     if len(ks) == 1:
         rm_curve = np.mean([gold_best_of_k(np.asarray(s.scores), p) for s, p in zip(sets, pred, strict=True)], 0)
@@ -151,7 +157,7 @@ def eval_battles(scorer: Scorer, battles: list[Battle], n_resamples: int, seed: 
 
 def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | os.PathLike,
              n_resamples: int = 1000, seed: int = 0, progress: bool = True, plots: bool = True,
-             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+             extra: dict[str, Any] | None = None, sections: dict[str, str] | None = None) -> dict[str, Any]:
     """Evaluate one scorer on named datasets; writes metrics.json, scores_<name>.jsonl and plots to out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +173,8 @@ def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | o
         if not recs:
             continue
         if isinstance(recs[0], PreferencePair):
-            kind, (m, rows) = "pairs", eval_pairs(scorer, recs, n_resamples, seed, progress)  # type: ignore[arg-type]
+            kind, (m, rows) = "pairs", eval_pairs(scorer, recs, n_resamples, seed, progress,  # type: ignore[arg-type]
+                                                  sections)
         elif isinstance(recs[0], KSampleSet):
             kind, (m, rows) = "ksample", eval_ksample(scorer, recs, n_resamples, seed, progress)  # type: ignore[arg-type]
         else:

@@ -120,6 +120,11 @@ def _pairs_section(name: str, m: dict[str, Any], folder: Path, plots: list[str])
         for c, d in sorted(cats.items()))
     cat_html = (f"<h3>By category</h3><table><tr><th>category</th><th>n</th><th>accuracy (95% CI)</th>"
                 f"<th>longer wins</th></tr>{cat_rows}</table>") if len(cats) > 1 else ""
+    secs = m.get("sections") or {}
+    if secs:
+        sec_rows = [(f"{k} ({', '.join(v['categories'])})", _ci(v["accuracy"])) for k, v in secs.items()]
+        sec_rows.append(("section mean", _num(m.get("section_mean"))))
+        cat_html += "<h3>Sections (prompt-count weighted)</h3>" + _table(sec_rows, ("section", "accuracy"))
     imgs = "".join(_img(folder, p) for p in plots)
     return (f"<h2>{_e(name)}: preference pairs</h2><div class=cards>{card_html}</div>{warn}{_table(rows)}"
             f"{cat_html}<div class=plots>{imgs}</div>")
@@ -137,6 +142,9 @@ def _ksample_section(name: str, m: dict[str, Any], folder: Path, plots: list[str
         rows += [("pairwise accuracy (correct vs incorrect)", _ci(c.get("accuracy"))),
                  ("ROC AUC per prompt", _ci(c.get("roc_auc"))), ("best-of-K end score", _num(c.get("end_score"))),
                  ("best-of-K max score", _num(c.get("max_score"))), ("loss vs oracle", _num(c.get("loss"), 4))]
+    if "best_of_k_credit" in m:
+        rows.append(("best-of-K credit, one correct response (RewardBench v2 style)",
+                     _ci(m["best_of_k_credit"].get("accuracy"))))
     g = m.get("gold_best_of_k")
     if g:
         rows += [(f"gold utility of the RM's best-of-{g['k'][-1]}", _num(g["rm"][-1])),

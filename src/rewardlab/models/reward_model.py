@@ -161,36 +161,21 @@ class RewardModel(nn.Module):
         return pool(out.last_hidden_state, attention_mask, self.pooling)
 
     def prefix_sharing_problem(self) -> str | None:
-        """Why `prefix_logits` cannot reproduce `logits` for this model, or None when it can (exactly).
+        """Why a prompt cannot be computed once for several responses (`prefix_logits`, and the shared prefix of
+        `packed_logits`) for this model, or None when it can, exactly.
 
-        Prefix sharing needs a causal decoder (a continuation cannot change the prompt's hidden states), full
-        attention in every layer, an attention implementation that takes a 4-D mask, and last or mean pooling
-        into a linear head.
+        It needs a causal decoder (in an encoder the prompt attends to the response, so its states differ between
+        responses), full attention in every layer, an attention implementation that takes a 4-D mask, and a
+        linear head on last, mean or first-token pooling.
         """
-        from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
-
-        hf = _unwrap_peft(self.hf)
-        cfg = hf.config
-        if self.native != "last" or type(cfg) not in MODEL_FOR_CAUSAL_LM_MAPPING:
-            return "the backbone is not a causal decoder (bidirectional attention: the prompt sees the response)"
-        if not getattr(cfg, "is_causal", True):
-            return "the decoder is configured with bidirectional attention"
-        if self.pooling not in ("last", "mean"):
-            return f"pooling {self.pooling!r} (prefix sharing supports last and mean)"
-        if not isinstance(head_module(hf), nn.Linear) and not _is_wrapped_linear(head_module(hf)):
-            return "the head is not a linear layer on the pooled vector"
-        types = getattr(cfg, "layer_types", None)
-        if types is not None:
-            if any(t != "full_attention" for t in types):
-                return "some layers use sliding-window or linear attention"
-        elif getattr(cfg, "sliding_window", None):
-            return "the model uses sliding-window attention"
-        impl = getattr(cfg, "_attn_implementation", None) or "eager"
-        if impl not in ("sdpa", "eager"):
-            return f"attention implementation {impl!r} (prefix sharing needs sdpa or eager)"
         import inspect
 
-        if "past_key_values" not in inspect.signature(hf.base_model.forward).parameters:
+        if not self.is_causal_decoder():
+            return "the backbone is not a causal decoder (bidirectional attention: the prompt sees the response)"
+        problem = self.packing_problem()
+        if problem:
+            return problem
+        if "past_key_values" not in inspect.signature(_unwrap_peft(self.hf).base_model.forward).parameters:
             return "the backbone takes no key/value cache"
         return None
 
@@ -232,12 +217,98 @@ class RewardModel(nn.Module):
         clen = cont_mask.long().sum(1)
         if self.pooling == "last":
             pooled = hc[torch.arange(r, device=dev), clen - 1]
+        elif self.pooling == "cls":  # the sequence's first token is the prompt's
+            pooled = out_p.last_hidden_state[:, 0].index_select(0, group)
         else:  # mean over the prompt's and the continuation's real tokens
             hp = out_p.last_hidden_state
             sp = (hp * prompt_mask.unsqueeze(-1).to(hp.dtype)).sum(1).index_select(0, group)
             sc = (hc * cont_mask.unsqueeze(-1).to(hc.dtype)).sum(1)
             pooled = (sp + sc) / (plen.index_select(0, group) + clen).unsqueeze(1).to(hc.dtype)
         return head(pooled).float()
+
+    def is_causal_decoder(self) -> bool:
+        """A causal decoder (a token never sees later tokens), so a shared prompt can be computed once."""
+        from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
+
+        cfg = _unwrap_peft(self.hf).config
+        return (self.native == "last" and type(cfg) in MODEL_FOR_CAUSAL_LM_MAPPING
+                and bool(getattr(cfg, "is_causal", True)))
+
+    def packing_problem(self) -> str | None:
+        """Why `packed_logits` cannot reproduce `logits` for this model, or None when it can (exactly)."""
+        import inspect
+
+        hf = _unwrap_peft(self.hf)
+        cfg = hf.config
+        impl = getattr(cfg, "_attn_implementation", None) or "eager"
+        if impl not in ("sdpa", "eager"):
+            return f"attention implementation {impl!r} (packing needs sdpa or eager)"
+        head = head_module(hf)
+        if not isinstance(head, nn.Linear) and not _is_wrapped_linear(head):
+            return "the head is not a linear layer on the pooled vector"
+        if self.is_causal_decoder():
+            types = getattr(cfg, "layer_types", None)
+            if types is not None and any(t != "full_attention" for t in types):
+                return "some layers use sliding-window or linear attention"
+            if types is None and getattr(cfg, "sliding_window", None):
+                return "the model uses sliding-window attention"
+        elif getattr(cfg, "model_type", None) != "bert" or getattr(cfg, "is_decoder", False):
+            # other encoders offset or derive their position ids in model-specific ways
+            return f"encoder type {getattr(cfg, 'model_type', None)!r} (packing supports BERT-style encoders)"
+        elif self.is_native and self.native == "cls" and getattr(hf.base_model, "pooler", None) is None:
+            return "the encoder has no pooler"
+        if "position_ids" not in inspect.signature(hf.base_model.forward).parameters:
+            return "the backbone takes no position ids"
+        return None
+
+    def packed_logits(self, input_ids: torch.Tensor, segment_ids: torch.Tensor, position_ids: torch.Tensor,
+                      token_type_ids: torch.Tensor | None = None, n_segments: int = 2) -> torch.Tensor:
+        """Head outputs [n_segments * B, n_outputs] of several sequences packed into each of B rows.
+
+        segment_ids [B, T]: 0 = a shared prefix every segment of the row sees (a prompt, decoders only),
+        1..n_segments = the sequences' own tokens, -1 = padding. Segment k of row i is the sequence
+        prefix + its own tokens; positions restart for each segment (`position_ids` as in the unpacked
+        sequence). Attention is masked so no segment sees another's tokens (and is causal for decoders), so each
+        output equals `logits` of the unpacked sequence. Rows come out segment-major: all rows' segment 1,
+        then all rows' segment 2, ... (for pairs: chosen rows, then rejected rows).
+        """
+        hf = _unwrap_peft(self.hf)
+        body, head = hf.base_model, head_module(hf)
+        b, t = input_ids.shape
+        dev = input_ids.device
+        seg_q, seg_k = segment_ids[:, :, None], segment_ids[:, None, :]
+        allowed = (seg_k >= 0) & ((seg_k == 0) | (seg_k == seg_q))
+        causal = self.is_causal_decoder()
+        if causal:
+            allowed = allowed & torch.ones(t, t, dtype=torch.bool, device=dev).tril()
+        allowed = allowed | torch.eye(t, dtype=torch.bool, device=dev)  # padding rows see themselves: no NaN
+        mask = allowed[:, None]
+        if (getattr(hf.config, "_attn_implementation", None) or "eager") == "eager":
+            dtype = body.get_input_embeddings().weight.dtype
+            if torch.is_autocast_enabled("cpu") or torch.is_autocast_enabled():
+                dtype = torch.get_autocast_dtype("cpu" if dev.type == "cpu" else dev.type)
+            mask = torch.zeros(mask.shape, dtype=dtype, device=dev).masked_fill(~mask, torch.finfo(dtype).min)
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask, "position_ids": position_ids}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = body(**kwargs).last_hidden_state
+        pos = torch.arange(t, device=dev).expand(b, t)
+        pooled = []
+        for k in range(1, n_segments + 1):
+            sel = (segment_ids == k) | (segment_ids == 0)
+            if self.pooling == "mean":
+                m = sel.unsqueeze(-1).to(hidden.dtype)
+                pooled.append((hidden * m).sum(1) / m.sum(1).clamp_min(1.0))
+                continue
+            if self.pooling == "last":
+                idx = torch.where(sel, pos, -1).max(dim=1).values
+            else:  # cls: the segment's first token
+                idx = torch.where(sel, pos, t).min(dim=1).values
+            pooled.append(hidden[torch.arange(b, device=dev), idx])
+        feats = torch.cat(pooled, dim=0)
+        if self.is_native and self.native == "cls":
+            feats = body.pooler(feats.unsqueeze(1))
+        return head(feats).float()
 
     def prefix_forward(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, cont_ids: torch.Tensor,
                        cont_mask: torch.Tensor, group: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -54,7 +54,7 @@ class TrainConfig:
     # optimisation
     epochs: float = 1.0
     max_steps: int = -1
-    lr: float = 5e-5
+    lr: float = 1e-4
     head_lr: float = 1e-3  # learning rate of the head on cached features (frozen-backbone path)
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
