@@ -88,6 +88,12 @@ def data_check(
         layout = "explicit prompt" if res.spec.explicit else "implicit prompt (shared prefix)"
     kind = {"pairs": "preference pairs", "ksample": "K-sample sets", "battles": "battles"}[res.kind]
     typer.echo(f"{source}: {len(res.records)} valid {kind} ({layout})")
+    if res.kind == "pairs":
+        from rewardlab.data import text_of
+
+        empty = sum(not text_of(t).strip() for r in res.records for t in (r.chosen, r.rejected))
+        if empty:
+            typer.echo(f"note: {empty} empty responses (kept: an empty reply is a real outcome; see `data stats`)")
 
 
 @data_app.command("stats")

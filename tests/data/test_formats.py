@@ -99,6 +99,12 @@ def test_hh_file_splits_at_last_assistant_turn(hh_file):
     assert clean >= 2300
 
 
+def test_hh_round_trips_through_explicit_parquet(hh_file, tmp_path):
+    res = load_data(str(hh_file))
+    write_records([r.to_dict() for r in res.records], str(tmp_path / "hh.parquet"))
+    _same(load_data(str(tmp_path / "hh.parquet")).records, res.records)
+
+
 def test_split_implicit_cases():
     p, c, r = split_implicit("\n\nHuman: hi\n\nAssistant: hello there", "\n\nHuman: hi\n\nAssistant: go away")
     assert (p, c, r) == ("\n\nHuman: hi\n\nAssistant:", " hello there", " go away")

@@ -14,8 +14,8 @@ from rewardlab.errors import DataValidationError, RewardlabError
 
 CASES = [
     ({"prompt": "x", "chosen": "a"}, "rejected: missing"),
-    ({"prompt": "x", "chosen": "", "rejected": "b"}, "chosen: empty text"),
-    ({"prompt": "x", "chosen": "   ", "rejected": "b"}, "chosen: empty text"),
+    ({"prompt": "   ", "chosen": "a", "rejected": "b"}, "prompt: empty text"),
+    ({"prompt": "x", "chosen": "", "rejected": ""}, "chosen: identical to rejected"),
     ({"prompt": "x", "chosen": "a", "rejected": "a"}, "chosen: identical to rejected"),
     ({"prompt": "x", "chosen": "a", "rejected": "b", "label": 1.5}, "label: out of range [0.0, 1.0]: 1.5"),
     ({"prompt": "x", "chosen": "a", "rejected": "b", "label": "high"}, "label: wrong type"),
@@ -37,6 +37,15 @@ def test_each_bad_record_is_named(tmp_path, row, expected):
     assert f"{path}:2: {expected}" in str(e.value)
     res = load_data(str(path), on_invalid="skip")
     assert len(res.records) == 1 and len(res.skipped) == 1
+
+
+def test_empty_response_is_kept_and_counted(tmp_path):
+    from rewardlab.data.stats import data_stats
+
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"prompt": "Say nothing", "chosen": "", "rejected": "No."}) + "\n")
+    recs = load_data(str(path)).records
+    assert recs[0].chosen == "" and data_stats(recs)["empty_responses"] == 1
 
 
 def test_broken_json_and_undecodable_bytes(tmp_path):

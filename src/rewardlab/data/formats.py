@@ -84,13 +84,15 @@ def detect_spec(
 # ---------------------------------------------------------------- field checks
 
 
-def _text(row: dict[str, Any], key: str, field: str | None = None) -> Text:
+def _text(row: dict[str, Any], key: str, field: str | None = None, allow_empty: bool = False) -> Text:
+    """A text or message-list field. Responses may be empty (an empty reply is a real outcome in dialogue data,
+    e.g. 4 HH pairs; `data stats` counts them); prompts and other texts may not."""
     field = field or key
     if key not in row or row[key] is None:
         raise RecordError(field, "missing")
     v = row[key]
     if isinstance(v, str):
-        if not v.strip():
+        if not v.strip() and not allow_empty:
             raise RecordError(field, "empty text")
         return v
     if isinstance(v, list):
@@ -197,8 +199,8 @@ def _extra(row: dict[str, Any], used: set[str]) -> dict[str, Any]:
 
 def parse_pair(row: dict[str, Any], spec: FormatSpec) -> PreferencePair:
     """One row -> PreferencePair, or RecordError naming the field and the reason."""
-    chosen = _text(row, spec.chosen_key, "chosen" if spec.chosen_key == "chosen" else spec.chosen_key)
-    rejected = _text(row, spec.rejected_key, "rejected" if spec.rejected_key == "rejected" else spec.rejected_key)
+    chosen = _text(row, spec.chosen_key, allow_empty=True)
+    rejected = _text(row, spec.rejected_key, allow_empty=True)
     if spec.explicit:
         prompt = _text(row, spec.prompt_key) if row.get(spec.prompt_key) is not None else None  # type: ignore[arg-type]
         if prompt is None:
@@ -213,7 +215,7 @@ def parse_pair(row: dict[str, Any], spec: FormatSpec) -> PreferencePair:
         # is kept; `data stats` counts such responses.
         prompt, chosen, rejected = split_implicit(chosen, rejected)
     if chosen == rejected:
-        raise RecordError("chosen", "identical to rejected")
+        raise RecordError(spec.chosen_key, "identical to rejected")
     pair = PreferencePair(
         prompt=prompt,
         chosen=chosen,
@@ -242,8 +244,6 @@ def parse_ksample(row: dict[str, Any], spec: FormatSpec) -> KSampleSet:
     for j, r in enumerate(resp):
         if not isinstance(r, str):
             raise RecordError(f"responses[{j}]", f"wrong type: expected text, got {type(r).__name__}")
-        if not r.strip():
-            raise RecordError(f"responses[{j}]", "empty text")
     scores = row.get("scores")
     if scores is None:
         raise RecordError("scores", "missing")

@@ -64,6 +64,9 @@ class TrainConfig:
     bf16: bool = False
     seed: int = 0
     group_by_length: bool = True
+    # speed (automatic defaults are exact: same losses and rewards as the plain layout)
+    pack_pairs: bool | None = None  # chosen and rejected of a pair in one row; None: when the model allows it
+    prefix_sharing: bool | None = None  # decoders: the prompt once per pair in that row; None: for causal decoders
     # bookkeeping
     output: str = "runs/rm"
     logging_steps: int = 10

@@ -24,6 +24,7 @@ from rewardlab.render import RenderSpec
 from rewardlab.train.collate import PairCollator, encode_pairs
 from rewardlab.train.config import TrainConfig
 from rewardlab.train.losses import LOSSES, PairwiseLoss, anchor_labels, get_loss
+from rewardlab.train.prefix import PackedPairCollator, packed_length
 
 COMPLETE_MARKER = "rewardlab-checkpoint-complete"
 CHECKPOINT_DIR = "checkpoints"
@@ -42,13 +43,19 @@ class RewardTrainingModule(nn.Module):
             self.bootstrap_weights = None
         self.last_stats: dict[str, float] = {}
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                label: torch.Tensor | None = None, margin: torch.Tensor | None = None, tie: torch.Tensor | None = None,
-                idx: torch.Tensor | None = None, anchor_chosen: torch.Tensor | None = None,
-                anchor_rejected: torch.Tensor | None = None) -> dict[str, Any]:
-        """Loss and rewards for a batch whose first half are chosen rows and second half rejected rows."""
-        out = self.rm(input_ids, attention_mask, token_type_ids)
-        b = input_ids.shape[0] // 2
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, label: torch.Tensor | None = None,
+                margin: torch.Tensor | None = None, tie: torch.Tensor | None = None, idx: torch.Tensor | None = None,
+                anchor_chosen: torch.Tensor | None = None, anchor_rejected: torch.Tensor | None = None,
+                segment_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None) -> dict[str, Any]:
+        """Loss and rewards for a batch whose first half are chosen rows and second half rejected rows, or of
+        packed rows (one pair per row, `segment_ids` given; see `rewardlab.train.prefix`)."""
+        if segment_ids is not None:
+            out = self.rm.split(self.rm.packed_logits(input_ids, segment_ids, position_ids, token_type_ids))
+            b = input_ids.shape[0]
+        else:
+            out = self.rm(input_ids, attention_mask, token_type_ids)
+            b = input_ids.shape[0] // 2
         oc = {k: v[:b] for k, v in out.items()}
         orr = {k: v[b:] for k, v in out.items()}
         batch = {"label": label, "margin": margin, "tie": tie, "anchor_chosen": anchor_chosen,
@@ -335,6 +342,38 @@ def resolve_loss(cfg: TrainConfig, head: HeadSpec, log: Any) -> str:
     return cfg.loss
 
 
+def resolve_pair_layout(cfg: TrainConfig, rm: RewardModel, log: Any = print) -> str:
+    """How pairs are batched: 'prefix' (one row per pair, prompt once; causal decoders), 'packed' (one row per
+    pair: chosen | rejected) or 'plain' ([chosen; rejected] rows, as TRL). Automatic choices are exact."""
+    pack, share = cfg.pack_pairs, cfg.prefix_sharing
+    if share and pack is False:
+        raise RewardlabError("prefix sharing runs on packed rows: drop --no-pack-pairs or add --no-prefix-sharing")
+    problem = rm.packing_problem()
+    if pack or share:
+        if problem:
+            raise RewardlabError(f"cannot pack pairs for this model: {problem}")
+        pack = True
+    elif pack is None:
+        pack = problem is None
+    if not pack:
+        return "plain"
+    sharing_problem = rm.prefix_sharing_problem()
+    if share and sharing_problem:
+        raise RewardlabError(f"cannot share the prompt: {sharing_problem}")
+    if share is None:
+        share = sharing_problem is None
+    layout = "prefix" if share else "packed"
+    log(f"pair layout: {layout} ({'one row per pair, prompt encoded once' if share else 'one row per pair'})")
+    return layout
+
+
+def pair_lengths(examples: list[dict[str, Any]], layout: str) -> list[int]:
+    """Per-pair length for length grouping: the longer sequence (plain) or the packed row."""
+    if layout == "plain":
+        return [max(len(e["chosen_ids"]), len(e["rejected_ids"])) for e in examples]
+    return [packed_length(e, layout == "prefix") for e in examples]
+
+
 @dataclass
 class TrainResult:
     """Where the model went and what it measured."""
@@ -384,6 +423,7 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
     if cfg.freeze_backbone and cfg.cache_features and not cfg.lora and loaded.model.supports_features():
         return _train_frozen(cfg, loaded, loss_fn, loss_name, data, train_ex, eval_ex, boot, thresholds, n_trunc,
                              log)
+    layout = resolve_pair_layout(cfg, loaded.model, log)
     module = RewardTrainingModule(loaded.model, loss_fn, boot)
 
     ckpt_root = os.path.join(cfg.output, CHECKPOINT_DIR)
@@ -416,7 +456,8 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
         ddp_find_unused_parameters=not loaded.model.is_native,
         ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() else None,
     )
-    collator = PairCollator(pad_id=loaded.tokenizer.pad_token_id)
+    pad_id = loaded.tokenizer.pad_token_id
+    collator = PairCollator(pad_id) if layout == "plain" else PackedPairCollator(pad_id, layout == "prefix")
     trainer = RewardTrainer(
         model=module,
         args=args,
@@ -425,8 +466,8 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
         data_collator=collator,
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
-        train_lengths=[max(len(e["chosen_ids"]), len(e["rejected_ids"])) for e in train_ex],
-        eval_lengths=[max(len(e["chosen_ids"]), len(e["rejected_ids"])) for e in eval_ex] if has_eval else None,
+        train_lengths=pair_lengths(train_ex, layout),
+        eval_lengths=pair_lengths(eval_ex, layout) if has_eval else None,
         group_by_length=cfg.group_by_length,
     )
     resume_from = None
