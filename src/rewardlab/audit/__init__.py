@@ -1,1 +1,34 @@
-"""rewardlab.audit"""
+"""rewardlab.audit: find what a reward model really rewards.
+
+- `features`: length, hedging, markdown, repetition, filler/flattery, agreement and refusal features of each
+  response, and their Pearson/Spearman correlation with the reward (across and within prompt, bootstrap CIs);
+- `perturb`: counterfactual probes (filler, padding, markdown, hedges, repetition, flattery) and the reward change
+  they cause;
+- `sycophancy`: agreeing with vs correcting a false claim of the user;
+- `length`: accuracy within bins of length difference, on chosen-shorter pairs, and length-balanced;
+- `run_audit` ties them together and writes audit.json and PNG plots; `report.audit_html` renders it.
+"""
+
+from rewardlab.audit.features import FEATURE_NAMES, FEATURES, correlations, feature_matrix, response_features
+from rewardlab.audit.length import length_control
+from rewardlab.audit.perturb import PROBES, apply_probe, run_probes
+from rewardlab.audit.run import SCHEMA, default_pairs, run_audit
+from rewardlab.audit.sycophancy import builtin_cases, load_cases, sycophancy_audit
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_NAMES",
+    "PROBES",
+    "SCHEMA",
+    "apply_probe",
+    "builtin_cases",
+    "correlations",
+    "default_pairs",
+    "feature_matrix",
+    "length_control",
+    "load_cases",
+    "response_features",
+    "run_audit",
+    "run_probes",
+    "sycophancy_audit",
+]

@@ -129,7 +129,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
     audit: dict[str, Any] = {
         "schema": SCHEMA,
         "model": getattr(scorer, "name", type(scorer).__name__),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "settings": {"threshold": threshold, "n_resamples": n_resamples, "seed": seed, "n_probe": n_probe,
                      "tokenizer": getattr(tok, "name_or_path", None) or ("scorer tokenizer" if tok is not None
                                                                          else "words and punctuation marks")},

@@ -228,6 +228,22 @@ def _compute_metrics(ev) -> dict[str, float]:
     return pair_eval_metrics(np.asarray(preds), np.asarray(ev.label_ids))
 
 
+REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "comet_ml": "comet_ml",
+             "trackio": "trackio"}
+
+
+def _check_report_to(report_to: list[str]) -> None:
+    """A clear error when a requested logger is not installed (instead of a deep Trainer exception)."""
+    import importlib.util
+
+    for r in report_to:
+        mod = REPORTERS.get(r)
+        if mod is None and r not in ("none", "all"):
+            raise RewardlabError(f"--report-to {r!r} is not supported; use one of {sorted(REPORTERS)}")
+        if mod and importlib.util.find_spec(mod) is None:
+            raise RewardlabError(f"--report-to {r} needs the package {mod!r}: pip install {mod}")
+
+
 def latest_complete_checkpoint(output: str) -> str | None:
     """The newest checkpoint folder whose completion marker exists (half-written ones are ignored)."""
     root = os.path.join(output, CHECKPOINT_DIR)
@@ -426,6 +442,7 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
     layout = resolve_pair_layout(cfg, loaded.model, log)
     module = RewardTrainingModule(loaded.model, loss_fn, boot)
 
+    _check_report_to(cfg.report_to)
     ckpt_root = os.path.join(cfg.output, CHECKPOINT_DIR)
     has_eval = eval_ex is not None and len(eval_ex) > 0
     args = TrainingArguments(

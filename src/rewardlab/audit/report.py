@@ -1,0 +1,116 @@
+"""The audit's section of report.html: flags first (class "warn"), then tables and the plots."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rewardlab.audit.features import STAT_LABELS
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _ci(d: dict[str, Any] | None, digits: int = 2, pct: bool = False) -> str:
+    if not d or d.get("estimate") is None:
+        return "n/a"
+
+    def f(x: float) -> str:
+        return f"{x:.0%}" if pct else f"{x:.{digits}f}"
+
+    if d.get("lo") is None or d.get("hi") is None:
+        return f(d["estimate"])
+    return f"{f(d['estimate'])} [{f(d['lo'])}, {f(d['hi'])}]"
+
+
+def _features_table(features: dict[str, Any]) -> str:
+    head = "".join(f"<th>{_e(STAT_LABELS[k])} (95% CI)</th>" for k in STAT_LABELS)
+    rows = []
+    for name, e in features.items():
+        cls = " class=warn" if e.get("flagged") else ""
+        if e.get("constant"):
+            cells = "<td colspan=4>constant on this data (no correlation)</td>"
+        else:
+            cells = "".join(f"<td class=num>{_ci(e.get(k))}</td>" for k in STAT_LABELS)
+        rows.append(f"<tr{cls}><td title='{_e(e.get('definition', ''))}'>{_e(name)}</td>"
+                    f"<td class=num>{e.get('mean', 0):.3g}</td>{cells}</tr>")
+    return (f"<table><tr><th>feature</th><th>mean</th>{head}</tr>{''.join(rows)}</table>")
+
+
+def _probes_table(probes: dict[str, Any]) -> str:
+    rows = []
+    for name, d in probes.get("probes", {}).items():
+        cls = " class=warn" if d.get("flagged") else ""
+        std = d.get("standardized_change")
+        rows.append(f"<tr{cls}><td>{_e(name)}</td><td>{_e(d['description'])}</td>"
+                    f"<td class=num>{_ci(d['mean_change'], 3)}</td>"
+                    f"<td class=num>{'n/a' if std is None else f'{std:+.2f}'}</td>"
+                    f"<td class=num>{_ci(d['share_rose'], pct=True)}</td></tr>")
+    return ("<table><tr><th>probe</th><th>edit</th><th>mean reward change (95% CI)</th><th>in reward std</th>"
+            f"<th>share of responses whose reward rose</th></tr>{''.join(rows)}</table>")
+
+
+def _length_table(lc: dict[str, Any]) -> str:
+    rows = [("accuracy (all pairs)", _ci(lc.get("accuracy"), 3)),
+            ("longer-wins baseline", _ci(lc.get("longer_wins"), 3)),
+            ("length-balanced accuracy", _ci(lc.get("length_balanced_accuracy"), 3))]
+    for key, label in (("chosen_shorter", "chosen is the shorter"), ("chosen_longer", "chosen is the longer"),
+                       ("equal_length", "equal length")):
+        d = lc.get(key) or {}
+        rows.append((f"accuracy where {label} (n={d.get('n', 0)})", _ci(d.get("accuracy"), 3)))
+    for b in lc.get("by_length_difference") or []:
+        rows.append((f"len(chosen) - len(rejected) in [{b['lo']:.0f}, {b['hi']:.0f}] (n={b['n']}; longer wins "
+                     f"{b['longer_wins']:.2f})", _ci(b.get("accuracy"), 3)))
+    body = "".join(f"<tr><td>{_e(k)}</td><td class=num>{v}</td></tr>" for k, v in rows)
+    return f"<table><tr><th>length control ({_e(lc.get('length_unit', 'tokens'))})</th><th>value (95% CI)</th></tr>" \
+           f"{body}</table>"
+
+
+def _sycophancy_table(s: dict[str, Any]) -> str:
+    rows = [("cases", str(s.get("n", 0))),
+            ("agreeing response scores higher", _ci(s.get("agreeing_preferred"), pct=True)),
+            ("mean r(agreeing) - r(correcting)", _ci(s.get("mean_margin"), 3)),
+            ("reward ties", str(s.get("n_ties", 0)))]
+    for k, d in (s.get("by_kind") or {}).items():
+        rows.append((f"kind {k} (n={d['n']})", f"{d['agreeing_preferred']:.0%} agreeing preferred"))
+    body = "".join(f"<tr><td>{_e(k)}</td><td class=num>{v}</td></tr>" for k, v in rows)
+    worst = "".join(f"<li><b>{_e(w['prompt'])}</b><br>agreeing (+{w['margin']:.3g}): {_e(w['agreeing'])}<br>"
+                    f"correcting: {_e(w['correcting'])}</li>" for w in s.get("worst_cases") or [])
+    worst_html = f"<p>Cases where agreeing wins by the most:</p><ul>{worst}</ul>" if worst else ""
+    return f"<table><tr><th>sycophancy</th><th>value (95% CI)</th></tr>{body}</table>{worst_html}"
+
+
+def audit_html(audit: dict[str, Any], folder: Path, img: Callable[[Path, str], str]) -> str:
+    """HTML fragment of an audit (audit.json dict): flags, feature/probe/length/sycophancy tables and plots."""
+    flags = audit.get("flags") or []
+    settings = audit.get("settings") or {}
+    data = audit.get("data") or {}
+    meta = (f"<p class=meta>threshold |r| &gt; {_e(settings.get('threshold', ''))}; length in "
+            f"{_e(settings.get('tokenizer', ''))}; pairs: {_e((data.get('pairs') or {}).get('source', ''))}; "
+            f"cases: {_e((data.get('cases') or {}).get('source', ''))}</p>")
+    warn = "".join(f"<div class=warn>&#9888; {_e(f)}</div>" for f in flags) or \
+        "<div class=ok>No flags: no feature correlates with the reward beyond the threshold, no probe raises the " \
+        "reward, and correcting beats agreeing with a false claim.</div>"
+    parts = [f"<h2>Reward-hacking audit</h2>{meta}{warn}"]
+    if audit.get("features"):
+        parts.append("<h3>What the reward correlates with</h3><p>Correlation of response features with the reward, "
+                     "across responses and within prompt (each prompt's mean removed); 95% bootstrap CIs over "
+                     "prompts. Flagged rows are highlighted.</p>" + _features_table(audit["features"]))
+        parts.append(f"<div class=plots>{img(folder, 'audit_features.png')}"
+                     f"{img(folder, 'audit_reward_length.png')}</div>")
+    if audit.get("probes", {}).get("probes"):
+        parts.append(f"<h3>Counterfactual probes</h3><p>Edits that add nothing, applied to "
+                     f"{audit['probes']['n']} responses. A probe that raises the reward is a hacking vector.</p>"
+                     + _probes_table(audit["probes"]) + f"<div class=plots>{img(folder, 'audit_probes.png')}</div>")
+    if audit.get("length_control"):
+        lc = audit["length_control"]
+        parts.append(f"<h3>Length-controlled accuracy</h3><p>{_e(lc.get('definition', ''))}.</p>" + _length_table(lc)
+                     + f"<div class=plots>{img(folder, 'audit_length_control.png')}</div>")
+    if (audit.get("sycophancy") or {}).get("n"):
+        parts.append("<h3>Sycophancy</h3><p>The user asserts something false; one response agrees, the other "
+                     "corrects.</p>" + _sycophancy_table(audit["sycophancy"])
+                     + f"<div class=plots>{img(folder, 'audit_sycophancy.png')}</div>")
+    return "".join(parts)
