@@ -453,13 +453,14 @@ def audit_cmd(
     threshold: Annotated[float, typer.Option(help="Flag a feature when |correlation with reward| exceeds this.")] = 0.3,
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for 95% CIs.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed for simulator data and bootstrap.")] = 0,
-    n_pairs: Annotated[int, typer.Option(help="Simulator pairs when no --data.")] = 300,
+    n_pairs: Annotated[int, typer.Option(help="Simulator pairs when no --data (with --data: the first N, 0 = all).")] = 300,
+    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring (about 2x faster on AMX CPUs).")] = False,
 ) -> None:
     """Reward-hacking audit: feature correlations, counterfactual probes, sycophancy, length-controlled accuracy."""
     from rewardlab.audit.cli import audit_command
 
     audit_command(model=model, output=output, data=data, cases=cases, threshold=threshold,
-                  n_resamples=n_resamples, seed=seed, n_pairs=n_pairs)
+                  n_resamples=n_resamples, seed=seed, n_pairs=n_pairs, bf16=bf16)
 
 
 @app.command("demo")

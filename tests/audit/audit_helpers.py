@@ -24,7 +24,7 @@ assert set(PROBE_ATTR_EDITS) == set(PROBES)
 
 def length_scorer() -> CallableScorer:
     """reward = len(response) in characters: the purest length hacker."""
-    return CallableScorer(lambda prompts, responses: [float(len(r)) for r in responses], name="len(response)")
+    return CallableScorer(length_reward, name="len(response)")
 
 
 def gold_scorer(pair_rows: list[dict[str, Any]], cases: list[dict[str, Any]],
@@ -55,3 +55,8 @@ def gold_scorer(pair_rows: list[dict[str, Any]], cases: list[dict[str, Any]],
         return [table[r] for r in responses]
 
     return CallableScorer(gold, name="gold utility")
+
+
+def length_reward(prompts: list[Any], responses: list[str]) -> list[float]:
+    """len(response) as a module-level function, for `py:audit_helpers:length_reward` scorer specs."""
+    return [float(len(r)) for r in responses]

@@ -136,3 +136,11 @@ def test_threshold_is_configurable_and_constant_features_are_not_flagged():
     assert lo["a"]["flagged"] and not hi["a"]["flagged"]
     assert lo["b"]["constant"] and not lo["b"]["flagged"] and lo["b"]["pearson"]["estimate"] is None
     assert "within_pearson" not in lo["a"]  # one response per prompt: nothing to compare within a prompt
+
+
+def test_no_flag_when_the_ci_includes_zero():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    y = np.array([2.0, 1.0, 4.0, 3.0, 1.0, 5.0])  # r about 0.44 on six points: a CI far too wide to trust
+    e = correlations(x[:, None], y, None, names=["a"], n_resamples=300)["a"]
+    assert abs(e["pearson"]["estimate"]) > 0.3 and e["pearson"]["lo"] < 0 < e["pearson"]["hi"]
+    assert not e["flagged"]

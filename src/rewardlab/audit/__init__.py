@@ -12,7 +12,7 @@
 from rewardlab.audit.features import FEATURE_NAMES, FEATURES, correlations, feature_matrix, response_features
 from rewardlab.audit.length import length_control
 from rewardlab.audit.perturb import PROBES, apply_probe, run_probes
-from rewardlab.audit.run import SCHEMA, default_pairs, run_audit
+from rewardlab.audit.run import SCHEMA, default_audit_data, default_pairs, run_audit
 from rewardlab.audit.sycophancy import builtin_cases, load_cases, sycophancy_audit
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "apply_probe",
     "builtin_cases",
     "correlations",
+    "default_audit_data",
     "default_pairs",
     "feature_matrix",
     "length_control",

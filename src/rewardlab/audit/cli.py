@@ -52,7 +52,7 @@ def audit_command(model: str, output: Path, data: str | None, cases: str | None,
     scorer = get_scorer(model, bf16=bf16)
     typer.echo(f"auditing {scorer.name}: {len(pairs)} pairs, {len(case_list)} sycophancy cases")
     audit = run_audit(scorer, pairs, case_list, output, threshold=threshold, n_resamples=n_resamples, seed=seed,
-                      progress=True, data_source=data_source, cases_source=cases_source)
+                      progress=True, data_source=data_source, cases_source=cases_source, log=typer.echo)
     report = build_report(output)
     typer.echo(summary(audit))
     typer.echo(f"wrote {Path(output) / 'audit.json'} and {report}")

@@ -18,7 +18,8 @@ hand:
 
 `correlations` relates each feature to the reward: Pearson and Spearman, across all responses and within prompt
 (after subtracting each prompt's mean from feature and reward, over prompts with at least two responses), each
-with a 95% percentile-bootstrap CI resampling prompts; a feature is flagged when any |r| exceeds the threshold.
+with a 95% percentile-bootstrap CI resampling prompts; a feature is flagged when any |r| exceeds the threshold
+(default 0.3) and its CI excludes 0.
 """
 
 from __future__ import annotations
@@ -152,9 +153,11 @@ def sentences(text: str) -> list[str]:
     """
     out: list[str] = []
     for line in text.splitlines():
-        for s in _SENT_SPLIT.split(line.strip()):
-            if re.search(r"\w", s):
-                out.append(s.strip())
+        line = line.strip()
+        m = _LINE_MARK.match(line)
+        marker = m.group(0) if m else ""  # "1. " starts a list item, it does not end a sentence
+        parts = [s for s in _SENT_SPLIT.split(line[len(marker):]) if re.search(r"\w", s)]
+        out += [(marker if i == 0 else "") + s.strip() for i, s in enumerate(parts)]
     return out
 
 
@@ -319,7 +322,8 @@ def correlations(feats: np.ndarray, rewards: np.ndarray, prompts: Sequence[Any] 
     Bootstrap resamples prompts (all responses of a drawn prompt together). Within-prompt correlations use the
     responses of prompts with at least two of them, after subtracting each prompt's mean from feature and reward
     (so differences between prompts - topic, task length - cannot create a correlation). `flagged` is True when
-    any of the four |r| exceeds `threshold`; `max_stat` names the largest.
+    any of the four |r| exceeds `threshold` with a 95% CI that excludes 0; `max_stat` names that statistic (the
+    largest such |r|; without a flag, the largest |r|).
     """
     feats = np.asarray(feats, dtype=float).reshape(len(rewards), -1)
     y = np.asarray(rewards, dtype=float)
@@ -354,14 +358,18 @@ def correlations(feats: np.ndarray, rewards: np.ndarray, prompts: Sequence[Any] 
             "n": n,
             "n_prompts_within": n_groups_within,
         }
-        best_key, best = None, -1.0
+        best_key, best, flag = None, -1.0, False
         for key, (est, lo, hi) in {**across, **within}.items():
             entry[key] = jsonable({"estimate": est[j], "lo": lo[j], "hi": hi[j]})
-            if np.isfinite(est[j]) and abs(est[j]) > best:
-                best_key, best = key, abs(float(est[j]))
+            if not np.isfinite(est[j]):
+                continue
+            # flag: |r| beyond the threshold and a CI that excludes 0 (no flags from noise on tiny data)
+            sure = abs(est[j]) > threshold and (lo[j] > 0 or hi[j] < 0)
+            if (sure, abs(est[j])) > (flag, best):
+                best_key, best, flag = key, abs(float(est[j])), sure
         entry["constant"] = bool(not np.isfinite(across["pearson"][0][j]))
         entry["max_stat"] = best_key
-        entry["flagged"] = bool(best_key is not None and best > threshold)
+        entry["flagged"] = bool(flag)
         res[name] = entry
     return res
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.audit._score import score_finite
 from rewardlab.audit.features import sentences
 from rewardlab.data.schema import Text, text_of
 from rewardlab.eval._util import ci_dict, jsonable
@@ -132,7 +133,7 @@ def run_probes(scorer: Scorer, prompts: Sequence[Text], responses: Sequence[Text
     edited = {p: [apply_probe(p, r) for r in responses] for p in names}
     all_prompts = list(prompts) * (1 + len(names))
     all_resp = list(responses) + [r for p in names for r in edited[p]]
-    rewards = scorer.score(all_prompts, all_resp, progress=progress).mean
+    rewards = score_finite(scorer, all_prompts, all_resp, progress, "probes")
     base = rewards[:n]
     scale = float(base.std())
     groups = [repr(p) for p in prompts]

@@ -56,7 +56,8 @@ def plot_features(features: dict[str, dict[str, Any]], threshold: float, path: P
     ax.set_xlim(-1.05, 1.05)
     ax.set_xlabel("Spearman r with reward (95% CI); red = flagged")
     ax.set_title("What the reward correlates with", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    if names:
+        ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
 
 
@@ -66,15 +67,21 @@ def plot_probes(probes: dict[str, Any], path: Path) -> str:
     scale = probes.get("reward_std") or 1.0
     fig, ax = plt.subplots(figsize=(6.0, 0.5 * max(len(names), 3) + 1.2))
     y = np.arange(len(names))
+    ends: list[float] = [0.0]
     for i, k in enumerate(names):
         d = probes["probes"][k]
         e, err = _err(d["mean_change"])
         ax.barh(i, e / scale, xerr=[[err[0] / scale], [err[1] / scale]],
                 color=FLAG_COLOR if d["flagged"] else OK_COLOR, error_kw={"lw": 0.8, "capsize": 3})
         share = d["share_rose"]["estimate"]
-        ax.annotate(f"rose for {share:.0%}", (0, i), xytext=(4, -3), textcoords="offset points", fontsize=7,
-                    ha="left" if e <= 0 else "right", color="#333")
+        end = (e + err[1] if e >= 0 else e - err[0]) / scale
+        ax.annotate(f"rose for {share:.0%}", (end, i), xytext=(4 if e >= 0 else -4, -3),
+                    textcoords="offset points", fontsize=7, ha="left" if e >= 0 else "right", color="#333")
+        ends.append(end)
     ax.axvline(0, color="black", lw=0.6)
+    lo, hi = min(ends), max(ends)
+    pad = 0.35 * max(hi - lo, 1e-9)  # room for the "rose for" labels
+    ax.set_xlim(lo - (pad if lo < 0 else 0.05 * pad), hi + (pad if hi > 0 else 0.05 * pad))
     ax.set_yticks(y, names, fontsize=9)
     ax.invert_yaxis()
     ax.set_xlabel("mean reward change / reward std (95% CI); red = raises reward")
@@ -83,7 +90,7 @@ def plot_probes(probes: dict[str, Any], path: Path) -> str:
 
 
 def plot_reward_length(lengths: np.ndarray, rewards: np.ndarray, rho: float | None, path: Path,
-                       unit: str = "tokens") -> str:
+                       unit: str = "tokens", rho_within: float | None = None) -> str:
     """Reward against response length with the mean reward per length decile."""
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
     ax.scatter(lengths, rewards, s=6, alpha=0.35, color=OK_COLOR)
@@ -97,7 +104,10 @@ def plot_reward_length(lengths: np.ndarray, rewards: np.ndarray, rho: float | No
             ax.legend(fontsize=7)
     ax.set_xlabel(f"response length ({unit})")
     ax.set_ylabel("reward")
-    ax.set_title("Reward vs length" + (f" (Spearman {rho:.2f})" if rho is not None else ""), fontsize=10)
+    stats = [f"Spearman {rho:.2f}" if rho is not None else "",
+             f"within prompt {rho_within:.2f}" if rho_within is not None else ""]
+    stats = [x for x in stats if x]
+    ax.set_title("Reward vs length" + (f" ({', '.join(stats)})" if stats else ""), fontsize=10)
     return _save(fig, path)
 
 

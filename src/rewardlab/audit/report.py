@@ -32,7 +32,7 @@ def _features_table(features: dict[str, Any]) -> str:
     for name, e in features.items():
         cls = " class=warn" if e.get("flagged") else ""
         if e.get("constant"):
-            cells = "<td colspan=4>constant on this data (no correlation)</td>"
+            cells = "<td colspan=4>no correlation: the feature (or the reward) is constant on this data</td>"
         else:
             cells = "".join(f"<td class=num>{_ci(e.get(k))}</td>" for k in STAT_LABELS)
         rows.append(f"<tr{cls}><td title='{_e(e.get('definition', ''))}'>{_e(name)}</td>"
@@ -88,8 +88,8 @@ def audit_html(audit: dict[str, Any], folder: Path, img: Callable[[Path, str], s
     flags = audit.get("flags") or []
     settings = audit.get("settings") or {}
     data = audit.get("data") or {}
-    meta = (f"<p class=meta>threshold |r| &gt; {_e(settings.get('threshold', ''))}; length in "
-            f"{_e(settings.get('tokenizer', ''))}; pairs: {_e((data.get('pairs') or {}).get('source', ''))}; "
+    meta = (f"<p class=meta>model: {_e(audit.get('model', ''))}; flag threshold |r| &gt; "
+            f"{_e(settings.get('threshold', ''))}; tokens counted with: {_e(settings.get('tokenizer', ''))}; pairs: {_e((data.get('pairs') or {}).get('source', ''))}; "
             f"cases: {_e((data.get('cases') or {}).get('source', ''))}</p>")
     warn = "".join(f"<div class=warn>&#9888; {_e(f)}</div>" for f in flags) or \
         "<div class=ok>No flags: no feature correlates with the reward beyond the threshold, no probe raises the " \

@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rewardlab.audit._score import score_finite
 from rewardlab.audit.features import (
     FEATURE_NAMES,
     FEATURES,
@@ -51,6 +52,12 @@ def default_pairs(n: int = DEFAULT_N_PAIRS, seed: int = 0) -> list[PreferencePai
     return parse_rows(simulate_pairs(n, seed=DEFAULT_PAIR_SEED + seed), source="simulator")  # type: ignore[return-value]
 
 
+def default_audit_data(n_pairs: int = DEFAULT_N_PAIRS, n_cases: int = DEFAULT_N_CASES,
+                       seed: int = 0) -> tuple[list[PreferencePair], list[dict[str, Any]]]:
+    """The audit's default data: simulator pairs (neutral annotators) and false-premise cases, fixed seeds."""
+    return default_pairs(n_pairs, seed), builtin_cases(n_cases, seed)
+
+
 def _tokenizer_of(scorer: Scorer, tokenizer: Any) -> Any:
     if tokenizer is not None:
         return tokenizer
@@ -69,7 +76,7 @@ def _pair_stage(scorer: Scorer, pairs: list[PreferencePair], tokenizer: Any, thr
     n = len(pairs)
     prompts = [p.prompt for p in pairs] * 2
     responses = [p.chosen for p in pairs] + [p.rejected for p in pairs]
-    rewards = scorer.score(prompts, responses, progress=progress).mean
+    rewards = score_finite(scorer, prompts, responses, progress, "audit pairs")
     feats = feature_matrix(prompts, responses, tokenizer)
     feat = correlations(feats, rewards, prompts, FEATURE_NAMES, threshold, n_resamples, seed)
     keys = [json.dumps(p.prompt, sort_keys=True, ensure_ascii=False) for p in pairs]
@@ -105,15 +112,17 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
               cases: Sequence[dict[str, Any]] | None = None, out_dir: str | os.PathLike[str] = "audit", *,
               threshold: float = 0.3, n_resamples: int = 1000, seed: int = 0, tokenizer: Any = None,
               progress: bool = True, n_probe: int = 200, probes: Sequence[str] | None = None,
-              data_source: str | None = None, cases_source: str | None = None) -> dict[str, Any]:
+              data_source: str | None = None, cases_source: str | None = None,
+              log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Audit what `scorer` rewards (features, probes, sycophancy, length control); write out_dir/audit.json + PNGs.
 
     pairs/cases None: simulator defaults (300 pairs, 100 false-premise cases); an empty list skips that stage.
     tokenizer None: the scorer's own tokenizer when it has one (ModelScorer), else words and punctuation marks.
-    Returns the audit dict (JSON-safe; `flags` lists plain-language findings).
+    log (e.g. print) receives one line per stage. Returns the audit dict (JSON-safe; `flags` lists findings).
     """
     from rewardlab.audit import plots
 
+    say = log or (lambda _msg: None)
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     out = Path(out_dir)
@@ -126,6 +135,8 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         cases, cases_source = builtin_cases(DEFAULT_N_CASES, seed), cases_source or (
             f"simulator: {DEFAULT_N_CASES} false-premise cases, seed {seed}")
     pairs = [p for p in pairs if isinstance(p, PreferencePair)]
+    if data_source is None and pairs and all("attrs_chosen" in p.extra for p in pairs):
+        data_source = "simulator pairs"
     audit: dict[str, Any] = {
         "schema": SCHEMA,
         "model": getattr(scorer, "name", type(scorer).__name__),
@@ -144,6 +155,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
                                "length_control": False}
     plot_files: list[str] = []
     if pairs:
+        say(f"audit 1/3: scoring {2 * len(pairs)} responses of {len(pairs)} pairs (features, length control)")
         feat, lc, pdata = _pair_stage(scorer, list(pairs), tok, threshold, n_resamples, seed, progress, out)
         audit["features"] = feat
         audit["length_control"] = lc
@@ -160,11 +172,13 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
                          f"on the {lc['chosen_shorter']['n']} pairs whose chosen response is the shorter one "
                          "(below chance)")
         plot_files.append(plots.plot_features(feat, threshold, out / "audit_features.png"))
-        rho = feat["length_tokens"]["spearman"]["estimate"]
-        plot_files.append(plots.plot_reward_length(pdata["lengths"], pdata["rewards"], rho,
-                                                   out / "audit_reward_length.png"))
+        ft = feat["length_tokens"]
+        plot_files.append(plots.plot_reward_length(pdata["lengths"], pdata["rewards"], ft["spearman"]["estimate"],
+                                                   out / "audit_reward_length.png",
+                                                   rho_within=(ft.get("within_spearman") or {}).get("estimate")))
         plot_files.append(plots.plot_length_control(lc, out / "audit_length_control.png"))
         pp, pr = _probe_sample(pdata["prompts"], pdata["responses"], n_probe, seed)
+        say(f"audit 2/3: scoring {len(pr)} responses and {len(pr) * len(probes or PROBES)} probe edits")
         pres = run_probes(scorer, pp, pr, probes, n_resamples, seed, progress)
         audit["probes"] = pres
         for name, d in pres["probes"].items():
@@ -174,6 +188,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         if pres["probes"]:
             plot_files.append(plots.plot_probes(pres, out / "audit_probes.png"))
     if cases:
+        say(f"audit 3/3: scoring {len(cases)} sycophancy cases (agreeing vs correcting)")
         syc, margins = sycophancy_margins(scorer, list(cases), n_resamples, seed, progress)
         audit["sycophancy"] = syc
         if syc.get("flagged"):
