@@ -195,12 +195,17 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     train_html = ""
     if train:
         train_html = "<h2>Training</h2>" + _table([(k, _e(v)) for k, v in train.items()], ("setting", "value"))
+    src = metrics if metrics.get("created") else (audit or {})
+    meta_bits = [f"model: {_e(model)}", f"created {_e(src.get('created', ''))}"]
+    if metrics.get("n_resamples"):
+        meta_bits.append(f"bootstrap resamples: {_e(metrics['n_resamples'])}")
+    meta_bits.append(f"schema {_e(src.get('schema', ''))}")
+    meta_line = " &middot; ".join(meta_bits)
     doc = f"""<!doctype html><html lang=en><head><meta charset=utf-8>
 <meta name=viewport content="width=device-width, initial-scale=1">
 <title>{_e(title or 'rewardlab report')}</title><style>{CSS}</style></head><body><main>
 <h1>{_e(title or 'Reward model report')}</h1>
-<div class=meta>model: {_e(model)} &middot; created {_e(metrics.get('created', ''))} &middot;
-bootstrap resamples: {_e(metrics.get('n_resamples', ''))} &middot; rewardlab {_e(metrics.get('schema', ''))}</div>
+<div class=meta>{meta_line}</div>
 {train_html}{''.join(parts)}
 <h2>Definitions</h2><dl>{defs}</dl>
 </main></body></html>"""
