@@ -416,7 +416,7 @@ def compare_cmd(
     for name, c in res["datasets"].items():
         d = c["difference"]
         typer.echo(
-            f"{name}: accuracy {c['accuracy_a']['estimate']:.3f} (A) vs {c['accuracy_b']['estimate']:.3f} (B); "
+            f"{name}: accuracy {c['accuracy_a']:.3f} (A) vs {c['accuracy_b']:.3f} (B); "
             f"A - B = {d['estimate']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}], p = {c['p_value']:.4f}, n = {c['n']}"
         )
     for note in res.get("notes", []):
