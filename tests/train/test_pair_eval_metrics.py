@@ -29,3 +29,28 @@ def test_gaussian_predictions_use_the_probit_probability_and_stay_finite():
     expected_nll = -(math.log(min(p1, 1 - 1e-12)) + math.log(p2)) / 2
     assert abs(m["nll"] - expected_nll) < 1e-6
     assert abs(m["reward_gap"] - (30 - 1) / 2) < 1e-5
+
+
+def test_scalar_ensemble_is_scored_with_sigmoid_of_mean_not_probit_of_spread():
+    """Regression: a BT-trained scalar ensemble's tiny member spread must not be read as a probit variance."""
+    import torch
+
+    from rewardlab.data.formats import detect_spec, parse_pair
+    from rewardlab.models import HeadSpec, build_reward_model
+    from rewardlab.simulate import simulate_pairs
+    from rewardlab.train.collate import PairCollator, encode_pairs
+    from rewardlab.train.frozen import example_features, predict_pairs
+    from rewardlab.train.losses import get_loss
+    from rewardlab.train.trainer import RewardTrainingModule
+
+    rows = simulate_pairs(6, seed=1)
+    pairs = [parse_pair(r, detect_spec(rows[0])) for r in rows]
+    for spec, width in ((HeadSpec("ensemble", 3), 2), (HeadSpec("ensemble", 3, True), 4), (HeadSpec("gaussian"), 4)):
+        lm = build_reward_model("minilm", spec, log=lambda *_: None)
+        ex = encode_pairs(lm.renderer, pairs)
+        module = RewardTrainingModule(lm.model, get_loss("gaussian" if spec.member_gaussian else "bt")).eval()
+        with torch.no_grad():
+            out = module(**PairCollator(lm.tokenizer.pad_token_id)(ex))
+        assert ("chosen_var" in out) == (width == 4)
+        fc, fr = example_features(lm.model, ex, lm.tokenizer.pad_token_id, progress=False)
+        assert predict_pairs(lm.model, fc, fr).shape == (6, width)

@@ -117,6 +117,6 @@ def predict_pairs(rm: RewardModel, fc: torch.Tensor, fr: torch.Tensor) -> np.nda
     """[N, 2 or 4] predictions (chosen, rejected[, var_c, var_r]) from cached features."""
     oc, orr = rm.split(rm.head_logits(fc)), rm.split(rm.head_logits(fr))
     cols = [oc["mean"], orr["mean"]]
-    if "var" in oc:
+    if rm.head_spec.member_gaussian:  # probit probability; scalar ensembles keep sigmoid(mean delta)
         cols += [oc["var"], orr["var"]]
     return torch.stack(cols, dim=1).numpy()
