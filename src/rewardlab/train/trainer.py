@@ -64,7 +64,7 @@ class RewardTrainingModule(nn.Module):
         loss, stats = pair_loss(self.rm, self.loss_fn, oc, orr, batch, w)
         self.last_stats = stats
         res = {"loss": loss, "chosen": oc["mean"], "rejected": orr["mean"]}
-        if "var" in out:
+        if self.rm.head_spec.member_gaussian:  # probit probability; scalar ensembles keep sigmoid(mean delta)
             res["chosen_var"], res["rejected_var"] = oc["var"], orr["var"]
         return res
 
@@ -217,6 +217,7 @@ def pair_eval_metrics(preds: np.ndarray, labels: np.ndarray) -> dict[str, float]
         "ece": pairwise_ece(delta, y),
         "reward_gap": float(raw_delta.mean()),
         "reward_mean": float(preds[:, :2].mean()),
+        "reward_std": float(preds[:, :2].std()),
     }
     if preds.shape[1] == 4:
         m["mean_std"] = float(np.sqrt(preds[:, 2:]).mean())
@@ -522,6 +523,10 @@ def _save_run(cfg: TrainConfig, loaded: LoadedModel, loss_fn: PairwiseLoss, loss
         "metrics": metrics,
         **more,
     }
+    if "reward_mean" in metrics:
+        # statistics of held-out rewards, for users who want z-scored rewards (not applied to the weights)
+        extra["normalization"] = {"mean": metrics["reward_mean"], "std": metrics.get("reward_std"),
+                                  "from": "rewards of the held-out pairs (chosen and rejected)"}
     save_checkpoint(loaded, cfg.output, extra)
 
 
