@@ -31,10 +31,10 @@ demo: $(VENV)/.base
 	$(BIN)/rewardlab demo $(DEMO_ARGS)
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 
 test: $(VENV)/.dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/python -m pytest tests -q --timeout 900
 
 clean:
