@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rewardlab.models.reward_model import RewardModel, head_module
-from rewardlab.train.collate import pad_batch
+from rewardlab.train.collate import pad_batch, pair_columns
 from rewardlab.train.losses import PairwiseLoss
 
 
@@ -62,17 +62,7 @@ def example_features(rm: RewardModel, examples: list[dict[str, Any]], pad_id: in
     return feats[ic], feats[ir]
 
 
-def batch_columns(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Per-pair columns (label, margin, tie, anchors) as tensors, aligned with the examples."""
-    cols = {
-        "label": torch.tensor([e["label"] for e in examples], dtype=torch.float32),
-        "margin": torch.tensor([e["margin"] for e in examples], dtype=torch.float32),
-        "tie": torch.tensor([e["tie"] for e in examples], dtype=torch.bool),
-    }
-    if "anchor_chosen" in examples[0]:
-        cols["anchor_chosen"] = torch.tensor([e["anchor_chosen"] for e in examples], dtype=torch.float32)
-        cols["anchor_rejected"] = torch.tensor([e["anchor_rejected"] for e in examples], dtype=torch.float32)
-    return cols
+batch_columns = pair_columns  # per-pair columns, shared with the collator
 
 
 def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Tensor, fr: torch.Tensor,
