@@ -103,6 +103,17 @@ def right_align(input_ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor
     return ids, m, t
 
 
+@dataclass
+class PromptCache:
+    """Key/value cache of a batch of prompts (per layer [B, heads, P, dim]), their padding mask and lengths, and
+    what pooling needs from the prompt (masked hidden-state sum for mean pooling, first token for cls)."""
+
+    kv: list[tuple[torch.Tensor, torch.Tensor]]
+    mask: torch.Tensor
+    lengths: torch.Tensor
+    pooled: torch.Tensor | None
+
+
 class RewardModel(nn.Module):
     """Backbone + head; forward returns {'mean' [B], 'var' [B] or absent, 'members' [B,K], 'member_var'}."""
 
@@ -179,6 +190,54 @@ class RewardModel(nn.Module):
             return "the backbone takes no key/value cache"
         return None
 
+    def prompt_cache(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> PromptCache:
+        """Run B right-padded prompts (each at least one token) once and keep what continuations need."""
+        hf = _unwrap_peft(self.hf)
+        b, p = prompt_ids.shape
+        pos = torch.arange(p, device=prompt_ids.device).unsqueeze(0).expand(b, p)
+        out = hf.base_model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=pos, use_cache=True)
+        # contiguous once here: gathering rows of the attention's strided key/value layout is ~20x slower
+        kv = [(layer.keys.contiguous(), layer.values.contiguous()) for layer in out.past_key_values.layers]
+        h = out.last_hidden_state
+        pooled = None
+        if self.pooling == "mean":
+            pooled = (h * prompt_mask.unsqueeze(-1).to(h.dtype)).sum(1)
+        elif self.pooling == "cls":
+            pooled = h[:, 0]
+        return PromptCache(kv, prompt_mask, prompt_mask.long().sum(1), pooled)
+
+    def continuation_logits(self, cache: PromptCache, cont_ids: torch.Tensor, cont_mask: torch.Tensor,
+                            group: torch.Tensor) -> torch.Tensor:
+        """Head outputs [R, n_outputs] of prompt[group[r]] + cont[r] from a `prompt_cache` (any subset of its
+        prompts, any number of continuations per prompt, in any order)."""
+        from transformers import DynamicCache
+
+        hf = _unwrap_peft(self.hf)
+        body, head = hf.base_model, head_module(hf)
+        r, c = cont_ids.shape
+        dev = cont_ids.device
+        p = cache.mask.shape[1]
+        kv = DynamicCache(ddp_cache_data=[(k.index_select(0, group), v.index_select(0, group)) for k, v in cache.kv])
+        plen = cache.lengths.index_select(0, group)
+        pos = plen.unsqueeze(1) + torch.arange(c, device=dev).unsqueeze(0)
+        see_prompt = cache.mask.bool().index_select(0, group)[:, None, None, :].expand(r, 1, c, p)
+        causal = torch.ones(c, c, dtype=torch.bool, device=dev).tril()
+        mask = torch.cat([see_prompt, causal[None, None] & cont_mask.bool()[:, None, None, :]], dim=-1)
+        if (getattr(hf.config, "_attn_implementation", None) or "eager") == "eager":
+            dtype = cache.kv[0][0].dtype
+            mask = torch.zeros(mask.shape, dtype=dtype, device=dev).masked_fill(~mask, torch.finfo(dtype).min)
+        hc = body(input_ids=cont_ids, attention_mask=mask, position_ids=pos, past_key_values=kv,
+                  use_cache=True).last_hidden_state
+        clen = cont_mask.long().sum(1)
+        if self.pooling == "last":
+            pooled = hc[torch.arange(r, device=dev), clen - 1]
+        elif self.pooling == "cls":  # the sequence's first token is the prompt's
+            pooled = cache.pooled.index_select(0, group)
+        else:  # mean over the prompt's and the continuation's real tokens
+            sc = (hc * cont_mask.unsqueeze(-1).to(hc.dtype)).sum(1)
+            pooled = (cache.pooled.index_select(0, group) + sc) / (plen + clen).unsqueeze(1).to(hc.dtype)
+        return head(pooled).float()
+
     def prefix_logits(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, cont_ids: torch.Tensor,
                       cont_mask: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
         """Head outputs [R, n_outputs] of R sequences prompt[group[r]] + continuation[r], each prompt run once.
@@ -190,41 +249,7 @@ class RewardModel(nn.Module):
         tokens, at positions that continue the prompt's. Gradients reach the prompt pass once (summed over
         continuations). Equal to `logits` on the concatenated sequences (tested to 1e-4).
         """
-        from transformers import DynamicCache
-
-        hf = _unwrap_peft(self.hf)
-        body, head = hf.base_model, head_module(hf)
-        b, p = prompt_ids.shape
-        r, c = cont_ids.shape
-        dev = prompt_ids.device
-        plen = prompt_mask.long().sum(1)
-        pos_p = torch.arange(p, device=dev).unsqueeze(0).expand(b, p)
-        out_p = body(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=pos_p, use_cache=True)
-        kv = [(layer.keys.index_select(0, group), layer.values.index_select(0, group))
-              for layer in out_p.past_key_values.layers]
-        cache = DynamicCache(ddp_cache_data=kv)
-        pos_c = plen.index_select(0, group).unsqueeze(1) + torch.arange(c, device=dev).unsqueeze(0)
-        see_prompt = prompt_mask.bool().index_select(0, group)[:, None, None, :].expand(r, 1, c, p)
-        causal = torch.ones(c, c, dtype=torch.bool, device=dev).tril()
-        see_cont = causal[None, None] & cont_mask.bool()[:, None, None, :]
-        mask = torch.cat([see_prompt, see_cont], dim=-1)
-        if (getattr(hf.config, "_attn_implementation", None) or "eager") == "eager":
-            dtype = out_p.last_hidden_state.dtype
-            mask = torch.zeros(mask.shape, dtype=dtype, device=dev).masked_fill(~mask, torch.finfo(dtype).min)
-        out_c = body(input_ids=cont_ids, attention_mask=mask, position_ids=pos_c, past_key_values=cache,
-                     use_cache=True)
-        hc = out_c.last_hidden_state
-        clen = cont_mask.long().sum(1)
-        if self.pooling == "last":
-            pooled = hc[torch.arange(r, device=dev), clen - 1]
-        elif self.pooling == "cls":  # the sequence's first token is the prompt's
-            pooled = out_p.last_hidden_state[:, 0].index_select(0, group)
-        else:  # mean over the prompt's and the continuation's real tokens
-            hp = out_p.last_hidden_state
-            sp = (hp * prompt_mask.unsqueeze(-1).to(hp.dtype)).sum(1).index_select(0, group)
-            sc = (hc * cont_mask.unsqueeze(-1).to(hc.dtype)).sum(1)
-            pooled = (sp + sc) / (plen.index_select(0, group) + clen).unsqueeze(1).to(hc.dtype)
-        return head(pooled).float()
+        return self.continuation_logits(self.prompt_cache(prompt_ids, prompt_mask), cont_ids, cont_mask, group)
 
     def is_causal_decoder(self) -> bool:
         """A causal decoder (a token never sees later tokens), so a shared prompt can be computed once."""

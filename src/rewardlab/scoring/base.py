@@ -34,15 +34,30 @@ class Scorer(Protocol):
         ...
 
 
-def length_batches(lengths: Sequence[int], token_budget: int, max_batch: int) -> list[list[int]]:
-    """Indices grouped longest-first into batches of at most `token_budget` padded tokens and `max_batch` rows."""
+def length_batches(lengths: Sequence[int], token_budget: int, max_batch: int, min_tokens: int = 1024,
+                   min_fill: float = 0.8) -> list[list[int]]:
+    """Indices grouped longest-first into batches of at most `token_budget` padded tokens and `max_batch` rows.
+
+    A batch also ends where the next sequence is shorter than `min_fill` of the batch's longest, once it holds
+    `min_tokens` padded tokens: so at least `min_fill` of a batch is real tokens, without tiny batches."""
     order = np.argsort([-n for n in lengths], kind="stable")
+    return sorted_chunks([(int(i), int(lengths[i])) for i in order], token_budget, max_batch, min_tokens, min_fill)
+
+
+def sorted_chunks(items: Sequence[tuple[int, int]], token_budget: int, max_batch: int, min_tokens: int = 1024,
+                  min_fill: float = 0.8, extra_per_row: int = 0) -> list[list[int]]:
+    """Cut (index, length) items sorted longest first into batches (see `length_batches`); `extra_per_row`
+    tokens (e.g. a cached prompt every row attends to) count toward the budget of each row."""
     batches, cur = [], []
-    for i in order:
-        i = int(i)
-        if cur and (lengths[cur[0]] * (len(cur) + 1) > token_budget or len(cur) >= max_batch):
+    top = 0
+    for i, n in items:
+        rows = len(cur) + 1
+        if cur and (rows * (top + extra_per_row) > token_budget or len(cur) >= max_batch
+                    or (n < min_fill * top and len(cur) * top >= min_tokens)):
             batches.append(cur)
             cur = []
+        if not cur:
+            top = n
         cur.append(i)
     if cur:
         batches.append(cur)
@@ -54,15 +69,23 @@ class ModelScorer:
 
     Batches are sorted by length and sized by a token budget; results do not depend on batch size or on which
     other sequences share a batch (padding is masked and positions count real tokens only).
+
+    prefix_sharing: with a causal decoder, responses that share a prompt (best-of-N, K-sample sets, pairs) run
+    the prompt once and reuse its key/value cache (`rewardlab.scoring.prefix`); same rewards (1e-4). None (the
+    default) turns it on whenever the model allows it exactly; False always runs prompt + response per item.
     """
 
     def __init__(self, loaded: Any, token_budget: int = 16384, max_batch: int = 128, bf16: bool = False,
-                 name: str | None = None):
+                 name: str | None = None, prefix_sharing: bool | None = None):
         self.loaded = loaded
         self.token_budget = token_budget
         self.max_batch = max_batch
         self.bf16 = bf16
         self.name = name or str(loaded.meta.get("path", "model"))
+        problem = loaded.model.prefix_sharing_problem() if prefix_sharing is not False else None
+        if prefix_sharing and problem:
+            raise RewardlabError(f"prefix sharing is not possible for this model: {problem}")
+        self.prefix_sharing = prefix_sharing is not False and problem is None
 
     @classmethod
     def from_path(cls, path: str, **kwargs: Any) -> ModelScorer:
@@ -75,7 +98,6 @@ class ModelScorer:
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
-        from rewardlab.train.collate import pad_batch
 
         if len(prompts) != len(responses):
             raise RewardlabError(f"{len(prompts)} prompts but {len(responses)} responses")
@@ -92,18 +114,36 @@ class ModelScorer:
         has_var = rm.head_spec.member_gaussian or k > 1
         std = np.zeros(n) if has_var else None
         members = np.zeros((n, k)) if k > 1 else None
-        batches = length_batches(lengths, self.token_budget, self.max_batch)
-        for b in tqdm(batches, desc=f"scoring {n} responses", disable=not progress, leave=False):
+        plain = list(range(n))
+        parts: list[Any] = []
+        if self.prefix_sharing:
+            from rewardlab.scoring.prefix import prefix_groups, prefix_outputs
+
+            groups, plain = prefix_groups(enc)
+            if groups:
+                parts.append(prefix_outputs(rm, groups, enc, pad_id, self.token_budget, self.max_batch, self.bf16))
+        sub = length_batches([lengths[i] for i in plain], self.token_budget, self.max_batch)
+        parts.append(self._plain_outputs([[plain[j] for j in b] for b in sub], enc, pad_id))
+        bar = tqdm(total=n, desc=f"scoring {n} responses", disable=not progress, leave=False)
+        for part in parts:
+            for rows, out in part:
+                mean[rows] = out["mean"].float().numpy()
+                if std is not None:
+                    std[rows] = out["var"].float().sqrt().numpy()
+                if members is not None:
+                    members[rows] = out["members"].float().numpy()
+                bar.update(len(rows))
+        bar.close()
+        return RewardOutput(mean, std, members)
+
+    def _plain_outputs(self, batches: list[list[int]], enc: list[dict[str, Any]], pad_id: int):
+        from rewardlab.train.collate import pad_batch
+
+        for b in batches:
             types = [enc[i]["token_type_ids"] for i in b] if "token_type_ids" in enc[0] else None
             batch = pad_batch([enc[i]["input_ids"] for i in b], pad_id, types)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                out = rm(**batch)
-            mean[b] = out["mean"].float().numpy()
-            if std is not None:
-                std[b] = out["var"].float().sqrt().numpy()
-            if members is not None:
-                members[b] = out["members"].float().numpy()
-        return RewardOutput(mean, std, members)
+                yield b, self.loaded.model(**batch)
 
 
 class CallableScorer:
@@ -239,4 +279,5 @@ def get_scorer(spec: str, **kwargs: Any) -> Scorer:
             return CallableScorer(getattr(importlib.import_module(mod), fn), name=spec)
         except (ValueError, ImportError, AttributeError) as e:
             raise RewardlabError(f"cannot import scorer {spec!r} (expected py:module:function): {e}") from None
-    return ModelScorer.from_path(spec, **{k: v for k, v in kwargs.items() if k in ("token_budget", "bf16")})
+    return ModelScorer.from_path(spec, **{k: v for k, v in kwargs.items()
+                                          if k in ("token_budget", "bf16", "prefix_sharing")})
