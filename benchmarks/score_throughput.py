@@ -188,6 +188,11 @@ def main() -> None:
     print(f"command: {cmd}")
     if args.json:
         json.dump(report, open(args.json, "w"), indent=1)
+    tol = 1e-4 if not bf16 else 5e-2
+    worst = max(r["max_abs_diff"] for res in report["results"].values() for r in res.values())
+    if worst > tol:
+        sys.exit(f"FAIL: scores differ from the baseline by {worst:.2e} > {tol:g}")
+    print(f"scores identical to the baseline within {tol:g} (max |diff| {worst:.1e})")
 
 
 if __name__ == "__main__":

@@ -76,3 +76,19 @@ def test_user_errors_in_train_and_eval_are_clear(tmp_path):
     assert proc.returncode == 2 and "--loss must be one of" in proc.stderr
     proc = run("report", str(tmp_path), check=False)
     assert proc.returncode == 2 and "no metrics.json" in proc.stderr
+
+
+def test_layout_flags_train_and_score_agree(tmp_path, tiny_decoder):
+    """--no-prefix-sharing trains on packed rows; scoring with and without prefix sharing gives the same rewards."""
+    out = tmp_path / "rm"
+    proc = run("train", "--model", tiny_decoder, "--sim-n", "40", "--max-steps", "2", "--batch-size", "8",
+               "--no-prefix-sharing", "--eval-split", "0.2", "--output", str(out))
+    assert "pair layout: packed" in proc.stderr
+    run("data", "simulate", "-n", "12", "--output", str(tmp_path / "p.jsonl"))
+    scores = {}
+    for flag in ("--prefix-sharing", "--no-prefix-sharing"):
+        dest = tmp_path / f"s{flag}.jsonl"
+        run("score", "--model", str(out), "--data", str(tmp_path / "p.jsonl"), "--output", str(dest), flag)
+        scores[flag] = [json.loads(line)["reward"] for line in open(dest)]
+    assert len(scores["--prefix-sharing"]) == 24
+    assert scores["--prefix-sharing"] == pytest.approx(scores["--no-prefix-sharing"], abs=1e-4)

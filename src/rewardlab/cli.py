@@ -257,6 +257,14 @@ def train_cmd(
     rejected_key: RejectedKeyOpt = None,
     on_invalid: Annotated[str | None, typer.Option("--on-invalid", help="error or skip.")] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs of --data.")] = None,
+    pack_pairs: Annotated[bool | None, typer.Option(
+        "--pack-pairs/--no-pack-pairs",
+        help="Chosen and rejected of a pair in one row (default: when the model allows it exactly).")] = None,
+    prefix_sharing: Annotated[bool | None, typer.Option(
+        "--prefix-sharing/--no-prefix-sharing",
+        help="Decoders: the prompt computed once per pair (default: on for causal decoders).")] = None,
+    group_by_length: Annotated[bool | None, typer.Option(
+        "--group-by-length/--no-group-by-length", help="Batches of pairs of similar length (default on).")] = None,
 ) -> None:
     """Train a reward model (default: MiniLM + Bradley-Terry + scalar head on simulator pairs)."""
     from rewardlab.train.config import TrainConfig
@@ -274,7 +282,8 @@ def train_cmd(
         "logging_steps": logging_steps, "report_to": report_to.split(",") if report_to else None,
         "resume": resume, "sim_n": sim_n, "sim_preset": sim_preset, "sim_length_bias": sim_length_bias,
         "data_format": fmt, "prompt_key": prompt_key, "chosen_key": chosen_key, "rejected_key": rejected_key,
-        "on_invalid": on_invalid, "limit": limit,
+        "on_invalid": on_invalid, "limit": limit, "pack_pairs": pack_pairs, "prefix_sharing": prefix_sharing,
+        "group_by_length": group_by_length,
     }
     cfg = cfg.updated(flags)
     res = train(cfg, log=_echo_err)
@@ -320,6 +329,9 @@ def score_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Scores as JSONL (one row per response).")],
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast (faster on CPUs with AMX, ~1e-2 noise).")] = False,
     token_budget: Annotated[int, typer.Option(help="Max padded tokens per batch.")] = 16384,
+    prefix_sharing: Annotated[bool | None, typer.Option(
+        "--prefix-sharing/--no-prefix-sharing",
+        help="Decoders: each distinct prompt run once, its key/value cache reused (default: when exact).")] = None,
     fmt: FormatOpt = None,
     file_format: FileFormatOpt = None,
     prompt_key: PromptKeyOpt = None,
@@ -333,7 +345,7 @@ def score_cmd(
     from rewardlab.scoring.rows import score_records
 
     res = _load(data, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
-    scorer = get_scorer(model, bf16=bf16, token_budget=token_budget)
+    scorer = get_scorer(model, bf16=bf16, token_budget=token_budget, prefix_sharing=prefix_sharing)
     rows = score_records(scorer, res.records)
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w") as f:
