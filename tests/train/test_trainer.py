@@ -35,10 +35,14 @@ def _gold_accuracy(rows):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="regression: measured 0.686 vs gold 0.749 (6.3 points) at HEAD, 0.718 earlier today; "
-                   "under investigation (issue 3 left open)", strict=False)
 def test_minilm_bt_learns_to_near_gold_accuracy(tmp_path):
-    """Low-noise families with correctness held fixed (MiniLM cannot check sums): what is visible is learnable."""
+    """Low-noise families with correctness held fixed (MiniLM cannot check sums): what is visible is learnable.
+
+    Batch 8 at lr 1e-4 (250 steps), seeds 0 / 1 / 2 / 3: 0.719 / 0.719 / 0.734 / 0.690 against gold 0.749 (mean
+    gold - 3.3 points). Batch 16 at lr 2e-4 (125 steps) spread 0.67-0.75 over seeds: too few steps to learn the
+    small-weight attributes (one hedge = -0.15 utility at tau 0.25-0.5; a logistic regression on the true
+    attributes reaches 0.743 from the same 2,000 labels, so they are learnable). This test runs seed 0.
+    """
     sim = SimConfig()
     sim.propensities.accuracy = 1.0
     sim.family_weights = {f: (1.0 if f in ("arithmetic", "facts", "false_premise") else 0.0)
@@ -46,7 +50,7 @@ def test_minilm_bt_learns_to_near_gold_accuracy(tmp_path):
     _sim(tmp_path / "tr.jsonl", 2000, 0, sim)
     ev = _sim(tmp_path / "ev.jsonl", 400, 99, sim)
     cfg = TrainConfig(output=str(tmp_path / "rm"), data=str(tmp_path / "tr.jsonl"), eval_data=str(tmp_path / "ev.jsonl"),
-                      lr=2e-4, batch_size=16, bf16=True, epochs=1, max_length=160, **QUIET)
+                      lr=1e-4, batch_size=8, bf16=True, epochs=1, max_length=160, **QUIET)
     res = train(cfg, log=lambda *_: None)
     gold = _gold_accuracy(ev)
     acc = res.metrics["accuracy"]
