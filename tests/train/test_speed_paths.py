@@ -109,9 +109,12 @@ def test_layout_resolution(tiny_decoder):
     enc = _model("minilm", HeadSpec()).model
     quiet = {"log": lambda *_: None}
     assert resolve_pair_layout(TrainConfig(), dec, **quiet) == "prefix"
-    assert resolve_pair_layout(TrainConfig(prefix_sharing=False), dec, **quiet) == "packed"
+    assert resolve_pair_layout(TrainConfig(prefix_sharing=False), dec, **quiet) == "plain"
+    assert resolve_pair_layout(TrainConfig(pack_pairs=True, prefix_sharing=False), dec, **quiet) == "packed"
     assert resolve_pair_layout(TrainConfig(pack_pairs=False), dec, **quiet) == "plain"
-    assert resolve_pair_layout(TrainConfig(), enc, **quiet) == "packed"
+    # encoders: packing shares nothing and doubles the attention length, so it is opt-in (measured slower)
+    assert resolve_pair_layout(TrainConfig(), enc, **quiet) == "plain"
+    assert resolve_pair_layout(TrainConfig(pack_pairs=True), enc, **quiet) == "packed"
     assert resolve_pair_layout(TrainConfig(pack_pairs=False), enc, **quiet) == "plain"
     with pytest.raises(RewardlabError, match="causal decoder"):
         resolve_pair_layout(TrainConfig(prefix_sharing=True), enc, **quiet)
@@ -130,7 +133,7 @@ def test_train_prefix_layout_matches_plain_layout(tmp_path, tiny_decoder):
     for name, kw in (("plain", {"pack_pairs": False}), ("prefix", {})):
         notes: list[str] = []
         res = train(TrainConfig(output=str(tmp_path / name), **kw, **base), log=notes.append)
-        assert any(f"pair layout: {name}" in n for n in notes) or name == "plain"
+        assert any(f"pair layout: {name}" in n for n in notes)
         runs[name] = res
     ra = rewards(runs["plain"].loaded, ["What is 2+2?", "Hi"], ["4", "Hello!"])["mean"]
     rb = rewards(runs["prefix"].loaded, ["What is 2+2?", "Hi"], ["4", "Hello!"])["mean"]

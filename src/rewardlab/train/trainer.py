@@ -361,22 +361,29 @@ def resolve_loss(cfg: TrainConfig, head: HeadSpec, log: Any) -> str:
 
 def resolve_pair_layout(cfg: TrainConfig, rm: RewardModel, log: Any = print) -> str:
     """How pairs are batched: 'prefix' (one row per pair, prompt once; causal decoders), 'packed' (one row per
-    pair: chosen | rejected) or 'plain' ([chosen; rejected] rows, as TRL). Automatic choices are exact."""
+    pair: chosen | rejected) or 'plain' ([chosen; rejected] rows, as TRL). Automatic choices are exact.
+
+    Default: 'prefix' wherever the prompt can be shared, else 'plain'. Packing without sharing doubles the
+    attention length for nothing saved but the pair's padding, which length grouping already removes: measured
+    slower than plain on MiniLM + HH (benchmarks/train_throughput.py, docs/PERFORMANCE.md), so it is opt-in.
+    """
     pack, share = cfg.pack_pairs, cfg.prefix_sharing
     if share and pack is False:
         raise RewardlabError("prefix sharing runs on packed rows: drop --no-pack-pairs or add --no-prefix-sharing")
-    problem = rm.packing_problem()
-    if pack or share:
-        if problem:
-            raise RewardlabError(f"cannot pack pairs for this model: {problem}")
-        pack = True
-    elif pack is None:
-        pack = problem is None
-    if not pack:
-        return "plain"
     sharing_problem = rm.prefix_sharing_problem()
     if share and sharing_problem:
         raise RewardlabError(f"cannot share the prompt: {sharing_problem}")
+    if pack is None:
+        pack = bool(share) or (share is None and sharing_problem is None)
+    if pack:
+        problem = rm.packing_problem()
+        if problem:
+            if cfg.pack_pairs or share:
+                raise RewardlabError(f"cannot pack pairs for this model: {problem}")
+            pack = False
+    if not pack:
+        log("pair layout: plain (chosen and rejected rows, grouped by length)")
+        return "plain"
     if share is None:
         share = sharing_problem is None
     layout = "prefix" if share else "packed"
