@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip
 FIND   := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 DEMO_ARGS ?=
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 	$(PIP) install $(FIND) -e ".[dev,serve]"
 	touch $@ $(VENV)/.base
 
+$(VENV)/.bench: pyproject.toml $(VENV)/.torch
+	$(PIP) install $(FIND) -e ".[bench]"
+	touch $@ $(VENV)/.base
+
 venv: $(VENV)/.base
 
 demo: $(VENV)/.base
@@ -36,6 +40,13 @@ lint: $(VENV)/.dev
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/python -m pytest tests -q --timeout 900
+
+bench: $(VENV)/.bench
+	$(BIN)/python benchmarks/matmul_peak.py
+	$(BIN)/python benchmarks/train_throughput.py --backbone minilm --data ../shared/data/hh-rlhf-harmless-base-test.jsonl.gz
+	$(BIN)/python benchmarks/train_throughput.py --backbone llama-small
+	$(BIN)/python benchmarks/score_throughput.py --n 4,16
+	$(BIN)/python benchmarks/frozen_heads.py --pairs 10000 --members 8
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
