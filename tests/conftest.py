@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -43,3 +44,18 @@ def rewards(loaded, prompts, responses, side: str = "right"):
     loaded.model.eval()
     with torch.no_grad():
         return loaded.model(**batch)
+
+
+def perturbed_model(backbone: str, head=None, max_length: int = 512, seed: int = 1, scale: float = 0.2):
+    """A reward model whose head weights are nudged off their init, so rewards differ between sequences."""
+    from rewardlab.models import HeadSpec, build_reward_model
+    from rewardlab.render import RenderSpec
+
+    lm = build_reward_model(backbone, head or HeadSpec(), render=RenderSpec(max_length=max_length), seed=0,
+                            log=lambda *_: None)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, p in lm.model.named_parameters():
+            if "score" in n or "classifier" in n:
+                p.add_(torch.randn(p.shape, generator=g) * scale)
+    return lm

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
+from conftest import perturbed_model
 from rewardlab.errors import RewardlabError
-from rewardlab.models import HeadSpec, build_reward_model
-from rewardlab.render import RenderSpec
+from rewardlab.models import HeadSpec
 from rewardlab.scoring import ModelScorer
 from rewardlab.scoring.prefix import plan_batches, prefix_groups
 
@@ -31,13 +30,7 @@ def _items(n_per_prompt: int):
 
 
 def _loaded(backbone: str, head: HeadSpec = HeadSpec(), max_length: int = 512):
-    lm = build_reward_model(backbone, head, render=RenderSpec(max_length=max_length), seed=0, log=lambda *_: None)
-    g = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for n, p in lm.model.named_parameters():
-            if "score" in n or "classifier" in n:
-                p.add_(torch.randn(p.shape, generator=g) * 0.3)
-    return lm
+    return perturbed_model(backbone, head, max_length, seed=2, scale=0.3)
 
 
 @pytest.mark.parametrize("head", [HeadSpec(), HeadSpec(pooling="mean"), HeadSpec("ensemble", 3, True)])

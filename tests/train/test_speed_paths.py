@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import perturbed_model
 from rewardlab.data.formats import detect_spec, parse_pair
 from rewardlab.errors import RewardlabError
 from rewardlab.models import HeadSpec, build_reward_model
-from rewardlab.render import RenderSpec
 from rewardlab.simulate import simulate_pairs
 from rewardlab.train.collate import PairCollator, encode_pairs
 from rewardlab.train.config import TrainConfig
@@ -33,13 +33,7 @@ def _pairs(n: int = 10, seed: int = 3):
 
 
 def _model(backbone: str, head: HeadSpec, max_length: int = 512):
-    lm = build_reward_model(backbone, head, render=RenderSpec(max_length=max_length), seed=0, log=lambda *_: None)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for n, p in lm.model.named_parameters():
-            if "score" in n or "classifier" in n:
-                p.add_(torch.randn(p.shape, generator=g) * 0.2)
-    return lm
+    return perturbed_model(backbone, head, max_length)
 
 
 def _run(module: RewardTrainingModule, batch: dict) -> tuple[dict, dict[str, torch.Tensor]]:
