@@ -172,7 +172,7 @@ class RewardModel(nn.Module):
         return pool(out.last_hidden_state, attention_mask, self.pooling)
 
     def prefix_sharing_problem(self) -> str | None:
-        """Why a prompt cannot be computed once for several responses (`prefix_logits`, and the shared prefix of
+        """Why a prompt cannot be computed once for several responses (`prompt_cache` + `continuation_logits`, and the shared prefix of
         `packed_logits`) for this model, or None when it can, exactly.
 
         It needs a causal decoder (in an encoder the prompt attends to the response, so its states differ between
@@ -237,19 +237,6 @@ class RewardModel(nn.Module):
             sc = (hc * cont_mask.unsqueeze(-1).to(hc.dtype)).sum(1)
             pooled = (cache.pooled.index_select(0, group) + sc) / (plen + clen).unsqueeze(1).to(hc.dtype)
         return head(pooled).float()
-
-    def prefix_logits(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, cont_ids: torch.Tensor,
-                      cont_mask: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
-        """Head outputs [R, n_outputs] of R sequences prompt[group[r]] + continuation[r], each prompt run once.
-
-        prompt_ids/prompt_mask [B, P] are right-padded shared prefixes (each at least one token);
-        cont_ids/cont_mask [R, C] right-padded continuations (each at least one token); group [R] says which
-        prompt row each continuation extends. The prompt pass fills a key/value cache, its rows are gathered to
-        the R continuations, and the continuation pass attends to the real prompt tokens plus its own earlier
-        tokens, at positions that continue the prompt's. Gradients reach the prompt pass once (summed over
-        continuations). Equal to `logits` on the concatenated sequences (tested to 1e-4).
-        """
-        return self.continuation_logits(self.prompt_cache(prompt_ids, prompt_mask), cont_ids, cont_mask, group)
 
     def is_causal_decoder(self) -> bool:
         """A causal decoder (a token never sees later tokens), so a shared prompt can be computed once."""
@@ -334,11 +321,6 @@ class RewardModel(nn.Module):
         if self.is_native and self.native == "cls":
             feats = body.pooler(feats.unsqueeze(1))
         return head(feats).float()
-
-    def prefix_forward(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, cont_ids: torch.Tensor,
-                       cont_mask: torch.Tensor, group: torch.Tensor) -> dict[str, torch.Tensor]:
-        """`forward` through `prefix_logits`: rewards of the R prompt + continuation sequences."""
-        return self.split(self.prefix_logits(prompt_ids, prompt_mask, cont_ids, cont_mask, group))
 
     def head_logits(self, features: torch.Tensor) -> torch.Tensor:
         """Head outputs [B, n_outputs] from pooled features."""

@@ -98,7 +98,6 @@ class ModelScorer:
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
-
         if len(prompts) != len(responses):
             raise RewardlabError(f"{len(prompts)} prompts but {len(responses)} responses")
         if not prompts:

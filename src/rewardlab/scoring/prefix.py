@@ -2,7 +2,7 @@
 
 Best-of-N, GRPO groups and K-sample evaluation score N responses per prompt. A plain batch runs prompt + response
 N times; here responses are grouped by their rendered prompt ids, each distinct prompt runs once with a key/value
-cache, and the N continuations run against the cache (`RewardModel.prefix_logits`). Rewards equal the plain
+cache, and the N continuations run against the cache (`RewardModel.prompt_cache`, `RewardModel.continuation_logits`). Rewards equal the plain
 forward (tested to 1e-4). Prompts are batched longest first under the token budget; the continuations of a prompt
 batch run in chunks sorted by length, so a long response does not pad the short ones.
 """
@@ -77,10 +77,4 @@ def prefix_outputs(rm: Any, groups: list[tuple[list[int], list[int]]], enc: Sequ
                 yield chunk, rm.split(logits)
 
 
-def shared_prompt_share(enc: Sequence[dict[str, Any]]) -> float:
-    """Share of items whose prompt ids another item also has (what prefix sharing can save on)."""
-    groups, singles = prefix_groups(enc)
-    return 1.0 - len(singles) / max(1, len(enc))
-
-
-__all__ = ["plan_batches", "prefix_groups", "prefix_outputs", "shared_prompt_share"]
+__all__ = ["plan_batches", "prefix_groups", "prefix_outputs"]
