@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip
 FIND   := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 DEMO_ARGS ?=
 
-.PHONY: demo test lint venv bench clean
+.PHONY: demo test test-extended lint venv bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ lint: $(VENV)/.dev
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/python -m pytest tests -q --timeout 900
+
+test-extended: $(VENV)/.dev
+	$(BIN)/python -m pytest tests -q -m extended --timeout 1800
 
 bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/matmul_peak.py

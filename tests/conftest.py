@@ -59,3 +59,13 @@ def perturbed_model(backbone: str, head=None, max_length: int = 512, seed: int =
             if "score" in n or "classifier" in n:
                 p.add_(torch.randn(p.shape, generator=g) * scale)
     return lm
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip `extended` tests (minutes each) unless they were asked for with `-m extended`."""
+    if "extended" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="extended check (minutes on 2 cores): run with `make test-extended`")
+    for item in items:
+        if "extended" in item.keywords:
+            item.add_marker(skip)

@@ -16,6 +16,7 @@ from transformers import TrainerCallback
 from conftest import rewards
 from rewardlab.data import write_records
 from rewardlab.models import load
+from rewardlab.scoring.base import ModelScorer
 from rewardlab.simulate import SimConfig, simulate_pairs
 from rewardlab.train.config import TrainConfig
 from rewardlab.train.trainer import COMPLETE_MARKER, latest_complete_checkpoint, train
@@ -34,31 +35,67 @@ def _gold_accuracy(rows):
     return float(np.mean(np.where(g == 0, 0.5, g > 0)))
 
 
-@pytest.mark.slow
-def test_minilm_bt_learns_to_near_gold_accuracy(tmp_path):
-    """Low-noise families with correctness held fixed (MiniLM cannot check sums): what is visible is learnable.
+def _expected_accuracy(rows, margin):
+    """Accuracy expected over the annotator's label noise: P(label agrees with the sign of `margin`), averaged.
 
-    Issue 3 asks for held-out accuracy within 5 points of the gold utility's; this budget (2,000 pairs, one epoch)
-    does not reach it. Measured on 2,000 held-out pairs (gold 0.769): 0.702 / 0.715 (seeds 0 / 1, batch 16, lr
-    2e-4, plain layout), 0.714 with facts + false_premise only. On 400 held-out pairs (gold 0.749) seeds 0-3 gave
-    0.67-0.75 (batch 16, lr 2e-4) and 0.69-0.73 (batch 8, lr 1e-4): the gap is 5-7 points, the 400-pair estimate
-    alone moves by +-2.5. What is missing is the small-weight attributes (one hedge = -0.15 utility; a logistic
-    regression on the true attributes gets 0.743 from the same 2,000 labels). This test therefore guards learning at
-    a 10-point tolerance (chance is 0.5) and issue 3 stays open on the 5-point target.
+    Same mean as accuracy on the drawn labels but without their sampling noise (about +-1.4 points on 1,000 pairs).
     """
+    p = np.array([r["p_chosen"] for r in rows])
+    return float(np.mean(np.where(margin > 0, p, np.where(margin < 0, 1 - p, 0.5))))
+
+
+def _gold_gap_run(tmp_path, n_train: int) -> dict[str, float]:
+    """MiniLM + BT on the low-noise families (arithmetic, facts, false premise) with correctness held fixed
+    (MiniLM cannot check sums), one epoch on `n_train` simulated pairs; held-out accuracy beside the gold utility's
+    on the same 1,000 pairs, on the drawn labels and in expectation over the label noise."""
     sim = SimConfig()
     sim.propensities.accuracy = 1.0
     sim.family_weights = {f: (1.0 if f in ("arithmetic", "facts", "false_premise") else 0.0)
                           for f in sim.family_weights}
-    _sim(tmp_path / "tr.jsonl", 2000, 0, sim)
+    _sim(tmp_path / "tr.jsonl", n_train, 0, sim)
     ev = _sim(tmp_path / "ev.jsonl", 1000, 99, sim)
     cfg = TrainConfig(output=str(tmp_path / "rm"), data=str(tmp_path / "tr.jsonl"), eval_data=str(tmp_path / "ev.jsonl"),
                       lr=2e-4, batch_size=16, bf16=True, epochs=1, max_length=160, **QUIET)
     res = train(cfg, log=lambda *_: None)
-    gold = _gold_accuracy(ev)
-    acc = res.metrics["accuracy"]
-    assert acc >= gold - 0.10, f"held-out accuracy {acc:.3f} vs gold utility {gold:.3f}"
     assert os.path.exists(tmp_path / "rm" / "rewardlab.json")
+    scorer = ModelScorer(load(str(tmp_path / "rm")))
+    prompts = [r["prompt"] for r in ev]
+    margin = (scorer.score(prompts, [r["chosen"] for r in ev], progress=False).mean
+              - scorer.score(prompts, [r["rejected"] for r in ev], progress=False).mean)
+    gold_margin = np.array([r["gold_chosen"] - r["gold_rejected"] for r in ev])
+    out = {"accuracy": res.metrics["accuracy"], "gold": _gold_accuracy(ev),
+           "expected": _expected_accuracy(ev, margin), "expected_gold": _expected_accuracy(ev, gold_margin)}
+    # the saved checkpoint, scored in fp32, agrees with the trainer's bf16 evaluation (a few near-ties may flip)
+    labels_acc = float(np.mean(np.where(margin == 0, 0.5, margin > 0)))
+    assert abs(labels_acc - out["accuracy"]) < 0.01, (labels_acc, out["accuracy"])
+    return out
+
+
+@pytest.mark.slow
+def test_minilm_bt_learns_toward_gold_accuracy(tmp_path):
+    """The CI-sized run (2,000 pairs, about 2 minutes): learning is guarded at 10 points below gold.
+
+    Issue 3's 5-point target needs more data than this budget; `test_minilm_bt_within_5_points_of_gold` (extended,
+    8,000 pairs) checks it. Measured here (held-out accuracy / expected accuracy, gold 0.768 / 0.769): batch 16,
+    lr 2e-4: 0.711 / 0.693; cls or mean pooling, batch 32, a 10x head learning rate: 0.69-0.70 expected; lr 4e-4
+    0.676; two epochs 0.724 / 0.716; 4,000 pairs 0.713 / 0.718. The missing points are prompt-response relevance
+    (a relevant answer beside an answer to another question: 40 of 125 such held-out pairs wrong at 2,000 pairs, 3
+    of 300 when the training data has 2.5x as many such pairs) and the small-weight attributes.
+    """
+    r = _gold_gap_run(tmp_path, 2000)
+    assert r["accuracy"] >= r["gold"] - 0.10, r
+    assert r["expected"] >= r["expected_gold"] - 0.10, r
+
+
+@pytest.mark.extended
+def test_minilm_bt_within_5_points_of_gold(tmp_path):
+    """Issue 3's check at the data size that reaches it: 8,000 pairs, one epoch (about 8 minutes on 2 cores).
+
+    Measured: held-out accuracy 0.7325 vs gold 0.7675 (3.5 points), expected accuracy 0.720 vs 0.769 (4.9).
+    """
+    r = _gold_gap_run(tmp_path, 8000)
+    assert r["accuracy"] >= r["gold"] - 0.05, r
+    assert r["expected"] >= r["expected_gold"] - 0.05, r
 
 
 def test_gaussian_sigma_orders_families_by_tau(tmp_path):
