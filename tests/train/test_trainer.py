@@ -80,7 +80,7 @@ def test_minilm_bt_learns_toward_gold_accuracy(tmp_path):
     lr 2e-4: 0.711 / 0.693; cls or mean pooling, batch 32, a 10x head learning rate: 0.69-0.70 expected; lr 4e-4
     0.676; two epochs 0.724 / 0.716; 4,000 pairs 0.713 / 0.718. The missing points are prompt-response relevance
     (a relevant answer beside an answer to another question: 40 of 125 such held-out pairs wrong at 2,000 pairs, 3
-    of 300 when the training data has 2.5x as many such pairs) and the small-weight attributes.
+    of 298 when the training data has 2.5x as many such pairs) and the small-weight attributes.
     """
     r = _gold_gap_run(tmp_path, 2000)
     assert r["accuracy"] >= r["gold"] - 0.10, r
