@@ -79,7 +79,8 @@ def test_user_errors_in_train_and_eval_are_clear(tmp_path):
 
 
 def test_layout_flags_train_and_score_agree(tmp_path, tiny_decoder):
-    """--pack-pairs --no-prefix-sharing trains on packed rows; scoring with and without prefix sharing gives the same rewards."""
+    """--pack-pairs --no-prefix-sharing trains on packed rows; scoring with and without prefix sharing gives the
+    same rewards."""
     out = tmp_path / "rm"
     proc = run("train", "--model", tiny_decoder, "--sim-n", "40", "--max-steps", "2", "--batch-size", "8",
                "--pack-pairs", "--no-prefix-sharing", "--eval-split", "0.2", "--output", str(out))

@@ -30,9 +30,9 @@ def _sim(path, n, seed, cfg):
     return rows
 
 
-def _gold_accuracy(rows):
-    g = np.array([r["gold_chosen"] - r["gold_rejected"] for r in rows])
-    return float(np.mean(np.where(g == 0, 0.5, g > 0)))
+def _label_accuracy(margin):
+    """Accuracy on the drawn labels (every label prefers `chosen`) of a chosen - rejected margin; ties count 1/2."""
+    return float(np.mean(np.where(margin == 0, 0.5, margin > 0)))
 
 
 def _expected_accuracy(rows, margin):
@@ -63,11 +63,10 @@ def _gold_gap_run(tmp_path, n_train: int) -> dict[str, float]:
     margin = (scorer.score(prompts, [r["chosen"] for r in ev], progress=False).mean
               - scorer.score(prompts, [r["rejected"] for r in ev], progress=False).mean)
     gold_margin = np.array([r["gold_chosen"] - r["gold_rejected"] for r in ev])
-    out = {"accuracy": res.metrics["accuracy"], "gold": _gold_accuracy(ev),
+    out = {"accuracy": res.metrics["accuracy"], "gold": _label_accuracy(gold_margin),
            "expected": _expected_accuracy(ev, margin), "expected_gold": _expected_accuracy(ev, gold_margin)}
     # the saved checkpoint, scored in fp32, agrees with the trainer's bf16 evaluation (a few near-ties may flip)
-    labels_acc = float(np.mean(np.where(margin == 0, 0.5, margin > 0)))
-    assert abs(labels_acc - out["accuracy"]) < 0.01, (labels_acc, out["accuracy"])
+    assert abs(_label_accuracy(margin) - out["accuracy"]) < 0.01, (_label_accuracy(margin), out["accuracy"])
     return out
 
 

@@ -172,8 +172,8 @@ class RewardModel(nn.Module):
         return pool(out.last_hidden_state, attention_mask, self.pooling)
 
     def prefix_sharing_problem(self) -> str | None:
-        """Why a prompt cannot be computed once for several responses (`prompt_cache` + `continuation_logits`, and the shared prefix of
-        `packed_logits`) for this model, or None when it can, exactly.
+        """Why a prompt cannot be computed once for several responses (`prompt_cache` + `continuation_logits`,
+        and the shared prefix of `packed_logits`) for this model, or None when it can, exactly.
 
         It needs a causal decoder (in an encoder the prompt attends to the response, so its states differ between
         responses), full attention in every layer, an attention implementation that takes a 4-D mask, and a

@@ -2,9 +2,10 @@
 
 Best-of-N, GRPO groups and K-sample evaluation score N responses per prompt. A plain batch runs prompt + response
 N times; here responses are grouped by their rendered prompt ids, each distinct prompt runs once with a key/value
-cache, and the N continuations run against the cache (`RewardModel.prompt_cache`, `RewardModel.continuation_logits`). Rewards equal the plain
-forward (tested to 1e-4). Prompts are batched longest first under the token budget; the continuations of a prompt
-batch run in chunks sorted by length, so a long response does not pad the short ones.
+cache, and the N continuations run against the cache (`RewardModel.prompt_cache`, then
+`RewardModel.continuation_logits`). Rewards equal the plain forward (tested to 1e-4). Prompts are batched longest
+first under the token budget; the continuations of a prompt batch run in chunks sorted by length, so a long
+response does not pad the short ones.
 """
 
 from __future__ import annotations

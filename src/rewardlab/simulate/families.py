@@ -13,6 +13,7 @@ A family exposes three operations, all driven by a caller-supplied `random.Rando
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,24 +29,24 @@ class Item:
     spec: Any
 
 
-class Family:
+class Family(ABC):
     """Interface of a task family (the five built-in families implement it; methods documented here)."""
 
     name = ""
 
+    @abstractmethod
     def sample(self, rng: random.Random) -> Item:
         """Draw one question of this family and phrase its prompt."""
-        raise NotImplementedError
 
+    @abstractmethod
     def other(self, spec: Any, rng: random.Random) -> Any:
         """A different question of the same family: what an irrelevant response answers instead."""
-        raise NotImplementedError
 
+    @abstractmethod
     def answer(
         self, spec: Any, rng: random.Random, mode: str, fmt: bool
     ) -> tuple[list[str], tuple[str, ...]]:
         """Core answer sentences for `mode` and the pool of elaborations consistent with that answer."""
-        raise NotImplementedError
 
 
 def fmt_num(x: float) -> str:

@@ -25,6 +25,7 @@ the dtype of the rewards inside ``forward``.
 from __future__ import annotations
 
 import math
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -107,7 +108,7 @@ def _tie_mask(batch: Mapping[str, Any], like: Tensor) -> Tensor:
     return t.to(torch.bool)
 
 
-class PairwiseLoss(nn.Module):
+class PairwiseLoss(nn.Module, metaclass=ABCMeta):
     """Base class: mean per-pair NLL (from ``pair_nll``) plus the optional centering regulariser."""
 
     name: str = "base"
@@ -118,10 +119,10 @@ class PairwiseLoss(nn.Module):
             raise ValueError(f"center_eta must be >= 0, got {center_eta}")
         self.center_eta = float(center_eta)
 
+    @abstractmethod
     def pair_nll(self, out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
                  batch: Mapping[str, Any]) -> Tensor:
         """Per-pair negative log-likelihood [B]; implemented by each loss."""
-        raise NotImplementedError
 
     def extra_loss(self, out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
                    batch: Mapping[str, Any], stats: dict[str, float]) -> Tensor | None:
