@@ -1,14 +1,20 @@
 # Two entry points: `make demo` (the main job on the embedded defaults) and `make test`.
-# Each creates .venv when missing and installs what it needs: torch==2.13.0 first (CPU wheel), then the package.
+# Each creates .venv when missing and installs exactly the locked versions (requirements.lock):
+# torch==2.13.0 first (CPU wheel), then the package with the lock as its constraints file.
+# `make lock` regenerates the lock; `make test-latest` runs the suite on the newest versions pyproject allows.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-FIND   := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+LOCK   := requirements.lock
+# Where the CPU build of torch comes from: a local wheel folder when the machine has one, else PyTorch's CPU index.
+TORCH_SRC ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu)
+FIND   := $(TORCH_SRC)
+LATEST := .venv-latest
 DEMO_ARGS ?=
 
-.PHONY: demo test test-extended lint venv bench clean
+.PHONY: demo test test-extended test-latest lint venv bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,17 +23,39 @@ $(VENV)/.torch: | $(BIN)/python
 	$(PIP) install $(FIND) torch==2.13.0
 	touch $@
 
-$(VENV)/.base: pyproject.toml $(VENV)/.torch
-	$(PIP) install $(FIND) -e .
+$(VENV)/.base: pyproject.toml $(LOCK) $(VENV)/.torch
+	$(PIP) install $(FIND) -c $(LOCK) -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml $(VENV)/.torch
-	$(PIP) install $(FIND) -e ".[dev,serve]"
+$(VENV)/.dev: pyproject.toml $(LOCK) $(VENV)/.torch
+	$(PIP) install $(FIND) -c $(LOCK) -e ".[dev,serve]"
 	touch $@ $(VENV)/.base
 
-$(VENV)/.bench: pyproject.toml $(VENV)/.torch
-	$(PIP) install $(FIND) -e ".[bench]"
+$(VENV)/.bench: pyproject.toml $(LOCK) $(VENV)/.torch
+	$(PIP) install $(FIND) -c $(LOCK) -e ".[bench]"
 	touch $@ $(VENV)/.base
+
+# Regenerate the lock: every package of base + dev + serve + bench, for CPython 3.11 on Linux x86-64, with the
+# CPU build of torch 2.13.0 (its metadata, hence no CUDA packages). Needs uv (installed into .venv if missing).
+lock: | $(BIN)/python
+	$(BIN)/python -m uv --version >/dev/null 2>&1 || $(PIP) install uv
+	echo 'torch==2.13.0+cpu' > .torch-constraint.txt
+	$(BIN)/python -m uv pip compile pyproject.toml --extra dev --extra serve --extra bench \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --annotation-style line \
+	  $(subst --extra-index-url,--extra-index-url --index-strategy unsafe-best-match,$(TORCH_SRC)) \
+	  -c .torch-constraint.txt -o $(LOCK)
+	rm -f .torch-constraint.txt
+
+# The next upstream break, heard before users hear it: a second venv with the newest versions pyproject allows
+# (torch stays on the CPU 2.13.0 wheel, the one build this project tests), then the whole suite. Not part of CI.
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install $(FIND) torch==2.13.0
+	$(LATEST)/bin/python -m pip install $(FIND) --upgrade --upgrade-strategy eager -e ".[dev,serve]"
+	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
+	@grep -iE '^(transformers|accelerate|peft|datasets|torch)==' $(LATEST)/versions.txt
+	$(LATEST)/bin/python -m pytest tests -q --timeout 900
 
 venv: $(VENV)/.base
 
@@ -52,4 +80,4 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/frozen_heads.py --pairs 10000 --members 8
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache

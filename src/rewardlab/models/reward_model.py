@@ -179,15 +179,13 @@ class RewardModel(nn.Module):
         responses), full attention in every layer, an attention implementation that takes a 4-D mask, and a
         linear head on last, mean or first-token pooling.
         """
-        import inspect
-
         if not self.is_causal_decoder():
             return "the backbone is not a causal decoder (bidirectional attention: the prompt sees the response)"
         problem = self.packing_problem()
         if problem:
             return problem
-        if "past_key_values" not in inspect.signature(_unwrap_peft(self.hf).base_model.forward).parameters:
-            return "the backbone takes no key/value cache"
+        if cache_argument(_unwrap_peft(self.hf).base_model) is None:
+            return "the backbone's forward takes no key/value cache argument (neither `cache` nor `past_key_values`)"
         return None
 
     def prompt_cache(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> PromptCache:
@@ -197,7 +195,7 @@ class RewardModel(nn.Module):
         pos = torch.arange(p, device=prompt_ids.device).unsqueeze(0).expand(b, p)
         out = hf.base_model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=pos, use_cache=True)
         # contiguous once here: gathering rows of the attention's strided key/value layout is ~20x slower
-        kv = [(layer.keys.contiguous(), layer.values.contiguous()) for layer in out.past_key_values.layers]
+        kv = [(layer.keys.contiguous(), layer.values.contiguous()) for layer in returned_cache(out).layers]
         h = out.last_hidden_state
         pooled = None
         if self.pooling == "mean":
@@ -226,8 +224,9 @@ class RewardModel(nn.Module):
         if (getattr(hf.config, "_attn_implementation", None) or "eager") == "eager":
             dtype = cache.kv[0][0].dtype
             mask = torch.zeros(mask.shape, dtype=dtype, device=dev).masked_fill(~mask, torch.finfo(dtype).min)
-        hc = body(input_ids=cont_ids, attention_mask=mask, position_ids=pos, past_key_values=kv,
-                  use_cache=True).last_hidden_state
+        cache_kw = {cache_argument(body) or "past_key_values": kv}
+        hc = body(input_ids=cont_ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                  **cache_kw).last_hidden_state
         clen = cont_mask.long().sum(1)
         if self.pooling == "last":
             pooled = hc[torch.arange(r, device=dev), clen - 1]
@@ -353,6 +352,27 @@ class RewardModel(nn.Module):
                 d["var"] = out["member_var"][:, j]
             res.append(d)
         return res
+
+
+CACHE_ARGUMENTS = ("cache", "past_key_values")  # transformers >= 5.24 names it `cache`; earlier releases did not
+
+
+def cache_argument(body: nn.Module) -> str | None:
+    """The name under which `body.forward` takes a key/value cache, found by looking at its signature (not at
+    the transformers version): `cache` (transformers >= 5.24), `past_key_values` (earlier), or None."""
+    import inspect
+
+    params = inspect.signature(body.forward).parameters
+    return next((name for name in CACHE_ARGUMENTS if name in params), None)
+
+
+def returned_cache(out: Any) -> Any:
+    """The key/value cache a backbone returned with use_cache=True, under either name."""
+    for name in CACHE_ARGUMENTS:
+        cache = out.get(name) if hasattr(out, "get") else getattr(out, name, None)
+        if cache is not None:
+            return cache
+    raise RewardlabError(f"the backbone returned no key/value cache (looked for {CACHE_ARGUMENTS})")
 
 
 def _unwrap_peft(hf: nn.Module) -> nn.Module:
