@@ -32,6 +32,16 @@ def tiny_decoder(tmp_path_factory) -> str:
     return build_tiny_decoder(str(tmp_path_factory.mktemp("tiny") / "llama"))
 
 
+@pytest.fixture(scope="session")
+def tiny_rm(tmp_path_factory, tiny_decoder) -> str:
+    """A saved rewardlab checkpoint of the tiny decoder with a nudged head (rewards differ between items)."""
+    from rewardlab.models.checkpoint import save_checkpoint
+
+    path = str(tmp_path_factory.mktemp("tiny_rm") / "rm")
+    save_checkpoint(perturbed_model(tiny_decoder, seed=2, scale=0.3), path, {})
+    return path
+
+
 def rewards(loaded, prompts, responses, side: str = "right"):
     """Mean rewards of (prompt, response) pairs in one padded batch, through rewardlab's own renderer."""
     import torch

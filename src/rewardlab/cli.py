@@ -36,6 +36,10 @@ PromptKeyOpt = Annotated[str | None, typer.Option("--prompt-key", help="Column h
 ChosenKeyOpt = Annotated[str | None, typer.Option("--chosen-key", help="Column holding the preferred response.")]
 RejectedKeyOpt = Annotated[str | None, typer.Option("--rejected-key", help="Column holding the other response.")]
 SplitOpt = Annotated[str | None, typer.Option("--split", help="Split of a datasets folder or hub dataset.")]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps. Under "
+                      "torchrun / accelerate launch each process takes its own GPU (or the CPU with --device cpu).")
+]
 OnInvalidOpt = Annotated[
     str, typer.Option("--on-invalid", help="'error': stop and list bad records (exit 2); 'skip': go on, report.")
 ]
@@ -241,6 +245,8 @@ def train_cmd(
     anchor_columns: Annotated[str | None, typer.Option(help="'chosen_col,rejected_col' external scores for anchors.")] = None,
     anchor_lambda: Annotated[float | None, typer.Option(help="Anchor loss weight.")] = None,
     bf16: Annotated[bool | None, typer.Option("--bf16", help="bf16 autocast.")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto (cuda when available, else cpu), cpu, "
+                                               "cuda or mps; under a launcher one GPU per process.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Checkpoint folder.")] = None,
     eval_steps: Annotated[int | None, typer.Option(help="Evaluate every N steps (default: each epoch).")] = None,
@@ -278,7 +284,7 @@ def train_cmd(
         "max_steps": max_steps, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
         "max_length": max_length, "render_mode": render_mode, "center_eta": center_eta,
         "anchor_columns": anchor_columns.split(",") if anchor_columns else None, "anchor_lambda": anchor_lambda,
-        "bf16": bf16, "seed": seed, "output": output, "eval_steps": eval_steps, "save_steps": save_steps,
+        "bf16": bf16, "device": device, "seed": seed, "output": output, "eval_steps": eval_steps, "save_steps": save_steps,
         "logging_steps": logging_steps, "report_to": report_to.split(",") if report_to else None,
         "resume": resume, "sim_n": sim_n, "sim_preset": sim_preset, "sim_length_bias": sim_length_bias,
         "data_format": fmt, "prompt_key": prompt_key, "chosen_key": chosen_key, "rejected_key": rejected_key,
@@ -298,9 +304,9 @@ def train_cmd(
 
 
 def _is_main_process() -> bool:
-    import os
+    from rewardlab.runtime import is_main_process
 
-    return os.environ.get("RANK", "0") == "0"
+    return is_main_process()
 
 
 # ------------------------------------------------------------------ score / eval / report / compare / export
@@ -332,6 +338,7 @@ def score_cmd(
     prefix_sharing: Annotated[bool | None, typer.Option(
         "--prefix-sharing/--no-prefix-sharing",
         help="Decoders: each distinct prompt run once, its key/value cache reused (default: when exact).")] = None,
+    device: DeviceOpt = "auto",
     fmt: FormatOpt = None,
     file_format: FileFormatOpt = None,
     prompt_key: PromptKeyOpt = None,
@@ -340,13 +347,22 @@ def score_cmd(
     split: SplitOpt = None,
     on_invalid: OnInvalidOpt = "error",
 ) -> None:
-    """Score every response of a data file; rows {id, role, prompt, response, reward[, std, members]}."""
-    from rewardlab.scoring import get_scorer
+    """Score every response of a data file; rows {id, role, prompt, response, reward[, std, members]}.
+
+    Under `torchrun --nproc_per_node N` or `accelerate launch` each process scores a contiguous share on its own
+    device; rank 0 writes one file, in input order."""
+    from rewardlab.runtime import is_main_process
+    from rewardlab.scoring import ShardedScorer, get_scorer
+    from rewardlab.scoring.distributed import init_distributed
     from rewardlab.scoring.rows import score_records
 
+    init_distributed(device)
     res = _load(data, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
-    scorer = get_scorer(model, bf16=bf16, token_budget=token_budget, prefix_sharing=prefix_sharing)
+    scorer = ShardedScorer(get_scorer(model, bf16=bf16, token_budget=token_budget, prefix_sharing=prefix_sharing,
+                                      device=device))
     rows = score_records(scorer, res.records)
+    if not is_main_process():
+        return
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w") as f:
         for r in rows:
@@ -367,6 +383,7 @@ def eval_cmd(
     sections: Annotated[Path | None, typer.Option(help="JSON {category: section} for a prompt-count-weighted "
                                                   "section score (RewardBench v1 style).")] = None,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring.")] = False,
+    device: DeviceOpt = "auto",
     fmt: FormatOpt = None,
     file_format: FileFormatOpt = None,
     prompt_key: PromptKeyOpt = None,
@@ -375,12 +392,19 @@ def eval_cmd(
     split: SplitOpt = None,
     on_invalid: OnInvalidOpt = "error",
 ) -> None:
-    """Evaluate a reward model: accuracy with CIs, length baselines, calibration, PPE metrics, plots."""
+    """Evaluate a reward model: accuracy with CIs, length baselines, calibration, PPE metrics, plots.
+
+    Under `torchrun` / `accelerate launch` the responses are scored across the processes (each on its own
+    device); rank 0 computes the statistics and writes the folder."""
     from rewardlab.eval.evaluate import evaluate
     from rewardlab.eval.report import build_report
     from rewardlab.eval.summary import headline
-    from rewardlab.scoring import get_scorer
+    from rewardlab.runtime import is_main_process, world
+    from rewardlab.scoring import get_scorer, prescore
+    from rewardlab.scoring.distributed import init_distributed
+    from rewardlab.scoring.rows import record_items
 
+    init_distributed(device)
     if data:
         datasets = _read_all(data, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
     else:
@@ -393,7 +417,12 @@ def eval_cmd(
             section_map = json.loads(sections.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise RewardlabError(f"{sections}: expected a JSON object {{category: section}}: {e}") from None
-    scorer = get_scorer(model, bf16=bf16)
+    scorer = get_scorer(model, bf16=bf16, device=device)
+    if world()[1] > 1:
+        items = [(it[2], it[3]) for recs in datasets.values() for it in record_items(recs)]
+        scorer = prescore(scorer, items)
+        if not is_main_process():
+            return
     result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed, sections=section_map)
     typer.echo(headline(result))
     typer.echo(f"wrote {output / 'metrics.json'}")
@@ -467,12 +496,13 @@ def audit_cmd(
     seed: Annotated[int, typer.Option(help="Seed for simulator data and bootstrap.")] = 0,
     n_pairs: Annotated[int, typer.Option(help="Simulator pairs when no --data (with --data: the first N, 0 = all).")] = 300,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring (about 2x faster on AMX CPUs).")] = False,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Reward-hacking audit: feature correlations, counterfactual probes, sycophancy, length-controlled accuracy."""
     from rewardlab.audit.cli import audit_command
 
     audit_command(model=model, output=output, data=data, cases=cases, threshold=threshold,
-                  n_resamples=n_resamples, seed=seed, n_pairs=n_pairs, bf16=bf16)
+                  n_resamples=n_resamples, seed=seed, n_pairs=n_pairs, bf16=bf16, device=device)
 
 
 @app.command("demo")
@@ -502,9 +532,17 @@ def demo_cmd(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app, turning RewardlabError into a message and exit code 2."""
+    import logging
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    logger = logging.getLogger("rewardlab")
+    if not logger.handlers:  # notes from the library (a fast path that is off, ...) go to stderr, once each
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("note: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     try:
         app(args=argv)
     except DataValidationError as e:

@@ -73,3 +73,35 @@ def test_encoder_scores_without_prefix_sharing():
     assert not ModelScorer(lm).prefix_sharing
     with pytest.raises(RewardlabError, match="causal decoder"):
         ModelScorer(lm, prefix_sharing=True)
+
+
+def test_tiny_llama_can_share_its_prompt(tiny_decoder):
+    """Guards the transformers 5.24 rename (past_key_values -> cache): the decoder must be found able to share."""
+    from rewardlab.models.reward_model import _unwrap_peft, cache_argument
+
+    lm = _loaded(tiny_decoder)
+    assert lm.model.prefix_sharing_problem() is None
+    assert cache_argument(_unwrap_peft(lm.model.hf).base_model) in ("cache", "past_key_values")
+    assert ModelScorer(lm).prefix_sharing
+
+
+def test_automatic_fallback_is_logged_once(tiny_decoder, monkeypatch, caplog):
+    """A causal decoder that cannot share its prompt says why, once, instead of silently running slower."""
+    import logging
+
+    from rewardlab import runtime
+    from rewardlab.models import reward_model
+
+    lm = _loaded(tiny_decoder)
+    monkeypatch.setattr(reward_model, "cache_argument", lambda body: None)
+    monkeypatch.setattr(runtime, "_said", set())
+    with caplog.at_level(logging.INFO, logger="rewardlab"):
+        for _ in range(3):
+            assert not ModelScorer(lm).prefix_sharing
+    notes = [r.getMessage() for r in caplog.records if "prefix sharing is off" in r.getMessage()]
+    assert len(notes) == 1 and "no key/value cache argument" in notes[0]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="rewardlab"):
+        ModelScorer(lm, prefix_sharing=False)
+        ModelScorer(_loaded("minilm"))  # an encoder never shares: nothing to report
+    assert not caplog.records

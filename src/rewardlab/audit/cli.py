@@ -24,7 +24,7 @@ def _load_pairs(data: str, n_pairs: int) -> tuple[list[Any], str]:
 
 
 def audit_command(model: str, output: Path, data: str | None, cases: str | None, threshold: float,
-                  n_resamples: int, seed: int, n_pairs: int, bf16: bool = False) -> None:
+                  n_resamples: int, seed: int, n_pairs: int, bf16: bool = False, device: str | None = "auto") -> None:
     """Run `run_audit` on a model spec, write audit.json, plots and report.html to `output`, print the flags."""
     from rewardlab.audit.run import DEFAULT_PAIR_SEED, default_pairs, run_audit
     from rewardlab.audit.sycophancy import builtin_cases, load_cases
@@ -49,7 +49,7 @@ def audit_command(model: str, output: Path, data: str | None, cases: str | None,
     else:
         n_cases = 100
         case_list, cases_source = builtin_cases(n_cases, seed), f"simulator: {n_cases} false-premise cases, seed {seed}"
-    scorer = get_scorer(model, bf16=bf16)
+    scorer = get_scorer(model, bf16=bf16, device=device)
     typer.echo(f"auditing {scorer.name}: {len(pairs)} pairs, {len(case_list)} sycophancy cases")
     audit = run_audit(scorer, pairs, case_list, output, threshold=threshold, n_resamples=n_resamples, seed=seed,
                       progress=True, data_source=data_source, cases_source=cases_source, log=typer.echo)

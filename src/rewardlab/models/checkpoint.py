@@ -248,8 +248,20 @@ def save_checkpoint(loaded: LoadedModel, path: str | os.PathLike, extra_meta: di
     return path
 
 
-def load(path: str | os.PathLike, device: str | None = None) -> LoadedModel:
-    """Load a rewardlab checkpoint, or any HF sequence-classification reward model (scalar, native pooling)."""
+def load(path: str | os.PathLike, device: str | torch.device | None = None) -> LoadedModel:
+    """Load a rewardlab checkpoint, or any HF sequence-classification reward model (scalar, native pooling).
+
+    Args:
+        path: a checkpoint folder, the 'minilm' alias or a hub id.
+        device: where to put the model: None leaves it on the CPU; 'auto' picks cuda when available; or 'cpu',
+            'cuda', 'cuda:N', 'mps'.
+
+    Returns:
+        LoadedModel: the RewardModel (in eval mode), its tokenizer, the renderer and the checkpoint metadata.
+
+    Raises:
+        RewardlabError: the folder holds no loadable model, a 2-label classifier, or the device is unavailable.
+    """
     path = resolve_model_path(str(path))
     meta_path = os.path.join(path, META_FILE)
     meta: dict[str, Any] = {}
@@ -276,8 +288,10 @@ def load(path: str | os.PathLike, device: str | None = None) -> LoadedModel:
     render = RenderSpec.from_dict(meta["render"]) if "render" in meta else RenderSpec()
     rm = RewardModel(hf, head, native_pooling(hf.config))
     rm.eval()
-    if device:
-        rm.to(device)
+    if device is not None:
+        from rewardlab.runtime import resolve_device
+
+        rm.to(resolve_device(device))
     return LoadedModel(rm, tokenizer, Renderer(tokenizer, render), meta)
 
 

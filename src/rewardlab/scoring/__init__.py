@@ -10,7 +10,8 @@ from rewardlab.scoring.base import (
     item_key,
     length_batches,
 )
+from rewardlab.scoring.distributed import CachedScorer, ShardedScorer, prescore
 from rewardlab.scoring.output import RewardOutput
 
-__all__ = ["CallableScorer", "FileScorer", "HTTPScorer", "ModelScorer", "RewardOutput", "Scorer", "get_scorer",
-           "item_key", "length_batches"]
+__all__ = ["CachedScorer", "CallableScorer", "FileScorer", "HTTPScorer", "ModelScorer", "RewardOutput", "Scorer",
+           "ShardedScorer", "get_scorer", "item_key", "length_batches", "prescore"]

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from rewardlab.data.schema import Text, text_of
 from rewardlab.errors import RewardlabError
+from rewardlab.runtime import autocast, log_once, model_device, resolve_device, to_device
 from rewardlab.scoring.output import RewardOutput
 
 
@@ -72,27 +73,42 @@ class ModelScorer:
 
     prefix_sharing: with a causal decoder, responses that share a prompt (best-of-N, K-sample sets, pairs) run
     the prompt once and reuse its key/value cache (`rewardlab.scoring.prefix`); same rewards (1e-4). None (the
-    default) turns it on whenever the model allows it exactly; False always runs prompt + response per item.
+    default) turns it on whenever the model allows it exactly, and logs once why not when a causal decoder
+    cannot share; False always runs prompt + response per item.
+
+    device: None keeps the model where it is; otherwise it is moved there ('cpu', 'cuda', 'cuda:1', 'auto').
+    Every batch goes to the model's device and bf16 autocast runs on that device's type.
     """
 
     def __init__(self, loaded: Any, token_budget: int = 16384, max_batch: int = 128, bf16: bool = False,
-                 name: str | None = None, prefix_sharing: bool | None = None):
+                 name: str | None = None, prefix_sharing: bool | None = None,
+                 device: str | torch.device | None = None):
         self.loaded = loaded
         self.token_budget = token_budget
         self.max_batch = max_batch
         self.bf16 = bf16
         self.name = name or str(loaded.meta.get("path", "model"))
+        if device is not None:
+            loaded.model.to(resolve_device(device))
         problem = loaded.model.prefix_sharing_problem() if prefix_sharing is not False else None
         if prefix_sharing and problem:
             raise RewardlabError(f"prefix sharing is not possible for this model: {problem}")
+        if prefix_sharing is None and problem and loaded.model.is_causal_decoder():
+            log_once(f"prefix-sharing:{problem}", f"prefix sharing is off for this causal decoder, so each "
+                     f"response re-runs its prompt (slower, same rewards): {problem}")
         self.prefix_sharing = prefix_sharing is not False and problem is None
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model (and so every batch) is."""
+        return model_device(self.loaded.model)
+
     @classmethod
-    def from_path(cls, path: str, **kwargs: Any) -> ModelScorer:
-        """Load a checkpoint folder, the MiniLM alias or a hub id."""
+    def from_path(cls, path: str, device: str | torch.device | None = "auto", **kwargs: Any) -> ModelScorer:
+        """Load a checkpoint folder, the MiniLM alias or a hub id onto `device` (default: cuda if available)."""
         from rewardlab.models.checkpoint import load
 
-        loaded = load(path)
+        loaded = load(path, device=resolve_device(device))
         loaded.meta.setdefault("path", path)
         return cls(loaded, name=path, **kwargs)
 
@@ -126,11 +142,11 @@ class ModelScorer:
         bar = tqdm(total=n, desc=f"scoring {n} responses", disable=not progress, leave=False)
         for part in parts:
             for rows, out in part:
-                mean[rows] = out["mean"].float().numpy()
+                mean[rows] = out["mean"].float().cpu().numpy()
                 if std is not None:
-                    std[rows] = out["var"].float().sqrt().numpy()
+                    std[rows] = out["var"].float().sqrt().cpu().numpy()
                 if members is not None:
-                    members[rows] = out["members"].float().numpy()
+                    members[rows] = out["members"].float().cpu().numpy()
                 bar.update(len(rows))
         bar.close()
         return RewardOutput(mean, std, members)
@@ -138,10 +154,11 @@ class ModelScorer:
     def _plain_outputs(self, batches: list[list[int]], enc: list[dict[str, Any]], pad_id: int):
         from rewardlab.train.collate import pad_batch
 
+        dev = self.device
         for b in batches:
             types = [enc[i]["token_type_ids"] for i in b] if "token_type_ids" in enc[0] else None
-            batch = pad_batch([enc[i]["input_ids"] for i in b], pad_id, types)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            batch = to_device(pad_batch([enc[i]["input_ids"] for i in b], pad_id, types), dev)
+            with autocast(dev, self.bf16):
                 yield b, self.loaded.model(**batch)
 
 
@@ -279,4 +296,4 @@ def get_scorer(spec: str, **kwargs: Any) -> Scorer:
         except (ValueError, ImportError, AttributeError) as e:
             raise RewardlabError(f"cannot import scorer {spec!r} (expected py:module:function): {e}") from None
     return ModelScorer.from_path(spec, **{k: v for k, v in kwargs.items()
-                                          if k in ("token_budget", "bf16", "prefix_sharing")})
+                                          if k in ("token_budget", "bf16", "prefix_sharing", "device")})

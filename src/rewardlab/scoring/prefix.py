@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from rewardlab.runtime import autocast, model_device, to_device
 from rewardlab.train.collate import pad_batch
 
 
@@ -66,14 +67,16 @@ def prefix_outputs(rm: Any, groups: list[tuple[list[int], list[int]]], enc: Sequ
     """(item indices, `RewardModel.split` outputs) for every chunk: each prompt batch runs once into a key/value
     cache, then its continuations run against it chunk by chunk."""
     owner = {i: g for g, (_, idx) in enumerate(groups) for i in idx}
+    dev = model_device(rm)
     for gs, chunks in plan_batches(groups, enc, token_budget, max_batch):
         slot = {g: j for j, g in enumerate(gs)}
-        pb = pad_batch([groups[g][0] for g in gs], pad_id)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        pb = to_device(pad_batch([groups[g][0] for g in gs], pad_id), dev)
+        with autocast(dev, bf16):
             cache = rm.prompt_cache(pb["input_ids"], pb["attention_mask"])
             for chunk in chunks:
-                cb = pad_batch([enc[i]["input_ids"][len(groups[owner[i]][0]) :] for i in chunk], pad_id)
-                group = torch.tensor([slot[owner[i]] for i in chunk], dtype=torch.long)
+                cb = to_device(pad_batch([enc[i]["input_ids"][len(groups[owner[i]][0]) :] for i in chunk], pad_id),
+                               dev)
+                group = torch.tensor([slot[owner[i]] for i in chunk], dtype=torch.long, device=dev)
                 logits = rm.continuation_logits(cache, cb["input_ids"], cb["attention_mask"], group)
                 yield chunk, rm.split(logits)
 

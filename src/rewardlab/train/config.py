@@ -62,6 +62,7 @@ class TrainConfig:
     eval_batch_size: int = 64
     grad_accum: int = 1
     bf16: bool = False
+    device: str = "auto"  # auto (cuda when available, else cpu), cpu, cuda, mps
     seed: int = 0
     group_by_length: bool = True
     # speed (automatic defaults are exact: same losses and rewards as the plain layout)

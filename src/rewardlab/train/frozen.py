@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rewardlab.models.reward_model import RewardModel, head_module
+from rewardlab.runtime import autocast, model_device, to_device
 from rewardlab.train.collate import pad_batch, pair_columns
 from rewardlab.train.losses import PairwiseLoss
 
@@ -21,8 +22,12 @@ from rewardlab.train.losses import PairwiseLoss
 def cache_features(rm: RewardModel, seqs: list[list[int]], types: list[list[int]] | None, pad_id: int,
                    token_budget: int = 8192, progress: bool = True, desc: str = "caching features",
                    bf16: bool = False) -> torch.Tensor:
-    """Pooled features [N, H] of token sequences, in length-sorted batches of at most `token_budget` tokens."""
+    """Pooled features [N, H] of token sequences, in length-sorted batches of at most `token_budget` tokens.
+
+    Batches run on the model's device (bf16 autocast on that device's type); the features stay there, so the
+    head trains where the backbone ran."""
     rm.eval()
+    dev = model_device(rm)
     order = np.argsort([-len(s) for s in seqs], kind="stable")
     out: list[torch.Tensor | None] = [None] * len(seqs)
     batches, cur = [], []
@@ -34,8 +39,8 @@ def cache_features(rm: RewardModel, seqs: list[list[int]], types: list[list[int]
     if cur:
         batches.append(cur)
     for b in tqdm(batches, desc=desc, disable=not progress, leave=False):
-        batch = pad_batch([seqs[i] for i in b], pad_id, [types[i] for i in b] if types else None)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        batch = to_device(pad_batch([seqs[i] for i in b], pad_id, [types[i] for i in b] if types else None), dev)
+        with autocast(dev, bf16):
             f = rm.features(**batch).float()
         for j, i in enumerate(b):
             out[i] = f[j]
@@ -70,9 +75,17 @@ def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Ten
                            batch_size: int = 256, weight_decay: float = 0.0, seed: int = 0,
                            bootstrap: torch.Tensor | None = None, progress: bool = True,
                            log: Any = print) -> list[float]:
-    """Adam on the head (and learned tie parameters) over cached features; returns the per-epoch mean loss."""
+    """Adam on the head (and learned tie parameters) over cached features; returns the per-epoch mean loss.
+
+    Runs on the device of the features (the backbone's): the loss, the per-pair columns and the bootstrap
+    weights are moved there."""
     from rewardlab.train.trainer import pair_loss
 
+    dev = fc.device
+    loss_fn.to(dev)
+    cols = {k: v.to(dev) for k, v in cols.items()}
+    if bootstrap is not None:
+        bootstrap = bootstrap.to(dev)
     head = head_module(rm.hf)
     for p in head.parameters():
         p.requires_grad_(True)
@@ -82,7 +95,7 @@ def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Ten
     n = fc.shape[0]
     history = []
     for ep in tqdm(range(epochs), desc="training head on cached features", disable=not progress, leave=False):
-        perm = torch.randperm(n, generator=g)
+        perm = torch.randperm(n, generator=g).to(dev)
         total, count = 0.0, 0
         for s in range(0, n, batch_size):
             idx = perm[s : s + batch_size]
@@ -109,4 +122,4 @@ def predict_pairs(rm: RewardModel, fc: torch.Tensor, fr: torch.Tensor) -> np.nda
     cols = [oc["mean"], orr["mean"]]
     if rm.head_spec.member_gaussian:  # probit probability; scalar ensembles keep sigmoid(mean delta)
         cols += [oc["var"], orr["var"]]
-    return torch.stack(cols, dim=1).numpy()
+    return torch.stack(cols, dim=1).cpu().numpy()

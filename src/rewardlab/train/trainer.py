@@ -373,6 +373,8 @@ def resolve_pair_layout(cfg: TrainConfig, rm: RewardModel, log: Any = print) -> 
     sharing_problem = rm.prefix_sharing_problem()
     if share and sharing_problem:
         raise RewardlabError(f"cannot share the prompt: {sharing_problem}")
+    if share is None and sharing_problem and rm.is_causal_decoder():
+        log(f"note: prompt sharing is off for this causal decoder (each pair runs its prompt twice): {sharing_problem}")
     if pack is None:
         pack = bool(share) or (share is None and sharing_problem is None)
     if pack:
@@ -396,6 +398,18 @@ def pair_lengths(examples: list[dict[str, Any]], layout: str) -> list[int]:
     if layout == "plain":
         return [max(len(e["chosen_ids"]), len(e["rejected_ids"])) for e in examples]
     return [packed_length(e, layout == "prefix") for e in examples]
+
+
+def train_device(device: str | None) -> torch.device:
+    """The device type training runs on. The Trainer (accelerate) places the model and every batch itself, one
+    device per process under a launcher, so a GPU index is chosen with CUDA_VISIBLE_DEVICES, not here."""
+    from rewardlab.runtime import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index not in (None, 0) and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        raise RewardlabError(f"--device {device}: training picks its GPU through the launcher; run with "
+                             f"CUDA_VISIBLE_DEVICES={dev.index} and --device cuda")
+    return dev
 
 
 @dataclass
@@ -444,7 +458,9 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
     if head.n_members > 1 and cfg.bootstrap:
         g = torch.Generator().manual_seed(cfg.seed + 7)
         boot = torch.poisson(torch.ones(head.n_members, len(train_ex)), generator=g)
+    device = train_device(cfg.device)
     if cfg.freeze_backbone and cfg.cache_features and not cfg.lora and loaded.model.supports_features():
+        loaded.model.to(device)
         return _train_frozen(cfg, loaded, loss_fn, loss_name, data, train_ex, eval_ex, boot, thresholds, n_trunc,
                              log)
     layout = resolve_pair_layout(cfg, loaded.model, log)
@@ -477,9 +493,9 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
         disable_tqdm=not cfg.progress,
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=device.type == "cpu",
         ddp_find_unused_parameters=not loaded.model.is_native,
-        ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() else None,
+        ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device.type == "cpu" else None,
     )
     pad_id = loaded.tokenizer.pad_token_id
     collator = PairCollator(pad_id) if layout == "plain" else PackedPairCollator(pad_id, layout == "prefix")

@@ -1,0 +1,177 @@
+"""Scoring across processes: under `torchrun` or `accelerate launch`, each process scores a contiguous share of
+the items on its own device, and the shares are gathered back in input order.
+
+The launcher starts the processes and accelerate's `PartialState` sets up torch.distributed (gloo on CPUs, NCCL on
+GPUs) and this process's device; the only thing done here is deciding which items each process scores and putting
+the answers back together. Shares are contiguous and their boundaries move to the next change of prompt, so the
+responses to one prompt stay in one process and prefix sharing keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.schema import Text
+from rewardlab.runtime import logger, world
+from rewardlab.scoring.base import Scorer
+from rewardlab.scoring.output import RewardOutput
+
+
+def init_distributed(device: str | None = None) -> Any:
+    """Start (or join) the launcher's process group through accelerate; returns the `PartialState`, or None in a
+    plain single-process run (nothing is initialised then).
+
+    Args:
+        device: the requested device; 'cpu' makes every process use the CPU (gloo), anything else lets
+            accelerate give each process its own GPU when there are GPUs.
+
+    Returns:
+        accelerate.PartialState or None.
+    """
+    if world()[1] <= 1:
+        return None
+    from accelerate import PartialState
+
+    return PartialState(cpu=(device or "").startswith("cpu"))
+
+
+def shard_bounds(prompts: Sequence[Text], n_shards: int) -> list[int]:
+    """Cut points [0, c1, ..., n] of `n_shards` contiguous shares of about equal size.
+
+    Each inner cut moves forward to the next change of prompt when there is one before the next share's nominal
+    end, so the responses to one prompt land in one share (prefix sharing stays effective).
+
+    Example:
+        >>> shard_bounds(["a", "a", "a", "b", "b", "c"], 2)
+        [0, 3, 6]
+    """
+    n = len(prompts)
+    keys = [p if isinstance(p, str) else repr(p) for p in prompts]
+    cuts = [0]
+    for r in range(1, n_shards):
+        target = max(cuts[-1], round(r * n / n_shards))
+        limit = min(n, round((r + 1) * n / n_shards))
+        c = target
+        while 0 < c < limit and keys[c] == keys[c - 1]:
+            c += 1
+        cuts.append(c if c < limit else target)
+    cuts.append(n)
+    return cuts
+
+
+class ShardedScorer:
+    """A Scorer that splits each `score` call across the processes of a launcher run and gathers the rewards on
+    every process, in input order; in a single process it is the wrapped scorer.
+
+    Every process must call `score` with the same items in the same order (they all read the same data).
+
+    Example:
+        >>> # torchrun --nproc_per_node 2 -m rewardlab score --model runs/rm --data pairs.jsonl -o scores.jsonl
+        >>> from rewardlab.scoring import CallableScorer
+        >>> ShardedScorer(CallableScorer(lambda p, r: len(r))).score(["q", "q"], ["a", "bb"]).mean.tolist()
+        [1.0, 2.0]
+    """
+
+    def __init__(self, inner: Scorer):
+        self.inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, item: str) -> Any:  # loaded, device, ... of the wrapped scorer
+        return getattr(self.__dict__["inner"], item)
+
+    def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        rank, size = world()
+        if size <= 1:
+            return self.inner.score(prompts, responses, progress=progress)
+        import torch.distributed as dist
+
+        cuts = shard_bounds(prompts, size)
+        lo, hi = cuts[rank], cuts[rank + 1]
+        if hi > lo:
+            out = self.inner.score(list(prompts[lo:hi]), list(responses[lo:hi]), progress=progress and rank == 0)
+            part = (out.mean, out.std, out.members)
+        else:
+            part = None
+        parts: list[Any] = [None] * size
+        dist.all_gather_object(parts, part)
+        got = [p for p in parts if p is not None]
+        if rank == 0:
+            shares = ", ".join(str(cuts[i + 1] - cuts[i]) for i in range(size))
+            logger.info(f"scored {len(prompts)} responses across {size} processes (shares: {shares})")
+        if not got:
+            return RewardOutput(np.zeros(0))
+        mean = np.concatenate([p[0] for p in got])
+        std = None if any(p[1] is None for p in got) else np.concatenate([p[1] for p in got])
+        members = None if any(p[2] is None for p in got) else np.concatenate([p[2] for p in got])
+        return RewardOutput(mean, std, members)
+
+
+class CachedScorer:
+    """Rewards computed once for a known set of items (`prescore`), looked up by (prompt, response); items not
+    in the table go to the wrapped scorer."""
+
+    def __init__(self, inner: Scorer, keys: dict[str, int], table: RewardOutput):
+        self.inner = inner
+        self.name = inner.name
+        self.keys = keys
+        self.table = table
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self.__dict__["inner"], item)
+
+    def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        from rewardlab.scoring.base import item_key
+
+        rows = [self.keys.get(item_key(p, r), -1) for p, r in zip(prompts, responses, strict=True)]
+        missing = [i for i, j in enumerate(rows) if j < 0]
+        t = self.table
+        idx = np.asarray([max(j, 0) for j in rows], dtype=int)
+        mean = t.mean[idx] if len(t) else np.zeros(len(rows))
+        std = t.std[idx] if t.std is not None else None
+        members = t.members[idx] if t.members is not None else None
+        if missing:
+            extra = self.inner.score([prompts[i] for i in missing], [responses[i] for i in missing], progress)
+            mean[missing] = extra.mean
+            std = _fill(std, extra.std, missing)
+            members = _fill(members, extra.members, missing)
+        return RewardOutput(mean, std, members)
+
+
+def _fill(a: np.ndarray | None, b: np.ndarray | None, rows: list[int]) -> np.ndarray | None:
+    if a is None or b is None:
+        return None
+    a[rows] = b
+    return a
+
+
+def prescore(scorer: Scorer, items: Sequence[tuple[Text, Text]], progress: bool = True) -> CachedScorer:
+    """Score every distinct (prompt, response) of `items` once, split across the launcher's processes, and
+    return a scorer that answers from that table on every process (for commands such as `eval` that score
+    several datasets and then compute statistics on one process).
+
+    Args:
+        scorer: the model's scorer on this process's device.
+        items: (prompt, response) pairs, in the same order on every process.
+        progress: show a progress bar (on rank 0).
+
+    Returns:
+        CachedScorer: the table, with `scorer` behind it for anything not in the table.
+    """
+    from rewardlab.scoring.base import item_key
+
+    keys: dict[str, int] = {}
+    prompts, responses = [], []
+    for p, r in items:
+        k = item_key(p, r)
+        if k not in keys:
+            keys[k] = len(prompts)
+            prompts.append(p)
+            responses.append(r)
+    table = ShardedScorer(scorer).score(prompts, responses, progress=progress)
+    return CachedScorer(scorer, keys, table)
+
+
+__all__ = ["CachedScorer", "ShardedScorer", "init_distributed", "prescore", "shard_bounds"]
