@@ -37,3 +37,24 @@ def test_to_device_moves_tensors_only_and_model_device():
         assert lin(torch.ones(1, 2)).dtype == torch.bfloat16
     with autocast(torch.device("cpu"), False):
         assert lin(torch.ones(1, 2)).dtype == torch.float32
+
+
+def test_slow_bf16_is_reported_once(monkeypatch, caplog):
+    """bf16 on hardware that only emulates it (AVX2 CPUs: ~10x slower than fp32) is said once, not hidden."""
+    import logging
+
+    from rewardlab import runtime
+
+    monkeypatch.setattr(runtime, "_said", set())
+    monkeypatch.setattr(runtime, "fast_bf16", lambda device=None: False)
+    with caplog.at_level(logging.INFO, logger="rewardlab"):
+        for _ in range(3):
+            runtime.warn_if_slow_bf16(torch.device("cpu"), True)
+        runtime.warn_if_slow_bf16(torch.device("cpu"), False)
+    assert [r.getMessage().startswith("bf16 autocast on this cpu is emulated") for r in caplog.records] == [True]
+    monkeypatch.setattr(runtime, "fast_bf16", lambda device=None: True)
+    monkeypatch.setattr(runtime, "_said", set())
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="rewardlab"):
+        runtime.warn_if_slow_bf16(torch.device("cpu"), True)
+    assert not caplog.records

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.data import write_records
+from rewardlab.runtime import fast_bf16
 
 SIZES = {
     "full": {"train": 3000, "eval_pairs": 600, "pools": 150, "battles": 600, "resamples": 1000, "audit_pairs": 300},
@@ -52,9 +53,10 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
     write_records(simulate_pairs(size["train"], seed=seed, config=sim), str(train_path))
     heldout_path = out / "data" / "heldout_pairs.jsonl"
     write_records(simulate_pairs(size["eval_pairs"], seed=seed + 1, config=sim), str(heldout_path))
-    log("[2/5] training a MiniLM reward model (Bradley-Terry, scalar head, bf16 autocast)")
+    bf16 = fast_bf16()  # bf16 autocast where the hardware has it (GPUs, CPUs with AVX512-BF16/AMX), else fp32
+    log(f"[2/5] training a MiniLM reward model (Bradley-Terry, scalar head, {'bf16 autocast' if bf16 else 'fp32'})")
     cfg = TrainConfig(output=str(out / "model"), data=str(train_path), eval_data=str(heldout_path), lr=2e-4,
-                      batch_size=16, bf16=True, epochs=1, max_length=192, seed=seed, logging_steps=25)
+                      batch_size=16, bf16=bf16, epochs=1, max_length=192, seed=seed, logging_steps=25)
     res = train(cfg, log=log)
     clean_checkpoints(cfg.output)
     log("[3/5] evaluating on held-out simulator pairs, K-sample pools and battles")

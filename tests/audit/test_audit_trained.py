@@ -7,6 +7,7 @@ import pytest
 
 from rewardlab.audit.run import default_pairs, run_audit
 from rewardlab.data import write_records
+from rewardlab.runtime import fast_bf16
 from rewardlab.scoring import ModelScorer
 from rewardlab.simulate import SimConfig, simulate_pairs
 
@@ -21,13 +22,13 @@ def _train(tmp, length_bias: float):
     # same seed: identical responses, only the annotators' length bias (so the labels) differ
     write_records(simulate_pairs(N_TRAIN, seed=1, config=SimConfig(length_bias=length_bias)), str(path))
     cfg = TrainConfig(output=str(tmp / f"rm_lb{length_bias}"), data=str(path), eval_split=0.0,
-                      freeze_backbone=True, pooling="mean", head_epochs=40, bf16=True, max_length=160,
+                      freeze_backbone=True, pooling="mean", head_epochs=40, bf16=fast_bf16(), max_length=160,
                       progress=False)
     return train(cfg, log=lambda *_: None).loaded
 
 
 def _audit(loaded, out):
-    scorer = ModelScorer(loaded, bf16=True, name=out.name)
+    scorer = ModelScorer(loaded, bf16=fast_bf16(), name=out.name)
     return run_audit(scorer, default_pairs(150), [], out, probes=["padding"], n_probe=60, n_resamples=300,
                      progress=False)
 

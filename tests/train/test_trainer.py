@@ -16,6 +16,7 @@ from transformers import TrainerCallback
 from conftest import rewards
 from rewardlab.data import write_records
 from rewardlab.models import load
+from rewardlab.runtime import fast_bf16
 from rewardlab.scoring.base import ModelScorer
 from rewardlab.simulate import SimConfig, simulate_pairs
 from rewardlab.train.config import TrainConfig
@@ -55,7 +56,7 @@ def _gold_gap_run(tmp_path, n_train: int) -> dict[str, float]:
     _sim(tmp_path / "tr.jsonl", n_train, 0, sim)
     ev = _sim(tmp_path / "ev.jsonl", 1000, 99, sim)
     cfg = TrainConfig(output=str(tmp_path / "rm"), data=str(tmp_path / "tr.jsonl"), eval_data=str(tmp_path / "ev.jsonl"),
-                      lr=2e-4, batch_size=16, bf16=True, epochs=1, max_length=160, **QUIET)
+                      lr=2e-4, batch_size=16, bf16=fast_bf16(), epochs=1, max_length=160, **QUIET)
     res = train(cfg, log=lambda *_: None)
     assert os.path.exists(tmp_path / "rm" / "rewardlab.json")
     scorer = ModelScorer(load(str(tmp_path / "rm")))
@@ -108,7 +109,7 @@ def test_gaussian_sigma_orders_families_by_tau(tmp_path):
     _sim(tmp_path / "tr.jsonl", 2000, 0, sim)
     ev = simulate_pairs(600, seed=5, config=sim)
     cfg = TrainConfig(output=str(tmp_path / "g"), data=str(tmp_path / "tr.jsonl"), head="gaussian", pooling="mean",
-                      freeze_backbone=True, head_epochs=60, bf16=True, max_length=160, eval_split=0.0, **QUIET)
+                      freeze_backbone=True, head_epochs=60, bf16=fast_bf16(), max_length=160, eval_split=0.0, **QUIET)
     res = train(cfg, log=lambda *_: None)
     sigma = {}
     for fam in taus:

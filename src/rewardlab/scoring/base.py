@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from rewardlab.data.schema import Text, text_of
 from rewardlab.errors import RewardlabError
-from rewardlab.runtime import autocast, log_once, model_device, resolve_device, to_device
+from rewardlab.runtime import autocast, log_once, model_device, resolve_device, to_device, warn_if_slow_bf16
 from rewardlab.scoring.output import RewardOutput
 
 
@@ -90,6 +90,7 @@ class ModelScorer:
         self.name = name or str(loaded.meta.get("path", "model"))
         if device is not None:
             loaded.model.to(resolve_device(device))
+        warn_if_slow_bf16(model_device(loaded.model), bf16)
         problem = loaded.model.prefix_sharing_problem() if prefix_sharing is not False else None
         if prefix_sharing and problem:
             raise RewardlabError(f"prefix sharing is not possible for this model: {problem}")

@@ -459,6 +459,9 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
         g = torch.Generator().manual_seed(cfg.seed + 7)
         boot = torch.poisson(torch.ones(head.n_members, len(train_ex)), generator=g)
     device = train_device(cfg.device)
+    from rewardlab.runtime import warn_if_slow_bf16
+
+    warn_if_slow_bf16(device, cfg.bf16)
     if cfg.freeze_backbone and cfg.cache_features and not cfg.lora and loaded.model.supports_features():
         loaded.model.to(device)
         return _train_frozen(cfg, loaded, loss_fn, loss_name, data, train_ex, eval_ex, boot, thresholds, n_trunc,
