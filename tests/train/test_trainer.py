@@ -152,6 +152,19 @@ class _Kill(TrainerCallback):
             raise KeyboardInterrupt("simulated kill")
 
 
+class _CountSteps(TrainerCallback):
+    """Records the global step a run starts at and the step number after each optimiser step."""
+
+    def __init__(self):
+        self.begin, self.steps = None, []
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.begin = state.global_step
+
+    def on_step_end(self, args, state, control, **kw):
+        self.steps.append(state.global_step)
+
+
 def _params(path):
     lm = load(path)
     return {k: v.clone() for k, v in lm.model.state_dict().items()}
@@ -172,7 +185,14 @@ def test_resume_after_kill_gives_identical_parameters(tmp_path, tiny_decoder):
     os.remove(os.path.join(half, COMPLETE_MARKER))
     os.remove(os.path.join(half, "model.safetensors"))
     assert latest_complete_checkpoint(out_b) == ck
-    train(TrainConfig(output=out_b, resume=True, **base), log=lambda *_: None)
+    notes: list[str] = []
+    steps = _CountSteps()
+    train(TrainConfig(output=out_b, resume=True, **base), log=notes.append, callbacks=[steps])
+    # it resumed from the complete checkpoint, not from scratch: the log names checkpoint-3, the first step the
+    # resumed run takes is step 4, and it takes exactly the 8 - 3 = 5 remaining optimiser steps
+    assert f"resuming from {ck}" in notes, notes
+    assert not any("starting from scratch" in n for n in notes), notes
+    assert steps.begin == 3 and steps.steps == [4, 5, 6, 7, 8], (steps.begin, steps.steps)
     pa, pb = _params(ref.output), _params(out_b)
     for k in pa:
         torch.testing.assert_close(pa[k], pb[k], atol=1e-6, rtol=0, msg=f"parameter {k} differs after resume")
