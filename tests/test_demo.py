@@ -14,7 +14,7 @@ def test_quick_demo_runs_end_to_end_and_report_has_every_plot(tmp_path):
     """`rewardlab demo --quick` as a user runs it: exit 0, the five stages logged, and every file it promises."""
     out = tmp_path / "demo"
     proc = subprocess.run([sys.executable, "-m", "rewardlab", "demo", "--quick", "--output", str(out)],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert all(f"[{i}/5]" in proc.stderr for i in range(1, 6)), proc.stderr[-3000:]
     assert f"report: {out / 'eval' / 'report.html'}" in proc.stdout
