@@ -208,18 +208,33 @@ def test_margin_loss_without_margins_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path, tiny_decoder):
-    """torchrun --nproc_per_node 2 trains with DDP on gloo and writes a loadable checkpoint."""
+    """torchrun --nproc_per_node 2 (gloo, batch 4 per process) equals one process with batch 8 (the same global
+    batch, same seed, no length grouping: the same pairs in each step) after 3 steps: rewards within 2e-4 (float
+    summation order differs between one sum of 8 and two averaged sums of 4). Both ranks ran (each logs its
+    layout), and gradients were averaged: one process with batch 4 (what a rank would do alone) is far off."""
+    data = tmp_path / "pairs.jsonl"
+    _sim(data, 48, 5, SimConfig())
+    common = dict(model=tiny_decoder, data=str(data), eval_split=0.0, max_steps=3, lr=2e-3, max_length=96,
+                  group_by_length=False, seed=3)
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           "-m", "rewardlab", "train", "--model", tiny_decoder, "--output", str(out), "--max-steps", "4",
-           "--sim-n", "64", "--batch-size", "4", "--max-length", "96", "--logging-steps", "1"]
+           "-m", "rewardlab", "train", "--model", tiny_decoder, "--data", str(data), "--eval-split", "0",
+           "--output", str(out), "--max-steps", "3", "--lr", "2e-3", "--batch-size", "4", "--max-length", "96",
+           "--no-group-by-length", "--seed", "3", "--logging-steps", "1", "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "saved reward model" in proc.stdout
-    lm = load(str(out))
-    r = rewards(lm, ["What is 2+2?"], ["4"])
-    assert torch.isfinite(r["mean"]).all()
+    assert proc.stderr.count("pair layout: prefix") == 2, proc.stderr[-3000:]  # one line per rank
+    one = train(TrainConfig(output=str(tmp_path / "one"), batch_size=8, **common, **QUIET), log=lambda *_: None)
+    half = train(TrainConfig(output=str(tmp_path / "half"), batch_size=4, **common, **QUIET), log=lambda *_: None)
+    prompts = ["What is 2+2?", "Name a city in France.", "Hi"]
+    responses = ["4", "Paris is a city in France.", "Hello! How can I help?"]
+    r_ddp = rewards(load(str(out)), prompts, responses)["mean"]
+    r_one = rewards(one.loaded, prompts, responses)["mean"]
+    r_half = rewards(half.loaded, prompts, responses)["mean"]
+    torch.testing.assert_close(r_ddp, r_one, atol=2e-4, rtol=0)
+    assert float((r_half - r_one).abs().max()) > 20 * 2e-4, (r_half, r_one)
 
 
 def test_lora_trains_end_to_end(tmp_path, tiny_decoder):
