@@ -78,6 +78,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/train_throughput.py --backbone llama-small
 	$(BIN)/python benchmarks/score_throughput.py --n 4,16
 	$(BIN)/python benchmarks/frozen_heads.py --pairs 10000 --members 8
+	$(BIN)/python benchmarks/sim_speed.py --n 10000
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache

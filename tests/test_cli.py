@@ -77,6 +77,18 @@ def test_user_errors_in_train_and_eval_are_clear(tmp_path):
     assert proc.returncode == 2 and "--loss must be one of" in proc.stderr
     proc = run("report", str(tmp_path), check=False)
     assert proc.returncode == 2 and "no metrics.json" in proc.stderr
+    # `eval` itself: a missing data file and a model that is not there, each one line on stderr, exit 2
+    proc = run("eval", "--model", str(tmp_path / "no-model"), "--data", str(tmp_path / "missing.jsonl"),
+               "--output", str(tmp_path / "e"), check=False)
+    assert proc.returncode == 2 and "missing.jsonl: no such file" in proc.stderr and "Traceback" not in proc.stderr
+    from rewardlab.data import write_records
+    from rewardlab.simulate import simulate_pairs
+
+    write_records(simulate_pairs(4), str(tmp_path / "p.jsonl"))
+    proc = run("eval", "--model", str(tmp_path / "no-model"), "--data", str(tmp_path / "p.jsonl"),
+               "--output", str(tmp_path / "e"), check=False)
+    assert proc.returncode == 2 and "cannot load a model from" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "e" / "metrics.json").exists()
 
 
 def test_layout_flags_train_and_score_agree(tmp_path, tiny_decoder):
@@ -94,10 +106,87 @@ def test_layout_flags_train_and_score_agree(tmp_path, tiny_decoder):
         scores[flag] = [json.loads(line)["reward"] for line in open(dest)]
     assert len(scores["--prefix-sharing"]) == 24
     assert scores["--prefix-sharing"] == pytest.approx(scores["--no-prefix-sharing"], abs=1e-4)
+    # and both equal the trained model scored directly, one (prompt, response) at a time
+    want = _direct_rewards(str(out), _expected_items(tmp_path / "p.jsonl"))
+    assert scores["--prefix-sharing"] == pytest.approx(want, abs=1e-4)
 
 
 def _rows(path):
     return [json.loads(line) for line in open(path)]
+
+
+def _expected_items(path):
+    """(id, role, prompt, response) of every response of a pairs file, in file order, read as plain JSON."""
+    items = []
+    for r in _rows(path):
+        items += [(r["id"], "chosen", r["prompt"], r["chosen"]), (r["id"], "rejected", r["prompt"], r["rejected"])]
+    return items
+
+
+def _direct_rewards(model_path, items):
+    """ModelScorer.score on each (prompt, response) alone: no batching, no prefix sharing."""
+    from rewardlab.models import load
+    from rewardlab.scoring.base import ModelScorer
+
+    scorer = ModelScorer(load(model_path), prefix_sharing=False)
+    return [float(scorer.score([p], [r], progress=False).mean[0]) for _, _, p, r in items]
+
+
+def test_score_and_eval_commands_agree_with_direct_scoring(tmp_path, tiny_rm):
+    """`score` rows line up with the input and with ModelScorer.score item by item; `eval` writes the same
+    rewards, accuracy from them, and its report."""
+    data = tmp_path / "p.jsonl"
+    run("data", "simulate", "-n", "12", "--seed", "3", "--output", str(data))
+    items = _expected_items(data)
+    want = _direct_rewards(tiny_rm, items)
+    assert len(set(want)) == len(want)  # distinct rewards: a shifted row would not match by chance
+    run("score", "--model", tiny_rm, "--data", str(data), "--output", str(tmp_path / "s.jsonl"))
+    rows = _rows(tmp_path / "s.jsonl")
+    assert [(r["id"], r["role"], r["prompt"], r["response"]) for r in rows] == items
+    assert [r["reward"] for r in rows] == pytest.approx(want, abs=1e-4)
+
+    proc = run("eval", "--model", tiny_rm, "--data", str(data), "--output", str(tmp_path / "ev"),
+               "--n-resamples", "50")
+    assert "report:" in proc.stdout and (tmp_path / "ev" / "report.html").exists()
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["datasets"]["p"]
+    ev = _rows(tmp_path / "ev" / "scores_p.jsonl")
+    assert [r["id"] for r in ev] == [it[0] for it in items[::2]]
+    assert [r["reward_chosen"] for r in ev] == pytest.approx(want[::2], abs=1e-4)
+    assert [r["reward_rejected"] for r in ev] == pytest.approx(want[1::2], abs=1e-4)
+    # every label prefers `chosen` (one annotator, no ties): accuracy is the share with r_chosen > r_rejected
+    acc = sum(c > r for c, r in zip(want[::2], want[1::2], strict=True)) / 12
+    assert metrics["n"] == 12 and metrics["accuracy"]["estimate"] == pytest.approx(acc)
+    lo, hi = metrics["accuracy"]["lo"], metrics["accuracy"]["hi"]
+    assert lo <= acc <= hi
+
+
+def test_export_command_writes_a_plain_hf_model_of_the_mean_reward(tmp_path, tiny_decoder):
+    """`export --mean-only` from the command line: a plain AutoModelForSequenceClassification whose one output is
+    the ensemble's mean reward; without --mean-only it refuses (exit 2)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from conftest import perturbed_model, rewards
+    from rewardlab.models import HeadSpec, save_checkpoint
+    from rewardlab.train.collate import pad_batch
+
+    lm = perturbed_model(tiny_decoder, HeadSpec("ensemble", 3, True), seed=4, scale=0.3)
+    src = save_checkpoint(lm, tmp_path / "ens")
+    dst = tmp_path / "plain"
+    proc = run("export", src, str(dst), check=False)
+    assert proc.returncode == 2 and "--mean-only" in proc.stderr and not dst.exists()
+    run("export", src, str(dst), "--mean-only")
+    prompts, responses = ["What is 2+2?", "Hi there"], ["4", "Hello! How can I help you today?"]
+    mean = rewards(lm, prompts, responses)["mean"]
+    hf = AutoModelForSequenceClassification.from_pretrained(dst).eval()
+    assert hf.config.num_labels == 1
+    enc = lm.renderer.encode(prompts, responses)
+    with torch.no_grad():
+        logits = torch.cat([hf(**pad_batch([e["input_ids"]], lm.tokenizer.pad_token_id)).logits for e in enc])
+    torch.testing.assert_close(logits[:, 0], mean, atol=1e-5, rtol=0)
+    assert float((mean[0] - mean[1]).abs()) > 1e-3
+    meta = json.loads((dst / "rewardlab.json").read_text())
+    assert meta["head"] == "scalar" and meta["exported_from"] == os.path.abspath(src)
 
 
 def test_score_eval_audit_accept_device_cpu_with_the_same_rewards(tmp_path, tiny_rm):

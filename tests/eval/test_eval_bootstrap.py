@@ -141,3 +141,36 @@ def test_paired_cluster_runs_and_is_json_ready():
     res = paired_bootstrap(a, b, cluster=np.repeat(np.arange(12), 5), n_resamples=100, n_permutations=200)
     assert res["clustered"] is True and 0 < res["p_value"] <= 1
     assert all(type(v) in (float, int, str, bool, dict) for v in res.values())
+
+
+def _exact_sign_flip_p(a, b, cluster, stat_fn):
+    """Exact two-sided p of the paired cluster swap test: every one of the 2^C swap patterns enumerated."""
+    codes = np.unique(cluster, return_inverse=True)[1]
+    observed = abs(stat_fn(a) - stat_fn(b))
+    n_extreme = n_total = 0
+    for pattern in itertools.product([False, True], repeat=int(codes.max()) + 1):
+        f = np.array(pattern)[codes]
+        t = stat_fn(np.where(f, b, a)) - stat_fn(np.where(f, a, b))
+        n_extreme += abs(t) >= observed - 1e-12
+        n_total += 1
+    return n_extreme / n_total
+
+
+@pytest.mark.parametrize("stat_fn", [None, np.median])
+def test_paired_cluster_p_value_matches_exact_enumeration(stat_fn):
+    """8 clusters of unequal size (256 swap patterns): the Monte-Carlo p-value equals the exact one within 4 of
+    its standard errors; flipping items instead of whole clusters would give a clearly different p."""
+    rng = np.random.default_rng(4)
+    cluster = np.repeat(np.arange(8), [2, 5, 3, 4, 6, 2, 3, 5])
+    shift = rng.normal(0.35, 0.5, 8)[cluster]  # a per-cluster effect: items of one cluster move together
+    a = rng.normal(size=cluster.size) * 0.2 + shift
+    b = rng.normal(size=cluster.size) * 0.2
+    n_perm = 20000 if stat_fn is None else 3000
+    res = paired_bootstrap(a, b, stat_fn, cluster=cluster, n_resamples=50, n_permutations=n_perm, seed=1)
+    exact = _exact_sign_flip_p(a, b, cluster, stat_fn or np.mean)
+    se = np.sqrt(exact * (1 - exact) / n_perm)
+    assert 0.02 < exact < 0.5  # a p-value in the range where the check can see errors
+    assert abs(res["p_value"] - exact) < 4 * se + 1 / n_perm, (res["p_value"], exact, se)
+    # the item-level (unclustered) exact p is different: the test above can tell clusters from items
+    item_p = paired_bootstrap(a, b, stat_fn, n_resamples=50, n_permutations=n_perm, seed=1)["p_value"]
+    assert abs(item_p - exact) > 8 * se, (item_p, exact)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,3 +144,80 @@ def test_two_label_classifier_is_refused_for_scoring_and_replaced_for_training(t
     lm = build_reward_model(str(tmp_path / "clf"), log=notes.append)
     assert lm.model.config.num_labels == 1
     assert any("2-label" in n for n in notes)
+
+
+# ---------------------------------------------------------------- head aggregation, by formula
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+@pytest.mark.parametrize("spec", [HeadSpec(), HeadSpec("gaussian"), HeadSpec("ensemble", 4),
+                                  HeadSpec("ensemble", 3, True)], ids=["scalar", "gaussian", "ens", "ens-gauss"])
+def test_head_aggregation_by_formula(tiny_decoder, spec):
+    """Through a real forward pass: members are the head rows applied to the pooled last-token state; mean = mean
+    of the members; var = mean member variance (softplus(raw) + 1e-6) + population variance of the member means
+    (numpy, float64, from the raw head outputs)."""
+    from rewardlab.models.reward_model import VAR_FLOOR
+
+    lm = build_reward_model(tiny_decoder, spec, seed=0, log=lambda *_: None)
+    _perturb_head(lm, seed=5)
+    out = {k: v.double().numpy() for k, v in rewards(lm, PROMPTS, RESPONSES).items()}
+    raw = _manual_logits(lm, "last")  # [B, n_outputs], independent of RewardModel.split / pool
+    k = spec.n_members
+    means = raw[:, :k]
+    np.testing.assert_allclose(out["mean"], means.mean(1), atol=1e-5)
+    if k > 1:
+        np.testing.assert_allclose(out["members"], means, atol=1e-5)
+    if spec.member_gaussian:
+        mvar = _softplus(raw[:, k:]) + VAR_FLOOR
+        spread = ((means - means.mean(1, keepdims=True)) ** 2).mean(1)  # ddof 0
+        np.testing.assert_allclose(out["var"], mvar.mean(1) + spread, rtol=1e-5)
+        assert k == 1 or float(spread.min()) > 1e-4  # the spread term is not negligible in this check
+    elif k > 1:
+        np.testing.assert_allclose(out["var"], np.var(means, axis=1, ddof=0), rtol=1e-5)
+    else:
+        assert "var" not in out
+
+
+# ---------------------------------------------------------------- pooling, against a manual gather
+
+def _manual_logits(lm, pooling: str) -> np.ndarray:
+    """Head outputs of PROMPTS/RESPONSES computed by hand: each sequence alone (no padding) through the backbone,
+    then its first token (cls), last token (last) or mean of all tokens (mean), then the head; float64 numpy."""
+    from rewardlab.models.reward_model import head_module
+
+    enc = lm.renderer.encode(PROMPTS, RESPONSES)
+    hf = lm.model.hf
+    rows = []
+    with torch.no_grad():
+        for e in enc:
+            ids = torch.tensor([e["input_ids"]])
+            kw = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            if "token_type_ids" in e:
+                kw["token_type_ids"] = torch.tensor([e["token_type_ids"]])
+            h = hf.base_model(**kw).last_hidden_state[0]  # [T, H]
+            vec = {"cls": h[0], "last": h[-1], "mean": h.mean(0)}[pooling]
+            if pooling == "cls" and getattr(hf.base_model, "pooler", None) is not None and lm.model.is_native:
+                vec = hf.base_model.pooler(vec[None, None])[0]  # BERT's own pooler on the first token
+            head = head_module(hf)
+            rows.append(head(vec[None]).double()[0].numpy())
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "cls"])
+@pytest.mark.parametrize("backbone", ["minilm", "decoder"])
+def test_pooling_equals_manual_gather(tiny_decoder, backbone, pooling, side):
+    """Rewards of a padded batch (left or right) equal the head applied to a hand-picked hidden state of each
+    unpadded sequence: first token, last token or token mean. Different poolings give different rewards, so a
+    pooling that is ignored (or swapped for another) fails."""
+    lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, HeadSpec(pooling=pooling), seed=0,
+                            log=lambda *_: None)
+    _perturb_head(lm, seed=2)
+    lm.model.eval()
+    got = rewards(lm, PROMPTS, RESPONSES, side)["mean"].double().numpy()
+    want = _manual_logits(lm, pooling)[:, 0]
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+    others = [_manual_logits(lm, p)[:, 0] for p in ("last", "mean", "cls") if p != pooling]
+    assert all(np.abs(o - want).max() > 1e-3 for o in others), "poolings must be distinguishable here"

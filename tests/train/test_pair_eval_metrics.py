@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from scipy.stats import norm
 
 from rewardlab.train.trainer import pair_eval_metrics
@@ -53,4 +54,18 @@ def test_scalar_ensemble_is_scored_with_sigmoid_of_mean_not_probit_of_spread():
             out = module(**PairCollator(lm.tokenizer.pad_token_id)(ex))
         assert ("chosen_var" in out) == (width == 4)
         fc, fr = example_features(lm.model, ex, lm.tokenizer.pad_token_id, progress=False)
-        assert predict_pairs(lm.model, fc, fr).shape == (6, width)
+        preds = predict_pairs(lm.model, fc, fr)
+        assert preds.shape == (6, width)
+        # values, by formula from the raw head outputs: mean of members; var = mean softplus variance + spread
+        k = spec.n_members
+        for col, feats in ((0, fc), (1, fr)):
+            raw = lm.model.head_logits(feats).detach().double().numpy()
+            np.testing.assert_allclose(preds[:, col], raw[:, :k].mean(1), atol=1e-5)
+            if width == 4:
+                var = (np.logaddexp(0, raw[:, k:]) + 1e-6).mean(1) + raw[:, :k].var(1)
+                np.testing.assert_allclose(preds[:, 2 + col], var, rtol=1e-5)
+        np.testing.assert_allclose(out["chosen"].numpy(), preds[:, 0], atol=1e-4)
+        # the scalar ensemble's probability is sigmoid(mean delta): its metrics equal those of two columns
+        m = pair_eval_metrics(preds, np.ones(6))
+        if width == 2:
+            assert m["nll"] == pytest.approx(float(np.mean(np.logaddexp(0, -(preds[:, 0] - preds[:, 1])))))

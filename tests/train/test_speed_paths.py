@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import TrainerCallback
 
 from conftest import perturbed_model
 from rewardlab.data.formats import detect_spec, parse_pair
@@ -116,6 +117,17 @@ def test_layout_resolution(tiny_decoder):
         resolve_pair_layout(TrainConfig(prefix_sharing=True, pack_pairs=False), dec, **quiet)
 
 
+class _LogLosses(TrainerCallback):
+    """(step, training loss) of every logged step."""
+
+    def __init__(self):
+        self.losses: list[tuple[int, float]] = []
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs and "loss" in logs:
+            self.losses.append((state.global_step, float(logs["loss"])))
+
+
 def test_train_prefix_layout_matches_plain_layout(tmp_path, tiny_decoder):
     """Whole runs: same batches (no length grouping), per-step losses and final rewards agree."""
     from conftest import rewards
@@ -123,12 +135,17 @@ def test_train_prefix_layout_matches_plain_layout(tmp_path, tiny_decoder):
 
     base = dict(model=tiny_decoder, sim_n=48, sim_eval_n=8, batch_size=8, max_steps=3, lr=1e-3, max_length=128,
                 group_by_length=False, **QUIET)
-    runs = {}
+    runs, losses = {}, {}
     for name, kw in (("plain", {"pack_pairs": False}), ("prefix", {})):
         notes: list[str] = []
-        res = train(TrainConfig(output=str(tmp_path / name), **kw, **base), log=notes.append)
+        rec = _LogLosses()
+        res = train(TrainConfig(output=str(tmp_path / name), **kw, **base), log=notes.append, callbacks=[rec])
         assert any(f"pair layout: {name}" in n for n in notes)
-        runs[name] = res
+        runs[name], losses[name] = res, rec.losses
+    # the training loss of every step (logged each step), not only the end result
+    assert [s for s, _ in losses["plain"]] == [s for s, _ in losses["prefix"]] == [1, 2, 3]
+    assert [v for _, v in losses["prefix"]] == pytest.approx([v for _, v in losses["plain"]], abs=1e-4)
+    assert len({round(v, 4) for _, v in losses["plain"]}) == 3  # the steps differ: a real per-step comparison
     ra = rewards(runs["plain"].loaded, ["What is 2+2?", "Hi"], ["4", "Hello!"])["mean"]
     rb = rewards(runs["prefix"].loaded, ["What is 2+2?", "Hi"], ["4", "Hello!"])["mean"]
     torch.testing.assert_close(ra, rb, atol=1e-3, rtol=0)

@@ -3,6 +3,7 @@ exact resume, atomic checkpoints, the frozen-feature fast path, and DDP on two C
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -153,6 +154,19 @@ class _Kill(TrainerCallback):
             raise KeyboardInterrupt("simulated kill")
 
 
+class _CountSteps(TrainerCallback):
+    """Records the global step a run starts at and the step number after each optimiser step."""
+
+    def __init__(self):
+        self.begin, self.steps = None, []
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.begin = state.global_step
+
+    def on_step_end(self, args, state, control, **kw):
+        self.steps.append(state.global_step)
+
+
 def _params(path):
     lm = load(path)
     return {k: v.clone() for k, v in lm.model.state_dict().items()}
@@ -173,7 +187,14 @@ def test_resume_after_kill_gives_identical_parameters(tmp_path, tiny_decoder):
     os.remove(os.path.join(half, COMPLETE_MARKER))
     os.remove(os.path.join(half, "model.safetensors"))
     assert latest_complete_checkpoint(out_b) == ck
-    train(TrainConfig(output=out_b, resume=True, **base), log=lambda *_: None)
+    notes: list[str] = []
+    steps = _CountSteps()
+    train(TrainConfig(output=out_b, resume=True, **base), log=notes.append, callbacks=[steps])
+    # it resumed from the complete checkpoint, not from scratch: the log names checkpoint-3, the first step the
+    # resumed run takes is step 4, and it takes exactly the 8 - 3 = 5 remaining optimiser steps
+    assert f"resuming from {ck}" in notes, notes
+    assert not any("starting from scratch" in n for n in notes), notes
+    assert steps.begin == 3 and steps.steps == [4, 5, 6, 7, 8], (steps.begin, steps.steps)
     pa, pb = _params(ref.output), _params(out_b)
     for k in pa:
         torch.testing.assert_close(pa[k], pb[k], atol=1e-6, rtol=0, msg=f"parameter {k} differs after resume")
@@ -188,15 +209,92 @@ def test_margin_loss_without_margins_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path, tiny_decoder):
-    """torchrun --nproc_per_node 2 trains with DDP on gloo and writes a loadable checkpoint."""
+    """torchrun --nproc_per_node 2 (gloo, batch 4 per process) equals one process with batch 8 (the same global
+    batch, same seed, no length grouping: the same pairs in each step) after 3 steps: rewards within 2e-4 (float
+    summation order differs between one sum of 8 and two averaged sums of 4). Both ranks ran (each logs its
+    layout), and gradients were averaged: one process with batch 4 (what a rank would do alone) is far off."""
+    data = tmp_path / "pairs.jsonl"
+    _sim(data, 48, 5, SimConfig())
+    common = dict(model=tiny_decoder, data=str(data), eval_split=0.0, max_steps=3, lr=2e-3, max_length=96,
+                  group_by_length=False, seed=3)
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           "-m", "rewardlab", "train", "--model", tiny_decoder, "--output", str(out), "--max-steps", "4",
-           "--sim-n", "64", "--batch-size", "4", "--max-length", "96", "--logging-steps", "1"]
+           "-m", "rewardlab", "train", "--model", tiny_decoder, "--data", str(data), "--eval-split", "0",
+           "--output", str(out), "--max-steps", "3", "--lr", "2e-3", "--batch-size", "4", "--max-length", "96",
+           "--no-group-by-length", "--seed", "3", "--logging-steps", "1", "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "saved reward model" in proc.stdout
-    lm = load(str(out))
-    r = rewards(lm, ["What is 2+2?"], ["4"])
-    assert torch.isfinite(r["mean"]).all()
+    assert proc.stderr.count("pair layout: prefix") == 2, proc.stderr[-3000:]  # one line per rank
+    one = train(TrainConfig(output=str(tmp_path / "one"), batch_size=8, **common, **QUIET), log=lambda *_: None)
+    half = train(TrainConfig(output=str(tmp_path / "half"), batch_size=4, **common, **QUIET), log=lambda *_: None)
+    prompts = ["What is 2+2?", "Name a city in France.", "Hi"]
+    responses = ["4", "Paris is a city in France.", "Hello! How can I help?"]
+    r_ddp = rewards(load(str(out)), prompts, responses)["mean"]
+    r_one = rewards(one.loaded, prompts, responses)["mean"]
+    r_half = rewards(half.loaded, prompts, responses)["mean"]
+    torch.testing.assert_close(r_ddp, r_one, atol=2e-4, rtol=0)
+    assert float((r_half - r_one).abs().max()) > 20 * 2e-4, (r_half, r_one)
+
+
+def test_lora_trains_end_to_end(tmp_path, tiny_decoder):
+    """train(lora=True): the adapters and the head move, the backbone's own weights do not, the saved adapter
+    checkpoint reloads to the trained rewards, and its training loss falls."""
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardlab.models.backbone import resolve_model_path
+
+    steps = _CountSteps()
+    cfg = TrainConfig(model=tiny_decoder, lora=True, lora_r=4, sim_n=48, eval_split=0.0, sim_eval_n=8,
+                      batch_size=8, max_steps=6, lr=5e-3, max_length=128, output=str(tmp_path / "lora"), **QUIET)
+    res = train(cfg, log=lambda *_: None, callbacks=[steps])
+    assert steps.steps == [1, 2, 3, 4, 5, 6]
+    assert os.path.exists(tmp_path / "lora" / "adapter" / "adapter_config.json")
+    named = dict(res.loaded.model.named_parameters())
+    lora_b = [p for n, p in named.items() if "lora_B" in n]
+    assert lora_b and all(p.requires_grad for p in lora_b)
+    assert max(float(p.detach().abs().max()) for p in lora_b) > 1e-4  # lora_B starts at 0: the adapters were trained
+    base = AutoModelForSequenceClassification.from_pretrained(resolve_model_path(tiny_decoder))
+    base_sd = base.state_dict()
+    frozen = [(n, p) for n, p in named.items() if not p.requires_grad and "q_proj.base_layer.weight" in n]
+    assert frozen
+    for n, p in frozen:
+        key = n.split("model.model.", 1)[-1].replace(".base_layer", "")
+        ref = next(v for k, v in base_sd.items() if k.endswith(key))
+        torch.testing.assert_close(p.detach(), ref, atol=0, rtol=0, msg=f"{n} moved")
+    prompts, responses = ["What is 2+2?", "Hi"], ["4", "Hello!"]
+    torch.testing.assert_close(rewards(load(str(tmp_path / "lora")), prompts, responses)["mean"],
+                               rewards(res.loaded, prompts, responses)["mean"], atol=1e-5, rtol=0)
+
+
+def test_anchor_columns_reach_the_gaussian_loss(tmp_path, tiny_decoder):
+    """--anchor-columns gold_chosen,gold_rejected: thresholds are the 25th/75th percentiles of the training pairs'
+    external scores (numpy reference), saved with the model; the anchor term is in the training loss (logged),
+    and it changes training (final rewards differ from the same run with anchor_lambda=0)."""
+    rows = _sim(tmp_path / "tr.jsonl", 40, 8, SimConfig())
+    gold = np.array([r["gold_chosen"] for r in rows] + [r["gold_rejected"] for r in rows])
+    runs = {}
+    for lam in (0.5, 0.0):
+        rec = _LogRecorder()
+        cfg = TrainConfig(model=tiny_decoder, data=str(tmp_path / "tr.jsonl"), eval_split=0.0, head="gaussian",
+                          loss="gaussian", anchor_columns=["gold_chosen", "gold_rejected"], anchor_lambda=lam,
+                          batch_size=8, max_steps=3, lr=5e-3, max_length=128, progress=False, logging_steps=1,
+                          output=str(tmp_path / f"g{lam}"))
+        runs[lam] = (train(cfg, log=lambda *_: None, callbacks=[rec]), rec.logs)
+    meta = json.loads((tmp_path / "g0.5" / "rewardlab.json").read_text())
+    assert meta["anchor_thresholds"] == pytest.approx(list(np.percentile(gold, [25, 75])))
+    logs = runs[0.5][1]
+    assert logs and all(np.isfinite(entry["train_loss_anchor"]) and entry["train_loss_anchor"] > 0 for entry in logs)
+    a = rewards(runs[0.5][0].loaded, ["What is 2+2?"], ["4"])["mean"]
+    b = rewards(runs[0.0][0].loaded, ["What is 2+2?"], ["4"])["mean"]
+    assert float((a - b).abs()) > 1e-4
+
+
+class _LogRecorder(TrainerCallback):
+    def __init__(self):
+        self.logs: list[dict] = []
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs and "loss" in logs:
+            self.logs.append(dict(logs))
