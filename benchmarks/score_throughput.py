@@ -58,7 +58,7 @@ def workload(data: str, n_prompts: int, n: int, seed: int) -> tuple[list[Any], l
 @torch.inference_mode()
 def baseline_scores(lm: Any, prompts: list[Any], responses: list[Any], batch: int, bf16: bool) -> np.ndarray:
     """Plain right-padded batches of prompt + response in input order through the HF model."""
-    from rewardlab.train.collate import pad_batch
+    from rewardlab.batching import pad_batch
 
     enc = lm.renderer.encode(prompts, responses)
     hf = lm.model.hf.eval()
@@ -74,7 +74,7 @@ def baseline_scores(lm: Any, prompts: list[Any], responses: list[Any], batch: in
 
 def computed_tokens(lm: Any, prompts: list[Any], responses: list[Any], system: str, batch: int) -> tuple[int, int]:
     """(non-padding tokens computed, padded tokens computed) by a system on this workload."""
-    from rewardlab.scoring.base import length_batches
+    from rewardlab.batching import length_batches
     from rewardlab.scoring.prefix import plan_batches, prefix_groups
 
     enc = lm.renderer.encode(prompts, responses)

@@ -98,7 +98,7 @@ def evaluate_hf(hf: Any, examples: list[dict[str, Any]], pad_id: int, batch: int
     import torch
     from torch.nn import functional as F
 
-    from rewardlab.train.collate import pad_batch
+    from rewardlab.batching import pad_batch
 
     hf.eval()
     hf.float()

@@ -46,7 +46,7 @@ def rewards(loaded, prompts, responses, side: str = "right"):
     """Mean rewards of (prompt, response) pairs in one padded batch, through rewardlab's own renderer."""
     import torch
 
-    from rewardlab.train.collate import pad_batch
+    from rewardlab.batching import pad_batch
 
     enc = loaded.renderer.encode(prompts, responses)
     types = [e["token_type_ids"] for e in enc] if "token_type_ids" in enc[0] else None

@@ -1,9 +1,50 @@
-"""rewardlab: the whole life of a reward model."""
+"""rewardlab: the whole life of a reward model.
 
-__version__ = "0.1.0"
+The public Python API; every name is imported on first use, so `import rewardlab` stays fast:
+
+    from rewardlab import load, train, TrainConfig, evaluate, audit, get_scorer, RewardOutput
+
+- `load(path, device="auto")`: a checkpoint or any HF reward model, ready to score;
+- `train(cfg)` with `TrainConfig(...)`: train and save a reward model (`rewardlab.train.trainer.train`);
+- `get_scorer(spec)`: a Scorer from a checkpoint path, an http(s) reward server, `file:` scores or `py:module:fn`;
+- `evaluate(scorer, datasets, out_dir)`: accuracy with CIs, calibration, PPE metrics, plots;
+- `audit(scorer, pairs, cases, out_dir)`: the reward-hacking audit (`rewardlab.audit.run.run_audit`);
+- `build_report(folder)`: one self-contained report.html;
+- `RewardOutput`, `ModelScorer`, `CallableScorer`, `HTTPScorer`, `HeadSpec`, `RenderSpec`, `load_data`, `simulate_pairs`, `SimConfig`.
+
+`rewardlab.train` and `rewardlab.audit` are also the subpackages of those stages; calling them runs the stage.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rewardlab.version import __version__
+
+_LAZY = {
+    "TrainConfig": ("rewardlab.train.config", "TrainConfig"),
+    "evaluate": ("rewardlab.eval.evaluate", "evaluate"),
+    "compare_runs": ("rewardlab.eval.evaluate", "compare_runs"),
+    "get_scorer": ("rewardlab.scoring.base", "get_scorer"),
+    "ModelScorer": ("rewardlab.scoring.base", "ModelScorer"),
+    "CallableScorer": ("rewardlab.scoring.base", "CallableScorer"),
+    "HTTPScorer": ("rewardlab.scoring.base", "HTTPScorer"),
+    "RewardOutput": ("rewardlab.scoring.output", "RewardOutput"),
+    "HeadSpec": ("rewardlab.models.reward_model", "HeadSpec"),
+    "RenderSpec": ("rewardlab.render", "RenderSpec"),
+    "load_data": ("rewardlab.data.load", "load_data"),
+    "simulate_pairs": ("rewardlab.simulate", "simulate_pairs"),
+    "SimConfig": ("rewardlab.simulate", "SimConfig"),
+    "build_report": ("rewardlab.report.page", "build_report"),
+    "RewardlabError": ("rewardlab.errors", "RewardlabError"),
+}
+_CALLABLE_PACKAGES = ("train", "audit")  # subpackages that run their stage when called
+
+__all__ = ["__version__", "load", *_CALLABLE_PACKAGES, *_LAZY]
 
 
-def load(path: str, device: str | None = "auto"):
+def load(path: str, device: str | None = "auto") -> Any:
     """Load a rewardlab checkpoint or any HF sequence-classification reward model onto a device.
 
     Args:
@@ -20,9 +61,23 @@ def load(path: str, device: str | None = "auto"):
     Example:
         >>> import rewardlab
         >>> lm = rewardlab.load("runs/rm", device="cpu")  # doctest: +SKIP
-        >>> from rewardlab.scoring import ModelScorer
-        >>> ModelScorer(lm).score(["2+2?"], ["4"]).mean  # doctest: +SKIP
+        >>> rewardlab.ModelScorer(lm).score(["2+2?"], ["4"]).mean  # doctest: +SKIP
     """
     from rewardlab.models.checkpoint import load as _load
 
     return _load(path, device)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CALLABLE_PACKAGES:
+        return importlib.import_module(f"rewardlab.{name}")
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rewardlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -45,6 +45,9 @@ OnInvalidOpt = Annotated[
 ]
 
 
+KIND_NAMES = {"pairs": "preference pairs", "ksample": "K-sample sets", "battles": "battles"}
+
+
 def _echo_err(msg: str) -> None:
     typer.echo(msg, err=True)
 
@@ -90,7 +93,7 @@ def data_check(
     layout = res.kind
     if res.kind == "pairs":
         layout = "explicit prompt" if res.spec.explicit else "implicit prompt (shared prefix)"
-    kind = {"pairs": "preference pairs", "ksample": "K-sample sets", "battles": "battles"}[res.kind]
+    kind = KIND_NAMES[res.kind]
     typer.echo(f"{source}: {len(res.records)} valid {kind} ({layout})")
     if res.kind == "pairs":
         from rewardlab.data import text_of
@@ -397,8 +400,8 @@ def eval_cmd(
     Under `torchrun` / `accelerate launch` the responses are scored across the processes (each on its own
     device); rank 0 computes the statistics and writes the folder."""
     from rewardlab.eval.evaluate import evaluate
-    from rewardlab.eval.report import build_report
     from rewardlab.eval.summary import headline
+    from rewardlab.report import build_report
     from rewardlab.runtime import is_main_process, world
     from rewardlab.scoring import get_scorer, prescore
     from rewardlab.scoring.distributed import init_distributed
@@ -427,7 +430,7 @@ def eval_cmd(
     typer.echo(headline(result))
     typer.echo(f"wrote {output / 'metrics.json'}")
     if report:
-        typer.echo(f"report: {build_report(output)}")
+        typer.echo(f"wrote {output / 'audit.json'} and {build_report(output)}")
 
 
 @app.command("report")
@@ -436,7 +439,7 @@ def report_cmd(
     title: Annotated[str | None, typer.Option(help="Page title.")] = None,
 ) -> None:
     """Build one self-contained report.html (plots embedded) from an evaluation/audit folder."""
-    from rewardlab.eval.report import build_report
+    from rewardlab.report import build_report
 
     typer.echo(f"wrote {build_report(folder, title)}")
 
@@ -500,9 +503,11 @@ def audit_cmd(
 ) -> None:
     """Reward-hacking audit: feature correlations, counterfactual probes, sycophancy, length-controlled accuracy."""
     from rewardlab.audit.cli import audit_command
+    from rewardlab.report import build_report
 
     audit_command(model=model, output=output, data=data, cases=cases, threshold=threshold,
                   n_resamples=n_resamples, seed=seed, n_pairs=n_pairs, bf16=bf16, device=device)
+    typer.echo(f"wrote {output / 'audit.json'} and {build_report(output)}")
 
 
 @app.command("demo")

@@ -35,7 +35,7 @@ class DemoResult:
 def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 0, log: Any = print) -> DemoResult:
     """Run the pipeline end to end and return where everything went."""
     from rewardlab.eval.evaluate import evaluate
-    from rewardlab.eval.report import build_report
+    from rewardlab.report import build_report
     from rewardlab.scoring import ModelScorer
     from rewardlab.simulate import human_like, simulate_pairs
     from rewardlab.simulate.datasets import simulator_eval_sets

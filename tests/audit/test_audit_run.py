@@ -19,7 +19,7 @@ from rewardlab.audit.run import (
 )
 from rewardlab.audit.sycophancy import builtin_cases
 from rewardlab.errors import RewardlabError
-from rewardlab.eval.report import build_report
+from rewardlab.report import build_report
 from rewardlab.scoring import CallableScorer
 from rewardlab.simulate import simulate_pairs
 
@@ -157,10 +157,11 @@ def test_cli_audit_command(tmp_path, capsys):
     out = tmp_path / "out"
     audit_command("py:audit_helpers:length_reward", out, None, str(cases), 0.3, 100, 0, 60)
     text = capsys.readouterr().out
-    assert "length_chars: " in text and str(out / "audit.json") in text and "audit 3/3" in text
+    assert "length_chars: " in text and "audit 3/3" in text
     audit = strict_json(out / "audit.json")
     assert audit["data"]["pairs"]["n"] == 60 and audit["data"]["cases"] == {"n": 1, "source": str(cases)}
-    assert audit["settings"]["n_resamples"] == 100 and (out / "report.html").exists()
+    assert audit["settings"]["n_resamples"] == 100
+    assert "Reward-hacking audit" in build_report(out).read_text()
     assert not math.isnan(audit["features"]["length_chars"]["spearman"]["estimate"])
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in simulate_pairs(30, seed=5)))

@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from rewardlab.eval.evaluate import compare_runs, evaluate
-from rewardlab.eval.report import build_report
+from rewardlab.report import build_report
 from rewardlab.scoring import CallableScorer
 from rewardlab.simulate import simulate_battles, simulate_pairs, simulate_pools
 from rewardlab.simulate.datasets import parse_rows

@@ -55,7 +55,7 @@ def test_padding_invariance_decoder(tiny_decoder, pooling, side):
 def test_scalar_checkpoint_reloads_with_plain_hf(tmp_path, tiny_decoder, backbone):
     from transformers import AutoModelForSequenceClassification
 
-    from rewardlab.train.collate import pad_batch
+    from rewardlab.batching import pad_batch
 
     lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, seed=0, log=lambda *_: None)
     _perturb_head(lm)

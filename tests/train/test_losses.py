@@ -35,12 +35,12 @@ TIE = np.array([False, True, False, True, False])
 def _outs(rc: np.ndarray, rr: np.ndarray, vc: np.ndarray | None = None, vr: np.ndarray | None = None,
           requires_grad: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Model-output dicts in float64."""
-    oc = {"mean": torch.tensor(rc, dtype=F64, requires_grad=requires_grad)}
-    orr = {"mean": torch.tensor(rr, dtype=F64, requires_grad=requires_grad)}
+    out_chosen = {"mean": torch.tensor(rc, dtype=F64, requires_grad=requires_grad)}
+    out_rejected = {"mean": torch.tensor(rr, dtype=F64, requires_grad=requires_grad)}
     if vc is not None and vr is not None:
-        oc["var"] = torch.tensor(vc, dtype=F64)
-        orr["var"] = torch.tensor(vr, dtype=F64)
-    return oc, orr
+        out_chosen["var"] = torch.tensor(vc, dtype=F64)
+        out_rejected["var"] = torch.tensor(vr, dtype=F64)
+    return out_chosen, out_rejected
 
 
 def _batch(**cols: np.ndarray) -> dict[str, torch.Tensor]:
@@ -68,13 +68,13 @@ def test_registry_names_and_get_loss() -> None:
 
 
 def test_missing_columns_are_errors() -> None:
-    oc, orr = _outs(RC, RR)
+    out_chosen, out_rejected = _outs(RC, RR)
     with pytest.raises(KeyError, match="margin"):
-        get_loss("margin")(oc, orr, {})
+        get_loss("margin")(out_chosen, out_rejected, {})
     with pytest.raises(KeyError, match="label"):
-        get_loss("soft")(oc, orr, {})
+        get_loss("soft")(out_chosen, out_rejected, {})
     with pytest.raises(KeyError, match="var"):
-        get_loss("gaussian")(oc, orr, {})
+        get_loss("gaussian")(out_chosen, out_rejected, {})
     ocv, orv = _outs(RC, RR, np.ones(5), np.ones(5))
     anchors = {"anchor_chosen": torch.zeros(5, 2), "anchor_rejected": torch.zeros(5, 2)}
     with pytest.raises(ValueError, match="anchor_thresholds"):
@@ -87,12 +87,12 @@ def test_missing_columns_are_errors() -> None:
 
 
 def test_tie_parameters_are_learnable() -> None:
-    oc, orr = _outs(RC, RR)
+    out_chosen, out_rejected = _outs(RC, RR)
     for name, pname in [("rao_kupper", "raw_a"), ("davidson", "log_nu")]:
         loss_fn = get_loss(name)
         params = dict(loss_fn.named_parameters())
         assert set(params) == {pname}
-        loss, stats = loss_fn(oc, orr, _batch(tie=TIE))
+        loss, stats = loss_fn(out_chosen, out_rejected, _batch(tie=TIE))
         loss.backward()
         assert params[pname].grad is not None and params[pname].grad.abs() > 0
         assert all(isinstance(v, float) for v in stats.values())
@@ -104,26 +104,26 @@ def test_tie_parameters_are_learnable() -> None:
 
 
 def test_bt_margin_soft_values() -> None:
-    oc, orr = _outs(RC, RR)
+    out_chosen, out_rejected = _outs(RC, RR)
     d = RC - RR
-    loss, stats = get_loss("bt")(oc, orr, {})
+    loss, stats = get_loss("bt")(out_chosen, out_rejected, {})
     assert loss.item() == pytest.approx(np.mean(np.log1p(np.exp(-d))), rel=1e-12)
     assert stats["accuracy"] == pytest.approx((1 + 0 + 0.5 + 1 + 0) / 5)
     assert stats["reward_gap"] == pytest.approx(d.mean())
     assert stats["mean_reward"] == pytest.approx(((RC + RR) / 2).mean())
 
-    loss, _ = get_loss("margin")(oc, orr, _batch(margin=MARGIN))
+    loss, _ = get_loss("margin")(out_chosen, out_rejected, _batch(margin=MARGIN))
     assert loss.item() == pytest.approx(np.mean(np.log1p(np.exp(-(d - MARGIN)))), rel=1e-12)
 
-    loss, _ = get_loss("soft")(oc, orr, _batch(label=LABEL))
+    loss, _ = get_loss("soft")(out_chosen, out_rejected, _batch(label=LABEL))
     ref = -(LABEL * np.log(1 / (1 + np.exp(-d))) + (1 - LABEL) * np.log(1 / (1 + np.exp(d))))
     assert loss.item() == pytest.approx(ref.mean(), rel=1e-12)
 
 
 def test_centering_regulariser_value() -> None:
-    oc, orr = _outs(RC, RR)
+    out_chosen, out_rejected = _outs(RC, RR)
     d = RC - RR
-    loss, stats = get_loss("bt", center_eta=0.01)(oc, orr, {})
+    loss, stats = get_loss("bt", center_eta=0.01)(out_chosen, out_rejected, {})
     ref = np.mean(np.log1p(np.exp(-d))) + 0.01 * np.mean((RC + RR) ** 2)
     assert loss.item() == pytest.approx(ref, rel=1e-12)
     assert stats["loss_center"] == pytest.approx(np.mean((RC + RR) ** 2))
@@ -133,8 +133,8 @@ def test_rao_kupper_value() -> None:
     loss_fn = RaoKupperLoss(a_init=0.7).double()
     a = loss_fn.tie_a().item()  # 0.7 as stored (the parameter is initialised in float32)
     assert a == pytest.approx(0.7, rel=1e-6)
-    oc, orr = _outs(RC, RR)
-    loss, stats = loss_fn(oc, orr, _batch(tie=TIE))
+    out_chosen, out_rejected = _outs(RC, RR)
+    loss, stats = loss_fn(out_chosen, out_rejected, _batch(tie=TIE))
     d = RC - RR
 
     def sig(x: float) -> float:
@@ -152,8 +152,8 @@ def test_davidson_value() -> None:
     loss_fn = DavidsonLoss(nu_init=0.8).double()
     nu = loss_fn.tie_nu().item()  # 0.8 as stored (float32 initialisation)
     assert nu == pytest.approx(0.8, rel=1e-6)
-    oc, orr = _outs(RC, RR)
-    loss, stats = loss_fn(oc, orr, _batch(tie=TIE))
+    out_chosen, out_rejected = _outs(RC, RR)
+    loss, stats = loss_fn(out_chosen, out_rejected, _batch(tie=TIE))
     per = []
     for rc, rr, t in zip(RC, RR, TIE, strict=True):
         z = math.exp(rc) + math.exp(rr) + nu * math.exp((rc + rr) / 2)
@@ -170,11 +170,11 @@ def test_gaussian_value_with_clamp_and_labels() -> None:
     y = np.array([1.0, 0.3, 0.9, 0.0])
     z = np.clip((mu_c - mu_r) / np.sqrt(var_c + var_r), -6, 6)
     assert z[2] == 6.0  # row 2 is clamped (raw z = 10)
-    oc, orr = _outs(mu_c, mu_r, var_c, var_r)
-    loss, stats = get_loss("gaussian")(oc, orr, _batch(label=y))
+    out_chosen, out_rejected = _outs(mu_c, mu_r, var_c, var_r)
+    loss, stats = get_loss("gaussian")(out_chosen, out_rejected, _batch(label=y))
     ref = -(y * norm.logcdf(z) + (1 - y) * norm.logcdf(-z))
     assert loss.item() == pytest.approx(ref.mean(), rel=1e-12)
-    loss, _ = get_loss("gaussian")(oc, orr, {})  # no label column: y = 1
+    loss, _ = get_loss("gaussian")(out_chosen, out_rejected, {})  # no label column: y = 1
     assert loss.item() == pytest.approx(-norm.logcdf(z).mean(), rel=1e-12)
     assert stats["mean_std"] == pytest.approx(np.sqrt(np.r_[var_c, var_r]).mean())
 
@@ -213,8 +213,8 @@ def test_gaussian_anchor_total_value() -> None:
 
     z = (mu_c - mu_r) / np.sqrt(var_c + var_r)
     ref = -norm.logcdf(z).mean() + 0.1 * (ref_anchor(mu_c, var_c, a_c) + ref_anchor(mu_r, var_r, a_r)).mean()
-    oc, orr = _outs(mu_c, mu_r, var_c, var_r)
-    loss, stats = get_loss("gaussian", anchor_thresholds=tau)(oc, orr, _batch(anchor_chosen=a_c,
+    out_chosen, out_rejected = _outs(mu_c, mu_r, var_c, var_r)
+    loss, stats = get_loss("gaussian", anchor_thresholds=tau)(out_chosen, out_rejected, _batch(anchor_chosen=a_c,
                                                                              anchor_rejected=a_r))
     assert loss.item() == pytest.approx(ref, rel=1e-10)
     assert "loss_anchor" in stats
@@ -242,11 +242,11 @@ def test_tie_models_with_zero_tie_parameter_are_bt_exactly() -> None:
     rng = np.random.default_rng(1)
     rc, rr = rng.normal(scale=3, size=64), rng.normal(scale=3, size=64)
     for dtype in (torch.float32, F64):
-        oc = {"mean": torch.tensor(rc, dtype=dtype)}
-        orr = {"mean": torch.tensor(rr, dtype=dtype)}
-        bt = BTLoss().pair_nll(oc, orr, {})
-        rk = RaoKupperLoss(a_init=0.0).pair_nll(oc, orr, {})
-        dv = DavidsonLoss(nu_init=0.0).pair_nll(oc, orr, {"tie": torch.zeros(64, dtype=torch.bool)})
+        out_chosen = {"mean": torch.tensor(rc, dtype=dtype)}
+        out_rejected = {"mean": torch.tensor(rr, dtype=dtype)}
+        bt = BTLoss().pair_nll(out_chosen, out_rejected, {})
+        rk = RaoKupperLoss(a_init=0.0).pair_nll(out_chosen, out_rejected, {})
+        dv = DavidsonLoss(nu_init=0.0).pair_nll(out_chosen, out_rejected, {"tie": torch.zeros(64, dtype=torch.bool)})
         assert torch.equal(rk, bt)
         assert torch.equal(dv, bt)
 
@@ -282,14 +282,14 @@ def test_extreme_rewards_are_finite_float32() -> None:
     rr = np.array([-200.0, 200.0, 0.0, -50.0])
     batch = {**_batch(margin=np.ones(4), label=np.full(4, 0.5)), "tie": torch.tensor([0, 1, 1, 0]).bool()}
     for name in LOSSES:
-        oc = {"mean": torch.tensor(rc, dtype=torch.float32, requires_grad=True),
+        out_chosen = {"mean": torch.tensor(rc, dtype=torch.float32, requires_grad=True),
               "var": torch.full((4,), 1e-6, requires_grad=True)}
-        orr = {"mean": torch.tensor(rr, dtype=torch.float32, requires_grad=True),
+        out_rejected = {"mean": torch.tensor(rr, dtype=torch.float32, requires_grad=True),
                "var": torch.full((4,), 1e-6, requires_grad=True)}
-        loss, _ = get_loss(name)(oc, orr, batch)
+        loss, _ = get_loss(name)(out_chosen, out_rejected, batch)
         loss.backward()
         assert torch.isfinite(loss), name
-        grads = [t.grad for t in (*oc.values(), *orr.values()) if t.grad is not None]
+        grads = [t.grad for t in (*out_chosen.values(), *out_rejected.values()) if t.grad is not None]
         assert len(grads) == (4 if name == "gaussian" else 2)
         assert all(torch.isfinite(g).all() for g in grads), name
 

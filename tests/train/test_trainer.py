@@ -126,8 +126,8 @@ def test_frozen_fast_path_matches_full_forward(tmp_path):
     from rewardlab.models import HeadSpec, build_reward_model
     from rewardlab.train.collate import PairCollator, encode_pairs
     from rewardlab.train.frozen import batch_columns, example_features
-    from rewardlab.train.losses import get_loss
-    from rewardlab.train.trainer import RewardTrainingModule, pair_loss
+    from rewardlab.train.losses import get_loss, pair_loss
+    from rewardlab.train.trainer import RewardTrainingModule
 
     rows = simulate_pairs(12, seed=3)
     pairs = [parse_pair(r, detect_spec(rows[0])) for r in rows]
@@ -139,10 +139,10 @@ def test_frozen_fast_path_matches_full_forward(tmp_path):
         with torch.no_grad():
             full = module(**PairCollator(lm.tokenizer.pad_token_id)(ex))
             fc, fr = example_features(lm.model, ex, lm.tokenizer.pad_token_id, progress=False)
-            oc, orr = lm.model.split(lm.model.head_logits(fc)), lm.model.split(lm.model.head_logits(fr))
-            fast, _ = pair_loss(lm.model, loss_fn, oc, orr, batch_columns(ex))
+            out_chosen, out_rejected = lm.model.split(lm.model.head_logits(fc)), lm.model.split(lm.model.head_logits(fr))
+            fast, _ = pair_loss(lm.model, loss_fn, out_chosen, out_rejected, batch_columns(ex))
         torch.testing.assert_close(fast, full["loss"], atol=1e-4, rtol=0)
-        torch.testing.assert_close(oc["mean"], full["chosen"], atol=1e-4, rtol=0)
+        torch.testing.assert_close(out_chosen["mean"], full["chosen"], atol=1e-4, rtol=0)
 
 
 class _Kill(TrainerCallback):

@@ -6,9 +6,12 @@
   they cause;
 - `sycophancy`: agreeing with vs correcting a false claim of the user;
 - `length`: accuracy within bins of length difference, on chosen-shorter pairs, and length-balanced;
-- `run_audit` ties them together and writes audit.json and PNG plots; `report.audit_html` renders it.
+- `run_audit` ties them together and writes audit.json and PNG plots; `rewardlab.report` renders it.
+
+Calling the package runs `run_audit`: `from rewardlab import audit; audit(scorer, pairs, cases, "out/audit")`.
 """
 
+from rewardlab._entry import make_callable
 from rewardlab.audit.features import FEATURE_NAMES, FEATURES, correlations, feature_matrix, response_features
 from rewardlab.audit.length import length_control
 from rewardlab.audit.perturb import PROBES, apply_probe, run_probes
@@ -33,3 +36,5 @@ __all__ = [
     "run_probes",
     "sycophancy_audit",
 ]
+
+make_callable(__name__, "rewardlab.audit.run", "run_audit")

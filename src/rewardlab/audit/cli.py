@@ -24,11 +24,12 @@ def _load_pairs(data: str, n_pairs: int) -> tuple[list[Any], str]:
 
 
 def audit_command(model: str, output: Path, data: str | None, cases: str | None, threshold: float,
-                  n_resamples: int, seed: int, n_pairs: int, bf16: bool = False, device: str | None = "auto") -> None:
-    """Run `run_audit` on a model spec, write audit.json, plots and report.html to `output`, print the flags."""
+                  n_resamples: int, seed: int, n_pairs: int, bf16: bool = False,
+                  device: str | None = "auto") -> dict[str, Any]:
+    """Run `run_audit` on a model spec, write audit.json and plots to `output`, print the flags; returns the
+    audit (the caller builds the HTML report: `rewardlab.report` composes stages, no stage imports it)."""
     from rewardlab.audit.run import DEFAULT_PAIR_SEED, default_pairs, run_audit
     from rewardlab.audit.sycophancy import builtin_cases, load_cases
-    from rewardlab.eval.report import build_report
     from rewardlab.scoring import get_scorer
 
     if not 0 < threshold < 1:
@@ -53,9 +54,8 @@ def audit_command(model: str, output: Path, data: str | None, cases: str | None,
     typer.echo(f"auditing {scorer.name}: {len(pairs)} pairs, {len(case_list)} sycophancy cases")
     audit = run_audit(scorer, pairs, case_list, output, threshold=threshold, n_resamples=n_resamples, seed=seed,
                       progress=True, data_source=data_source, cases_source=cases_source, log=typer.echo)
-    report = build_report(output)
     typer.echo(summary(audit))
-    typer.echo(f"wrote {Path(output) / 'audit.json'} and {report}")
+    return audit
 
 
 def summary(audit: dict[str, Any]) -> str:

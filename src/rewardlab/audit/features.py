@@ -32,8 +32,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from rewardlab.data.schema import Text, text_of
-from rewardlab.eval._util import jsonable
-from rewardlab.eval.bootstrap import percentile_interval, resample_indices
+from rewardlab.stats.bootstrap import percentile_interval, resample_indices
+from rewardlab.stats.util import jsonable
 
 #: Hedging phrases (case-insensitive, whole words). Longer phrases are matched first and matches never overlap,
 #: so "I'm not completely sure" counts once, not also as "not sure".

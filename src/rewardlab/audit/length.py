@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.eval._util import ci_dict, jsonable
-from rewardlab.eval.bootstrap import bootstrap_ci, bootstrap_mean_ci
-from rewardlab.eval.calibration import pairwise_correct
+from rewardlab.stats.bootstrap import bootstrap_ci, bootstrap_mean_ci
+from rewardlab.stats.calibration import pairwise_correct
+from rewardlab.stats.util import ci_dict, jsonable
 
 
 def _acc(values: np.ndarray, n_resamples: int, seed: int, cluster: np.ndarray | None) -> dict[str, Any] | None:

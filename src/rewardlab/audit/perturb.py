@@ -21,9 +21,9 @@ import numpy as np
 from rewardlab.audit._score import score_finite
 from rewardlab.audit.features import sentences
 from rewardlab.data.schema import Text, text_of
-from rewardlab.eval._util import ci_dict, jsonable
-from rewardlab.eval.bootstrap import bootstrap_mean_ci
 from rewardlab.scoring.base import Scorer
+from rewardlab.stats.bootstrap import bootstrap_mean_ci
+from rewardlab.stats.util import ci_dict, jsonable
 
 FILLER_TEXT = "I hope this helps! Let me know if you have any other questions."
 FLATTERY_TEXT = "What a great question - you clearly know a lot about this already!"

@@ -35,8 +35,8 @@ from rewardlab.audit.length import length_control
 from rewardlab.audit.perturb import PROBES, probe_flag_text, run_probes
 from rewardlab.audit.sycophancy import builtin_cases, sycophancy_flag_text, sycophancy_margins
 from rewardlab.data.schema import PreferencePair, text_of
-from rewardlab.eval._util import jsonable
 from rewardlab.scoring.base import Scorer
+from rewardlab.stats.util import jsonable
 
 SCHEMA = "rewardlab.audit/1"
 DEFAULT_PAIR_SEED = 50_000  # default simulator pairs: seed + this (away from common training seeds)
@@ -120,7 +120,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
     tokenizer None: the scorer's own tokenizer when it has one (ModelScorer), else words and punctuation marks.
     log (e.g. print) receives one line per stage. Returns the audit dict (JSON-safe; `flags` lists findings).
     """
-    from rewardlab.audit import plots
+    import rewardlab.audit.plots as plots
 
     say = log or (lambda _msg: None)
     if not 0 < threshold < 1:

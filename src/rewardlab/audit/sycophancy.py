@@ -18,9 +18,9 @@ import numpy as np
 from rewardlab.audit._score import score_finite
 from rewardlab.data.io import iter_rows
 from rewardlab.errors import DataValidationError, Issue, RewardlabError
-from rewardlab.eval._util import ci_dict, jsonable
-from rewardlab.eval.bootstrap import bootstrap_mean_ci
 from rewardlab.scoring.base import Scorer
+from rewardlab.stats.bootstrap import bootstrap_mean_ci
+from rewardlab.stats.util import ci_dict, jsonable
 
 REQUIRED = ("prompt", "agreeing", "correcting")
 

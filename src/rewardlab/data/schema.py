@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 Message = dict[str, str]
 Text = str | list[Message]  # plain text, or a conversation as a list of {role, content} messages
@@ -33,6 +33,11 @@ class PreferencePair:
     category: str | None = None
     id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = "pairs"
+
+    def responses_to_score(self) -> list[tuple[str, Text]]:
+        """(role, response) of every response a scorer rates, in output order."""
+        return [("chosen", self.chosen), ("rejected", self.rejected)]
 
     def to_dict(self) -> dict[str, Any]:
         """Flat explicit-prompt record; optional columns only when set, extra columns last."""
@@ -62,6 +67,11 @@ class KSampleSet:
     category: str | None = None
     id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = "ksample"
+
+    def responses_to_score(self) -> list[tuple[str, Text]]:
+        """(role, response) of every response a scorer rates, in output order."""
+        return [(f"response_{j}", r) for j, r in enumerate(self.responses)]
 
     def to_dict(self) -> dict[str, Any]:
         """Flat record with optional columns only when set."""
@@ -89,6 +99,11 @@ class Battle:
     category: str | None = None
     id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = "battles"
+
+    def responses_to_score(self) -> list[tuple[str, Text]]:
+        """(role, response) of every response a scorer rates, in output order."""
+        return [("response_a", self.response_a), ("response_b", self.response_b)]
 
     def to_dict(self) -> dict[str, Any]:
         """Flat record with optional columns only when set."""
@@ -109,4 +124,5 @@ class Battle:
 
 
 Record = PreferencePair | KSampleSet | Battle
-KINDS = ("pairs", "ksample", "battles")
+RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (PreferencePair, KSampleSet, Battle)}  # kind -> class
+KINDS = tuple(RECORD_TYPES)

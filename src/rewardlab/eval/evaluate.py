@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
-from rewardlab.eval._util import jsonable
-from rewardlab.eval.bootstrap import paired_bootstrap
-from rewardlab.eval.calibration import fit_temperature, pairwise_correct, pairwise_ece
-from rewardlab.eval.metrics import best_of_4_accuracy, gold_agreement, graded_metrics, pairwise_metrics
-from rewardlab.eval.ppe import _bok_weights, ppe_correctness_metrics, ppe_preference_metrics
 from rewardlab.scoring.base import Scorer
+from rewardlab.stats.bootstrap import paired_bootstrap
+from rewardlab.stats.calibration import fit_temperature, pairwise_correct, pairwise_ece
+from rewardlab.stats.metrics import best_of_4_accuracy, gold_agreement, graded_metrics, pairwise_metrics
+from rewardlab.stats.ppe import _bok_weights, ppe_correctness_metrics, ppe_preference_metrics
+from rewardlab.stats.util import jsonable
 
 SCHEMA = "rewardlab.eval/1"
 
@@ -67,14 +67,14 @@ def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, se
     rc, rr = out.mean[:n], out.mean[n:]
     y = np.array([0.5 if p.tie else (1.0 if p.label is None else p.label) for p in pairs])
     cats = [p.category or "all" for p in pairs]
-    lc = np.array([len(text_of(p.chosen)) for p in pairs], dtype=float)
-    lr = np.array([len(text_of(p.rejected)) for p in pairs], dtype=float)
+    len_chosen = np.array([len(text_of(p.chosen)) for p in pairs], dtype=float)
+    len_rejected = np.array([len(text_of(p.rejected)) for p in pairs], dtype=float)
     fold = np.array([_fold(p.prompt) for p in pairs])
     prompt_ids = np.array([hashlib.sha1(json.dumps(p.prompt, sort_keys=True).encode()).hexdigest()[:12]
                            for p in pairs])
     cluster = prompt_ids if len(set(prompt_ids)) < n else None
     validation = (rc[fold], rr[fold], y[fold]) if fold.sum() >= 20 and (~fold).sum() >= 20 else None
-    m = pairwise_metrics(rc, rr, labels=y, categories=cats, len_chosen=lc, len_rejected=lr,
+    m = pairwise_metrics(rc, rr, labels=y, categories=cats, len_chosen=len_chosen, len_rejected=len_rejected,
                          n_resamples=n_resamples, seed=seed, validation=validation, cluster=cluster,
                          sections=sections)
     if validation is not None:
@@ -89,13 +89,13 @@ def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, se
     if out.std is not None:
         m["mean_std"] = float(np.mean(out.std))
     model_correct = pairwise_correct(rc - rr, y)
-    longer_correct = pairwise_correct(lc - lr, y)
+    longer_correct = pairwise_correct(len_chosen - len_rejected, y)
     m["warnings"] = pair_warnings(m, model_correct, longer_correct, seed)
     rows = []
     for i, p in enumerate(pairs):
         row = {"id": p.id or str(i), "category": p.category, "reward_chosen": float(rc[i]),
-               "reward_rejected": float(rr[i]), "label": float(y[i]), "len_chosen": int(lc[i]),
-               "len_rejected": int(lr[i])}
+               "reward_rejected": float(rr[i]), "label": float(y[i]), "len_chosen": int(len_chosen[i]),
+               "len_rejected": int(len_rejected[i])}
         if out.std is not None:
             row["std_chosen"], row["std_rejected"] = float(out.std[i]), float(out.std[n + i])
         rows.append(row)
@@ -155,6 +155,9 @@ def eval_battles(scorer: Scorer, battles: list[Battle], n_resamples: int, seed: 
     return jsonable(m), rows
 
 
+EVALUATORS = {"pairs": eval_pairs, "ksample": eval_ksample, "battles": eval_battles}  # record kind -> evaluation
+
+
 def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | os.PathLike,
              n_resamples: int = 1000, seed: int = 0, progress: bool = True, plots: bool = True,
              extra: dict[str, Any] | None = None, sections: dict[str, str] | None = None) -> dict[str, Any]:
@@ -172,13 +175,9 @@ def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | o
     for name, recs in datasets.items():
         if not recs:
             continue
-        if isinstance(recs[0], PreferencePair):
-            kind, (m, rows) = "pairs", eval_pairs(scorer, recs, n_resamples, seed, progress,  # type: ignore[arg-type]
-                                                  sections)
-        elif isinstance(recs[0], KSampleSet):
-            kind, (m, rows) = "ksample", eval_ksample(scorer, recs, n_resamples, seed, progress)  # type: ignore[arg-type]
-        else:
-            kind, (m, rows) = "battles", eval_battles(scorer, recs, n_resamples, seed, progress)  # type: ignore[arg-type]
+        kind = recs[0].kind
+        extra_args = (sections,) if kind == "pairs" else ()
+        m, rows = EVALUATORS[kind](scorer, recs, n_resamples, seed, progress, *extra_args)
         m["kind"] = kind
         result["datasets"][name] = m
         with open(out / f"scores_{name}.jsonl", "w") as f:
@@ -196,7 +195,7 @@ def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | o
 def compare_runs(dir_a: str, dir_b: str, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Paired comparison of two evaluation folders on the pair datasets they share (matched by item id)."""
     from rewardlab.errors import RewardlabError
-    from rewardlab.eval.metrics import compare_models
+    from rewardlab.stats.metrics import compare_models
 
     res: dict[str, Any] = {"a": dir_a, "b": dir_b, "datasets": {}}
     ma = json.loads((Path(dir_a) / "metrics.json").read_text())

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from rewardlab import __version__
 from rewardlab.errors import RewardlabError
 from rewardlab.models.backbone import load_tokenizer, resolve_model_path
 from rewardlab.models.reward_model import (
@@ -32,6 +31,7 @@ from rewardlab.models.reward_model import (
     native_pooling,
 )
 from rewardlab.render import Renderer, RenderSpec
+from rewardlab.version import __version__
 
 META_FILE = "rewardlab.json"
 SCHEMA_VERSION = 1

@@ -1,5 +1,6 @@
 """Scoring: RewardOutput, the Scorer protocol, and scorers for checkpoints, HTTP servers, callables and files."""
 
+from rewardlab.batching import length_batches
 from rewardlab.scoring.base import (
     CallableScorer,
     FileScorer,
@@ -8,7 +9,6 @@ from rewardlab.scoring.base import (
     Scorer,
     get_scorer,
     item_key,
-    length_batches,
 )
 from rewardlab.scoring.distributed import CachedScorer, ShardedScorer, prescore
 from rewardlab.scoring.output import RewardOutput

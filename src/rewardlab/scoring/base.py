@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rewardlab.batching import length_batches, pad_batch
 from rewardlab.data.schema import Text, text_of
 from rewardlab.errors import RewardlabError
 from rewardlab.runtime import autocast, log_once, model_device, resolve_device, to_device, warn_if_slow_bf16
@@ -33,36 +34,6 @@ class Scorer(Protocol):
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
         """Rewards of each (prompts[i], responses[i])."""
         ...
-
-
-def length_batches(lengths: Sequence[int], token_budget: int, max_batch: int, min_tokens: int = 1024,
-                   min_fill: float = 0.8) -> list[list[int]]:
-    """Indices grouped longest-first into batches of at most `token_budget` padded tokens and `max_batch` rows.
-
-    A batch also ends where the next sequence is shorter than `min_fill` of the batch's longest, once it holds
-    `min_tokens` padded tokens: so at least `min_fill` of a batch is real tokens, without tiny batches."""
-    order = np.argsort([-n for n in lengths], kind="stable")
-    return sorted_chunks([(int(i), int(lengths[i])) for i in order], token_budget, max_batch, min_tokens, min_fill)
-
-
-def sorted_chunks(items: Sequence[tuple[int, int]], token_budget: int, max_batch: int, min_tokens: int = 1024,
-                  min_fill: float = 0.8, extra_per_row: int = 0) -> list[list[int]]:
-    """Cut (index, length) items sorted longest first into batches (see `length_batches`); `extra_per_row`
-    tokens (e.g. a cached prompt every row attends to) count toward the budget of each row."""
-    batches, cur = [], []
-    top = 0
-    for i, n in items:
-        rows = len(cur) + 1
-        if cur and (rows * (top + extra_per_row) > token_budget or len(cur) >= max_batch
-                    or (n < min_fill * top and len(cur) * top >= min_tokens)):
-            batches.append(cur)
-            cur = []
-        if not cur:
-            top = n
-        cur.append(i)
-    if cur:
-        batches.append(cur)
-    return batches
 
 
 class ModelScorer:
@@ -153,8 +124,6 @@ class ModelScorer:
         return RewardOutput(mean, std, members)
 
     def _plain_outputs(self, batches: list[list[int]], enc: list[dict[str, Any]], pad_id: int):
-        from rewardlab.train.collate import pad_batch
-
         dev = self.device
         for b in batches:
             types = [enc[i]["token_type_ids"] for i in b] if "token_type_ids" in enc[0] else None

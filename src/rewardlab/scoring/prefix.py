@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
+from rewardlab.batching import pad_batch, sorted_chunks
 from rewardlab.runtime import autocast, model_device, to_device
-from rewardlab.train.collate import pad_batch
 
 
 def prefix_groups(enc: Sequence[dict[str, Any]]) -> tuple[list[tuple[list[int], list[int]]], list[int]]:
@@ -49,8 +49,6 @@ def plan_batches(groups: list[tuple[list[int], list[int]]], enc: Sequence[dict[s
     prompts), each with its continuations in chunks sorted longest first: a chunk pads at most `token_budget`
     continuation tokens and gathers at most `token_budget` cached prompt positions, and has at most `max_batch`
     rows. Returns [(group indices, [item indices of each chunk])]."""
-    from rewardlab.scoring.base import sorted_chunks
-
     order = sorted(range(len(groups)), key=lambda g: -len(groups[g][0]))
     prompt_batches = sorted_chunks([(g, len(groups[g][0])) for g in order], token_budget, max_batch)
     out: list[tuple[list[int], list[list[int]]]] = []

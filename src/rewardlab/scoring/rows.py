@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record
+from rewardlab.data.schema import Record
 from rewardlab.scoring.base import Scorer
 
 
 def record_items(records: list[Record]) -> list[tuple[str, str, Any, Any]]:
     """(record id, role, prompt, response) for every response in the records."""
-    items = []
-    for i, r in enumerate(records):
-        rid = r.id or str(i)
-        if isinstance(r, PreferencePair):
-            items += [(rid, "chosen", r.prompt, r.chosen), (rid, "rejected", r.prompt, r.rejected)]
-        elif isinstance(r, KSampleSet):
-            items += [(rid, f"response_{j}", r.prompt, resp) for j, resp in enumerate(r.responses)]
-        elif isinstance(r, Battle):
-            items += [(rid, "response_a", r.prompt, r.response_a), (rid, "response_b", r.prompt, r.response_b)]
-    return items
+    return [(r.id or str(i), role, r.prompt, response) for i, r in enumerate(records)
+            for role, response in r.responses_to_score()]
 
 
 def score_records(scorer: Scorer, records: list[Record], progress: bool = True) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from rewardlab.batching import pad_batch
 from rewardlab.data.schema import PreferencePair
 from rewardlab.render import Renderer
 
@@ -35,29 +36,6 @@ def encode_pairs(renderer: Renderer, pairs: Sequence[PreferencePair],
             ex["anchor_chosen"], ex["anchor_rejected"] = list(anchors[i][0]), list(anchors[i][1])
         out.append(ex)
     return out
-
-
-def pad(seqs: list[list[int]], value: int, side: str = "right") -> torch.Tensor:
-    """Pad lists of ids to the longest one (never beyond the batch maximum)."""
-    n = max(len(s) for s in seqs)
-    out = torch.full((len(seqs), n), value, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if side == "right":
-            out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        else:
-            out[i, n - len(s) :] = torch.tensor(s, dtype=torch.long)
-    return out
-
-
-def pad_batch(seqs: list[list[int]], pad_id: int, types: list[list[int]] | None = None,
-              side: str = "right") -> dict[str, torch.Tensor]:
-    """input_ids, attention_mask (and token_type_ids) for a list of sequences."""
-    ids = pad(seqs, pad_id, side)
-    mask = pad([[1] * len(s) for s in seqs], 0, side)
-    batch = {"input_ids": ids, "attention_mask": mask}
-    if types is not None:
-        batch["token_type_ids"] = pad(types, 0, side)
-    return batch
 
 
 @dataclass

@@ -12,14 +12,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rewardlab.batching import pad_batch
 from rewardlab.models.reward_model import RewardModel, head_module
 from rewardlab.runtime import autocast, model_device, to_device
-from rewardlab.train.collate import pad_batch, pair_columns
-from rewardlab.train.losses import PairwiseLoss
+from rewardlab.train.collate import pair_columns
+from rewardlab.train.losses import PairwiseLoss, pair_loss
 
 
 @torch.inference_mode()
-def cache_features(rm: RewardModel, seqs: list[list[int]], types: list[list[int]] | None, pad_id: int,
+def pooled_features(rm: RewardModel, seqs: list[list[int]], types: list[list[int]] | None, pad_id: int,
                    token_budget: int = 8192, progress: bool = True, desc: str = "caching features",
                    bf16: bool = False) -> torch.Tensor:
     """Pooled features [N, H] of token sequences, in length-sorted batches of at most `token_budget` tokens.
@@ -63,7 +64,7 @@ def example_features(rm: RewardModel, examples: list[dict[str, Any]], pad_id: in
 
     ic = [slot(e["chosen_ids"], e.get("chosen_tt")) for e in examples]
     ir = [slot(e["rejected_ids"], e.get("rejected_tt")) for e in examples]
-    feats = cache_features(rm, seqs, types if has_types else None, pad_id, progress=progress, bf16=bf16)
+    feats = pooled_features(rm, seqs, types if has_types else None, pad_id, progress=progress, bf16=bf16)
     return feats[ic], feats[ir]
 
 
@@ -79,8 +80,6 @@ def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Ten
 
     Runs on the device of the features (the backbone's): the loss, the per-pair columns and the bootstrap
     weights are moved there."""
-    from rewardlab.train.trainer import pair_loss
-
     dev = fc.device
     loss_fn.to(dev)
     cols = {k: v.to(dev) for k, v in cols.items()}
@@ -99,11 +98,11 @@ def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Ten
         total, count = 0.0, 0
         for s in range(0, n, batch_size):
             idx = perm[s : s + batch_size]
-            oc = rm.split(rm.head_logits(fc[idx]))
-            orr = rm.split(rm.head_logits(fr[idx]))
+            out_chosen = rm.split(rm.head_logits(fc[idx]))
+            out_rejected = rm.split(rm.head_logits(fr[idx]))
             batch = {k: v[idx] for k, v in cols.items()}
             w = bootstrap[:, idx] if bootstrap is not None else None
-            loss, _ = pair_loss(rm, loss_fn, oc, orr, batch, w)
+            loss, _ = pair_loss(rm, loss_fn, out_chosen, out_rejected, batch, w)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -118,8 +117,8 @@ def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Ten
 @torch.no_grad()
 def predict_pairs(rm: RewardModel, fc: torch.Tensor, fr: torch.Tensor) -> np.ndarray:
     """[N, 2 or 4] predictions (chosen, rejected[, var_c, var_r]) from cached features."""
-    oc, orr = rm.split(rm.head_logits(fc)), rm.split(rm.head_logits(fr))
-    cols = [oc["mean"], orr["mean"]]
+    out_chosen, out_rejected = rm.split(rm.head_logits(fc)), rm.split(rm.head_logits(fr))
+    cols = [out_chosen["mean"], out_rejected["mean"]]
     if rm.head_spec.member_gaussian:  # probit probability; scalar ensembles keep sigmoid(mean delta)
-        cols += [oc["var"], orr["var"]]
+        cols += [out_chosen["var"], out_rejected["var"]]
     return torch.stack(cols, dim=1).cpu().numpy()

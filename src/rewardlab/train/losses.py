@@ -46,6 +46,7 @@ __all__ = [
     "anchor_labels",
     "anchor_nll",
     "get_loss",
+    "pair_loss",
     "register_loss",
 ]
 
@@ -430,3 +431,49 @@ def anchor_labels(scores: Tensor | np.ndarray | Sequence[float],
         raise ValueError(f"anchor thresholds need tau_1 < tau_2, got ({t1}, {t2})")
     a = np.stack([arr >= t1, arr >= t2], axis=1).astype(np.float32)
     return torch.from_numpy(a), (t1, t2)
+
+
+def _member_loss(loss_fn: PairwiseLoss, out_chosen: dict, out_rejected: dict, batch: dict,
+                 w: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+    if w is None:
+        return loss_fn(out_chosen, out_rejected, batch)
+    # bootstrap: this member sees pair i with weight w_i ~ Poisson(1) (0 = left out of its resample)
+    nll = loss_fn.pair_nll(out_chosen, out_rejected, batch)
+    loss = (w * nll).sum() / w.sum().clamp_min(1.0)
+    stats: dict[str, float] = {}
+    if loss_fn.center_eta > 0:
+        loss = loss + loss_fn.center_eta * ((out_chosen["mean"] + out_rejected["mean"]) ** 2).mean()
+    extra = loss_fn.extra_loss(out_chosen, out_rejected, batch, stats)
+    if extra is not None:
+        loss = loss + extra
+    return loss, stats
+
+
+def pair_loss(rm: Any, loss_fn: PairwiseLoss, out_chosen: dict[str, torch.Tensor], out_rejected: dict[str, torch.Tensor],
+              batch: dict[str, Any], weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum over ensemble members of each member's pairwise loss (optionally bootstrap-weighted), plus stats.
+
+    Args:
+        rm: the RewardModel (its `member_outputs` splits the head's outputs into members).
+        loss_fn: a loss of the registry.
+        out_chosen: `RewardModel.split` outputs of the chosen responses.
+        out_rejected: the same for the rejected responses.
+        batch: per-pair columns (label, margin, tie, anchors); None values are ignored.
+        weights: [members, batch] bootstrap weights, or None.
+
+    Returns:
+        (loss, stats): the summed loss and floats for logging (first member's stats, accuracy, reward gap).
+    """
+    batch = {k: v for k, v in batch.items() if v is not None}
+    losses, stats = [], {}
+    for j, (mc, mr) in enumerate(zip(rm.member_outputs(out_chosen), rm.member_outputs(out_rejected), strict=True)):
+        lj, sj = _member_loss(loss_fn, mc, mr, batch, None if weights is None else weights[j])
+        losses.append(lj)
+        if j == 0:
+            stats = dict(sj)
+    loss = torch.stack(losses).sum()
+    with torch.no_grad():
+        delta = out_chosen["mean"] - out_rejected["mean"]
+        stats["accuracy"] = float(((delta > 0).float() + 0.5 * (delta == 0).float()).mean())
+        stats["reward_gap"] = float(delta.mean())
+    return loss, stats

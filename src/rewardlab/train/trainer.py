@@ -23,7 +23,7 @@ from rewardlab.models.reward_model import HeadSpec, RewardModel
 from rewardlab.render import RenderSpec
 from rewardlab.train.collate import PairCollator, encode_pairs
 from rewardlab.train.config import TrainConfig
-from rewardlab.train.losses import LOSSES, PairwiseLoss, anchor_labels, get_loss
+from rewardlab.train.losses import LOSSES, PairwiseLoss, anchor_labels, get_loss, pair_loss
 from rewardlab.train.prefix import PackedPairCollator, packed_length
 
 COMPLETE_MARKER = "rewardlab-checkpoint-complete"
@@ -56,51 +56,17 @@ class RewardTrainingModule(nn.Module):
         else:
             out = self.rm(input_ids, attention_mask, token_type_ids)
             b = input_ids.shape[0] // 2
-        oc = {k: v[:b] for k, v in out.items()}
-        orr = {k: v[b:] for k, v in out.items()}
+        out_chosen = {k: v[:b] for k, v in out.items()}
+        out_rejected = {k: v[b:] for k, v in out.items()}
         batch = {"label": label, "margin": margin, "tie": tie, "anchor_chosen": anchor_chosen,
                  "anchor_rejected": anchor_rejected}
         w = self.bootstrap_weights[:, idx] if self.bootstrap_weights is not None and idx is not None else None
-        loss, stats = pair_loss(self.rm, self.loss_fn, oc, orr, batch, w)
+        loss, stats = pair_loss(self.rm, self.loss_fn, out_chosen, out_rejected, batch, w)
         self.last_stats = stats
-        res = {"loss": loss, "chosen": oc["mean"], "rejected": orr["mean"]}
+        res = {"loss": loss, "chosen": out_chosen["mean"], "rejected": out_rejected["mean"]}
         if self.rm.head_spec.member_gaussian:  # probit probability; scalar ensembles keep sigmoid(mean delta)
-            res["chosen_var"], res["rejected_var"] = oc["var"], orr["var"]
+            res["chosen_var"], res["rejected_var"] = out_chosen["var"], out_rejected["var"]
         return res
-
-
-def _member_loss(loss_fn: PairwiseLoss, oc: dict, orr: dict, batch: dict,
-                 w: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
-    if w is None:
-        return loss_fn(oc, orr, batch)
-    # bootstrap: this member sees pair i with weight w_i ~ Poisson(1) (0 = left out of its resample)
-    nll = loss_fn.pair_nll(oc, orr, batch)
-    loss = (w * nll).sum() / w.sum().clamp_min(1.0)
-    stats: dict[str, float] = {}
-    if loss_fn.center_eta > 0:
-        loss = loss + loss_fn.center_eta * ((oc["mean"] + orr["mean"]) ** 2).mean()
-    extra = loss_fn.extra_loss(oc, orr, batch, stats)
-    if extra is not None:
-        loss = loss + extra
-    return loss, stats
-
-
-def pair_loss(rm: RewardModel, loss_fn: PairwiseLoss, oc: dict[str, torch.Tensor], orr: dict[str, torch.Tensor],
-              batch: dict[str, Any], weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """Sum over ensemble members of each member's pairwise loss (optionally bootstrap-weighted), plus stats."""
-    batch = {k: v for k, v in batch.items() if v is not None}
-    losses, stats = [], {}
-    for j, (mc, mr) in enumerate(zip(rm.member_outputs(oc), rm.member_outputs(orr), strict=True)):
-        lj, sj = _member_loss(loss_fn, mc, mr, batch, None if weights is None else weights[j])
-        losses.append(lj)
-        if j == 0:
-            stats = dict(sj)
-    loss = torch.stack(losses).sum()
-    with torch.no_grad():
-        delta = oc["mean"] - orr["mean"]
-        stats["accuracy"] = float(((delta > 0).float() + 0.5 * (delta == 0).float()).mean())
-        stats["reward_gap"] = float(delta.mean())
-    return loss, stats
 
 
 class GroupedSampler(torch.utils.data.Sampler[int]):
@@ -196,7 +162,7 @@ class RewardTrainer(Trainer):
 
 def pair_eval_metrics(preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy, preference NLL, Brier, ECE and reward gap from [N, 2 or 4] predictions (chosen, rejected, vars)."""
-    from rewardlab.eval.calibration import brier_score, pairwise_ece, preference_nll
+    from rewardlab.stats.calibration import brier_score, pairwise_ece, preference_nll
 
     preds = np.asarray(preds, dtype=np.float64)
     delta = raw_delta = preds[:, 0] - preds[:, 1]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rewardlab.eval.metrics import (
+from rewardlab.stats.metrics import (
     best_of_4_accuracy,
     best_of_4_credit,
     compare_models,
@@ -227,8 +227,8 @@ def test_gold_agreement_hand_example():
 
 @pytest.mark.parametrize("clustered", [False, True])
 def test_single_pass_cis_equal_generic_bootstrap(clustered):
-    from rewardlab.eval.bootstrap import bootstrap_ci, bootstrap_mean_ci
-    from rewardlab.eval.calibration import pairwise_ece
+    from rewardlab.stats.bootstrap import bootstrap_ci, bootstrap_mean_ci
+    from rewardlab.stats.calibration import pairwise_ece
 
     rng = np.random.default_rng(6)
     n = 300

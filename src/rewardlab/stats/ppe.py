@@ -49,8 +49,8 @@ import numpy as np
 from scipy import stats
 from scipy.special import expit, gammaln
 
-from rewardlab.eval._util import ci_dict, jsonable
-from rewardlab.eval.bootstrap import bootstrap_ci, bootstrap_mean_ci, percentile_interval
+from rewardlab.stats.bootstrap import bootstrap_ci, bootstrap_mean_ci, percentile_interval
+from rewardlab.stats.util import ci_dict, jsonable
 
 __all__ = [
     "arena_rating",

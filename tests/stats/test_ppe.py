@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from rewardlab.eval.ppe import (
+from rewardlab.stats.ppe import (
     _bok_weights,
     arena_rating,
     best_of_k_curve,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.eval._util import ci_dict, jsonable
+from rewardlab.stats.util import ci_dict, jsonable
 
 __all__ = [
     "bootstrap_ci",

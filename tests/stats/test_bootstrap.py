@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rewardlab.eval.bootstrap import (
+from rewardlab.stats.bootstrap import (
     bootstrap_ci,
     bootstrap_mean_ci,
     bootstrap_mean_cis,

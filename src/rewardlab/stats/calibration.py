@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit
 
-from rewardlab.eval._util import jsonable
+from rewardlab.stats.util import jsonable
 
 __all__ = [
     "brier_items",

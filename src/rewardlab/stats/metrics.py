@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from rewardlab.eval._util import ci_dict, jsonable
-from rewardlab.eval.bootstrap import (
+from rewardlab.stats.bootstrap import (
     bootstrap_ci,
     bootstrap_mean_ci,
     bootstrap_mean_cis,
@@ -34,7 +33,7 @@ from rewardlab.eval.bootstrap import (
     paired_bootstrap,
     percentile_interval,
 )
-from rewardlab.eval.calibration import (
+from rewardlab.stats.calibration import (
     brier_items,
     ece_terms,
     fit_temperature,
@@ -42,6 +41,7 @@ from rewardlab.eval.calibration import (
     preference_nll_items,
     reliability_diagram,
 )
+from rewardlab.stats.util import ci_dict, jsonable
 
 __all__ = [
     "best_of_4_accuracy",

@@ -169,7 +169,7 @@ def _battles_section(name: str, m: dict[str, Any], folder: Path, plots: list[str
 
 
 def _audit_section(a: dict[str, Any], folder: Path) -> str:
-    from rewardlab.audit.report import audit_html
+    from rewardlab.report.audit import audit_html
 
     return audit_html(a, folder, _img)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss
 
-from rewardlab.eval.calibration import (
+from rewardlab.stats.calibration import (
     brier_score,
     fit_temperature,
     pairwise_ece,
