@@ -167,8 +167,8 @@ def test_export_command_writes_a_plain_hf_model_of_the_mean_reward(tmp_path, tin
     from transformers import AutoModelForSequenceClassification
 
     from conftest import perturbed_model, rewards
+    from rewardlab.batching import pad_batch
     from rewardlab.models import HeadSpec, save_checkpoint
-    from rewardlab.train.collate import pad_batch
 
     lm = perturbed_model(tiny_decoder, HeadSpec("ensemble", 3, True), seed=4, scale=0.3)
     src = save_checkpoint(lm, tmp_path / "ens")
