@@ -52,7 +52,7 @@ test-latest:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install $(FIND) torch==2.13.0
-	$(LATEST)/bin/python -m pip install $(FIND) --upgrade --upgrade-strategy eager -e ".[dev,serve]"
+	$(LATEST)/bin/python -m pip install $(FIND) --upgrade --upgrade-strategy eager -e ".[dev,serve]" torch==2.13.0
 	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
 	@grep -iE '^(transformers|accelerate|peft|datasets|torch)==' $(LATEST)/versions.txt
 	$(LATEST)/bin/python -m pytest tests -q --timeout 900
