@@ -356,7 +356,7 @@ def score_cmd(
     device; rank 0 writes one file, in input order."""
     from rewardlab.runtime import is_main_process
     from rewardlab.scoring import ShardedScorer, get_scorer
-    from rewardlab.scoring.distributed import init_distributed
+    from rewardlab.scoring.distributed import finish_distributed, init_distributed
     from rewardlab.scoring.rows import score_records
 
     init_distributed(device)
@@ -364,6 +364,7 @@ def score_cmd(
     scorer = ShardedScorer(get_scorer(model, bf16=bf16, token_budget=token_budget, prefix_sharing=prefix_sharing,
                                       device=device))
     rows = score_records(scorer, res.records)
+    finish_distributed()
     if not is_main_process():
         return
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -404,7 +405,7 @@ def eval_cmd(
     from rewardlab.report import build_report
     from rewardlab.runtime import is_main_process, world
     from rewardlab.scoring import get_scorer, prescore
-    from rewardlab.scoring.distributed import init_distributed
+    from rewardlab.scoring.distributed import finish_distributed, init_distributed
     from rewardlab.scoring.rows import record_items
 
     init_distributed(device)
@@ -424,13 +425,14 @@ def eval_cmd(
     if world()[1] > 1:
         items = [(it[2], it[3]) for recs in datasets.values() for it in record_items(recs)]
         scorer = prescore(scorer, items)
+        finish_distributed()  # rank 0 goes on alone: every process leaves the group cleanly first
         if not is_main_process():
             return
     result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed, sections=section_map)
     typer.echo(headline(result))
     typer.echo(f"wrote {output / 'metrics.json'}")
     if report:
-        typer.echo(f"wrote {output / 'audit.json'} and {build_report(output)}")
+        typer.echo(f"report: {build_report(output)}")
 
 
 @app.command("report")

@@ -38,6 +38,18 @@ def init_distributed(device: str | None = None) -> Any:
     return PartialState(cpu=(device or "").startswith("cpu"))
 
 
+def finish_distributed() -> None:
+    """Leave the launcher's process group cleanly (a barrier, then destroy it); nothing in a single process.
+
+    Call it on every process once the collective work is done: a process that exits while its group is still
+    up can be aborted by the gloo/NCCL threads ('terminate called without an active exception')."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def shard_bounds(prompts: Sequence[Text], n_shards: int) -> list[int]:
     """Cut points [0, c1, ..., n] of `n_shards` contiguous shares of about equal size.
 
@@ -174,4 +186,4 @@ def prescore(scorer: Scorer, items: Sequence[tuple[Text, Text]], progress: bool 
     return CachedScorer(scorer, keys, table)
 
 
-__all__ = ["CachedScorer", "ShardedScorer", "init_distributed", "prescore", "shard_bounds"]
+__all__ = ["CachedScorer", "ShardedScorer", "finish_distributed", "init_distributed", "prescore", "shard_bounds"]
