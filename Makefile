@@ -55,7 +55,7 @@ test-latest:
 	$(LATEST)/bin/python -m pip install $(FIND) --upgrade --upgrade-strategy eager -e ".[dev,serve]" torch==2.13.0
 	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
 	@grep -iE '^(transformers|accelerate|peft|datasets|torch)==' $(LATEST)/versions.txt
-	$(LATEST)/bin/python -m pytest tests -q --timeout 900
+	$(LATEST)/bin/python -m pytest tests --timeout 900
 
 venv: $(VENV)/.base
 
@@ -67,7 +67,7 @@ lint: $(VENV)/.dev
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
-	$(BIN)/python -m pytest tests -q --timeout 900
+	$(BIN)/python -m pytest tests --timeout 900
 
 test-extended: $(VENV)/.dev
 	$(BIN)/python -m pytest tests -q -m extended --timeout 1800
