@@ -9,8 +9,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 LOCK   := requirements.lock
 # Where the CPU build of torch comes from: a local wheel folder when the machine has one, else PyTorch's CPU index.
-TORCH_SRC ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu)
-FIND   := $(TORCH_SRC)
+FIND   ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu)
 LATEST := .venv-latest
 DEMO_ARGS ?=
 
@@ -42,7 +41,7 @@ lock: | $(BIN)/python
 	echo 'torch==2.13.0+cpu' > .torch-constraint.txt
 	$(BIN)/python -m uv pip compile pyproject.toml --extra dev --extra serve --extra bench \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --annotation-style line \
-	  $(subst --extra-index-url,--extra-index-url --index-strategy unsafe-best-match,$(TORCH_SRC)) \
+	  $(subst --extra-index-url,--extra-index-url --index-strategy unsafe-best-match,$(FIND)) \
 	  -c .torch-constraint.txt -o $(LOCK)
 	rm -f .torch-constraint.txt
 

@@ -36,10 +36,9 @@ PromptKeyOpt = Annotated[str | None, typer.Option("--prompt-key", help="Column h
 ChosenKeyOpt = Annotated[str | None, typer.Option("--chosen-key", help="Column holding the preferred response.")]
 RejectedKeyOpt = Annotated[str | None, typer.Option("--rejected-key", help="Column holding the other response.")]
 SplitOpt = Annotated[str | None, typer.Option("--split", help="Split of a datasets folder or hub dataset.")]
-DeviceOpt = Annotated[
-    str, typer.Option("--device", help="auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps. Under "
-                      "torchrun / accelerate launch each process takes its own GPU (or the CPU with --device cpu).")
-]
+DEVICE_HELP = ("auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps. Under torchrun / accelerate launch "
+               "each process takes its own GPU (or the CPU with --device cpu).")
+DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 OnInvalidOpt = Annotated[
     str, typer.Option("--on-invalid", help="'error': stop and list bad records (exit 2); 'skip': go on, report.")
 ]
@@ -248,8 +247,7 @@ def train_cmd(
     anchor_columns: Annotated[str | None, typer.Option(help="'chosen_col,rejected_col' external scores for anchors.")] = None,
     anchor_lambda: Annotated[float | None, typer.Option(help="Anchor loss weight.")] = None,
     bf16: Annotated[bool | None, typer.Option("--bf16", help="bf16 autocast.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto (cuda when available, else cpu), cpu, "
-                                               "cuda or mps; under a launcher one GPU per process.")] = None,
+    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Checkpoint folder.")] = None,
     eval_steps: Annotated[int | None, typer.Option(help="Evaluate every N steps (default: each epoch).")] = None,
@@ -296,7 +294,9 @@ def train_cmd(
     }
     cfg = cfg.updated(flags)
     res = train(cfg, log=_echo_err)
-    if _is_main_process():
+    from rewardlab.runtime import is_main_process
+
+    if is_main_process():
         m = res.metrics
         if m:
             typer.echo(
@@ -304,12 +304,6 @@ def train_cmd(
                 f"ece {m.get('ece', float('nan')):.3f}  ({res.n_eval} pairs)"
             )
         typer.echo(f"saved reward model to {res.output}")
-
-
-def _is_main_process() -> bool:
-    from rewardlab.runtime import is_main_process
-
-    return is_main_process()
 
 
 # ------------------------------------------------------------------ score / eval / report / compare / export

@@ -37,11 +37,8 @@ def log_once(key: str, message: str, level: int = logging.WARNING) -> None:
 
 
 def default_device() -> str:
-    """'cuda' when a CUDA device is visible (under a launcher: this process's local GPU), else 'cpu'."""
-    if torch.cuda.is_available():
-        local = os.environ.get("LOCAL_RANK")
-        return f"cuda:{int(local)}" if local is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1 else "cuda"
-    return "cpu"
+    """'cuda' when a CUDA device is visible, else 'cpu' (`resolve_device` gives each launched process its GPU)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

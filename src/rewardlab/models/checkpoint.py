@@ -31,6 +31,7 @@ from rewardlab.models.reward_model import (
     native_pooling,
 )
 from rewardlab.render import Renderer, RenderSpec
+from rewardlab.runtime import resolve_device
 from rewardlab.version import __version__
 
 META_FILE = "rewardlab.json"
@@ -289,8 +290,6 @@ def load(path: str | os.PathLike, device: str | torch.device | None = None) -> L
     rm = RewardModel(hf, head, native_pooling(hf.config))
     rm.eval()
     if device is not None:
-        from rewardlab.runtime import resolve_device
-
         rm.to(resolve_device(device))
     return LoadedModel(rm, tokenizer, Renderer(tokenizer, render), meta)
 

@@ -21,6 +21,7 @@ from rewardlab.errors import RewardlabError
 from rewardlab.models.checkpoint import LoadedModel, build_reward_model, data_fingerprint, save_checkpoint
 from rewardlab.models.reward_model import HeadSpec, RewardModel
 from rewardlab.render import RenderSpec
+from rewardlab.runtime import resolve_device, warn_if_slow_bf16
 from rewardlab.train.collate import PairCollator, encode_pairs
 from rewardlab.train.config import TrainConfig
 from rewardlab.train.losses import LOSSES, PairwiseLoss, anchor_labels, get_loss, pair_loss
@@ -369,8 +370,6 @@ def pair_lengths(examples: list[dict[str, Any]], layout: str) -> list[int]:
 def train_device(device: str | None) -> torch.device:
     """The device type training runs on. The Trainer (accelerate) places the model and every batch itself, one
     device per process under a launcher, so a GPU index is chosen with CUDA_VISIBLE_DEVICES, not here."""
-    from rewardlab.runtime import resolve_device
-
     dev = resolve_device(device)
     if dev.type == "cuda" and dev.index not in (None, 0) and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         raise RewardlabError(f"--device {device}: training picks its GPU through the launcher; run with "
@@ -425,8 +424,6 @@ def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] |
         g = torch.Generator().manual_seed(cfg.seed + 7)
         boot = torch.poisson(torch.ones(head.n_members, len(train_ex)), generator=g)
     device = train_device(cfg.device)
-    from rewardlab.runtime import warn_if_slow_bf16
-
     warn_if_slow_bf16(device, cfg.bf16)
     if cfg.freeze_backbone and cfg.cache_features and not cfg.lora and loaded.model.supports_features():
         loaded.model.to(device)
