@@ -40,8 +40,8 @@ def main() -> None:
     from rewardlab.models import HeadSpec, build_reward_model
     from rewardlab.render import RenderSpec
     from rewardlab.simulate import simulate_pairs
-    from rewardlab.train.collate import encode_pairs
-    from rewardlab.train.frozen import batch_columns, example_features, predict_pairs, train_head_on_features
+    from rewardlab.train.collate import encode_pairs, pair_columns
+    from rewardlab.train.frozen import example_features, predict_pairs, train_head_on_features
     from rewardlab.train.losses import get_loss
     from rewardlab.train.trainer import pair_eval_metrics
 
@@ -56,8 +56,7 @@ def main() -> None:
     ev_pairs = [parse_pair(r, spec) for r in ev_rows]
     t_sim = time.perf_counter() - t0
     lm = build_reward_model(backbone_path(args.backbone), HeadSpec("ensemble", args.members),
-                            render=RenderSpec(max_length=args.max_length), seed=args.seed, freeze_backbone=True,
-                            log=lambda *_: None)
+                            render=RenderSpec(max_length=args.max_length), seed=args.seed, freeze_backbone=True)
     t0 = time.perf_counter()
     ex = encode_pairs(lm.renderer, pairs)
     ev_ex = encode_pairs(lm.renderer, ev_pairs)
@@ -71,8 +70,8 @@ def main() -> None:
     loss_fn = get_loss("bt")
     boot = torch.poisson(torch.ones(args.members, len(ex)), generator=torch.Generator().manual_seed(args.seed + 7))
     t0 = time.perf_counter()
-    hist = train_head_on_features(lm.model, loss_fn, fc, fr, batch_columns(ex), epochs=args.epochs, lr=1e-3,
-                                  batch_size=256, seed=args.seed, bootstrap=boot, progress=False, log=lambda *_: None)
+    hist = train_head_on_features(lm.model, loss_fn, fc, fr, pair_columns(ex), epochs=args.epochs, lr=1e-3,
+                                  batch_size=256, seed=args.seed, bootstrap=boot, progress=False)
     t_heads = time.perf_counter() - t0
     ec, er = example_features(lm.model, ev_ex, pad, progress=False, bf16=bf16)
     m = pair_eval_metrics(predict_pairs(lm.model, ec, er), np.array([e["label"] for e in ev_ex]))

@@ -70,10 +70,10 @@ def train_steps(backbone: str, out: str, device: str, **kw: Any) -> dict[str, An
     from rewardlab.train.config import TrainConfig
     from rewardlab.train.trainer import train
 
-    cfg = TrainConfig(model=backbone, output=out, device=device, sim_n=96, sim_eval_n=32, max_steps=6,
+    cfg = TrainConfig.from_options(model=backbone, output=out, device=device, sim_n=96, sim_eval_n=32, max_steps=6,
                       batch_size=8, max_length=128, logging_steps=2, progress=False, **kw)
     t = time.perf_counter()
-    res = train(cfg, log=lambda *_: None)
+    res = train(cfg)
     return {"seconds": round(time.perf_counter() - t, 1), "accuracy": res.metrics.get("accuracy"),
             "finite": all(np.isfinite(v) for v in res.metrics.values())}
 

@@ -134,7 +134,7 @@ def main() -> None:
     SCORERS["rewardlab"] = _scorer(None, args.token_budget, bf16)
     SCORERS["rewardlab-noprefix"] = _scorer(False, args.token_budget, bf16)
     lm = build_reward_model(backbone_path(args.backbone), render=RenderSpec(max_length=args.max_length),
-                            seed=args.seed, log=lambda *_: None)
+                            seed=args.seed)
     lm.model.eval()
     n_params = sum(p.numel() for n, p in lm.model.named_parameters() if "embed" not in n)
     peaks = json.loads((CACHE / "matmul_peak.json").read_text()) if (CACHE / "matmul_peak.json").exists() \

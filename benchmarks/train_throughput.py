@@ -124,7 +124,7 @@ def _build(spec: dict[str, Any]):
     from rewardlab.render import RenderSpec
 
     return build_reward_model(spec["backbone"], render=RenderSpec(mode=spec["render_mode"], max_length=spec["max_length"]),
-                              seed=spec["seed"], log=lambda *_: None)
+                              seed=spec["seed"])
 
 
 def _encode(lm: Any, path: str) -> list[dict[str, Any]]:
@@ -172,12 +172,24 @@ def worker_rewardlab(spec: dict[str, Any]) -> dict[str, Any]:
     timer = StepTimer(mem)
     notes: list[str] = []
     out = tempfile.mkdtemp(prefix="rl-bench-")
-    cfg = TrainConfig(model=spec["backbone"], data=spec["train_file"], eval_split=0.0, batch_size=spec["batch_size"],
+    cfg = TrainConfig.from_options(model=spec["backbone"], data=spec["train_file"], eval_split=0.0, batch_size=spec["batch_size"],
                       max_steps=spec["steps"], lr=spec["lr"], warmup_ratio=0.05, bf16=spec["precision"] == "bf16",
                       seed=spec["seed"], max_length=spec["max_length"], render_mode=spec["render_mode"],
                       logging_steps=1, progress=False, output=out, save_total_limit=1,
                       pack_pairs=spec.get("pack_pairs"), prefix_sharing=spec.get("prefix_sharing"))
-    res = tr.train(cfg, log=notes.append, callbacks=[timer.callback])
+    import logging
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            notes.append(record.getMessage())
+
+    keep = _Keep()
+    logging.getLogger("rewardlab").addHandler(keep)
+    logging.getLogger("rewardlab").setLevel(logging.INFO)
+    try:
+        res = tr.train(cfg, callbacks=[timer.callback])
+    finally:
+        logging.getLogger("rewardlab").removeHandler(keep)
     lm = res.loaded
     ev_ex = _encode(lm, spec["eval_file"])
     shutil.rmtree(out, ignore_errors=True)

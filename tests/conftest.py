@@ -61,8 +61,7 @@ def perturbed_model(backbone: str, head=None, max_length: int = 512, seed: int =
     from rewardlab.models import HeadSpec, build_reward_model
     from rewardlab.render import RenderSpec
 
-    lm = build_reward_model(backbone, head or HeadSpec(), render=RenderSpec(max_length=max_length), seed=0,
-                            log=lambda *_: None)
+    lm = build_reward_model(backbone, head or HeadSpec(), render=RenderSpec(max_length=max_length), seed=0)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for n, p in lm.model.named_parameters():
@@ -79,3 +78,20 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if "extended" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def rewardlab_log(caplog):
+    """The messages the library logs (INFO and up, logger `rewardlab`) during the test, as a live list."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="rewardlab")
+
+    class _Messages:
+        def __iter__(self):
+            return iter([r.getMessage() for r in caplog.records if r.name.startswith("rewardlab")])
+
+        def __repr__(self):
+            return repr(list(self))
+
+    return _Messages()

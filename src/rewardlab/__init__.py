@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from rewardlab._entry import lazy_attributes
 from rewardlab.version import __version__
 
 _LAZY = {
@@ -68,15 +69,13 @@ def load(path: str, device: str | None = "auto") -> Any:
     return _load(path, device)
 
 
+_lazy = lazy_attributes(__name__, _LAZY)
+
+
 def __getattr__(name: str) -> Any:
     if name in _CALLABLE_PACKAGES:
         return importlib.import_module(f"rewardlab.{name}")
-    if name in _LAZY:
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rewardlab' has no attribute {name!r}")
+    return _lazy(name)
 
 
 def __dir__() -> list[str]:

@@ -22,3 +22,18 @@ def make_callable(package: str, module: str, function: str) -> None:
 
     CallablePackage.__call__.__doc__ = f"Run `{module}.{function}` (see its docstring)."
     sys.modules[package].__class__ = CallablePackage
+
+
+def lazy_attributes(package: str, table: dict[str, tuple[str, str]]) -> Any:
+    """A module `__getattr__` that imports `table[name] = (module, attribute)` on first use and caches it, so a
+    package can list its public names without importing numpy or torch when it is imported."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in table:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, attr = table[name]
+        value = getattr(importlib.import_module(module), attr)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__

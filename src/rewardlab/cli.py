@@ -6,13 +6,20 @@ Every user mistake surfaces as a RewardlabError: one clear message on stderr and
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rewardlab.cli_spec import FlagValues, parse_set, spec_options
+from rewardlab.data.spec import DataSpec
 from rewardlab.errors import DataValidationError, RewardlabError
+from rewardlab.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from rewardlab.data.load import LoadResult
 
 app = typer.Typer(
     help="rewardlab: preference data, reward-model training, honest evaluation, reward-hacking audits.",
@@ -24,25 +31,13 @@ data_app = typer.Typer(help="Preference data: check, stats, convert, simulate.",
 app.add_typer(data_app, name="data")
 
 # ------------------------------------------------------------------ shared options
+# The data-reading options of every command come from one declaration, DataSpec (rewardlab.data.spec), through
+# `spec_options`; the training options from TrainConfig. Only options that belong to one command are written here.
 
-FormatOpt = Annotated[
-    str | None,
-    typer.Option("--format", help="Record layout: explicit, implicit, ksample or battles (default: detected)."),
-]
-FileFormatOpt = Annotated[
-    str | None, typer.Option("--file-format", help="jsonl, json, csv, parquet, arrow (datasets folder) or hub.")
-]
-PromptKeyOpt = Annotated[str | None, typer.Option("--prompt-key", help="Column holding the prompt.")]
-ChosenKeyOpt = Annotated[str | None, typer.Option("--chosen-key", help="Column holding the preferred response.")]
-RejectedKeyOpt = Annotated[str | None, typer.Option("--rejected-key", help="Column holding the other response.")]
-SplitOpt = Annotated[str | None, typer.Option("--split", help="Split of a datasets folder or hub dataset.")]
 DEVICE_HELP = ("auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps. Under torchrun / accelerate launch "
                "each process takes its own GPU (or the CPU with --device cpu).")
 DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
-OnInvalidOpt = Annotated[
-    str, typer.Option("--on-invalid", help="'error': stop and list bad records (exit 2); 'skip': go on, report.")
-]
-
+DATA_OPTIONS = spec_options("reading", DataSpec, skip=("source",))
 
 KIND_NAMES = {"pairs": "preference pairs", "ksample": "K-sample sets", "battles": "battles"}
 
@@ -51,19 +46,9 @@ def _echo_err(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
-def _load(source, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid):
-    from rewardlab.data import load_data
-
-    res = load_data(
-        source,
-        kind=fmt,
-        file_format=file_format,
-        prompt_key=prompt_key,
-        chosen_key=chosen_key,
-        rejected_key=rejected_key,
-        split=split,
-        on_invalid=on_invalid,
-    )
+def _load(spec: DataSpec, source: str | None = None) -> LoadResult:
+    """Read one source with the spec's options; skipped records are reported on stderr, never dropped silently."""
+    res = spec.load(source)
     if res.skipped:
         _echo_err(f"skipped {len(res.skipped)} invalid record(s) of {res.n_read}:\n{res.skip_summary()}")
         for issue in res.skipped[:20]:
@@ -77,18 +62,13 @@ def _load(source, fmt, file_format, prompt_key, chosen_key, rejected_key, split,
 
 
 @data_app.command("check")
+@DATA_OPTIONS
 def data_check(
     source: Annotated[str, typer.Argument(help="File, datasets folder or hub id.")],
-    fmt: FormatOpt = None,
-    file_format: FileFormatOpt = None,
-    prompt_key: PromptKeyOpt = None,
-    chosen_key: ChosenKeyOpt = None,
-    rejected_key: RejectedKeyOpt = None,
-    split: SplitOpt = None,
-    on_invalid: OnInvalidOpt = "error",
+    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
     """Validate every record; list each bad one as source:line: field: reason (exit 2 if any)."""
-    res = _load(source, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
+    res = _load(reading.build(source=source))
     layout = res.kind
     if res.kind == "pairs":
         layout = "explicit prompt" if res.spec.explicit else "implicit prompt (shared prefix)"
@@ -103,24 +83,19 @@ def data_check(
 
 
 @data_app.command("stats")
+@DATA_OPTIONS
 def data_stats_cmd(
     source: Annotated[str, typer.Argument(help="File, datasets folder or hub id.")],
     tokenizer: Annotated[
         str | None, typer.Option(help="Tokenizer for token lengths (default: the MiniLM backbone's); 'none' skips.")
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the statistics as JSON.")] = None,
-    fmt: FormatOpt = None,
-    file_format: FileFormatOpt = None,
-    prompt_key: PromptKeyOpt = None,
-    chosen_key: ChosenKeyOpt = None,
-    rejected_key: RejectedKeyOpt = None,
-    split: SplitOpt = None,
-    on_invalid: OnInvalidOpt = "error",
+    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
     """Counts, length distributions (characters and tokens), duplicates, ties, categories, longer-wins rate."""
     from rewardlab.data.stats import data_stats
 
-    res = _load(source, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
+    res = _load(reading.build(source=source))
     tok = None
     if (tokenizer or "").lower() != "none":
         from rewardlab.models.backbone import load_tokenizer
@@ -173,21 +148,16 @@ def format_stats(s: dict) -> str:
 
 
 @data_app.command("convert")
+@DATA_OPTIONS
 def data_convert(
     source: Annotated[str, typer.Argument(help="Input file, datasets folder or hub id.")],
     output: Annotated[str, typer.Argument(help="Output .jsonl, .jsonl.gz, .json or .parquet.")],
-    fmt: FormatOpt = None,
-    file_format: FileFormatOpt = None,
-    prompt_key: PromptKeyOpt = None,
-    chosen_key: ChosenKeyOpt = None,
-    rejected_key: RejectedKeyOpt = None,
-    split: SplitOpt = None,
-    on_invalid: OnInvalidOpt = "error",
+    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
     """Convert to rewardlab's explicit-prompt layout in JSONL or Parquet (validated on the way)."""
     from rewardlab.data import write_records
 
-    res = _load(source, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
+    res = _load(reading.build(source=source))
     write_records([r.to_dict() for r in res.records], output)
     typer.echo(f"wrote {len(res.records)} {res.kind} records to {output}")
 
@@ -220,82 +190,31 @@ def data_simulate(
 # ------------------------------------------------------------------ train
 
 
-@app.command("train")
+@app.command("train", epilog="Every setting is also a YAML key (--print-config shows them all) and a dotted "
+             "override: --set optim.lr=3e-4 --set model.head.kind=gaussian.")
+@spec_options("settings", TrainConfig)
 def train_cmd(
-    config: Annotated[Path | None, typer.Option(help="YAML file of training settings (flags override it).")] = None,
-    model: Annotated[str | None, typer.Option(help="Backbone: 'minilm' (offline default), a folder or a hub id.")] = None,
-    data: Annotated[str | None, typer.Option(help="Training pairs (file, datasets folder, hub id); default: simulator.")] = None,
-    eval_data: Annotated[str | None, typer.Option(help="Held-out pairs for evaluation.")] = None,
-    eval_split: Annotated[float | None, typer.Option(help="Hold out this share of --data prompts for evaluation.")] = None,
-    loss: Annotated[str | None, typer.Option(help="bt, margin, soft, rao_kupper, davidson or gaussian.")] = None,
-    head: Annotated[str | None, typer.Option(help="scalar, gaussian (mean + variance) or ensemble.")] = None,
-    members: Annotated[int | None, typer.Option(help="Ensemble members (--head ensemble).")] = None,
-    member_gaussian: Annotated[bool | None, typer.Option("--member-gaussian", help="Ensemble of Gaussian heads.")] = None,
-    bootstrap: Annotated[bool | None, typer.Option("--bootstrap", help="Each member trains on a bootstrap resample.")] = None,
-    pooling: Annotated[str | None, typer.Option(help="auto (the architecture's own), last, mean or cls.")] = None,
-    lora: Annotated[bool | None, typer.Option("--lora", help="Train LoRA adapters (the head is always trained).")] = None,
-    lora_r: Annotated[int | None, typer.Option(help="LoRA rank.")] = None,
-    freeze_backbone: Annotated[bool | None, typer.Option("--freeze-backbone", help="Train the head only.")] = None,
-    epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimiser steps (overrides --epochs).")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Pairs per device per step.")] = None,
-    grad_accum: Annotated[int | None, typer.Option(help="Gradient accumulation steps.")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Max tokens per rendered sequence (longer: truncated, counted).")] = None,
-    render_mode: Annotated[str | None, typer.Option(help="auto, chat, pair or plain.")] = None,
-    center_eta: Annotated[float | None, typer.Option(help="Centering regulariser weight (0.01 typical).")] = None,
-    anchor_columns: Annotated[str | None, typer.Option(help="'chosen_col,rejected_col' external scores for anchors.")] = None,
-    anchor_lambda: Annotated[float | None, typer.Option(help="Anchor loss weight.")] = None,
-    bf16: Annotated[bool | None, typer.Option("--bf16", help="bf16 autocast.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Checkpoint folder.")] = None,
-    eval_steps: Annotated[int | None, typer.Option(help="Evaluate every N steps (default: each epoch).")] = None,
-    save_steps: Annotated[int | None, typer.Option(help="Save a resumable checkpoint every N steps.")] = None,
-    logging_steps: Annotated[int | None, typer.Option(help="Log every N steps.")] = None,
-    report_to: Annotated[str | None, typer.Option(help="tensorboard, wandb, ... (comma separated).")] = None,
-    resume: Annotated[bool | None, typer.Option("--resume", help="Resume from the last complete checkpoint.")] = None,
-    sim_n: Annotated[int | None, typer.Option(help="Simulator pairs when no --data.")] = None,
-    sim_preset: Annotated[str | None, typer.Option(help="Simulator preset: neutral or human_like.")] = None,
-    sim_length_bias: Annotated[float | None, typer.Option(help="Simulator annotator length bias.")] = None,
-    fmt: FormatOpt = None,
-    prompt_key: PromptKeyOpt = None,
-    chosen_key: ChosenKeyOpt = None,
-    rejected_key: RejectedKeyOpt = None,
-    on_invalid: Annotated[str | None, typer.Option("--on-invalid", help="error or skip.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N pairs of --data.")] = None,
-    pack_pairs: Annotated[bool | None, typer.Option(
-        "--pack-pairs/--no-pack-pairs",
-        help="Chosen and rejected of a pair in one row (default: when the model allows it exactly).")] = None,
-    prefix_sharing: Annotated[bool | None, typer.Option(
-        "--prefix-sharing/--no-prefix-sharing",
-        help="Decoders: the prompt computed once per pair (default: on for causal decoders).")] = None,
-    group_by_length: Annotated[bool | None, typer.Option(
-        "--group-by-length/--no-group-by-length", help="Batches of pairs of similar length (default on).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file of settings (nested sections as --print-config "
+                                                "writes them, or flat option names); flags override it.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Dotted override path=value, e.g. "
+                                                   "optim.lr=3e-4 (repeatable; applied after the flags).")] = None,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved, validated settings as "
+                                               "YAML and exit (nothing is loaded).")] = False,
+    settings: FlagValues = None,  # type: ignore[assignment]  (generated from TrainConfig)
 ) -> None:
-    """Train a reward model (default: MiniLM + Bradley-Terry + scalar head on simulator pairs)."""
-    from rewardlab.train.config import TrainConfig
+    """Train a reward model (default: MiniLM + Bradley-Terry + scalar head on simulator pairs).
+
+    The settings are validated before anything loads; an impossible combination (say --head scalar with
+    --loss gaussian) stops here with a message naming the flags."""
+    base = TrainConfig.from_yaml(config) if config else None
+    cfg = settings.build(base, overrides=parse_set(set_))
+    if print_config:
+        typer.echo(cfg.to_yaml(), nl=False)
+        return
+    from rewardlab.runtime import is_main_process
     from rewardlab.train.trainer import train
 
-    cfg = TrainConfig.from_yaml(config) if config else TrainConfig()
-    flags = {
-        "model": model, "data": data, "eval_data": eval_data, "eval_split": eval_split, "loss": loss, "head": head,
-        "members": members, "member_gaussian": member_gaussian, "bootstrap": bootstrap, "pooling": pooling,
-        "lora": lora, "lora_r": lora_r, "freeze_backbone": freeze_backbone, "epochs": epochs,
-        "max_steps": max_steps, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
-        "max_length": max_length, "render_mode": render_mode, "center_eta": center_eta,
-        "anchor_columns": anchor_columns.split(",") if anchor_columns else None, "anchor_lambda": anchor_lambda,
-        "bf16": bf16, "device": device, "seed": seed, "output": output, "eval_steps": eval_steps, "save_steps": save_steps,
-        "logging_steps": logging_steps, "report_to": report_to.split(",") if report_to else None,
-        "resume": resume, "sim_n": sim_n, "sim_preset": sim_preset, "sim_length_bias": sim_length_bias,
-        "data_format": fmt, "prompt_key": prompt_key, "chosen_key": chosen_key, "rejected_key": rejected_key,
-        "on_invalid": on_invalid, "limit": limit, "pack_pairs": pack_pairs, "prefix_sharing": prefix_sharing,
-        "group_by_length": group_by_length,
-    }
-    cfg = cfg.updated(flags)
-    res = train(cfg, log=_echo_err)
-    from rewardlab.runtime import is_main_process
-
+    res = train(cfg)
     if is_main_process():
         m = res.metrics
         if m:
@@ -314,10 +233,11 @@ ModelOpt = Annotated[
 ]
 
 
-def _read_all(paths: list[str], fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid):
+def _read_all(spec: DataSpec, paths: list[str]) -> dict[str, list]:
+    """{name: records} of several sources read with one spec (names from the file names, made unique)."""
     out = {}
     for p in paths:
-        res = _load(p, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
+        res = _load(spec, p)
         name = Path(p).name.split(".")[0] or "data"
         while name in out:
             name += "_"
@@ -326,6 +246,7 @@ def _read_all(paths: list[str], fmt, file_format, prompt_key, chosen_key, reject
 
 
 @app.command("score")
+@DATA_OPTIONS
 def score_cmd(
     model: ModelOpt,
     data: Annotated[str, typer.Option("--data", "-d", help="Pairs, K-sample sets or battles to score.")],
@@ -336,13 +257,7 @@ def score_cmd(
         "--prefix-sharing/--no-prefix-sharing",
         help="Decoders: each distinct prompt run once, its key/value cache reused (default: when exact).")] = None,
     device: DeviceOpt = "auto",
-    fmt: FormatOpt = None,
-    file_format: FileFormatOpt = None,
-    prompt_key: PromptKeyOpt = None,
-    chosen_key: ChosenKeyOpt = None,
-    rejected_key: RejectedKeyOpt = None,
-    split: SplitOpt = None,
-    on_invalid: OnInvalidOpt = "error",
+    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
     """Score every response of a data file; rows {id, role, prompt, response, reward[, std, members]}.
 
@@ -354,7 +269,7 @@ def score_cmd(
     from rewardlab.scoring.rows import score_records
 
     init_distributed(device)
-    res = _load(data, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
+    res = _load(reading.build(source=data))
     scorer = ShardedScorer(get_scorer(model, bf16=bf16, token_budget=token_budget, prefix_sharing=prefix_sharing,
                                       device=device))
     rows = score_records(scorer, res.records)
@@ -369,6 +284,7 @@ def score_cmd(
 
 
 @app.command("eval")
+@DATA_OPTIONS
 def eval_cmd(
     model: ModelOpt,
     output: Annotated[Path, typer.Option("--output", "-o", help="Evaluation folder.")],
@@ -382,13 +298,7 @@ def eval_cmd(
                                                   "section score (RewardBench v1 style).")] = None,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring.")] = False,
     device: DeviceOpt = "auto",
-    fmt: FormatOpt = None,
-    file_format: FileFormatOpt = None,
-    prompt_key: PromptKeyOpt = None,
-    chosen_key: ChosenKeyOpt = None,
-    rejected_key: RejectedKeyOpt = None,
-    split: SplitOpt = None,
-    on_invalid: OnInvalidOpt = "error",
+    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
     """Evaluate a reward model: accuracy with CIs, length baselines, calibration, PPE metrics, plots.
 
@@ -404,8 +314,9 @@ def eval_cmd(
 
     init_distributed(device)
     if data:
-        datasets = _read_all(data, fmt, file_format, prompt_key, chosen_key, rejected_key, split, on_invalid)
+        datasets = _read_all(reading.build(source=data[0]), data)
     else:
+        reading.build()  # reading options without --data are an error, not ignored
         from rewardlab.simulate.datasets import simulator_eval_sets
 
         datasets = simulator_eval_sets(n_pairs=sim_n, seed=seed + 20_000)
@@ -484,6 +395,7 @@ def export_cmd(
 
 
 @app.command("audit")
+@DATA_OPTIONS
 def audit_cmd(
     model: ModelOpt,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for audit.json and plots.")],
@@ -496,12 +408,13 @@ def audit_cmd(
     n_pairs: Annotated[int, typer.Option(help="Simulator pairs when no --data (with --data: the first N, 0 = all).")] = 300,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring (about 2x faster on AMX CPUs).")] = False,
     device: DeviceOpt = "auto",
+    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
     """Reward-hacking audit: feature correlations, counterfactual probes, sycophancy, length-controlled accuracy."""
     from rewardlab.audit.cli import audit_command
     from rewardlab.report import build_report
 
-    audit_command(model=model, output=output, data=data, cases=cases, threshold=threshold,
+    audit_command(model=model, output=output, data=reading.build(source=data), cases=cases, threshold=threshold,
                   n_resamples=n_resamples, seed=seed, n_pairs=n_pairs, bf16=bf16, device=device)
     typer.echo(f"wrote {output / 'audit.json'} and {build_report(output)}")
 
@@ -517,7 +430,7 @@ def demo_cmd(
     from rewardlab.demo import run_demo
     from rewardlab.eval.summary import headline
 
-    res = run_demo(output, quick=quick, seed=seed, log=_echo_err)
+    res = run_demo(output, quick=quick, seed=seed)
     typer.echo("")
     typer.echo(headline(res.metrics))
     if res.audit:
@@ -531,17 +444,23 @@ def demo_cmd(
 # ------------------------------------------------------------------ entry point
 
 
+class NoteFormatter(logging.Formatter):
+    """Progress lines as they are; warnings from the library as `note: ...`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        return f"note: {msg}" if record.levelno >= logging.WARNING else msg
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app, turning RewardlabError into a message and exit code 2."""
-    import logging
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     logger = logging.getLogger("rewardlab")
-    if not logger.handlers:  # notes from the library (a fast path that is off, ...) go to stderr, once each
+    if not logger.handlers:  # the library logs progress (INFO) and notes (WARNING); they go to stderr
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("note: %(message)s"))
+        handler.setFormatter(NoteFormatter())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     try:

@@ -6,6 +6,7 @@ held-out simulator pairs, K-sample pools and battles -> audit it for reward hack
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 
 from rewardlab.data import write_records
 from rewardlab.runtime import fast_bf16
+
+logger = logging.getLogger(__name__)
 
 SIZES = {
     "full": {"train": 3000, "eval_pairs": 600, "pools": 150, "battles": 600, "resamples": 1000, "audit_pairs": 300},
@@ -32,8 +35,23 @@ class DemoResult:
     seconds: float
 
 
-def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 0, log: Any = print) -> DemoResult:
-    """Run the pipeline end to end and return where everything went."""
+def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 0) -> DemoResult:
+    """Run the pipeline end to end and return where everything went; each stage is logged (`rewardlab.demo`).
+
+    Args:
+        output: folder for data, model, evaluation and report.
+        quick: small sizes (about a minute; used in CI).
+        seed: random seed of the simulator, the training and the bootstrap.
+    Returns:
+        DemoResult: paths, headline metrics, the audit and the wall time.
+    Raises:
+        RewardlabError: the output folder cannot be written.
+
+    Example:
+        >>> from rewardlab.demo import run_demo
+        >>> run_demo("runs/demo", quick=True).report  # doctest: +SKIP
+        PosixPath('runs/demo/eval/report.html')
+    """
     from rewardlab.eval.evaluate import evaluate
     from rewardlab.report import build_report
     from rewardlab.scoring import ModelScorer
@@ -47,19 +65,20 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
     out = Path(output)
     (out / "data").mkdir(parents=True, exist_ok=True)
     sim = human_like()
-    log(f"[1/5] simulating {size['train']} training pairs from annotators with human-like biases "
-        f"(length {sim.length_bias}, agreement {sim.agreement_bias}, formatting {sim.format_bias})")
+    logger.info(f"[1/5] simulating {size['train']} training pairs from annotators with human-like biases "
+                f"(length {sim.length_bias}, agreement {sim.agreement_bias}, formatting {sim.format_bias})")
     train_path = out / "data" / "train.jsonl"
     write_records(simulate_pairs(size["train"], seed=seed, config=sim), str(train_path))
     heldout_path = out / "data" / "heldout_pairs.jsonl"
     write_records(simulate_pairs(size["eval_pairs"], seed=seed + 1, config=sim), str(heldout_path))
     bf16 = fast_bf16()  # bf16 autocast where the hardware has it (GPUs, CPUs with AVX512-BF16/AMX), else fp32
-    log(f"[2/5] training a MiniLM reward model (Bradley-Terry, scalar head, {'bf16 autocast' if bf16 else 'fp32'})")
-    cfg = TrainConfig(output=str(out / "model"), data=str(train_path), eval_data=str(heldout_path), lr=2e-4,
-                      batch_size=16, bf16=bf16, epochs=1, max_length=192, seed=seed, logging_steps=25)
-    res = train(cfg, log=log)
-    clean_checkpoints(cfg.output)
-    log("[3/5] evaluating on held-out simulator pairs, K-sample pools and battles")
+    logger.info(f"[2/5] training a MiniLM reward model (Bradley-Terry, scalar head, {'bf16 autocast' if bf16 else 'fp32'})")
+    cfg = TrainConfig.from_options(output=str(out / "model"), data=str(train_path), eval_data=str(heldout_path),
+                                   lr=2e-4, batch_size=16, bf16=bf16, epochs=1, max_length=192, seed=seed,
+                                   logging_steps=25)
+    res = train(cfg)
+    clean_checkpoints(cfg.run.output)
+    logger.info("[3/5] evaluating on held-out simulator pairs, K-sample pools and battles")
     scorer = ModelScorer(res.loaded, name=str(out / "model"))
     from rewardlab.data import load_pairs
 
@@ -73,14 +92,14 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
                                            "train pairs": size["train"], "epochs": 1, "learning rate": 2e-4,
                                            "annotators": "simulated, human_like() biases"}})
     audit = None
-    log("[4/5] auditing for reward hacking (length, hedging, formatting, filler, sycophancy probes)")
+    logger.info("[4/5] auditing for reward hacking (length, hedging, formatting, filler, sycophancy probes)")
     try:
         from rewardlab.audit.run import default_audit_data, run_audit
     except ImportError:  # the audit module is optional in partial installs
-        log("      audit module not available; skipped")
+        logger.info("      audit module not available; skipped")
     else:
         pairs, cases = default_audit_data(n_pairs=size["audit_pairs"], seed=seed + 3)
         audit = run_audit(scorer, pairs, cases, eval_dir, n_resamples=size["resamples"], seed=seed)
-    log("[5/5] writing the report")
+    logger.info("[5/5] writing the report")
     report = build_report(eval_dir, title="rewardlab demo: MiniLM reward model on simulated preferences")
-    return DemoResult(out, Path(cfg.output), report, metrics, audit, time.time() - t0)
+    return DemoResult(out, Path(cfg.run.output), report, metrics, audit, time.time() - t0)

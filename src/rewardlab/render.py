@@ -9,9 +9,10 @@ of the prompt and the start of the response are kept by default.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from rewardlab.config import Spec, option
 from rewardlab.data.schema import Text
 from rewardlab.errors import RewardlabError
 
@@ -20,34 +21,32 @@ HH_TURN = re.compile(r"\n\n(Human|Assistant):")
 
 
 @dataclass
-class RenderSpec:
+class RenderSpec(Spec):
     """How text becomes input: mode, EOS policy, max length and which side of prompt/response is truncated.
 
     mode: 'chat' (the tokenizer's chat template), 'pair' (the tokenizer's sentence-pair layout, e.g. BERT
     [CLS] prompt [SEP] response [SEP]), 'plain' (prompt + separator + response) or 'auto' (chat if the tokenizer
     has a template, pair if it has a separator token and no EOS, else plain; resolved when the model is built).
     eos: 'auto' (append EOS in plain mode when the tokenizer has one), 'always' or 'never'.
+
+    Example:
+        >>> RenderSpec(mode="plain", max_length=256).to_dict()["max_length"]
+        256
     """
 
-    mode: str = "auto"
-    separator: str = "\n"
-    eos: str = "auto"
-    max_length: int = 512
-    prompt_truncation: str = "left"  # keep the end of the prompt
-    response_truncation: str = "right"  # keep the start of the response
-    min_response_tokens: int = 64  # the response keeps at least this many tokens when the prompt is long
+    section_title = "rendering"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (stored in rewardlab.json)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RenderSpec:
-        """Inverse of to_dict; unknown keys are an error, not silently dropped."""
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise RewardlabError(f"unknown render spec fields: {sorted(unknown)}")
-        return cls(**d)
+    mode: Literal["auto", "chat", "pair", "plain"] = option("auto", flag="--render-mode", help=(
+        "auto, chat (chat template), pair (sentence-pair layout) or plain (prompt + separator + response)."))
+    separator: str = option("\n", help="Between prompt and response in plain mode.")
+    eos: Literal["auto", "always", "never"] = option("auto", help="Append EOS: auto (plain mode, when the "
+                                                      "tokenizer has one), always or never.")
+    max_length: int = option(512, min=8, help="Max tokens per sequence (longer pairs are truncated and counted).")
+    prompt_truncation: Literal["left", "right"] = option("left", help="left keeps the end of a long prompt.")
+    response_truncation: Literal["left", "right"] = option("right", help="right keeps the start of a long "
+                                                           "response.")
+    min_response_tokens: int = option(64, min=0, help="A long prompt is cut so the response keeps at least this "
+                                      "many tokens.")
 
 
 def hh_to_messages(prompt: str) -> list[dict[str, str]] | None:

@@ -21,10 +21,10 @@ def _train(tmp, length_bias: float):
     path = tmp / f"train_lb{length_bias}.jsonl"
     # same seed: identical responses, only the annotators' length bias (so the labels) differ
     write_records(simulate_pairs(N_TRAIN, seed=1, config=SimConfig(length_bias=length_bias)), str(path))
-    cfg = TrainConfig(output=str(tmp / f"rm_lb{length_bias}"), data=str(path), eval_split=0.0,
+    cfg = TrainConfig.from_options(output=str(tmp / f"rm_lb{length_bias}"), data=str(path), eval_split=0.0,
                       freeze_backbone=True, pooling="mean", head_epochs=40, bf16=fast_bf16(), max_length=160,
                       progress=False)
-    return train(cfg, log=lambda *_: None).loaded
+    return train(cfg).loaded
 
 
 def _audit(loaded, out):

@@ -145,7 +145,7 @@ def test_key_overrides_and_format_override(tmp_path):
     assert rec.extra == {"prompt": "ignored"}
     rows = [{"prompt": "unused", "chosen": "Q: a", "rejected": "Q: b"}]
     write_records(rows, path)
-    rec = load_data(path, kind="implicit").records[0]
+    rec = load_data(path, layout="implicit").records[0]
     assert (rec.prompt, rec.chosen, rec.rejected) == ("Q: ", "a", "b")
 
 

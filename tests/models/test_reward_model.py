@@ -26,7 +26,7 @@ def _perturb_head(loaded, seed=1):
 
 @pytest.fixture(scope="module")
 def minilm():
-    lm = build_reward_model("minilm", seed=0, log=lambda *_: None)
+    lm = build_reward_model("minilm", seed=0)
     _perturb_head(lm)
     return lm
 
@@ -34,7 +34,7 @@ def minilm():
 @pytest.mark.parametrize("pooling", ["auto", "mean", "last"])
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_padding_invariance_encoder(pooling, side):
-    lm = build_reward_model("minilm", HeadSpec(pooling=pooling), seed=0, log=lambda *_: None)
+    lm = build_reward_model("minilm", HeadSpec(pooling=pooling), seed=0)
     _perturb_head(lm)
     batch = rewards(lm, PROMPTS, RESPONSES, side)["mean"]
     alone = torch.cat([rewards(lm, [p], [r], side)["mean"] for p, r in zip(PROMPTS, RESPONSES, strict=True)])
@@ -44,7 +44,7 @@ def test_padding_invariance_encoder(pooling, side):
 @pytest.mark.parametrize("pooling", ["auto", "mean"])
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_padding_invariance_decoder(tiny_decoder, pooling, side):
-    lm = build_reward_model(tiny_decoder, HeadSpec(pooling=pooling), seed=0, log=lambda *_: None)
+    lm = build_reward_model(tiny_decoder, HeadSpec(pooling=pooling), seed=0)
     _perturb_head(lm)
     batch = rewards(lm, PROMPTS, RESPONSES, side)["mean"]
     alone = torch.cat([rewards(lm, [p], [r], side)["mean"] for p, r in zip(PROMPTS, RESPONSES, strict=True)])
@@ -57,7 +57,7 @@ def test_scalar_checkpoint_reloads_with_plain_hf(tmp_path, tiny_decoder, backbon
 
     from rewardlab.batching import pad_batch
 
-    lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, seed=0, log=lambda *_: None)
+    lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, seed=0)
     _perturb_head(lm)
     path = save_checkpoint(lm, tmp_path / "rm")
     ours = rewards(lm, PROMPTS, RESPONSES)["mean"]
@@ -78,7 +78,7 @@ def test_scalar_checkpoint_reloads_with_plain_hf(tmp_path, tiny_decoder, backbon
 def test_lora_save_reload_same_rewards_and_head_trained(tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    lm = build_reward_model("minilm", seed=0, lora={"r": 4, "alpha": 8}, log=lambda *_: None)
+    lm = build_reward_model("minilm", seed=0, lora={"r": 4, "alpha": 8})
     trainable = {n for n, p in lm.model.named_parameters() if p.requires_grad}
     assert any("lora_" in n for n in trainable)
     assert any("classifier" in n and "lora_" not in n for n in trainable), "the head must be fully trainable"
@@ -98,7 +98,7 @@ def test_lora_save_reload_same_rewards_and_head_trained(tmp_path):
 
 def test_gaussian_and_ensemble_heads_round_trip_and_export(tmp_path):
     for spec in (HeadSpec("gaussian"), HeadSpec("ensemble", n_members=3), HeadSpec("ensemble", 3, True)):
-        lm = build_reward_model("minilm", spec, seed=0, log=lambda *_: None)
+        lm = build_reward_model("minilm", spec, seed=0)
         _perturb_head(lm)
         out = rewards(lm, PROMPTS, RESPONSES)
         assert out["var"].shape == (3,) and bool((out["var"] > 0).all())
@@ -116,7 +116,7 @@ def test_gaussian_and_ensemble_heads_round_trip_and_export(tmp_path):
 
 
 def test_truncation_keeps_prompt_end_and_response_start():
-    lm = build_reward_model("minilm", render=RenderSpec(max_length=16, min_response_tokens=6), log=lambda *_: None)
+    lm = build_reward_model("minilm", render=RenderSpec(max_length=16, min_response_tokens=6))
     prompt = "one two three four five six seven eight nine ten eleven twelve"
     response = "alpha beta gamma delta epsilon zeta eta theta"
     enc = lm.renderer.encode([prompt], [response])[0]
@@ -127,7 +127,7 @@ def test_truncation_keeps_prompt_end_and_response_start():
     assert lm.renderer.n_truncated == 1
 
 
-def test_two_label_classifier_is_refused_for_scoring_and_replaced_for_training(tmp_path):
+def test_two_label_classifier_is_refused_for_scoring_and_replaced_for_training(tmp_path, rewardlab_log):
     from transformers import AutoModelForSequenceClassification
 
     from rewardlab.errors import RewardlabError
@@ -140,10 +140,9 @@ def test_two_label_classifier_is_refused_for_scoring_and_replaced_for_training(t
     load_tokenizer("minilm").save_pretrained(tmp_path / "clf")
     with pytest.raises(RewardlabError, match="num_labels=2"):
         load(str(tmp_path / "clf"))
-    notes = []
-    lm = build_reward_model(str(tmp_path / "clf"), log=notes.append)
+    lm = build_reward_model(str(tmp_path / "clf"))
     assert lm.model.config.num_labels == 1
-    assert any("2-label" in n for n in notes)
+    assert any("2-label" in n for n in rewardlab_log)
 
 
 # ---------------------------------------------------------------- head aggregation, by formula
@@ -160,7 +159,7 @@ def test_head_aggregation_by_formula(tiny_decoder, spec):
     (numpy, float64, from the raw head outputs)."""
     from rewardlab.models.reward_model import VAR_FLOOR
 
-    lm = build_reward_model(tiny_decoder, spec, seed=0, log=lambda *_: None)
+    lm = build_reward_model(tiny_decoder, spec, seed=0)
     _perturb_head(lm, seed=5)
     out = {k: v.double().numpy() for k, v in rewards(lm, PROMPTS, RESPONSES).items()}
     raw = _manual_logits(lm, "last")  # [B, n_outputs], independent of RewardModel.split / pool
@@ -212,8 +211,7 @@ def test_pooling_equals_manual_gather(tiny_decoder, backbone, pooling, side):
     """Rewards of a padded batch (left or right) equal the head applied to a hand-picked hidden state of each
     unpadded sequence: first token, last token or token mean. Different poolings give different rewards, so a
     pooling that is ignored (or swapped for another) fails."""
-    lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, HeadSpec(pooling=pooling), seed=0,
-                            log=lambda *_: None)
+    lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, HeadSpec(pooling=pooling), seed=0)
     _perturb_head(lm, seed=2)
     lm.model.eval()
     got = rewards(lm, PROMPTS, RESPONSES, side)["mean"].double().numpy()

@@ -173,10 +173,10 @@ def test_every_loss_trains_end_to_end(tmp_path, tiny_decoder, labelled_data, los
     rewards (Rao-Kupper a = logit((1 + t) / 2), Davidson nu = 2t / (1 - t), both above 0.5 here)."""
     data, t = labelled_data
     rec = _Losses()
-    cfg = TrainConfig(model=tiny_decoder, data=data, loss=loss, eval_split=0.0, batch_size=8, epochs=4, lr=3e-3,
+    cfg = TrainConfig.from_options(model=tiny_decoder, data=data, loss=loss, eval_split=0.0, batch_size=8, epochs=4, lr=3e-3,
                       max_length=128, logging_steps=5, progress=False, seed=1, output=str(tmp_path / loss))
-    train(cfg, log=lambda *_: None, callbacks=[rec])
-    meta = json.loads(open(os.path.join(cfg.output, "rewardlab.json")).read())
+    train(cfg, callbacks=[rec])
+    meta = json.loads(open(os.path.join(cfg.run.output, "rewardlab.json")).read())
     assert meta["loss"] == loss
     first, last = rec.logs[0]["loss"], rec.logs[-1]["loss"]
     assert last < first, rec.logs

@@ -47,7 +47,7 @@ def test_scalar_ensemble_is_scored_with_sigmoid_of_mean_not_probit_of_spread():
     rows = simulate_pairs(6, seed=1)
     pairs = [parse_pair(r, detect_spec(rows[0])) for r in rows]
     for spec, width in ((HeadSpec("ensemble", 3), 2), (HeadSpec("ensemble", 3, True), 4), (HeadSpec("gaussian"), 4)):
-        lm = build_reward_model("minilm", spec, log=lambda *_: None)
+        lm = build_reward_model("minilm", spec)
         ex = encode_pairs(lm.renderer, pairs)
         module = RewardTrainingModule(lm.model, get_loss("gaussian" if spec.member_gaussian else "bt")).eval()
         with torch.no_grad():

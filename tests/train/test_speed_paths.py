@@ -102,19 +102,18 @@ def test_shared_prefix_and_packed_row_layout():
 def test_layout_resolution(tiny_decoder):
     dec = _model(tiny_decoder, HeadSpec()).model
     enc = _model("minilm", HeadSpec()).model
-    quiet = {"log": lambda *_: None}
-    assert resolve_pair_layout(TrainConfig(), dec, **quiet) == "prefix"
-    assert resolve_pair_layout(TrainConfig(prefix_sharing=False), dec, **quiet) == "plain"
-    assert resolve_pair_layout(TrainConfig(pack_pairs=True, prefix_sharing=False), dec, **quiet) == "packed"
-    assert resolve_pair_layout(TrainConfig(pack_pairs=False), dec, **quiet) == "plain"
+    assert resolve_pair_layout(TrainConfig.from_options(), dec) == "prefix"
+    assert resolve_pair_layout(TrainConfig.from_options(prefix_sharing=False), dec) == "plain"
+    assert resolve_pair_layout(TrainConfig.from_options(pack_pairs=True, prefix_sharing=False), dec) == "packed"
+    assert resolve_pair_layout(TrainConfig.from_options(pack_pairs=False), dec) == "plain"
     # encoders: packing shares nothing and doubles the attention length, so it is opt-in (measured slower)
-    assert resolve_pair_layout(TrainConfig(), enc, **quiet) == "plain"
-    assert resolve_pair_layout(TrainConfig(pack_pairs=True), enc, **quiet) == "packed"
-    assert resolve_pair_layout(TrainConfig(pack_pairs=False), enc, **quiet) == "plain"
+    assert resolve_pair_layout(TrainConfig.from_options(), enc) == "plain"
+    assert resolve_pair_layout(TrainConfig.from_options(pack_pairs=True), enc) == "packed"
+    assert resolve_pair_layout(TrainConfig.from_options(pack_pairs=False), enc) == "plain"
     with pytest.raises(RewardlabError, match="causal decoder"):
-        resolve_pair_layout(TrainConfig(prefix_sharing=True), enc, **quiet)
+        resolve_pair_layout(TrainConfig.from_options(prefix_sharing=True), enc)
     with pytest.raises(RewardlabError, match="packed rows"):
-        resolve_pair_layout(TrainConfig(prefix_sharing=True, pack_pairs=False), dec, **quiet)
+        resolve_pair_layout(TrainConfig.from_options(prefix_sharing=True, pack_pairs=False), dec)
 
 
 class _LogLosses(TrainerCallback):
@@ -128,7 +127,7 @@ class _LogLosses(TrainerCallback):
             self.losses.append((state.global_step, float(logs["loss"])))
 
 
-def test_train_prefix_layout_matches_plain_layout(tmp_path, tiny_decoder):
+def test_train_prefix_layout_matches_plain_layout(tmp_path, tiny_decoder, rewardlab_log):
     """Whole runs: same batches (no length grouping), per-step losses and final rewards agree."""
     from conftest import rewards
     from rewardlab.train.trainer import train
@@ -137,10 +136,9 @@ def test_train_prefix_layout_matches_plain_layout(tmp_path, tiny_decoder):
                 group_by_length=False, **QUIET)
     runs, losses = {}, {}
     for name, kw in (("plain", {"pack_pairs": False}), ("prefix", {})):
-        notes: list[str] = []
         rec = _LogLosses()
-        res = train(TrainConfig(output=str(tmp_path / name), **kw, **base), log=notes.append, callbacks=[rec])
-        assert any(f"pair layout: {name}" in n for n in notes)
+        res = train(TrainConfig.from_options(output=str(tmp_path / name), **kw, **base), callbacks=[rec])
+        assert any(f"pair layout: {name}" in n for n in rewardlab_log)
         runs[name], losses[name] = res, rec.losses
     # the training loss of every step (logged each step), not only the end result
     assert [s for s, _ in losses["plain"]] == [s for s, _ in losses["prefix"]] == [1, 2, 3]
@@ -154,7 +152,7 @@ def test_train_prefix_layout_matches_plain_layout(tmp_path, tiny_decoder):
 
 def test_lora_packed_equals_plain(tiny_decoder):
     """LoRA adapters inside the backbone and a modules_to_save head: the packed path sees both."""
-    lm = build_reward_model(tiny_decoder, HeadSpec(), seed=0, lora={"r": 4, "alpha": 8}, log=lambda *_: None)
+    lm = build_reward_model(tiny_decoder, HeadSpec(), seed=0, lora={"r": 4, "alpha": 8})
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for _n, p in lm.model.named_parameters():

@@ -56,9 +56,9 @@ def _gold_gap_run(tmp_path, n_train: int) -> dict[str, float]:
                           for f in sim.family_weights}
     _sim(tmp_path / "tr.jsonl", n_train, 0, sim)
     ev = _sim(tmp_path / "ev.jsonl", 1000, 99, sim)
-    cfg = TrainConfig(output=str(tmp_path / "rm"), data=str(tmp_path / "tr.jsonl"), eval_data=str(tmp_path / "ev.jsonl"),
+    cfg = TrainConfig.from_options(output=str(tmp_path / "rm"), data=str(tmp_path / "tr.jsonl"), eval_data=str(tmp_path / "ev.jsonl"),
                       lr=2e-4, batch_size=16, bf16=fast_bf16(), epochs=1, max_length=160, **QUIET)
-    res = train(cfg, log=lambda *_: None)
+    res = train(cfg)
     assert os.path.exists(tmp_path / "rm" / "rewardlab.json")
     scorer = ModelScorer(load(str(tmp_path / "rm")))
     prompts = [r["prompt"] for r in ev]
@@ -109,9 +109,9 @@ def test_gaussian_sigma_orders_families_by_tau(tmp_path):
     sim.taus.update(taus)
     _sim(tmp_path / "tr.jsonl", 2000, 0, sim)
     ev = simulate_pairs(600, seed=5, config=sim)
-    cfg = TrainConfig(output=str(tmp_path / "g"), data=str(tmp_path / "tr.jsonl"), head="gaussian", pooling="mean",
+    cfg = TrainConfig.from_options(output=str(tmp_path / "g"), data=str(tmp_path / "tr.jsonl"), head="gaussian", pooling="mean",
                       freeze_backbone=True, head_epochs=60, bf16=fast_bf16(), max_length=160, eval_split=0.0, **QUIET)
-    res = train(cfg, log=lambda *_: None)
+    res = train(cfg)
     sigma = {}
     for fam in taus:
         rs = [r for r in ev if r["category"] == fam]
@@ -124,15 +124,15 @@ def test_frozen_fast_path_matches_full_forward(tmp_path):
     """Loss and rewards from cached features equal those of the plain forward pass (1e-4)."""
     from rewardlab.data.formats import detect_spec, parse_pair
     from rewardlab.models import HeadSpec, build_reward_model
-    from rewardlab.train.collate import PairCollator, encode_pairs
-    from rewardlab.train.frozen import batch_columns, example_features
+    from rewardlab.train.collate import PairCollator, encode_pairs, pair_columns
+    from rewardlab.train.frozen import example_features
     from rewardlab.train.losses import get_loss, pair_loss
     from rewardlab.train.trainer import RewardTrainingModule
 
     rows = simulate_pairs(12, seed=3)
     pairs = [parse_pair(r, detect_spec(rows[0])) for r in rows]
     for spec in (HeadSpec(), HeadSpec("ensemble", 3, True, pooling="mean")):
-        lm = build_reward_model("minilm", spec, freeze_backbone=True, log=lambda *_: None)
+        lm = build_reward_model("minilm", spec, freeze_backbone=True)
         loss_fn = get_loss("gaussian" if spec.member_gaussian else "bt")
         ex = encode_pairs(lm.renderer, pairs)
         module = RewardTrainingModule(lm.model, loss_fn).eval()
@@ -140,7 +140,7 @@ def test_frozen_fast_path_matches_full_forward(tmp_path):
             full = module(**PairCollator(lm.tokenizer.pad_token_id)(ex))
             fc, fr = example_features(lm.model, ex, lm.tokenizer.pad_token_id, progress=False)
             out_chosen, out_rejected = lm.model.split(lm.model.head_logits(fc)), lm.model.split(lm.model.head_logits(fr))
-            fast, _ = pair_loss(lm.model, loss_fn, out_chosen, out_rejected, batch_columns(ex))
+            fast, _ = pair_loss(lm.model, loss_fn, out_chosen, out_rejected, pair_columns(ex))
         torch.testing.assert_close(fast, full["loss"], atol=1e-4, rtol=0)
         torch.testing.assert_close(out_chosen["mean"], full["chosen"], atol=1e-4, rtol=0)
 
@@ -172,13 +172,13 @@ def _params(path):
     return {k: v.clone() for k, v in lm.model.state_dict().items()}
 
 
-def test_resume_after_kill_gives_identical_parameters(tmp_path, tiny_decoder):
+def test_resume_after_kill_gives_identical_parameters(tmp_path, tiny_decoder, caplog, rewardlab_log):
     base = dict(model=tiny_decoder, sim_n=96, sim_eval_n=16, batch_size=8, max_steps=8, save_steps=3, lr=1e-3,
                 max_length=128, **QUIET)
-    ref = train(TrainConfig(output=str(tmp_path / "a"), **base), log=lambda *_: None)
+    ref = train(TrainConfig.from_options(output=str(tmp_path / "a"), **base))
     out_b = str(tmp_path / "b")
     with pytest.raises(KeyboardInterrupt):
-        train(TrainConfig(output=out_b, **base), log=lambda *_: None, callbacks=[_Kill(5)])
+        train(TrainConfig.from_options(output=out_b, **base), callbacks=[_Kill(5)])
     ck = latest_complete_checkpoint(out_b)
     assert ck is not None and ck.endswith("checkpoint-3")
     # a half-written later checkpoint (no completion marker) must not be picked
@@ -187,9 +187,10 @@ def test_resume_after_kill_gives_identical_parameters(tmp_path, tiny_decoder):
     os.remove(os.path.join(half, COMPLETE_MARKER))
     os.remove(os.path.join(half, "model.safetensors"))
     assert latest_complete_checkpoint(out_b) == ck
-    notes: list[str] = []
+    caplog.clear()
     steps = _CountSteps()
-    train(TrainConfig(output=out_b, resume=True, **base), log=notes.append, callbacks=[steps])
+    train(TrainConfig.from_options(output=out_b, resume=True, **base), callbacks=[steps])
+    notes = list(rewardlab_log)
     # it resumed from the complete checkpoint, not from scratch: the log names checkpoint-3, the first step the
     # resumed run takes is step 4, and it takes exactly the 8 - 3 = 5 remaining optimiser steps
     assert f"resuming from {ck}" in notes, notes
@@ -204,7 +205,7 @@ def test_margin_loss_without_margins_is_a_clear_error(tmp_path):
     from rewardlab.errors import RewardlabError
 
     with pytest.raises(RewardlabError, match="margin"):
-        train(TrainConfig(output=str(tmp_path / "m"), loss="margin", sim_n=20, **QUIET), log=lambda *_: None)
+        train(TrainConfig.from_options(output=str(tmp_path / "m"), loss="margin", sim_n=20, **QUIET))
 
 
 @pytest.mark.slow
@@ -227,8 +228,8 @@ def test_ddp_two_cpu_processes(tmp_path, tiny_decoder):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "saved reward model" in proc.stdout
     assert proc.stderr.count("pair layout: prefix") == 2, proc.stderr[-3000:]  # one line per rank
-    one = train(TrainConfig(output=str(tmp_path / "one"), batch_size=8, **common, **QUIET), log=lambda *_: None)
-    half = train(TrainConfig(output=str(tmp_path / "half"), batch_size=4, **common, **QUIET), log=lambda *_: None)
+    one = train(TrainConfig.from_options(output=str(tmp_path / "one"), batch_size=8, **common, **QUIET))
+    half = train(TrainConfig.from_options(output=str(tmp_path / "half"), batch_size=4, **common, **QUIET))
     prompts = ["What is 2+2?", "Name a city in France.", "Hi"]
     responses = ["4", "Paris is a city in France.", "Hello! How can I help?"]
     r_ddp = rewards(load(str(out)), prompts, responses)["mean"]
@@ -246,9 +247,9 @@ def test_lora_trains_end_to_end(tmp_path, tiny_decoder):
     from rewardlab.models.backbone import resolve_model_path
 
     steps = _CountSteps()
-    cfg = TrainConfig(model=tiny_decoder, lora=True, lora_r=4, sim_n=48, eval_split=0.0, sim_eval_n=8,
+    cfg = TrainConfig.from_options(model=tiny_decoder, lora=True, lora_r=4, sim_n=48, eval_split=0.0, sim_eval_n=8,
                       batch_size=8, max_steps=6, lr=5e-3, max_length=128, output=str(tmp_path / "lora"), **QUIET)
-    res = train(cfg, log=lambda *_: None, callbacks=[steps])
+    res = train(cfg, callbacks=[steps])
     assert steps.steps == [1, 2, 3, 4, 5, 6]
     assert os.path.exists(tmp_path / "lora" / "adapter" / "adapter_config.json")
     named = dict(res.loaded.model.named_parameters())
@@ -277,11 +278,11 @@ def test_anchor_columns_reach_the_gaussian_loss(tmp_path, tiny_decoder):
     runs = {}
     for lam in (0.5, 0.0):
         rec = _LogRecorder()
-        cfg = TrainConfig(model=tiny_decoder, data=str(tmp_path / "tr.jsonl"), eval_split=0.0, head="gaussian",
+        cfg = TrainConfig.from_options(model=tiny_decoder, data=str(tmp_path / "tr.jsonl"), eval_split=0.0, head="gaussian",
                           loss="gaussian", anchor_columns=["gold_chosen", "gold_rejected"], anchor_lambda=lam,
                           batch_size=8, max_steps=3, lr=5e-3, max_length=128, progress=False, logging_steps=1,
                           output=str(tmp_path / f"g{lam}"))
-        runs[lam] = (train(cfg, log=lambda *_: None, callbacks=[rec]), rec.logs)
+        runs[lam] = (train(cfg, callbacks=[rec]), rec.logs)
     meta = json.loads((tmp_path / "g0.5" / "rewardlab.json").read_text())
     assert meta["anchor_thresholds"] == pytest.approx(list(np.percentile(gold, [25, 75])))
     logs = runs[0.5][1]

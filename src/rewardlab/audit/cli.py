@@ -7,14 +7,17 @@ from typing import Any
 
 import typer
 
+from rewardlab.data.spec import DataSpec
 from rewardlab.errors import RewardlabError
 
 
-def _load_pairs(data: str, n_pairs: int) -> tuple[list[Any], str]:
-    from rewardlab.data import load_pairs
+def _load_pairs(spec: DataSpec, n_pairs: int) -> tuple[list[Any], str]:
     from rewardlab.data.schema import PreferencePair
 
-    res = load_pairs(data)
+    res = spec.load(pairs_only=True)
+    if res.skipped:
+        typer.echo(f"skipped {len(res.skipped)} invalid record(s) of {res.n_read}:\n{res.skip_summary()}", err=True)
+    data = spec.source
     pairs = [r for r in res.records if isinstance(r, PreferencePair)]
     total = len(pairs)
     if 0 < n_pairs < total:
@@ -23,7 +26,7 @@ def _load_pairs(data: str, n_pairs: int) -> tuple[list[Any], str]:
     return pairs, f"{data} ({total} pairs)"
 
 
-def audit_command(model: str, output: Path, data: str | None, cases: str | None, threshold: float,
+def audit_command(model: str, output: Path, data: DataSpec | None, cases: str | None, threshold: float,
                   n_resamples: int, seed: int, n_pairs: int, bf16: bool = False,
                   device: str | None = "auto") -> dict[str, Any]:
     """Run `run_audit` on a model spec, write audit.json and plots to `output`, print the flags; returns the
@@ -38,6 +41,8 @@ def audit_command(model: str, output: Path, data: str | None, cases: str | None,
         raise RewardlabError(f"--n-resamples must be at least 10, got {n_resamples}")
     if seed < 0:
         raise RewardlabError(f"--seed must be >= 0, got {seed}")
+    if data is not None and data.source is None:
+        data = None
     if n_pairs < 0 or (data is None and n_pairs == 0):
         raise RewardlabError(f"--n-pairs must be > 0 without --data (0 = all pairs of a --data file), got {n_pairs}")
     if data is not None:
@@ -53,7 +58,7 @@ def audit_command(model: str, output: Path, data: str | None, cases: str | None,
     scorer = get_scorer(model, bf16=bf16, device=device)
     typer.echo(f"auditing {scorer.name}: {len(pairs)} pairs, {len(case_list)} sycophancy cases")
     audit = run_audit(scorer, pairs, case_list, output, threshold=threshold, n_resamples=n_resamples, seed=seed,
-                      progress=True, data_source=data_source, cases_source=cases_source, log=typer.echo)
+                      progress=True, data_source=data_source, cases_source=cases_source)
     typer.echo(summary(audit))
     return audit
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ SCHEMA = "rewardlab.audit/1"
 DEFAULT_PAIR_SEED = 50_000  # default simulator pairs: seed + this (away from common training seeds)
 DEFAULT_N_PAIRS = 300
 DEFAULT_N_CASES = 100
+
+logger = logging.getLogger(__name__)
 
 
 def default_pairs(n: int = DEFAULT_N_PAIRS, seed: int = 0) -> list[PreferencePair]:
@@ -112,17 +115,16 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
               cases: Sequence[dict[str, Any]] | None = None, out_dir: str | os.PathLike[str] = "audit", *,
               threshold: float = 0.3, n_resamples: int = 1000, seed: int = 0, tokenizer: Any = None,
               progress: bool = True, n_probe: int = 200, probes: Sequence[str] | None = None,
-              data_source: str | None = None, cases_source: str | None = None,
-              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+              data_source: str | None = None, cases_source: str | None = None) -> dict[str, Any]:
     """Audit what `scorer` rewards (features, probes, sycophancy, length control); write out_dir/audit.json + PNGs.
 
     pairs/cases None: simulator defaults (300 pairs, 100 false-premise cases); an empty list skips that stage.
     tokenizer None: the scorer's own tokenizer when it has one (ModelScorer), else words and punctuation marks.
-    log (e.g. print) receives one line per stage. Returns the audit dict (JSON-safe; `flags` lists findings).
+    Each stage is logged (logger `rewardlab.audit.run`, INFO). Returns the audit dict (JSON-safe; `flags` lists findings).
     """
     import rewardlab.audit.plots as plots
 
-    say = log or (lambda _msg: None)
+    say = logger.info
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     out = Path(out_dir)

@@ -1,24 +1,27 @@
-"""Preference data: record types, readers/writers for every common format, validation and statistics."""
+"""Preference data: record types, readers/writers for every common format, validation and statistics.
 
-from rewardlab.data.formats import FormatSpec, detect_spec, split_implicit
-from rewardlab.data.io import iter_rows, write_records
-from rewardlab.data.load import LoadResult, load_data, load_pairs
-from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
-from rewardlab.data.stats import data_stats
+Names are imported on first use (`from rewardlab.data import load_data` works as usual), so importing a light
+module such as `rewardlab.data.spec` does not pull in numpy.
+"""
 
-__all__ = [
-    "Battle",
-    "FormatSpec",
-    "KSampleSet",
-    "LoadResult",
-    "PreferencePair",
-    "Record",
-    "data_stats",
-    "detect_spec",
-    "iter_rows",
-    "load_data",
-    "load_pairs",
-    "split_implicit",
-    "text_of",
-    "write_records",
-]
+from rewardlab._entry import lazy_attributes
+
+_LAZY = {
+    "Battle": ("rewardlab.data.schema", "Battle"),
+    "DataSpec": ("rewardlab.data.spec", "DataSpec"),
+    "FormatSpec": ("rewardlab.data.formats", "FormatSpec"),
+    "KSampleSet": ("rewardlab.data.schema", "KSampleSet"),
+    "LoadResult": ("rewardlab.data.load", "LoadResult"),
+    "PreferencePair": ("rewardlab.data.schema", "PreferencePair"),
+    "Record": ("rewardlab.data.schema", "Record"),
+    "data_stats": ("rewardlab.data.stats", "data_stats"),
+    "detect_spec": ("rewardlab.data.formats", "detect_spec"),
+    "iter_rows": ("rewardlab.data.io", "iter_rows"),
+    "load_data": ("rewardlab.data.load", "load_data"),
+    "load_pairs": ("rewardlab.data.load", "load_pairs"),
+    "split_implicit": ("rewardlab.data.formats", "split_implicit"),
+    "text_of": ("rewardlab.data.schema", "text_of"),
+    "write_records": ("rewardlab.data.io", "write_records"),
+}
+__all__ = sorted(_LAZY)
+__getattr__ = lazy_attributes(__name__, _LAZY)

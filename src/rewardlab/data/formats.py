@@ -46,14 +46,17 @@ class FormatSpec:
 
 def detect_spec(
     row: dict[str, Any],
-    kind: str | None = None,
+    layout: str | None = None,
     prompt_key: str | None = None,
     chosen_key: str | None = None,
     rejected_key: str | None = None,
 ) -> FormatSpec:
-    """Infer the record kind and key names from one row's columns; explicit arguments always win."""
+    """Infer the record kind and key names from one row's columns; explicit arguments always win.
+
+    `layout` is explicit, implicit, pairs, ksample or battles (None: detect)."""
     keys = set(row)
-    implicit, explicit = kind == "implicit", kind == "explicit"
+    implicit, explicit = layout == "implicit", layout == "explicit"
+    kind = layout
     if kind in ("explicit", "implicit"):
         kind = "pairs"
     if kind is None:
@@ -64,7 +67,7 @@ def detect_spec(
         else:
             kind = "pairs"
     if kind not in ("pairs", "ksample", "battles"):
-        raise RewardlabError(f"unknown data format {kind!r}; use explicit, implicit, pairs, ksample or battles")
+        raise RewardlabError(f"unknown data layout {kind!r}; use explicit, implicit, pairs, ksample or battles")
     if kind != "pairs":
         return FormatSpec(kind=kind, prompt_key=prompt_key or "prompt")
     ck = chosen_key or next((k for k in CHOSEN_ALIASES if k in keys), None)

@@ -34,7 +34,7 @@ class LoadResult:
 def load_data(
     source: str,
     *,
-    kind: str | None = None,
+    layout: str | None = None,
     file_format: str | None = None,
     prompt_key: str | None = None,
     chosen_key: str | None = None,
@@ -45,8 +45,24 @@ def load_data(
 ) -> LoadResult:
     """Read `source` (file, `datasets` folder or hub id), detect its format and validate every record.
 
-    on_invalid='error' raises DataValidationError listing every bad record; 'skip' keeps the good ones and
-    returns the issues in `skipped` so the caller reports them.
+    Args:
+        source: a file (.jsonl[.gz], .json, .csv, .parquet), a `datasets` folder or a hub dataset id.
+        layout: explicit, implicit, pairs, ksample or battles (default: detected from the first record).
+        file_format: jsonl, json, csv, parquet, arrow or hub (default: from the name).
+        prompt_key, chosen_key, rejected_key: column names (default: detected among common aliases).
+        split: the split of a datasets folder or hub dataset.
+        on_invalid: 'error' raises DataValidationError listing every bad record; 'skip' keeps the good ones and
+            returns the issues in `skipped` so the caller reports them.
+        limit: stop after this many valid records.
+    Returns:
+        LoadResult: the records, their kind (pairs, ksample, battles), the detected spec and the skipped issues.
+    Raises:
+        RewardlabError: unreadable source or unknown format; DataValidationError: invalid records.
+
+    Example:
+        >>> res = load_data("pairs.jsonl", on_invalid="skip")  # doctest: +SKIP
+        >>> res.kind, len(res.records), len(res.skipped)  # doctest: +SKIP
+        ('pairs', 1998, 2)
     """
     if on_invalid not in ("error", "skip"):
         raise RewardlabError(f"--on-invalid must be 'error' or 'skip', got {on_invalid!r}")
@@ -58,7 +74,7 @@ def load_data(
             issues.append(row)
             continue
         if spec is None:
-            spec = detect_spec(row, kind, prompt_key, chosen_key, rejected_key)
+            spec = detect_spec(row, layout, prompt_key, chosen_key, rejected_key)
         rec = parse_row(row, spec, source, line)
         if isinstance(rec, Issue):
             issues.append(rec)

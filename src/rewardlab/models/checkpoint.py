@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import os
 import shutil
 import warnings
@@ -33,6 +34,8 @@ from rewardlab.models.reward_model import (
 from rewardlab.render import Renderer, RenderSpec
 from rewardlab.runtime import resolve_device
 from rewardlab.version import __version__
+
+logger = logging.getLogger(__name__)
 
 META_FILE = "rewardlab.json"
 SCHEMA_VERSION = 1
@@ -127,7 +130,6 @@ def build_reward_model(
     lora: dict[str, Any] | None = None,
     freeze_backbone: bool = False,
     disable_dropout: bool = True,
-    log: Any = print,
 ) -> LoadedModel:
     """A fresh reward model on `backbone` (alias, folder or hub id) with a newly initialised head."""
     head = head or HeadSpec()
@@ -135,15 +137,15 @@ def build_reward_model(
     tokenizer = load_tokenizer(path)
     hf, note = _load_hf(path, head.n_outputs)
     if note:
-        log(f"note: {note}")
+        logger.warning(note)
     render = copy.deepcopy(render or RenderSpec())
     max_pos = getattr(hf.config, "max_position_embeddings", None)
     if max_pos and render.max_length > max_pos:
-        log(f"note: max_length {render.max_length} > the backbone's {max_pos} positions; using {max_pos}")
+        logger.warning(f"max_length {render.max_length} > the backbone's {max_pos} positions; using {max_pos}")
         render.max_length = int(max_pos)
     pad_note = ensure_pad_token(tokenizer, hf)
     if pad_note:
-        log(f"note: {pad_note}")
+        logger.warning(pad_note)
     renderer = Renderer(tokenizer, render)
     rm = RewardModel(hf, head, native_pooling(hf.config))
     init_head(rm, seed)

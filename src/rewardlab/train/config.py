@@ -1,106 +1,281 @@
-"""TrainConfig: every knob of `rewardlab train`, settable from YAML and from flags (flags win)."""
+"""TrainConfig: every setting of `rewardlab train`, as a tree of validated specs.
+
+    TrainConfig(model=ModelSpec(backbone, head=HeadConfig, lora=LoraSpec, freeze_backbone),
+                render=RenderSpec, data=DataSpec, heldout=HeldoutSpec, sim=SimSpec, loss=LossSpec,
+                optim=OptimSpec, run=RunSpec)
+
+Each field is declared once (`rewardlab.config.option`): its help text, choices, range and flag. The tree is
+validated when built, including the rules that cross sections (loss vs head, packing vs sharing, anchors vs
+loss, bootstrap vs ensemble, LoRA vs a frozen backbone), so a bad config fails before any model loads.
+It round-trips through YAML (`to_yaml` / `from_yaml`); `rewardlab train` generates one flag per field.
+
+Example:
+    >>> cfg = TrainConfig.from_options(head="gaussian", loss="gaussian", lr=3e-4)
+    >>> cfg.model.head.kind, cfg.optim.lr
+    ('gaussian', 0.0003)
+    >>> TrainConfig.from_options(head="scalar", loss="gaussian")
+    Traceback (most recent call last):
+    rewardlab.config.ConfigError: loss.name 'gaussian' needs a variance head: model.head.kind gaussian, or an ensemble with model.head.member_gaussian
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from rewardlab.errors import RewardlabError
+from rewardlab.config import ConfigError, Spec, option
+from rewardlab.data.spec import DataSpec
+from rewardlab.render import RenderSpec
+
+HEAD_KINDS = ("scalar", "gaussian", "ensemble")
+POOLINGS = ("auto", "last", "mean", "cls")
+BUILTIN_LOSSES = ("bt", "margin", "soft", "rao_kupper", "davidson", "gaussian")
+REPORTERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "trackio")
 
 
 @dataclass
-class TrainConfig:
-    """Configuration of one training run; defaults train MiniLM + BT + scalar head on simulator pairs."""
+class HeadConfig(Spec):
+    """The reward head: scalar, Gaussian (mean and variance) or an ensemble; and how the sequence is pooled."""
 
-    # model
-    model: str = "minilm"
-    head: str = "scalar"  # scalar | gaussian | ensemble
-    members: int = 4  # ensemble size (head=ensemble)
-    member_gaussian: bool = False
-    bootstrap: bool = False  # each ensemble member sees its own bootstrap resample (Poisson(1) weights)
-    pooling: str = "auto"
-    lora: bool = False
-    lora_r: int = 8
-    lora_alpha: int = 16
-    freeze_backbone: bool = False
-    cache_features: bool = True  # frozen backbone: compute pooled features once, train the head on them
-    head_epochs: int = 30  # epochs over cached features (frozen-backbone path)
-    # rendering
-    render_mode: str = "auto"
-    max_length: int = 512
-    eos: str = "auto"
-    # loss
-    loss: str = "bt"  # bt | margin | soft | rao_kupper | davidson | gaussian
-    center_eta: float = 0.0
-    anchor_lambda: float = 0.1
-    anchor_columns: list[str] | None = None  # e.g. [gold_chosen, gold_rejected]: external scores for anchors
-    # data
-    data: str | None = None  # None: simulator pairs
-    eval_data: str | None = None
-    eval_split: float = 0.1
-    data_format: str | None = None
-    prompt_key: str | None = None
-    chosen_key: str | None = None
-    rejected_key: str | None = None
-    on_invalid: str = "error"
-    limit: int | None = None
-    sim_n: int = 4000
-    sim_eval_n: int = 500
-    sim_preset: str = "neutral"
-    sim_length_bias: float | None = None
-    sim_seed: int = 0
-    # optimisation
-    epochs: float = 1.0
-    max_steps: int = -1
-    lr: float = 1e-4
-    head_lr: float = 1e-3  # learning rate of the head on cached features (frozen-backbone path)
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.05
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    grad_accum: int = 1
-    bf16: bool = False
-    device: str = "auto"  # auto (cuda when available, else cpu), cpu, cuda, mps
-    seed: int = 0
-    group_by_length: bool = True
-    # speed (automatic defaults are exact: same losses and rewards as the plain layout)
-    pack_pairs: bool | None = None  # chosen and rejected of a pair in one row; None: when the model allows it
-    prefix_sharing: bool | None = None  # decoders: the prompt once per pair in that row; None: for causal decoders
-    # bookkeeping
-    output: str = "runs/rm"
-    logging_steps: int = 10
-    eval_steps: int | None = None  # None: evaluate at the end of each epoch
-    save_steps: int | None = None  # None: save a checkpoint at each epoch end
-    save_total_limit: int = 2
-    report_to: list[str] = field(default_factory=list)
-    resume: bool = False
-    progress: bool = True
+    section_title = "model"
+
+    kind: Literal["scalar", "gaussian", "ensemble"] = option("scalar", flag="--head", help=(
+        "scalar (one reward), gaussian (mean + variance) or ensemble (several members)."))
+    members: int = option(4, min=2, help="Ensemble size (--head ensemble).")
+    member_gaussian: bool = option(False, help="Ensemble members are Gaussian heads (mean + variance each).")
+    pooling: Literal["auto", "last", "mean", "cls"] = option("auto", help=(
+        "How the sequence becomes one vector: auto (the architecture's own: cls for encoders, last token for "
+        "decoders), last, mean or cls."))
+
+    def check(self) -> None:
+        if self.member_gaussian and self.kind != "ensemble":
+            raise ConfigError(f"{{0}} applies to ensembles; with {{1}} {self.kind!r} use {{1}} gaussian for a "
+                              "variance head", "member_gaussian", "kind")
+
+    @property
+    def variance(self) -> bool:
+        """Whether the head predicts a variance (and trains with the Gaussian loss)."""
+        return self.kind == "gaussian" or (self.kind == "ensemble" and self.member_gaussian)
+
+    def spec(self) -> Any:
+        """The model-side `HeadSpec` (stored in checkpoints)."""
+        from rewardlab.models.reward_model import HeadSpec
+
+        return HeadSpec(self.kind, self.members if self.kind == "ensemble" else 1, self.member_gaussian, self.pooling)
+
+
+@dataclass
+class LoraSpec(Spec):
+    """LoRA adapters on the backbone's linear layers (the head stays fully trainable)."""
+
+    section_title = "model"
+
+    enabled: bool = option(False, flag="--lora", help="Train LoRA adapters instead of the whole backbone.")
+    r: int = option(8, min=1, flag="--lora-r", help="LoRA rank.")
+    alpha: int = option(16, min=1, flag="--lora-alpha", help="LoRA scaling alpha.")
+
+    def as_dict(self) -> dict[str, int] | None:
+        """The adapter settings for `build_reward_model` (None when LoRA is off)."""
+        return {"r": self.r, "alpha": self.alpha} if self.enabled else None
+
+
+@dataclass
+class ModelSpec(Spec):
+    """What is trained: the backbone, its head, LoRA, and whether the backbone is frozen."""
+
+    section_title = "model"
+
+    backbone: str = option("minilm", flag="--model", help=(
+        "Backbone: 'minilm' (offline default), 'smollm2', a folder or a hub id."))
+    head: HeadConfig = field(default_factory=HeadConfig)
+    lora: LoraSpec = field(default_factory=LoraSpec)
+    freeze_backbone: bool = option(False, help="Train the head only (features cached once; see --cache-features).")
+
+    def check(self) -> None:
+        if self.lora.enabled and self.freeze_backbone:
+            raise ConfigError("{0} and {1} together: LoRA already keeps the backbone's weights frozen; choose one",
+                              "lora.enabled", "freeze_backbone")
+
+
+@dataclass
+class HeldoutSpec(Spec):
+    """Held-out pairs for evaluation during and after training."""
+
+    section_title = "data"
+
+    data: str | None = option(None, flag="--eval-data", help="Held-out pairs (read with the --data options).")
+    split: float = option(0.1, min=0.0, max=0.9, flag="--eval-split", help=(
+        "Without --eval-data: hold out this share of the --data prompts (all pairs of a prompt on one side)."))
+
+
+@dataclass
+class SimSpec(Spec):
+    """Simulator pairs, used when no --data is given."""
+
+    section_title = "simulator (no --data)"
+
+    n: int = option(4000, min=1, flag="--sim-n", help="Simulated training pairs.")
+    eval_n: int = option(500, min=1, flag="--sim-eval-n", help="Simulated held-out pairs.")
+    preset: Literal["neutral", "human_like", "human-like"] = option("neutral", flag="--sim-preset", help=(
+        "Annotator preset: neutral (no bias) or human_like."))
+    length_bias: float | None = option(None, flag="--sim-length-bias", help="Annotator preference for longer "
+                                       "responses (overrides the preset).")
+    seed: int = option(0, min=0, flag="--sim-seed", help="Simulator seed (held-out pairs use seed + 10000).")
+
+
+@dataclass
+class LossSpec(Spec):
+    """The pairwise loss and its parameters."""
+
+    section_title = "loss"
+
+    name: str = option("bt", flag="--loss", help=(
+        "bt, margin, soft, rao_kupper, davidson or gaussian (or a loss registered with @register_loss)."))
+    center_eta: float = option(0.0, min=0.0, help="Weight of the reward-centring penalty eta * (r_c + r_r)^2.")
+    anchor_columns: list[str] | None = option(None, help=(
+        "Two columns of external scores (chosen, rejected), comma-separated, for absolute anchors "
+        "(--loss gaussian)."))
+    anchor_lambda: float = option(0.1, min=0.0, help="Weight of the anchor term (with --anchor-columns).")
+
+    def check(self) -> None:
+        if self.name not in BUILTIN_LOSSES:
+            from rewardlab.train.losses import LOSSES  # a loss registered by the user is valid too
+
+            if self.name not in LOSSES:
+                raise ConfigError(f"{{0}} must be one of {sorted(LOSSES)}, got {self.name!r}", "name")
+        if self.anchor_columns is not None:
+            if len(self.anchor_columns) != 2:
+                raise ConfigError("{0} takes two columns, the chosen and the rejected external score; got "
+                                  f"{len(self.anchor_columns)}", "anchor_columns")
+            if self.name != "gaussian":
+                raise ConfigError("{0} are used by {1} gaussian only (absolute anchors for a variance head)",
+                                  "anchor_columns", "name")
+
+
+@dataclass
+class OptimSpec(Spec):
+    """Optimisation: schedule, batches, and the exact speed layouts."""
+
+    section_title = "optimisation"
+
+    epochs: float = option(1.0, min=0.0, min_exclusive=True, help="Passes over the training pairs.")
+    max_steps: int = option(-1, min=-1, help="Stop after this many optimiser steps (-1: use --epochs).")
+    lr: float = option(1e-4, min=0.0, min_exclusive=True, help="Peak learning rate (linear decay after warm-up).")
+    weight_decay: float = option(0.0, min=0.0, help="AdamW weight decay.")
+    warmup_ratio: float = option(0.05, min=0.0, max=1.0, help="Share of the steps spent warming up.")
+    batch_size: int = option(16, min=1, help="Pairs per device and step.")
+    eval_batch_size: int = option(64, min=1, help="Pairs per batch during evaluation.")
+    grad_accum: int = option(1, min=1, help="Gradient accumulation steps.")
+    group_by_length: bool = option(True, help="Batches of pairs of similar length (less padding).")
+    pack_pairs: bool | None = option(None, help=(
+        "Chosen and rejected of a pair in one row (default: when the model allows it exactly)."))
+    prefix_sharing: bool | None = option(None, help=(
+        "Decoders: the prompt computed once per pair, in the packed row (default: on for causal decoders)."))
+    bootstrap: bool = option(False, help="Each ensemble member trains on its own bootstrap resample (Poisson(1) "
+                             "weights).")
+    cache_features: bool = option(True, help=(
+        "With --freeze-backbone: compute pooled features once and train the head on them (exact, much faster)."))
+    head_epochs: int = option(30, min=1, help="Epochs over cached features (frozen backbone).")
+    head_lr: float = option(1e-3, min=0.0, min_exclusive=True, help="Learning rate of the head on cached features.")
+
+    def check(self) -> None:
+        if self.prefix_sharing and self.pack_pairs is False:
+            raise ConfigError("{0} runs on packed rows: drop {1} false, or set {0} false", "prefix_sharing",
+                              "pack_pairs")
+
+
+@dataclass
+class RunSpec(Spec):
+    """Where the run goes, on which device, and its bookkeeping."""
+
+    section_title = "run"
+
+    output: str = option("runs/rm", flag="--output", aliases=("-o",), help="Folder for the trained model.")
+    seed: int = option(0, min=0, help="Random seed (initialisation, batch order, held-out split).")
+    device: str = option("auto", help=("auto (cuda when available, else cpu), cpu, cuda or mps. Under torchrun / "
+                                       "accelerate launch each process takes its own GPU."))
+    bf16: bool = option(False, help="bf16 mixed precision (fast on GPUs and AMX CPUs; emulated and slow elsewhere).")
+    logging_steps: int = option(10, min=1, help="Log the running loss every N steps.")
+    eval_steps: int | None = option(None, min=1, help="Evaluate every N steps (default: at each epoch end).")
+    save_steps: int | None = option(None, min=1, help="Checkpoint every N steps (default: at each epoch end).")
+    save_total_limit: int = option(2, min=1, help="Keep at most this many checkpoints.")
+    report_to: list[str] = option(default_factory=list, help="Experiment loggers, comma-separated: "
+                                  "tensorboard, wandb, mlflow, comet_ml, trackio.")
+    resume: bool = option(False, help="Resume from the newest complete checkpoint in --output.")
+    progress: bool = option(True, help="Progress bars.")
+
+    def check(self) -> None:
+        bad = [r for r in self.report_to if r not in REPORTERS + ("none", "all")]
+        if bad:
+            raise ConfigError(f"{{0}} must name loggers among {list(REPORTERS)}, got {bad}", "report_to")
+
+
+@dataclass
+class TrainConfig(Spec):
+    """Configuration of one training run; the defaults train MiniLM + BT + a scalar head on simulator pairs.
+
+    Build it with keyword sections (`TrainConfig(optim=OptimSpec(lr=3e-4))`), from flat option names
+    (`TrainConfig.from_options(lr=3e-4)`, the CLI flags without dashes), from YAML (`from_yaml`), or with
+    dotted overrides (`cfg.with_overrides({"optim.lr": 3e-4})`).
+
+    Raises:
+        ConfigError: a value or a combination breaks a rule; the message names the parameters.
+    """
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    render: RenderSpec = field(default_factory=RenderSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    heldout: HeldoutSpec = field(default_factory=HeldoutSpec)
+    sim: SimSpec = field(default_factory=SimSpec)
+    loss: LossSpec = field(default_factory=LossSpec)
+    optim: OptimSpec = field(default_factory=OptimSpec)
+    run: RunSpec = field(default_factory=RunSpec)
+
+    def check(self) -> None:
+        head, loss = self.model.head, self.loss.name
+        if loss == "gaussian" and not head.variance:
+            raise ConfigError("{0} 'gaussian' needs a variance head: {1} gaussian, or an ensemble with {2}",
+                              "loss.name", "model.head.kind", "model.head.member_gaussian")
+        if head.variance and loss not in ("bt", "gaussian"):
+            raise ConfigError(f"{{0}} {loss!r} gives no signal to a variance head ({{1}} {head.kind}); use {{0}} "
+                              "gaussian", "loss.name", "model.head.kind")
+        if self.optim.bootstrap and head.kind != "ensemble":
+            raise ConfigError(f"{{0}} resamples the pairs of each ensemble member; {{1}} is {head.kind!r}",
+                              "optim.bootstrap", "model.head.kind")
+        if self.heldout.data is not None and self.heldout.data == self.data.source:
+            raise ConfigError("{0} is the training file itself ({1}); held-out numbers would be training numbers",
+                              "heldout.data", "data.source")
+
+    @property
+    def loss_name(self) -> str:
+        """The loss that will train: a variance head asked for the default BT loss trains with the Gaussian loss
+        (its probit likelihood; BT gives the variance no signal)."""
+        return "gaussian" if self.model.head.variance and self.loss.name == "bt" else self.loss.name
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        """Read a YAML file of TrainConfig fields; unknown keys are an error naming the key and the file."""
-        import yaml
+        """Read a YAML config: nested sections (as `to_yaml` writes) and/or flat option names (`lr: 3e-4`).
 
-        p = Path(path)
-        try:
-            d = yaml.safe_load(p.read_text()) or {}
-        except OSError as e:
-            raise RewardlabError(f"{p}: cannot read config: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise RewardlabError(f"{p}: not valid YAML: {e}") from None
-        if not isinstance(d, dict):
-            raise RewardlabError(f"{p}: expected a mapping of config fields")
-        return cls().updated(d, where=str(p))
+        Raises:
+            RewardlabError: unreadable file, unknown keys (named with the file); ConfigError: a broken rule.
+        """
+        d = cls.read_yaml(path)
+        sections = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and isinstance(v, dict)}
+        flat = {k: v for k, v in d.items() if k not in sections}
+        cfg = cls.from_dict(sections, where=str(path))
+        return cfg.with_options(flat, where=str(path)) if flat else cfg
 
-    def updated(self, d: dict[str, Any], where: str = "flags") -> TrainConfig:
-        """A copy with fields from `d` (None values ignored); unknown fields are an error."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise RewardlabError(f"{where}: unknown config field(s) {unknown}")
-        return dataclasses.replace(self, **{k: v for k, v in d.items() if v is not None})
+    def to_flat_dict(self) -> dict[str, Any]:
+        """{dotted path: value} of every leaf (for logs and run metadata)."""
+        out: dict[str, Any] = {}
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        def walk(d: dict[str, Any], prefix: str) -> None:
+            for k, v in d.items():
+                if isinstance(v, dict):
+                    walk(v, prefix + k + ".")
+                else:
+                    out[prefix + k] = v
+
+        walk(self.to_dict(), "")
+        return out

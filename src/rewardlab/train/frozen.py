@@ -6,6 +6,7 @@ the loss on cached features equals the loss of the full forward pass (tested to 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,9 @@ from tqdm.auto import tqdm
 from rewardlab.batching import pad_batch
 from rewardlab.models.reward_model import RewardModel, head_module
 from rewardlab.runtime import autocast, model_device, to_device
-from rewardlab.train.collate import pair_columns
 from rewardlab.train.losses import PairwiseLoss, pair_loss
+
+logger = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
@@ -68,14 +70,11 @@ def example_features(rm: RewardModel, examples: list[dict[str, Any]], pad_id: in
     return feats[ic], feats[ir]
 
 
-batch_columns = pair_columns  # per-pair columns, shared with the collator
-
 
 def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Tensor, fr: torch.Tensor,
                            cols: dict[str, torch.Tensor], *, epochs: int = 30, lr: float = 1e-3,
                            batch_size: int = 256, weight_decay: float = 0.0, seed: int = 0,
-                           bootstrap: torch.Tensor | None = None, progress: bool = True,
-                           log: Any = print) -> list[float]:
+                           bootstrap: torch.Tensor | None = None, progress: bool = True) -> list[float]:
     """Adam on the head (and learned tie parameters) over cached features; returns the per-epoch mean loss.
 
     Runs on the device of the features (the backbone's): the loss, the per-pair columns and the bootstrap
@@ -110,7 +109,7 @@ def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Ten
             count += len(idx)
         history.append(total / count)
         if ep == 0 or (ep + 1) % max(1, epochs // 5) == 0:
-            log(f"  head epoch {ep + 1}/{epochs}: loss {history[-1]:.4f}")
+            logger.info(f"  head epoch {ep + 1}/{epochs}: loss {history[-1]:.4f}")
     return history
 
 

@@ -5,6 +5,7 @@ length-grouped batches, calibration metrics during evaluation, atomic checkpoint
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -19,14 +20,14 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from rewardlab.data.schema import PreferencePair
 from rewardlab.errors import RewardlabError
 from rewardlab.models.checkpoint import LoadedModel, build_reward_model, data_fingerprint, save_checkpoint
-from rewardlab.models.reward_model import HeadSpec, RewardModel
-from rewardlab.render import RenderSpec
+from rewardlab.models.reward_model import RewardModel
 from rewardlab.runtime import resolve_device, warn_if_slow_bf16
 from rewardlab.train.collate import PairCollator, encode_pairs
 from rewardlab.train.config import TrainConfig
-from rewardlab.train.losses import LOSSES, PairwiseLoss, anchor_labels, get_loss, pair_loss
+from rewardlab.train.losses import PairwiseLoss, anchor_labels, get_loss, pair_loss
 from rewardlab.train.prefix import PackedPairCollator, packed_length
 
+logger = logging.getLogger(__name__)
 COMPLETE_MARKER = "rewardlab-checkpoint-complete"
 CHECKPOINT_DIR = "checkpoints"
 
@@ -250,51 +251,59 @@ def split_by_prompt(pairs: list[PreferencePair], frac: float, seed: int) -> tupl
     return tr, ev
 
 
-def load_train_data(cfg: TrainConfig, log: Any = print) -> TrainData:
-    """Pairs from --data (with --eval-data or a by-prompt --eval-split), or from the simulator by default."""
-    from rewardlab.data import load_pairs
-    from rewardlab.data.formats import detect_spec, parse_pair
+def load_train_data(cfg: TrainConfig) -> TrainData:
+    """Pairs from the data spec (with held-out pairs from --eval-data or a by-prompt --eval-split), or from the
+    simulator when no --data is given.
 
+    Args:
+        cfg: the run's config (its `data`, `heldout`, `sim` and `run.seed` sections).
+    Returns:
+        TrainData: training and held-out pairs and where they came from.
+    Raises:
+        RewardlabError / DataValidationError: unreadable or invalid data (named by file, line and field).
+    """
     def read(src: str) -> list[PreferencePair]:
-        res = load_pairs(src, kind=cfg.data_format, prompt_key=cfg.prompt_key, chosen_key=cfg.chosen_key,
-                         rejected_key=cfg.rejected_key, on_invalid=cfg.on_invalid, limit=cfg.limit)
+        res = cfg.data.load(src, pairs_only=True)
         if res.skipped:
-            log(f"skipped {len(res.skipped)} invalid records of {src}:\n{res.skip_summary()}")
+            logger.warning(f"skipped {len(res.skipped)} invalid records of {src}:\n{res.skip_summary()}")
         return res.records  # type: ignore[return-value]
 
-    if cfg.data is None:
+    held = cfg.heldout
+    if cfg.data.source is None:
+        from rewardlab.data.formats import detect_spec, parse_pair
         from rewardlab.simulate.cli_support import build_config
         from rewardlab.simulate.generate import simulate_pairs
 
-        sim = build_config(cfg.sim_preset, length_bias=cfg.sim_length_bias)
-        rows = simulate_pairs(cfg.sim_n, seed=cfg.sim_seed, config=sim)
+        sim = cfg.sim
+        sim_config = build_config(sim.preset, length_bias=sim.length_bias)
+        rows = simulate_pairs(sim.n, seed=sim.seed, config=sim_config)
         spec = detect_spec(rows[0])
         train = [parse_pair(r, spec) for r in rows]
-        source = f"simulator(n={cfg.sim_n}, seed={cfg.sim_seed}, preset={cfg.sim_preset})"
-        if cfg.eval_data:
-            return TrainData(train, read(cfg.eval_data), source, cfg.eval_data)
-        ev_rows = simulate_pairs(cfg.sim_eval_n, seed=cfg.sim_seed + 10_000, config=sim)
+        source = f"simulator(n={sim.n}, seed={sim.seed}, preset={sim.preset})"
+        if held.data:
+            return TrainData(train, read(held.data), source, held.data)
+        ev_rows = simulate_pairs(sim.eval_n, seed=sim.seed + 10_000, config=sim_config)
         ev = [parse_pair(r, spec) for r in ev_rows]
-        return TrainData(train, ev, source, f"simulator(n={cfg.sim_eval_n}, seed={cfg.sim_seed + 10_000})")
-    train = read(cfg.data)
-    if cfg.eval_data:
-        return TrainData(train, read(cfg.eval_data), cfg.data, cfg.eval_data)
-    if cfg.eval_split and cfg.eval_split > 0:
-        tr, ev = split_by_prompt(train, cfg.eval_split, cfg.seed)
-        return TrainData(tr, ev, cfg.data, f"{cfg.data} (held-out {cfg.eval_split:.0%} of prompts)")
-    return TrainData(train, [], cfg.data, "none")
+        return TrainData(train, ev, source, f"simulator(n={sim.eval_n}, seed={sim.seed + 10_000})")
+    source = cfg.data.source
+    train = read(source)
+    if held.data:
+        return TrainData(train, read(held.data), source, held.data)
+    if held.split > 0:
+        tr, ev = split_by_prompt(train, held.split, cfg.run.seed)
+        return TrainData(tr, ev, source, f"{source} (held-out {held.split:.0%} of prompts)")
+    return TrainData(train, [], source, "none")
 
 
 def _anchor_inputs(cfg: TrainConfig, data: TrainData) -> tuple[list | None, list | None, tuple | None]:
-    if not cfg.anchor_columns:
+    if not cfg.loss.anchor_columns:
         return None, None, None
-    if len(cfg.anchor_columns) != 2:
-        raise RewardlabError("--anchor-columns takes two columns: the chosen and the rejected external score")
-    cc, cr = cfg.anchor_columns
+    col_chosen, col_rejected = cfg.loss.anchor_columns
 
     def scores(pairs: list[PreferencePair]) -> tuple[np.ndarray, np.ndarray]:
         try:
-            return (np.array([float(p.extra[cc]) for p in pairs]), np.array([float(p.extra[cr]) for p in pairs]))
+            return (np.array([float(p.extra[col_chosen]) for p in pairs]),
+                    np.array([float(p.extra[col_rejected]) for p in pairs]))
         except KeyError as e:
             raise RewardlabError(f"anchor column {e.args[0]!r} is missing from some pairs") from None
 
@@ -311,52 +320,39 @@ def _anchor_inputs(cfg: TrainConfig, data: TrainData) -> tuple[list | None, list
     return train_anchors, eval_anchors, thresholds
 
 
-def resolve_loss(cfg: TrainConfig, head: HeadSpec, log: Any) -> str:
-    """Pick the loss for the head: a Gaussian head trains with the Gaussian loss."""
-    if cfg.loss not in LOSSES:
-        raise RewardlabError(f"--loss must be one of {sorted(LOSSES)}, got {cfg.loss!r}")
-    if head.member_gaussian and cfg.loss == "bt":
-        log("note: a Gaussian head trains with --loss gaussian (mean and variance); using it")
-        return "gaussian"
-    if head.member_gaussian and cfg.loss != "gaussian":
-        raise RewardlabError(f"--loss {cfg.loss} gives no signal to a variance head; use --loss gaussian")
-    if cfg.loss == "gaussian" and not head.member_gaussian:
-        raise RewardlabError("--loss gaussian needs a variance head: --head gaussian (or an ensemble with "
-                             "--member-gaussian)")
-    return cfg.loss
-
-
-def resolve_pair_layout(cfg: TrainConfig, rm: RewardModel, log: Any = print) -> str:
+def resolve_pair_layout(cfg: TrainConfig, rm: RewardModel) -> str:
     """How pairs are batched: 'prefix' (one row per pair, prompt once; causal decoders), 'packed' (one row per
     pair: chosen | rejected) or 'plain' ([chosen; rejected] rows, as TRL). Automatic choices are exact.
 
     Default: 'prefix' wherever the prompt can be shared, else 'plain'. Packing without sharing doubles the
     attention length for nothing saved but the pair's padding, which length grouping already removes: measured
     slower than plain on MiniLM + HH (benchmarks/train_throughput.py, docs/PERFORMANCE.md), so it is opt-in.
+
+    Raises:
+        RewardlabError: packing or sharing was asked for and this model cannot do it exactly.
     """
-    pack, share = cfg.pack_pairs, cfg.prefix_sharing
-    if share and pack is False:
-        raise RewardlabError("prefix sharing runs on packed rows: drop --no-pack-pairs or add --no-prefix-sharing")
+    pack, share = cfg.optim.pack_pairs, cfg.optim.prefix_sharing
     sharing_problem = rm.prefix_sharing_problem()
     if share and sharing_problem:
         raise RewardlabError(f"cannot share the prompt: {sharing_problem}")
     if share is None and sharing_problem and rm.is_causal_decoder():
-        log(f"note: prompt sharing is off for this causal decoder (each pair runs its prompt twice): {sharing_problem}")
+        logger.warning(f"prompt sharing is off for this causal decoder (each pair runs its prompt twice): "
+                       f"{sharing_problem}")
     if pack is None:
         pack = bool(share) or (share is None and sharing_problem is None)
     if pack:
         problem = rm.packing_problem()
         if problem:
-            if cfg.pack_pairs or share:
+            if cfg.optim.pack_pairs or share:
                 raise RewardlabError(f"cannot pack pairs for this model: {problem}")
             pack = False
     if not pack:
-        log("pair layout: plain (chosen and rejected rows, grouped by length)")
+        logger.info("pair layout: plain (chosen and rejected rows, grouped by length)")
         return "plain"
     if share is None:
         share = sharing_problem is None
     layout = "prefix" if share else "packed"
-    log(f"pair layout: {layout} ({'one row per pair, prompt encoded once' if share else 'one row per pair'})")
+    logger.info(f"pair layout: {layout} ({'one row per pair, prompt encoded once' if share else 'one row per pair'})")
     return layout
 
 
@@ -389,126 +385,245 @@ class TrainResult:
     loaded: LoadedModel
 
 
-def train(cfg: TrainConfig, log: Any = print, callbacks: list[TrainerCallback] | None = None) -> TrainResult:
-    """Train a reward model as `cfg` says and save it (atomically) to `cfg.output`."""
-    from transformers import set_seed
+# ---------------------------------------------------------------- the recipe
 
-    set_seed(cfg.seed)
-    head = HeadSpec(cfg.head, cfg.members, cfg.member_gaussian, cfg.pooling)
-    loss_name = resolve_loss(cfg, head, log)
-    data = load_train_data(cfg, log)
+
+@dataclass
+class Prepared:
+    """Everything a strategy needs: data, model, loss and the encoded pairs (the output of `setup`)."""
+
+    cfg: TrainConfig
+    data: TrainData
+    loaded: LoadedModel
+    loss_fn: PairwiseLoss
+    loss_name: str
+    train_ex: list[dict[str, Any]]
+    eval_ex: list[dict[str, Any]] | None
+    thresholds: tuple | None
+    n_truncated: int
+    bootstrap: torch.Tensor | None
+    device: torch.device
+
+
+def setup_data(cfg: TrainConfig) -> TrainData:
+    """Step 1: read (or simulate) the pairs and check that the loss can use them."""
+    data = load_train_data(cfg)
     if not data.train:
         raise RewardlabError("no training pairs")
-    if loss_name == "margin" and all(p.margin is None for p in data.train):
+    if cfg.loss_name == "margin" and all(p.margin is None for p in data.train):
         raise RewardlabError("--loss margin needs a `margin` column; none of the training pairs has one")
-    if loss_name in ("rao_kupper", "davidson") and not any(p.tie for p in data.train):
-        log("note: no tied pairs in the training data; the tie parameter will shrink toward 0")
-    render = RenderSpec(mode=cfg.render_mode, max_length=cfg.max_length, eos=cfg.eos)
-    lora = {"r": cfg.lora_r, "alpha": cfg.lora_alpha} if cfg.lora else None
-    loaded = build_reward_model(cfg.model, head, render, seed=cfg.seed, lora=lora,
-                                freeze_backbone=cfg.freeze_backbone, log=log)
+    if cfg.loss_name in ("rao_kupper", "davidson") and not any(p.tie for p in data.train):
+        logger.warning("no tied pairs in the training data; the tie parameter will shrink toward 0")
+    return data
+
+
+def setup_model(cfg: TrainConfig, data: TrainData) -> Prepared:
+    """Step 2: build the model, the loss (with anchors) and the encoded pairs."""
+    loaded = build_reward_model(cfg.model.backbone, cfg.model.head.spec(), cfg.render, seed=cfg.run.seed,
+                                lora=cfg.model.lora.as_dict(), freeze_backbone=cfg.model.freeze_backbone)
     train_anchors, eval_anchors, thresholds = _anchor_inputs(cfg, data)
-    loss_kwargs: dict[str, Any] = {"center_eta": cfg.center_eta}
-    if loss_name == "gaussian":
-        loss_kwargs["anchor_lambda"] = cfg.anchor_lambda if thresholds else 0.0
+    loss_kwargs: dict[str, Any] = {"center_eta": cfg.loss.center_eta}
+    if cfg.loss_name == "gaussian":
+        loss_kwargs["anchor_lambda"] = cfg.loss.anchor_lambda if thresholds else 0.0
         loss_kwargs["anchor_thresholds"] = thresholds
-    loss_fn = get_loss(loss_name, **loss_kwargs)
+    loss_fn = get_loss(cfg.loss_name, **loss_kwargs)
     train_ex = encode_pairs(loaded.renderer, data.train, train_anchors)
     eval_ex = encode_pairs(loaded.renderer, data.eval, eval_anchors) if data.eval else None
     n_trunc = sum(e["truncated"] for e in train_ex) + sum(e["truncated"] for e in eval_ex or [])
     if n_trunc:
-        log(f"note: {n_trunc} pairs were longer than max_length={loaded.renderer.spec.max_length} tokens and were "
-            "truncated (end of prompt and start of response kept), none dropped")
+        logger.warning(f"{n_trunc} pairs were longer than max_length={loaded.renderer.spec.max_length} tokens and "
+                       "were truncated (end of prompt and start of response kept), none dropped")
     boot = None
-    if head.n_members > 1 and cfg.bootstrap:
-        g = torch.Generator().manual_seed(cfg.seed + 7)
-        boot = torch.poisson(torch.ones(head.n_members, len(train_ex)), generator=g)
-    device = train_device(cfg.device)
-    warn_if_slow_bf16(device, cfg.bf16)
-    if cfg.freeze_backbone and cfg.cache_features and not cfg.lora and loaded.model.supports_features():
-        loaded.model.to(device)
-        return _train_frozen(cfg, loaded, loss_fn, loss_name, data, train_ex, eval_ex, boot, thresholds, n_trunc,
-                             log)
-    layout = resolve_pair_layout(cfg, loaded.model, log)
-    module = RewardTrainingModule(loaded.model, loss_fn, boot)
-
-    _check_report_to(cfg.report_to)
-    ckpt_root = os.path.join(cfg.output, CHECKPOINT_DIR)
-    has_eval = eval_ex is not None and len(eval_ex) > 0
-    args = TrainingArguments(
-        output_dir=ckpt_root,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        bf16=cfg.bf16,
-        seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
-        eval_strategy=("steps" if cfg.eval_steps else "epoch") if has_eval else "no",
-        eval_steps=cfg.eval_steps,
-        save_strategy="steps" if cfg.save_steps else "epoch",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        report_to=cfg.report_to or "none",
-        remove_unused_columns=False,
-        label_names=["label"],
-        disable_tqdm=not cfg.progress,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        use_cpu=device.type == "cpu",
-        ddp_find_unused_parameters=not loaded.model.is_native,
-        ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device.type == "cpu" else None,
-    )
-    pad_id = loaded.tokenizer.pad_token_id
-    collator = PairCollator(pad_id) if layout == "plain" else PackedPairCollator(pad_id, layout == "prefix")
-    trainer = RewardTrainer(
-        model=module,
-        args=args,
-        train_dataset=train_ex,
-        eval_dataset=eval_ex if has_eval else None,
-        data_collator=collator,
-        compute_metrics=_compute_metrics,
-        callbacks=callbacks,
-        train_lengths=pair_lengths(train_ex, layout),
-        eval_lengths=pair_lengths(eval_ex, layout) if has_eval else None,
-        group_by_length=cfg.group_by_length,
-    )
-    resume_from = None
-    if cfg.resume:
-        resume_from = latest_complete_checkpoint(cfg.output)
-        if resume_from is None:
-            log(f"note: --resume given but no complete checkpoint in {ckpt_root}; starting from scratch")
-        else:
-            log(f"resuming from {resume_from}")
-    trainer.train(resume_from_checkpoint=resume_from)
-    metrics: dict[str, float] = {}
-    last_eval = [h for h in trainer.state.log_history if "eval_accuracy" in h]
-    if last_eval and last_eval[-1].get("step") == trainer.state.global_step:
-        metrics = {k.removeprefix("eval_"): float(v) for k, v in last_eval[-1].items()
-                   if k.startswith("eval_") and isinstance(v, int | float)}
-    elif has_eval:
-        ev = trainer.evaluate()
-        metrics = {k.removeprefix("eval_"): float(v) for k, v in ev.items() if isinstance(v, int | float)}
-    if trainer.is_world_process_zero():
-        _save_run(cfg, loaded, loss_fn, loss_name, data, thresholds, n_trunc, metrics)
-    trainer.accelerator.wait_for_everyone()
-    return TrainResult(cfg.output, metrics, len(data.train), len(data.eval), n_trunc, loaded)
+    n_members = loaded.model.head_spec.n_members
+    if n_members > 1 and cfg.optim.bootstrap:
+        g = torch.Generator().manual_seed(cfg.run.seed + 7)
+        boot = torch.poisson(torch.ones(n_members, len(train_ex)), generator=g)
+    device = train_device(cfg.run.device)
+    warn_if_slow_bf16(device, cfg.run.bf16)
+    return Prepared(cfg, data, loaded, loss_fn, cfg.loss_name, train_ex, eval_ex, thresholds, n_trunc, boot, device)
 
 
-def _save_run(cfg: TrainConfig, loaded: LoadedModel, loss_fn: PairwiseLoss, loss_name: str, data: TrainData,
-              thresholds: tuple | None, n_trunc: int, metrics: dict[str, float], **more: Any) -> None:
-    loss_params = {n: float(p.detach().reshape(-1)[0]) for n, p in loss_fn.named_parameters()}
+class TrainerStrategy:
+    """Full fine-tuning (or LoRA) on `transformers.Trainer`: the pair layout, checkpoints and exact resume."""
+
+    name = "trainer"
+
+    def __init__(self, prep: Prepared, callbacks: list[TrainerCallback] | None = None):
+        self.prep = prep
+        self.trainer = self._build(prep, callbacks)
+
+    @staticmethod
+    def _build(prep: Prepared, callbacks: list[TrainerCallback] | None) -> RewardTrainer:
+        cfg, optim, run = prep.cfg, prep.cfg.optim, prep.cfg.run
+        layout = resolve_pair_layout(cfg, prep.loaded.model)
+        module = RewardTrainingModule(prep.loaded.model, prep.loss_fn, prep.bootstrap)
+        _check_report_to(run.report_to)
+        eval_ex = prep.eval_ex if prep.eval_ex else None
+        args = TrainingArguments(
+            output_dir=os.path.join(run.output, CHECKPOINT_DIR),
+            num_train_epochs=optim.epochs,
+            max_steps=optim.max_steps,
+            learning_rate=optim.lr,
+            weight_decay=optim.weight_decay,
+            warmup_steps=optim.warmup_ratio,
+            per_device_train_batch_size=optim.batch_size,
+            per_device_eval_batch_size=optim.eval_batch_size,
+            gradient_accumulation_steps=optim.grad_accum,
+            bf16=run.bf16,
+            seed=run.seed,
+            logging_steps=run.logging_steps,
+            eval_strategy=("steps" if run.eval_steps else "epoch") if eval_ex else "no",
+            eval_steps=run.eval_steps,
+            save_strategy="steps" if run.save_steps else "epoch",
+            save_steps=run.save_steps,
+            save_total_limit=run.save_total_limit,
+            report_to=run.report_to or "none",
+            remove_unused_columns=False,
+            label_names=["label"],
+            disable_tqdm=not run.progress,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=False,
+            use_cpu=prep.device.type == "cpu",
+            ddp_find_unused_parameters=not prep.loaded.model.is_native,
+            ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 and prep.device.type == "cpu" else None,
+        )
+        pad_id = prep.loaded.tokenizer.pad_token_id
+        collator = PairCollator(pad_id) if layout == "plain" else PackedPairCollator(pad_id, layout == "prefix")
+        return RewardTrainer(
+            model=module,
+            args=args,
+            train_dataset=prep.train_ex,
+            eval_dataset=eval_ex,
+            data_collator=collator,
+            compute_metrics=_compute_metrics,
+            callbacks=callbacks,
+            train_lengths=pair_lengths(prep.train_ex, layout),
+            eval_lengths=pair_lengths(eval_ex, layout) if eval_ex else None,
+            group_by_length=optim.group_by_length,
+        )
+
+    def fit(self) -> dict[str, float]:
+        """Train (resuming from the newest complete checkpoint when asked) and return held-out metrics."""
+        run, trainer = self.prep.cfg.run, self.trainer
+        resume_from = None
+        if run.resume:
+            resume_from = latest_complete_checkpoint(run.output)
+            if resume_from is None:
+                logger.warning(f"--resume given but no complete checkpoint in "
+                               f"{os.path.join(run.output, CHECKPOINT_DIR)}; starting from scratch")
+            else:
+                logger.info(f"resuming from {resume_from}")
+        trainer.train(resume_from_checkpoint=resume_from)
+        last_eval = [h for h in trainer.state.log_history if "eval_accuracy" in h]
+        if last_eval and last_eval[-1].get("step") == trainer.state.global_step:
+            return {k.removeprefix("eval_"): float(v) for k, v in last_eval[-1].items()
+                    if k.startswith("eval_") and isinstance(v, int | float)}
+        if self.prep.eval_ex:
+            ev = trainer.evaluate()
+            return {k.removeprefix("eval_"): float(v) for k, v in ev.items() if isinstance(v, int | float)}
+        return {}
+
+    def is_main(self) -> bool:
+        return self.trainer.is_world_process_zero()
+
+    def finish(self) -> None:
+        self.trainer.accelerator.wait_for_everyone()
+
+    extra: dict[str, Any] = {}
+
+
+class FrozenFeatureStrategy:
+    """Frozen backbone: pooled features computed once (exact with dropout off), then the head (all ensemble
+    members) trains on them in seconds. Chosen when the backbone is frozen, LoRA is off and the model exposes its
+    pooled features."""
+
+    name = "cached_features"
+    extra = {"head_training": "cached_features"}
+
+    def __init__(self, prep: Prepared, callbacks: list[TrainerCallback] | None = None):
+        self.prep = prep
+        prep.loaded.model.to(prep.device)
+
+    @staticmethod
+    def applies(cfg: TrainConfig, loaded: LoadedModel) -> bool:
+        return (cfg.model.freeze_backbone and cfg.optim.cache_features and not cfg.model.lora.enabled
+                and loaded.model.supports_features())
+
+    def fit(self) -> dict[str, float]:
+        from rewardlab.train.collate import pair_columns
+        from rewardlab.train.frozen import example_features, predict_pairs, train_head_on_features
+
+        prep, optim, run = self.prep, self.prep.cfg.optim, self.prep.cfg.run
+        rm, pad_id = prep.loaded.model, prep.loaded.tokenizer.pad_token_id
+        logger.info(f"frozen backbone: caching features of {len(prep.train_ex)} training pairs")
+        fc, fr = example_features(rm, prep.train_ex, pad_id, progress=run.progress, bf16=run.bf16)
+        history = train_head_on_features(rm, prep.loss_fn, fc, fr, pair_columns(prep.train_ex),
+                                         epochs=optim.head_epochs, lr=optim.head_lr,
+                                         batch_size=max(optim.batch_size, 64), seed=run.seed,
+                                         weight_decay=optim.weight_decay, bootstrap=prep.bootstrap,
+                                         progress=run.progress)
+        metrics: dict[str, float] = {"train_loss": history[-1]}
+        if prep.eval_ex:
+            ec, er = example_features(rm, prep.eval_ex, pad_id, progress=run.progress, bf16=run.bf16)
+            labels = np.array([e["label"] for e in prep.eval_ex])
+            metrics.update(pair_eval_metrics(predict_pairs(rm, ec, er), labels))
+        return metrics
+
+    def is_main(self) -> bool:
+        return True
+
+    def finish(self) -> None:
+        pass
+
+
+def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> TrainResult:
+    """Train a reward model as `cfg` says and save it (atomically) to `cfg.run.output`.
+
+    The recipe: set up the data, set up the model (and loss), pick the strategy (the Trainer, or cached features
+    for a frozen backbone), fit, save. Progress and notes go to the `rewardlab` logger.
+
+    Args:
+        cfg: a validated TrainConfig (bad combinations were already refused when it was built).
+        callbacks: extra `transformers.TrainerCallback`s (Trainer strategy only).
+    Returns:
+        TrainResult: the output folder, held-out metrics, pair counts and the trained model.
+    Raises:
+        RewardlabError: unusable data or model (e.g. --loss margin without margins); DataValidationError:
+            invalid records.
+
+    Example:
+        >>> from rewardlab import TrainConfig, train
+        >>> res = train(TrainConfig.from_options(output="runs/rm", sim_n=400, max_steps=20))  # doctest: +SKIP
+        >>> res.metrics["accuracy"]  # doctest: +SKIP
+    """
+    from transformers import set_seed
+
+    set_seed(cfg.run.seed)
+    if cfg.loss_name != cfg.loss.name:
+        logger.warning("a Gaussian head trains with --loss gaussian (mean and variance); using it")
+    data = setup_data(cfg)
+    prep = setup_model(cfg, data)
+    strategy_cls = FrozenFeatureStrategy if FrozenFeatureStrategy.applies(cfg, prep.loaded) else TrainerStrategy
+    strategy = strategy_cls(prep, callbacks)
+    metrics = strategy.fit()
+    if strategy.is_main():
+        _save_run(prep, metrics, **strategy.extra)
+    strategy.finish()
+    return TrainResult(cfg.run.output, metrics, len(data.train), len(data.eval), prep.n_truncated, prep.loaded)
+
+
+def _save_run(prep: Prepared, metrics: dict[str, float], **more: Any) -> None:
+    """Step 5: save the model with its config, loss parameters, data provenance and metrics."""
+    loss_params = {n: float(p.detach().reshape(-1)[0]) for n, p in prep.loss_fn.named_parameters()}
+    data = prep.data
     extra = {
-        "train_config": cfg.to_dict(),
-        "loss": loss_name,
+        "train_config": prep.cfg.to_dict(),
+        "loss": prep.loss_name,
         "loss_params": loss_params,
-        "anchor_thresholds": list(thresholds) if thresholds else None,
+        "anchor_thresholds": list(prep.thresholds) if prep.thresholds else None,
         "data": {"train": data.source, "eval": data.eval_source, "n_train": len(data.train),
-                 "n_eval": len(data.eval), "fingerprint": data_fingerprint(data.train), "n_truncated": n_trunc},
+                 "n_eval": len(data.eval), "fingerprint": data_fingerprint(data.train),
+                 "n_truncated": prep.n_truncated},
         "metrics": metrics,
         **more,
     }
@@ -516,28 +631,7 @@ def _save_run(cfg: TrainConfig, loaded: LoadedModel, loss_fn: PairwiseLoss, loss
         # statistics of held-out rewards, for users who want z-scored rewards (not applied to the weights)
         extra["normalization"] = {"mean": metrics["reward_mean"], "std": metrics.get("reward_std"),
                                   "from": "rewards of the held-out pairs (chosen and rejected)"}
-    save_checkpoint(loaded, cfg.output, extra)
-
-
-def _train_frozen(cfg: TrainConfig, loaded: LoadedModel, loss_fn: PairwiseLoss, loss_name: str, data: TrainData,
-                  train_ex: list, eval_ex: list | None, boot: torch.Tensor | None, thresholds: tuple | None,
-                  n_trunc: int, log: Any) -> TrainResult:
-    """Frozen backbone: cache pooled features once, train the head (all ensemble members) on them."""
-    from rewardlab.train.frozen import batch_columns, example_features, predict_pairs, train_head_on_features
-
-    rm, pad_id = loaded.model, loaded.tokenizer.pad_token_id
-    log(f"frozen backbone: caching features of {len(train_ex)} training pairs")
-    fc, fr = example_features(rm, train_ex, pad_id, progress=cfg.progress, bf16=cfg.bf16)
-    history = train_head_on_features(rm, loss_fn, fc, fr, batch_columns(train_ex), epochs=cfg.head_epochs,
-                                     lr=cfg.head_lr, batch_size=max(cfg.batch_size, 64), seed=cfg.seed,
-                                     weight_decay=cfg.weight_decay, bootstrap=boot, progress=cfg.progress, log=log)
-    metrics: dict[str, float] = {"train_loss": history[-1]}
-    if eval_ex:
-        ec, er = example_features(rm, eval_ex, pad_id, progress=cfg.progress, bf16=cfg.bf16)
-        labels = np.array([e["label"] for e in eval_ex])
-        metrics.update(pair_eval_metrics(predict_pairs(rm, ec, er), labels))
-    _save_run(cfg, loaded, loss_fn, loss_name, data, thresholds, n_trunc, metrics, head_training="cached_features")
-    return TrainResult(cfg.output, metrics, len(data.train), len(data.eval), n_trunc, loaded)
+    save_checkpoint(prep.loaded, prep.cfg.run.output, extra)
 
 
 def clean_checkpoints(output: str) -> None:

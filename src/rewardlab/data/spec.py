@@ -1,0 +1,74 @@
+"""DataSpec: where records come from and how to read them; one declaration shared by every command.
+
+`rewardlab data check/stats/convert`, `train`, `score`, `eval`, `audit` (and the commands still to come) take
+their reading options from this one spec, so each option has one name, one help text and one validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rewardlab.config import ConfigError, Spec, option
+from rewardlab.data.load import LoadResult, load_data
+
+Layout = Literal["explicit", "implicit", "pairs", "ksample", "battles"]
+FileFormat = Literal["jsonl", "json", "csv", "parquet", "arrow", "hub"]
+
+
+@dataclass
+class DataSpec(Spec):
+    """A data source and its reading options.
+
+    Example:
+        >>> spec = DataSpec(source="pairs.jsonl", layout="explicit", limit=100)
+        >>> spec.limit
+        100
+    """
+
+    section_title = "data"
+
+    source: str | None = option(None, flag="--data", help="File, datasets folder or hub id (train: default "
+                                "simulator pairs).")
+    layout: Layout | None = option(None, flag="--layout", aliases=("--format",), help=(
+        "Record layout: explicit (prompt column), implicit (shared prefix), ksample or battles; default: detected."))
+    file_format: FileFormat | None = option(None, help="File format (default: from the name; 'arrow' is a "
+                                            "datasets folder, 'hub' a hub dataset id).")
+    split: str | None = option(None, help="Split of a datasets folder or hub dataset (e.g. train, test).")
+    prompt_key: str | None = option(None, help="Column holding the prompt (default: detected).")
+    chosen_key: str | None = option(None, help="Column holding the preferred response (default: detected).")
+    rejected_key: str | None = option(None, help="Column holding the other response (default: detected).")
+    on_invalid: Literal["error", "skip"] = option("error", help="error: stop and list every bad record (exit 2); "
+                                                   "skip: go on with the good ones and report the rest.")
+    limit: int | None = option(None, min=1, help="Read only the first N valid records.")
+
+    def check(self) -> None:
+        keyed = [k for k in ("prompt_key", "chosen_key", "rejected_key", "split", "file_format", "layout", "limit")
+                 if getattr(self, k) is not None]
+        if self.source is None and keyed:
+            raise ConfigError("{0} is a reading option for a data file, but no {1} was given", keyed[0], "source")
+        if self.layout == "implicit" and self.prompt_key is not None:
+            raise ConfigError("{0} implicit has no prompt column; drop {1}", "layout", "prompt_key")
+
+    def load(self, source: str | None = None, pairs_only: bool = False) -> LoadResult:
+        """Read and validate the records of `source` (default: this spec's source) with these options.
+
+        Args:
+            source: another file to read with the same options (e.g. each of several eval files).
+            pairs_only: refuse K-sample and battle files with a clear error.
+        Returns:
+            The valid records and the skipped ones (with `on_invalid="skip"`).
+        Raises:
+            RewardlabError: no source, unreadable source; DataValidationError: invalid records (`on_invalid="error"`).
+        """
+        src = source or self.source
+        if src is None:
+            raise ConfigError("no {0} given", "source")
+        res = load_data(src, layout=self.layout, file_format=self.file_format, prompt_key=self.prompt_key,
+                        chosen_key=self.chosen_key, rejected_key=self.rejected_key, split=self.split,
+                        on_invalid=self.on_invalid, limit=self.limit)
+        if pairs_only and res.kind != "pairs":
+            from rewardlab.errors import RewardlabError
+
+            raise RewardlabError(f"{src}: holds {res.kind} records, this command needs preference pairs")
+        return res
