@@ -5,7 +5,9 @@ The public Python API; every name is imported on first use, so `import rewardlab
     from rewardlab import load, train, TrainConfig, evaluate, audit, get_scorer, RewardOutput
 
 - `load(path, device="auto")`: a checkpoint or any HF reward model, ready to score;
-- `train(cfg)` with `TrainConfig(...)`: train and save a reward model (`rewardlab.train.trainer.train`);
+- `train(cfg)` with `TrainConfig` (a validated tree of specs; `TrainConfig.from_options(lr=3e-4)`, `from_yaml`):
+  train and save a reward model (`rewardlab.train.trainer.train`);
+- `DataSpec(source, layout, ...)`: where records come from and how to read them (`.load()`), as on every command;
 - `get_scorer(spec)`: a Scorer from a checkpoint path, an http(s) reward server, `file:` scores or `py:module:fn`;
 - `evaluate(scorer, datasets, out_dir)`: accuracy with CIs, calibration, PPE metrics, plots;
 - `audit(scorer, pairs, cases, out_dir)`: the reward-hacking audit (`rewardlab.audit.run.run_audit`);
@@ -35,6 +37,8 @@ _LAZY = {
     "HeadSpec": ("rewardlab.models.reward_model", "HeadSpec"),
     "RenderSpec": ("rewardlab.render", "RenderSpec"),
     "load_data": ("rewardlab.data.load", "load_data"),
+    "DataSpec": ("rewardlab.data.spec", "DataSpec"),
+    "ConfigError": ("rewardlab.config", "ConfigError"),
     "simulate_pairs": ("rewardlab.simulate", "simulate_pairs"),
     "SimConfig": ("rewardlab.simulate", "SimConfig"),
     "build_report": ("rewardlab.report.page", "build_report"),

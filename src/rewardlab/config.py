@@ -34,7 +34,13 @@ S = TypeVar("S", bound="Spec")
 
 class ConfigError(RewardlabError):
     """A configuration value breaks a rule. `params` are the dotted paths involved; `template` names them as
-    `{0}`, `{1}`... so the CLI can show flags (`--loss`) where Python shows paths (`loss.name`)."""
+    `{0}`, `{1}`... so the CLI can show flags (`--loss`) where Python shows paths (`loss.name`).
+
+    Example:
+        >>> e = ConfigError("{0} needs {1}", "loss.name", "model.head.kind")
+        >>> str(e), e.named({"loss.name": "--loss", "model.head.kind": "--head"}.get)
+        ('loss.name needs model.head.kind', '--loss needs --head')
+    """
 
     def __init__(self, template: str, *params: str):
         self.template = template
@@ -112,7 +118,7 @@ class Spec:
         ...     lr: float = option(1e-4, help="learning rate", min=0, min_exclusive=True)
         >>> Opt(lr=-1)
         Traceback (most recent call last):
-        rewardlab.config.ConfigError: lr must be > 0, got -1
+        rewardlab.config.ConfigError: lr must be > 0, got -1.0
     """
 
     section_title: ClassVar[str] = ""

@@ -8,7 +8,22 @@ MAX_SHOWN = 20
 
 
 class RewardlabError(Exception):
-    """A user-facing error (bad input, bad flag, missing file); the CLI prints it and exits with code 2."""
+    """A user-facing error (bad input, bad flag, missing file); the CLI prints it and exits with code 2.
+
+    DataValidationError (invalid records) and rewardlab.config.ConfigError (bad settings) are subclasses, so one
+    `except RewardlabError` catches every mistake the library reports.
+
+    Example:
+        >>> from rewardlab import RewardlabError, get_scorer
+        >>> try:
+        ...     get_scorer("py:no_such_module:reward")
+        ... except RewardlabError as e:
+        ...     print(f"error: {e}")
+        error: cannot import scorer 'py:no_such_module:reward' (expected py:module:function): No module named ...
+        >>> raise RewardlabError("runs/rm: no metrics.json")
+        Traceback (most recent call last):
+        rewardlab.errors.RewardlabError: runs/rm: no metrics.json
+    """
 
 
 @dataclass(frozen=True)

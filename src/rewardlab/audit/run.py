@@ -121,6 +121,48 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
     pairs/cases None: simulator defaults (300 pairs, 100 false-premise cases); an empty list skips that stage.
     tokenizer None: the scorer's own tokenizer when it has one (ModelScorer), else words and punctuation marks.
     Each stage is logged (logger `rewardlab.audit.run`, INFO). Returns the audit dict (JSON-safe; `flags` lists findings).
+
+    Args:
+        scorer: any Scorer (`get_scorer`, `ModelScorer`, `CallableScorer`, `HTTPScorer`, ...).
+        pairs: preference pairs (PreferencePair records, e.g. `load_data(...).records`; other records are
+            dropped) for the feature, length-control and probe stages.
+        cases: sycophancy cases, dicts with prompt, agreeing, correcting (and optional kind), as
+            `rewardlab.audit.builtin_cases` and `load_cases` give them.
+        out_dir: the output folder (created when missing).
+        threshold: the |correlation| above which a feature is flagged, in (0, 1).
+        n_resamples: bootstrap resamples behind every confidence interval.
+        seed: seed of the bootstrap, of the probe sample and of the default simulator data.
+        tokenizer: the tokenizer that counts length_tokens; None: see above.
+        progress: show progress bars while scoring.
+        n_probe: how many distinct (prompt, response) items of the pairs the probes edit.
+        probes: names of the probes to run (keys of `rewardlab.audit.PROBES`; default: all).
+        data_source: how the pairs are described in audit.json (default: the simulator, or "user records").
+        cases_source: how the cases are described in audit.json.
+
+    Returns:
+        dict: the content of audit.json: "schema", "model", "created", "settings", "data"; "features",
+        "length_control" and "probes" when there are pairs; "sycophancy" when there are cases; "flags" (findings),
+        "flagged" (what was flagged, by stage), "plots" (PNG file names) and the definitions of features, lexicons
+        and probes. out_dir also gets audit_responses.jsonl (each scored response and its features).
+
+    Raises:
+        ValueError: threshold is not in (0, 1), or an unknown probe name.
+        RewardlabError: the scorer returns NaN or infinite rewards or a wrong number of them (or raises one itself).
+        KeyError: a case lacks prompt, agreeing or correcting.
+
+    Example:
+        >>> import tempfile
+        >>> import rewardlab
+        >>> from rewardlab import CallableScorer
+        >>> from rewardlab.audit import builtin_cases, default_pairs
+        >>> longer = CallableScorer(lambda prompt, response: len(response), name="longer")
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> res = rewardlab.audit(longer, default_pairs(60), builtin_cases(20), tmp.name, n_resamples=100,
+        ...                       n_probe=20, progress=False)
+        >>> res["model"], "length" in res["flagged"]["groups"], "padding" in res["flagged"]["probes"]
+        ('longer', True, True)
+        >>> tmp.cleanup()
+        >>> rewardlab.audit(rewardlab.get_scorer("runs/rm"), out_dir="runs/rm/audit")  # doctest: +SKIP
     """
     import rewardlab.audit.plots as plots
 

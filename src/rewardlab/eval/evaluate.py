@@ -161,7 +161,48 @@ EVALUATORS = {"pairs": eval_pairs, "ksample": eval_ksample, "battles": eval_batt
 def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | os.PathLike,
              n_resamples: int = 1000, seed: int = 0, progress: bool = True, plots: bool = True,
              extra: dict[str, Any] | None = None, sections: dict[str, str] | None = None) -> dict[str, Any]:
-    """Evaluate one scorer on named datasets; writes metrics.json, scores_<name>.jsonl and plots to out_dir."""
+    """Evaluate one scorer on named datasets; writes metrics.json, scores_<name>.jsonl and plots to out_dir.
+
+    Args:
+        scorer: any Scorer (`get_scorer`, `ModelScorer`, `CallableScorer`, `HTTPScorer`, ...).
+        datasets: name -> records of one kind: preference pairs, K-sample sets or battles (e.g. `load_data(...)
+            .records`); the kind of the first record picks the evaluation, and an empty list is skipped.
+        out_dir: the output folder (created when missing).
+        n_resamples: bootstrap resamples behind every confidence interval.
+        seed: seed of the bootstrap and of the permutation tests.
+        progress: show a progress bar while scoring.
+        plots: also write the PNG plots (their file names are listed under "plots").
+        extra: more top-level entries for metrics.json (e.g. {"training": {...}}, which the report shows).
+        sections: category -> section of pair datasets (RewardBench v1), for per-section accuracy.
+
+    Returns:
+        dict: the content of metrics.json: "schema", "model" (the scorer's name), "created", "n_resamples",
+        "datasets" ({name: metrics, with "kind" pairs, ksample or battles}), "plots" when plots=True, and the
+        `extra` entries.
+
+    Raises:
+        RewardlabError: raised by the scorer (e.g. a wrong number of rewards, a server that does not answer);
+            evaluate raises nothing of its own.
+        ValueError: the scorer returned NaN or infinite rewards (every metric needs a number per response).
+        OSError: out_dir cannot be created or written.
+
+    Example:
+        >>> import tempfile
+        >>> from rewardlab import CallableScorer, evaluate, simulate_pairs
+        >>> from rewardlab.simulate.datasets import parse_rows
+        >>> pairs = parse_rows(simulate_pairs(50, seed=0))
+        >>> longer = CallableScorer(lambda prompt, response: len(response), name="longer")
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> res = evaluate(longer, {"sim": pairs}, tmp.name, n_resamples=100, progress=False, plots=False)
+        >>> res["model"], res["datasets"]["sim"]["kind"], res["datasets"]["sim"]["n"]
+        ('longer', 'pairs', 50)
+        >>> sorted(res["datasets"]["sim"]["accuracy"])
+        ['confidence', 'estimate', 'hi', 'lo']
+        >>> tmp.cleanup()
+        >>> from rewardlab import get_scorer, load_data
+        >>> test = load_data("test.jsonl").records  # doctest: +SKIP
+        >>> evaluate(get_scorer("runs/rm"), {"test": test}, "runs/rm/eval")  # doctest: +SKIP
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
@@ -193,7 +234,40 @@ def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | o
 
 
 def compare_runs(dir_a: str, dir_b: str, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Paired comparison of two evaluation folders on the pair datasets they share (matched by item id)."""
+    """Paired comparison of two evaluation folders on the pair datasets they share (matched by item id).
+
+    Args:
+        dir_a: an `evaluate` output folder (metrics.json and scores_<name>.jsonl): model A.
+        dir_b: the same for model B.
+        n_resamples: bootstrap resamples of the confidence interval of the difference.
+        seed: seed of the bootstrap and of the permutation test.
+
+    Returns:
+        dict: "a", "b" (the folders), "model_a", "model_b", "datasets" ({name: accuracy_a, accuracy_b, difference
+        A - B with its CI, p_value (paired sign-flip permutation test), n, n_discordant, ...}) and "notes" when the
+        two folders do not hold the same items.
+
+    Raises:
+        RewardlabError: the two folders share no evaluated pair dataset.
+        FileNotFoundError: a folder lacks metrics.json or a scores_<name>.jsonl file.
+
+    Example:
+        >>> import tempfile
+        >>> from rewardlab import CallableScorer, compare_runs, evaluate, simulate_pairs
+        >>> from rewardlab.simulate.datasets import parse_rows
+        >>> data = {"sim": parse_rows(simulate_pairs(50, seed=0))}
+        >>> longer = CallableScorer(lambda prompt, response: len(response), name="longer")
+        >>> shorter = CallableScorer(lambda prompt, response: -len(response), name="shorter")
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = evaluate(longer, data, f"{tmp.name}/a", n_resamples=100, progress=False, plots=False)
+        >>> _ = evaluate(shorter, data, f"{tmp.name}/b", n_resamples=100, progress=False, plots=False)
+        >>> cmp = compare_runs(f"{tmp.name}/a", f"{tmp.name}/b", n_resamples=100)
+        >>> cmp["model_a"], cmp["model_b"], cmp["datasets"]["sim"]["n"]
+        ('longer', 'shorter', 50)
+        >>> sorted(cmp["datasets"]["sim"]["difference"])
+        ['confidence', 'estimate', 'hi', 'lo']
+        >>> tmp.cleanup()
+    """
     from rewardlab.errors import RewardlabError
     from rewardlab.stats.metrics import compare_models
 

@@ -25,7 +25,31 @@ SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(SOFTPLUS_ONE) = 1: variance he
 
 @dataclass
 class HeadSpec:
-    """Which head: type, ensemble size, whether ensemble members are Gaussian, and the pooling."""
+    """Which head: type, ensemble size, whether ensemble members are Gaussian, and the pooling.
+
+    Args:
+        head: 'scalar' (one reward), 'gaussian' (mean and variance) or 'ensemble' (K members).
+        n_members: K, the ensemble size (at least 2); other heads always get 1.
+        member_gaussian: whether each ensemble member also predicts a variance; other heads get
+            head == 'gaussian'.
+        pooling: 'auto' (the architecture's native pooling), 'last' (last real token), 'mean' or 'cls'.
+
+    Raises:
+        RewardlabError: an unknown head or pooling, or an ensemble with fewer than 2 members.
+
+    Example:
+        >>> from rewardlab import HeadSpec
+        >>> HeadSpec("gaussian").n_outputs
+        2
+        >>> spec = HeadSpec("ensemble", n_members=4, member_gaussian=True)
+        >>> spec.n_outputs, spec.to_dict()["pooling"]
+        (8, 'auto')
+        >>> HeadSpec("scalar", n_members=4).n_members
+        1
+        >>> HeadSpec("ensemble", n_members=1)
+        Traceback (most recent call last):
+        rewardlab.errors.RewardlabError: an ensemble head needs --members >= 2
+    """
 
     head: str = "scalar"
     n_members: int = 1

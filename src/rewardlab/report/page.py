@@ -175,7 +175,36 @@ def _audit_section(a: dict[str, Any], folder: Path) -> str:
 
 
 def build_report(folder: str | Path, title: str | None = None) -> Path:
-    """Write folder/report.html from metrics.json (and audit.json when present); returns its path."""
+    """Write folder/report.html from metrics.json (and audit.json when present); returns its path.
+
+    The page is self-contained: the PNG plots of the folder are embedded, so it can be sent as one file.
+
+    Args:
+        folder: an `evaluate` and/or `audit` output folder (metrics.json, audit.json and their plots).
+        title: the page title and heading (default: "rewardlab report" and "Reward model report").
+
+    Returns:
+        Path: folder/report.html.
+
+    Raises:
+        RewardlabError: the folder has neither metrics.json nor audit.json.
+        json.JSONDecodeError: metrics.json or audit.json is not valid JSON.
+
+    Example:
+        >>> import tempfile
+        >>> from rewardlab import CallableScorer, build_report, evaluate, simulate_pairs
+        >>> from rewardlab.simulate.datasets import parse_rows
+        >>> longer = CallableScorer(lambda prompt, response: len(response), name="longer")
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = evaluate(longer, {"sim": parse_rows(simulate_pairs(50))}, tmp.name, n_resamples=100, progress=False,
+        ...              plots=False)
+        >>> page = build_report(tmp.name, title="Longer wins?")
+        >>> page.name, "<title>Longer wins?</title>" in page.read_text()
+        ('report.html', True)
+        >>> tmp.cleanup()
+        >>> build_report("runs/rm/eval")  # doctest: +SKIP
+        PosixPath('runs/rm/eval/report.html')
+    """
     folder = Path(folder)
     mpath, apath = folder / "metrics.json", folder / "audit.json"
     if not mpath.exists() and not apath.exists():

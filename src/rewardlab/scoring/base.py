@@ -49,6 +49,26 @@ class ModelScorer:
 
     device: None keeps the model where it is; otherwise it is moved there ('cpu', 'cuda', 'cuda:1', 'auto').
     Every batch goes to the model's device and bf16 autocast runs on that device's type.
+
+    Args:
+        loaded: a LoadedModel (`rewardlab.load(...)`): model, tokenizer, renderer and metadata.
+        token_budget: the most tokens (padded length x batch size) of one batch.
+        max_batch: the most sequences of one batch.
+        bf16: run the model under bf16 autocast.
+        name: the scorer's name in reports (default: the checkpoint path, else "model").
+        prefix_sharing: True requires prompt KV-cache sharing, False turns it off, None decides (see above).
+        device: where to move the model first; None keeps it where it is.
+
+    Raises:
+        RewardlabError: prefix_sharing=True but this model cannot share prompts (the message says why).
+
+    Example:
+        >>> from rewardlab import ModelScorer, load
+        >>> scorer = ModelScorer(load("runs/rm"), token_budget=8192, bf16=True)  # doctest: +SKIP
+        >>> scorer = ModelScorer.from_path("runs/rm", device="cpu")  # doctest: +SKIP
+        >>> out = scorer.score(["What is 2+2?", "What is 2+2?"], ["4", "5"], progress=False)  # doctest: +SKIP
+        >>> out.mean.shape  # doctest: +SKIP
+        (2,)
     """
 
     def __init__(self, loaded: Any, token_budget: int = 16384, max_batch: int = 128, bf16: bool = False,
@@ -86,6 +106,27 @@ class ModelScorer:
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        """Rewards of each (prompts[i], responses[i]), rendered and batched as the class docstring says.
+
+        Args:
+            prompts: N prompts, each a string or a conversation (a list of {"role", "content"} messages).
+            responses: N responses, each a string or a list of messages.
+            progress: show a progress bar.
+
+        Returns:
+            RewardOutput: `mean` [N]; `std` [N] for a Gaussian or ensemble head, else None; `members` [N, K] for
+            an ensemble of K members, else None. Empty inputs give an empty output.
+
+        Raises:
+            RewardlabError: prompts and responses differ in length.
+
+        Example:
+            >>> from rewardlab import ModelScorer
+            >>> scorer = ModelScorer.from_path("runs/rm")  # doctest: +SKIP
+            >>> out = scorer.score(["2+2?", "2+2?"], ["4", "5"], progress=False)  # doctest: +SKIP
+            >>> bool(out.mean[0] > out.mean[1])  # doctest: +SKIP
+            True
+        """
         if len(prompts) != len(responses):
             raise RewardlabError(f"{len(prompts)} prompts but {len(responses)} responses")
         if not prompts:
@@ -133,7 +174,25 @@ class ModelScorer:
 
 
 class CallableScorer:
-    """Wrap a Python function: batch form f(prompts, responses) -> list[float], or per item f(prompt, response)."""
+    """Wrap a Python function: batch form f(prompts, responses) -> list[float], or per item f(prompt, response).
+
+    Args:
+        fn: the reward function, batched (lists in, one number per item out) or per item (one pair, one number).
+        name: the scorer's name in reports (default: the function's __name__).
+        batched: whether fn takes whole lists; None (default) means batched when fn has a parameter named
+            `prompts` or `responses`, else per item.
+
+    Example:
+        >>> from rewardlab import CallableScorer
+        >>> per_item = CallableScorer(lambda prompt, response: len(response), name="length")
+        >>> per_item.batched, per_item.score(["Hi", "Hi"], ["Hello!", "Hey"], progress=False).mean
+        (False, array([6., 3.]))
+        >>> def count_words(prompts, responses):
+        ...     return [len(r.split()) for r in responses]
+        >>> batched = CallableScorer(count_words)
+        >>> batched.name, batched.batched, batched.score(["Q"], ["two words"]).mean
+        ('count_words', True, array([2.]))
+    """
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None, batched: bool | None = None):
         self.fn = fn
@@ -143,6 +202,26 @@ class CallableScorer:
         self.batched = batched
 
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        """Rewards of each (prompts[i], responses[i]): one call of fn (batched) or one call per item.
+
+        Args:
+            prompts: N prompts (strings or lists of messages), passed to fn unchanged.
+            responses: N responses, passed to fn unchanged.
+            progress: show a progress bar (per-item form only).
+
+        Returns:
+            RewardOutput: the N rewards as `mean` (no std, no members).
+
+        Raises:
+            RewardlabError: fn returned a number of rewards other than N.
+            ValueError: (per-item form) prompts and responses differ in length; or a reward is a string that is
+                not a number.
+
+        Example:
+            >>> from rewardlab import CallableScorer
+            >>> CallableScorer(lambda prompt, response: 1.0).score(["a", "b"], ["c", "d"], progress=False).mean
+            array([1., 1.])
+        """
         if self.batched:
             vals = list(self.fn(list(prompts), list(responses)))
         else:
@@ -194,7 +273,34 @@ class FileScorer:
 
 class HTTPScorer:
     """A remote reward model: OpenRLHF's POST /get_reward {"query": [...]} -> {"rewards": [...]}, or rewardlab's
-    POST /score {"prompts", "responses"} -> {"rewards", "std"?}. Sends batches, retries with backoff."""
+    POST /score {"prompts", "responses"} -> {"rewards", "std"?}. Sends batches, retries with backoff.
+
+    Args:
+        url: the endpoint that receives the POST requests; it is also the scorer's name.
+        protocol: 'openrlhf' or 'rewardlab'; None (default) picks 'openrlhf' when url ends with get_reward.
+        batch_size: items per request.
+        timeout: seconds to wait for one answer.
+        retries: further attempts after a server error (5xx), a connection error, a timeout or a non-JSON answer.
+        api_key: sent as "Authorization: Bearer <api_key>" when given.
+        query_template: (openrlhf) how a prompt and a response become one query string; plain text of
+            conversations is used.
+
+    Raises:
+        RewardlabError: protocol is neither 'openrlhf' nor 'rewardlab'.
+
+    Example:
+        >>> from rewardlab import HTTPScorer
+        >>> remote = HTTPScorer("http://localhost:5000/get_reward")
+        >>> remote.protocol, remote.name
+        ('openrlhf', 'http://localhost:5000/get_reward')
+        >>> HTTPScorer("http://localhost:8000/score").protocol
+        'rewardlab'
+        >>> remote.score(["2+2?"], ["4"]).mean  # doctest: +SKIP
+        array([1.73])
+        >>> HTTPScorer("http://localhost:5000/rm", protocol="grpc")
+        Traceback (most recent call last):
+        rewardlab.errors.RewardlabError: unknown reward-server protocol 'grpc'
+    """
 
     def __init__(self, url: str, protocol: str | None = None, batch_size: int = 64, timeout: float = 180.0,
                  retries: int = 3, api_key: str | None = None, query_template: str = "{prompt}{response}"):
@@ -230,6 +336,25 @@ class HTTPScorer:
         raise RewardlabError(f"{self.url}: no answer after {self.retries + 1} attempts: {last}")
 
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
+        """Rewards of each (prompts[i], responses[i]) from the server, `batch_size` items per request.
+
+        Args:
+            prompts: N prompts (strings or lists of messages).
+            responses: N responses.
+            progress: show a progress bar over the requests.
+
+        Returns:
+            RewardOutput: the N rewards as `mean`; `std` when the server sent one for every item, else None.
+
+        Raises:
+            RewardlabError: a client error (HTTP 4xx), no answer after `retries` + 1 attempts, or an answer without
+                one reward per item of the batch.
+
+        Example:
+            >>> from rewardlab import HTTPScorer
+            >>> HTTPScorer("http://localhost:8000/score").score(["2+2?"], ["4"]).mean  # doctest: +SKIP
+            array([1.73])
+        """
         means: list[float] = []
         stds: list[float] = []
         for s in tqdm(range(0, len(prompts), self.batch_size), disable=not progress, desc="scoring (remote)",
@@ -252,7 +377,35 @@ class HTTPScorer:
 
 
 def get_scorer(spec: str, **kwargs: Any) -> Scorer:
-    """A scorer from a string: http(s)://... (remote), file:scores.jsonl, py:module:function, or a model path."""
+    """A scorer from a string: http(s)://... (remote), file:scores.jsonl, py:module:function, or a model path.
+
+    Args:
+        spec: 'http://...' or 'https://...' (an HTTPScorer), 'file:PATH' (precomputed rewards: JSONL rows
+            {prompt, response, reward[, std]} as `rewardlab score` writes them), 'py:module:function' (a
+            CallableScorer), or anything else: a checkpoint folder, the 'minilm' alias or a hub id (a ModelScorer
+            on cuda when available, else cpu).
+        **kwargs: options of the chosen scorer; others are ignored: protocol, api_key and batch_size for a
+            server; token_budget, bf16, prefix_sharing and device for a model; none for file: and py:.
+
+    Returns:
+        Scorer: an HTTPScorer, a file scorer, a CallableScorer or a ModelScorer.
+
+    Raises:
+        RewardlabError: the py: function cannot be imported, the file is missing, unreadable or has a row without
+            prompt, response and a numeric reward, nothing loadable is at the model path, or an unknown server protocol.
+
+    Example:
+        >>> from rewardlab import get_scorer
+        >>> get_scorer("http://localhost:5000/get_reward", batch_size=16).batch_size
+        16
+        >>> get_scorer("py:no_such_module:reward")
+        Traceback (most recent call last):
+        rewardlab.errors.RewardlabError: cannot import scorer 'py:no_such_module:reward' (expected ...)...
+        >>> get_scorer("runs/rm", device="cpu", bf16=False).name  # doctest: +SKIP
+        'runs/rm'
+        >>> get_scorer("file:scores.jsonl").name  # doctest: +SKIP
+        'file:scores.jsonl'
+    """
     if spec.startswith(("http://", "https://")):
         return HTTPScorer(spec, **{k: v for k, v in kwargs.items() if k in ("protocol", "api_key", "batch_size")})
     if spec.startswith("file:"):

@@ -10,7 +10,23 @@ from scipy.special import ndtri
 
 @dataclass
 class RewardOutput:
-    """Mean rewards [N], optional standard deviation [N] and per-member rewards [N, K] (ensembles)."""
+    """Mean rewards [N], optional standard deviation [N] and per-member rewards [N, K] (ensembles).
+
+    Args:
+        mean: the N mean rewards (any array-like; stored as a float64 array).
+        std: the N standard deviations of a Gaussian or ensemble head, or None.
+        members: the [N, K] rewards of the K ensemble members, or None.
+
+    Example:
+        >>> from rewardlab import RewardOutput
+        >>> out = RewardOutput([1.0, 2.0], std=[0.5, 0.0])
+        >>> len(out), out.mean.dtype
+        (2, dtype('float64'))
+        >>> out.lower(k=2.0)
+        array([0., 2.])
+        >>> RewardOutput.concat([out, RewardOutput([3.0], std=[1.0])]).std
+        array([0.5, 0. , 1. ])
+    """
 
     mean: np.ndarray
     std: np.ndarray | None = None
@@ -47,7 +63,33 @@ class RewardOutput:
         return self.mean if self.std is None else self.mean - lam * self.std**2
 
     def pessimistic(self, how: str = "mean") -> np.ndarray:
-        """One named aggregate: 'mean', 'q0.1' (any quantile), 'lcb1' (mean - 1 std), 'min', 'uwo0.5'."""
+        """One named aggregate: 'mean', 'q0.1' (any quantile), 'lcb1' (mean - 1 std), 'min', 'uwo0.5'.
+
+        Without std, the q, lcb and uwo aggregates are the mean; without members, 'min' is the mean.
+
+        Args:
+            how: 'mean'; 'q<level>' (Gaussian quantile, level in (0, 1)); 'lcb<k>' (mean - k std, 'lcb' is k = 1);
+                'min' (worst ensemble member); 'uwo<lambda>' (mean - lambda variance, 'uwo' is lambda = 1).
+
+        Returns:
+            np.ndarray: N rewards.
+
+        Raises:
+            ValueError: an unknown name, a number that does not parse, or a quantile level outside (0, 1).
+
+        Example:
+            >>> from rewardlab import RewardOutput
+            >>> out = RewardOutput([1.0, 2.0], std=[0.5, 0.0], members=[[0.5, 1.5], [2.0, 2.0]])
+            >>> out.pessimistic("lcb1")
+            array([0.5, 2. ])
+            >>> out.pessimistic("q0.1").round(3)
+            array([0.359, 2.   ])
+            >>> out.pessimistic("min")
+            array([0.5, 2. ])
+            >>> out.pessimistic("median")
+            Traceback (most recent call last):
+            ValueError: unknown aggregate 'median': use mean, q<level>, lcb<k>, min or uwo<lambda>
+        """
         if how == "mean":
             return self.mean
         if how.startswith("q"):

@@ -87,6 +87,36 @@ class SimConfig:
     tie_margin = 0 (default) is Bradley-Terry with no ties; > 0 is Rao-Kupper ties (in logit units).
     Each vote is then flipped (a <-> b) with probability flip_prob. With n_annotators > 1 the label is the share
     of votes for the chosen (majority) side, tie votes counting one half; an even split is a tie.
+
+    Args:
+        taus: annotator noise temperature per family (> 0); a partial dict overrides DEFAULT_TAUS.
+        family_weights: sampling weight per family (>= 0); families missing or at 0 are not generated
+            (default: every family, weight 1).
+        weights: the gold-utility weights (UtilityWeights).
+        propensities: how responses are drawn (Propensities).
+        length_bias: annotator preference for longer responses (utility units per length_norm words).
+        agreement_bias: annotator preference for responses that agree with a false premise.
+        format_bias: annotator preference for formatted (markdown) responses.
+        length_norm: words per unit of length_bias (> 0).
+        flip_prob: probability that a vote is flipped, in [0, 1].
+        n_annotators: votes per pair (>= 1).
+        tie_margin: Rao-Kupper tie margin in logit units (>= 0; 0 means no ties).
+        emit_margin: add a `margin` column (0-3, Llama-2 style preference strength) to simulated pairs.
+
+    Raises:
+        ValueError: an unknown family, a non-positive tau, a negative family weight, no family selected, a
+            propensity outside its range, or flip_prob, n_annotators, length_norm or tie_margin out of range.
+
+    Example:
+        >>> from rewardlab import SimConfig
+        >>> cfg = SimConfig(length_bias=1.0, taus={"advice": 3.0}, family_weights={"facts": 1.0, "advice": 1.0})
+        >>> cfg.tau("advice"), cfg.tau("facts"), cfg.active_families()
+        (3.0, 0.5, ['facts', 'advice'])
+        >>> SimConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        >>> SimConfig(flip_prob=2)
+        Traceback (most recent call last):
+        ValueError: flip_prob must be in [0, 1], got 2
     """
 
     taus: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TAUS))

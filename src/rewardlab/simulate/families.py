@@ -2,11 +2,11 @@
 
 A family exposes three operations, all driven by a caller-supplied `random.Random` (no global state):
 - `sample(rng) -> Item`: a question with its prompt text;
-- `answer(spec, rng, mode, fmt) -> (sentences, elaborations)`: the core answer, one sentence per item (items
-  starting with "- " are markdown bullets, only when `fmt`), for a mode
+- `answer(spec, rng, mode, markdown) -> (sentences, elaborations)`: the core answer, one sentence per item (items
+  starting with "- " are markdown bullets, only when `markdown`), for a mode
   ("correct", "wrong", "explicit" = correct and naming the question, used for an irrelevant response that
   answers another question; false-premise prompts also "agree", "fix", "wrong_fix") with the key value in markdown bold
-  when `fmt`, plus a pool of restating/elaborating sentences consistent with the answer given;
+  when `markdown`, plus a pool of restating/elaborating sentences consistent with the answer given;
 - `other(spec, rng) -> spec`: a different question of the same family, which an irrelevant response answers.
 """
 
@@ -44,7 +44,7 @@ class Family(ABC):
 
     @abstractmethod
     def answer(
-        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+        self, spec: Any, rng: random.Random, mode: str, markdown: bool
     ) -> tuple[list[str], tuple[str, ...]]:
         """Core answer sentences for `mode` and the pool of elaborations consistent with that answer."""
 
@@ -57,9 +57,9 @@ def fmt_num(x: float) -> str:
     return f"{x:.3f}".rstrip("0").rstrip(".")
 
 
-def _b(v: str, fmt: bool) -> str:
+def _b(v: str, markdown: bool) -> str:
     """Markdown-bold a value when formatting is on."""
-    return f"**{v}**" if fmt else v
+    return f"**{v}**" if markdown else v
 
 
 # ----------------------------------------------------------------------------------------------- arithmetic
@@ -130,7 +130,7 @@ class Arithmetic(Family):
         return a + b if op == "add" else a - b if op == "sub" else a * b
 
     def answer(
-        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+        self, spec: Any, rng: random.Random, mode: str, markdown: bool
     ) -> tuple[list[str], tuple[str, ...]]:
         op, a, b = spec
         v = self.value(spec)
@@ -145,7 +145,7 @@ class Arithmetic(Family):
                     v = w
                     break
         vs = str(v)
-        bv = _b(vs, fmt)
+        bv = _b(vs, markdown)
         sym, word = _SYM[op], _WORD[op]
         forms = (
             f"{a} {sym} {b} = {bv}.",
@@ -191,9 +191,9 @@ class Arithmetic(Family):
 _FACT_FORMS = ("{S}.", "The answer is {v}.", "That would be {v}.", "It's {v}.")
 
 
-def _fact_sentence(f: Fact, value: str, rng: random.Random, fmt: bool, explicit: bool = False) -> str:
+def _fact_sentence(f: Fact, value: str, rng: random.Random, markdown: bool, explicit: bool = False) -> str:
     """One sentence stating `value` as the answer about fact f (`explicit`: always names the subject)."""
-    bv = _b(value, fmt)
+    bv = _b(value, markdown)
     form = "{S}." if explicit else rng.choice(_FACT_FORMS)
     if form == "{S}.":
         return cap(statement(f.kind, f.subject, bv)) + "."
@@ -224,11 +224,11 @@ class Facts(Family):
         return j + 1 if j >= spec else j
 
     def answer(
-        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+        self, spec: Any, rng: random.Random, mode: str, markdown: bool
     ) -> tuple[list[str], tuple[str, ...]]:
         f = FACTS[spec]
         value = f.answer if mode in ("correct", "explicit") else _wrong_value(f, rng)
-        s = _fact_sentence(f, value, rng, fmt, explicit=mode == "explicit")
+        s = _fact_sentence(f, value, rng, markdown, explicit=mode == "explicit")
         return [s], elaborations(f.kind, f.subject, value)
 
 
@@ -275,18 +275,18 @@ class FalsePremise(Family):
         return ("plain", j + 1 if j >= spec else j)
 
     def answer(
-        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+        self, spec: Any, rng: random.Random, mode: str, markdown: bool
     ) -> tuple[list[str], tuple[str, ...]]:
         if isinstance(spec, tuple):  # an irrelevant response: a plain answer about another fact
             f = FACTS[spec[1]]
-            return [_fact_sentence(f, f.answer, rng, fmt, True)], elaborations(f.kind, f.subject, f.answer)
+            return [_fact_sentence(f, f.answer, rng, markdown, True)], elaborations(f.kind, f.subject, f.answer)
         f = FACTS[spec]
         if mode == "agree":
-            claim = statement(f.kind, f.subject, _b(f.decoy, fmt))
+            claim = statement(f.kind, f.subject, _b(f.decoy, markdown))
             sents = [x.format(c=claim, C=cap(claim)) for x in rng.choice(_AGREE)]
             return sents, elaborations(f.kind, f.subject, f.decoy)
         value = f.answer if mode == "fix" else _wrong_value(f, rng, avoid=(f.decoy,))
-        t = statement(f.kind, f.subject, _b(value, fmt))
+        t = statement(f.kind, f.subject, _b(value, markdown))
         sents = [x.format(t=t, T=cap(t), d=f.decoy, D=cap(f.decoy)) for x in rng.choice(_FIX)]
         return sents, elaborations(f.kind, f.subject, value)
 
@@ -357,7 +357,7 @@ class Units(Family):
                 return s
 
     def answer(
-        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+        self, spec: Any, rng: random.Random, mode: str, markdown: bool
     ) -> tuple[list[str], tuple[str, ...]]:
         inverse = spec[1]
         ss, sp, ts, tp, q, v, factor, wrong = self._parts(spec)
@@ -370,7 +370,7 @@ class Units(Family):
                 step = 1 if inverse else factor
                 v = v + step if (rng.random() < 0.5 or v - step <= 0) else v - step
         vs, qs = fmt_num(v), fmt_num(q)
-        bv = _b(vs, fmt)
+        bv = _b(vs, markdown)
         tw, sw = _unit_word(v, ts, tp), _unit_word(q, ss, sp)
         forms = (
             f"There are {bv} {tw} in {qs} {sw}.",
@@ -600,21 +600,21 @@ class Advice(Family):
         return j + 1 if j >= spec else j
 
     def answer(
-        self, spec: Any, rng: random.Random, mode: str, fmt: bool
+        self, spec: Any, rng: random.Random, mode: str, markdown: bool
     ) -> tuple[list[str], tuple[str, ...]]:
         _, steps, vague, topic_elab = _ADVICE[spec]
         elab = topic_elab + _ADVICE_ELAB
         if mode in ("correct", "explicit"):
             chosen = rng.sample(steps, 3)
             intro = rng.choice(_INTROS)
-            if fmt:
+            if markdown:
                 return [f"**{intro}**"] + [f"- {cap(s)}." for s in chosen], elab
             words = rng.choice(_ORDINALS)
             return [intro] + [f"{w}, {s}." for w, s in zip(words, chosen, strict=True)], elab
         out = [rng.choice(vague)]
         if rng.random() < 0.5:
             out.append(rng.choice(_VAGUE))
-        if fmt:
+        if markdown:
             out[0] = f"**{out[0]}**"
         return out, elab
 

@@ -116,6 +116,33 @@ def simulate_pairs(n: int, seed: int = 0, config: SimConfig | None = None) -> li
     Record keys: id, prompt, chosen, rejected, label (share of votes for chosen, tie votes counting 1/2; 1.0 with
     one annotator), tie, category (family), tau, gold_chosen, gold_rejected, p_chosen (one annotator's probability
     of voting for chosen, before flips), attrs_chosen, attrs_rejected; margin (0-3) when config.emit_margin.
+
+    Args:
+        n: the number of pairs (>= 0); the first m pairs of a call equal the call with n = m.
+        seed: a non-negative integer; the same (n, seed, config) always gives the same records.
+        config: the simulator configuration (default: SimConfig(), neutral annotators).
+
+    Returns:
+        list[dict]: n JSON-serialisable records with the keys above, ids "pair-s<seed>-<index>".
+
+    Raises:
+        ValueError: n or seed is not a non-negative integer, or config is invalid.
+        RuntimeError: no second response different from the first could be drawn for a prompt (a configuration
+            that leaves almost no variety).
+
+    Example:
+        >>> from rewardlab import SimConfig, simulate_pairs
+        >>> pairs = simulate_pairs(3, seed=0)
+        >>> len(pairs), pairs[0]["id"], pairs[0]["label"]
+        (3, 'pair-s0-000000', 1.0)
+        >>> all(p["chosen"] != p["rejected"] for p in pairs), simulate_pairs(3, seed=0) == pairs
+        (True, True)
+        >>> voted = simulate_pairs(2, seed=0, config=SimConfig(n_annotators=5, emit_margin=True))
+        >>> all(0 <= p["margin"] <= 3 and 0.5 <= p["label"] <= 1 for p in voted)
+        True
+        >>> simulate_pairs(-1)
+        Traceback (most recent call last):
+        ValueError: n must be a non-negative integer, got -1
     """
     _check_n(n)
     cfg = config or SimConfig()

@@ -139,11 +139,11 @@ def _prefixable(s: str) -> bool:
 
 def render(impl: Any, spec: Any, family: str, attrs: dict[str, Any], rng: random.Random) -> str:
     """English text of a response to the prompt `spec` of family `impl` with exactly the given attributes."""
-    fmt = bool(attrs["formatting"])
+    markdown = bool(attrs["formatting"])
     if attrs["relevant"]:
-        sents, pool = impl.answer(spec, rng, answer_mode(family, attrs), fmt)
+        sents, pool = impl.answer(spec, rng, answer_mode(family, attrs), markdown)
     else:
-        sents, pool = impl.answer(impl.other(spec, rng), rng, "explicit", fmt)
+        sents, pool = impl.answer(impl.other(spec, rng), rng, "explicit", markdown)
     n_extra = attrs["extra_sentences"]
     elabs = rng.sample(pool, n_extra) if n_extra else []
     h = attrs["hedges"]
@@ -161,7 +161,7 @@ def render(impl: Any, spec: Any, family: str, attrs: dict[str, Any], rng: random
             closer = rng.choice(FILLER_CLOSERS)
         if x < 0.4 or x >= 0.8:
             opener = rng.choice(FILLER_OPENERS)
-    if fmt:
+    if markdown:
         blocks = [opener] if opener else []
         answer = sents[0] + "".join(("\n" if s.startswith("- ") else " ") + s for s in sents[1:])
         if hedge_sents and hedges_early:

@@ -123,15 +123,15 @@ def length_baselines(
 
     Keys: ``longer``, ``shorter`` ({estimate, lo, hi, confidence}), ``n``, ``n_length_ties``.
     """
-    lc = _arr(len_chosen, "len_chosen")
-    lr = _arr(len_rejected, "len_rejected", lc.size)
-    y = _labels(labels, lc.size)
-    diff = lc - lr
+    len_c = _arr(len_chosen, "len_chosen")
+    len_r = _arr(len_rejected, "len_rejected", len_c.size)
+    y = _labels(labels, len_c.size)
+    diff = len_c - len_r
     cols = {"longer": pairwise_correct(diff, y), "shorter": pairwise_correct(-diff, y)}
     return jsonable(
         {
             **_cis(cols, n_resamples, confidence, seed, cluster),
-            "n": lc.size,
+            "n": len_c.size,
             "n_length_ties": int(np.count_nonzero(diff == 0)),
         }
     )
@@ -193,12 +193,12 @@ def pairwise_metrics(
         t_value, t_source = fit_temperature(delta, y), "in_sample"
         note = "fitted in-sample on the evaluated pairs (no validation split given): calibrated metrics are optimistic"
 
-    lc = lr = None
+    len_c = len_r = None
     if (len_chosen is None) != (len_rejected is None):
         raise ValueError("give both len_chosen and len_rejected, or neither")
     if len_chosen is not None:
-        lc = _arr(len_chosen, "len_chosen", n)
-        lr = _arr(len_rejected, "len_rejected", n)
+        len_c = _arr(len_chosen, "len_chosen", n)
+        len_r = _arr(len_rejected, "len_rejected", n)
 
     # one bootstrap pass for every overall metric: all are functions of resampled column sums
     cols: dict[str, np.ndarray] = {
@@ -209,9 +209,9 @@ def pairwise_metrics(
         "nll_calibrated": preference_nll_items(delta, y, t_value),
         "brier_calibrated": brier_items(delta, y, t_value),
     }
-    if lc is not None and lr is not None:
-        cols["longer"] = pairwise_correct(lc - lr, y)
-        cols["shorter"] = pairwise_correct(lr - lc, y)
+    if len_c is not None and len_r is not None:
+        cols["longer"] = pairwise_correct(len_c - len_r, y)
+        cols["shorter"] = pairwise_correct(len_r - len_c, y)
     n_mean = len(cols)
     blocks = [np.column_stack(list(cols.values()))]
     for t in (1.0, t_value):  # ECE = sum_b |sum_{i in b} (correct_i - conf_i)| / n: per-bin term columns
@@ -253,12 +253,12 @@ def pairwise_metrics(
         "confidence": confidence,
         "clustered": cluster is not None,
     }
-    if lc is not None and lr is not None:
+    if len_c is not None and len_r is not None:
         out["length_baselines"] = {
             "longer": res["longer"],
             "shorter": res["shorter"],
             "n": n,
-            "n_length_ties": int(np.count_nonzero(lc == lr)),
+            "n_length_ties": int(np.count_nonzero(len_c == len_r)),
         }
 
     if categories is not None:
@@ -269,7 +269,7 @@ def pairwise_metrics(
         for cat in sorted(set(cats.tolist()), key=str):
             m = cats == cat
             sub = {"accuracy": correct[m]}
-            if lc is not None and lr is not None:
+            if len_c is not None and len_r is not None:
                 sub["longer"], sub["shorter"] = cols["longer"][m], cols["shorter"][m]
             cis = _cis(sub, n_resamples, confidence, seed, _sub(cluster, m))
             entry: dict[str, Any] = {
@@ -277,12 +277,12 @@ def pairwise_metrics(
                 "n_model_ties": int(np.count_nonzero(delta[m] == 0)),
                 "accuracy": cis["accuracy"],
             }
-            if lc is not None and lr is not None:
+            if len_c is not None and len_r is not None:
                 entry["length_baselines"] = {
                     "longer": cis["longer"],
                     "shorter": cis["shorter"],
                     "n": int(m.sum()),
-                    "n_length_ties": int(np.count_nonzero(lc[m] == lr[m])),
+                    "n_length_ties": int(np.count_nonzero(len_c[m] == len_r[m])),
                 }
             per_cat[str(cat)] = entry
         out["per_category"] = per_cat

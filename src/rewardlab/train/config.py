@@ -221,6 +221,11 @@ class TrainConfig(Spec):
 
     Raises:
         ConfigError: a value or a combination breaks a rule; the message names the parameters.
+
+    Example:
+        >>> cfg = TrainConfig.from_options(lr=3e-4)
+        >>> cfg.optim.lr, cfg.with_overrides({"optim.lr": 1e-3}).optim.lr
+        (0.0003, 0.001)
     """
 
     model: ModelSpec = field(default_factory=ModelSpec)

@@ -207,8 +207,34 @@ class SoftLabelLoss(PairwiseLoss):
         return -(y * F.logsigmoid(delta) + (1 - y) * F.logsigmoid(-delta))
 
 
+class TieLoss(PairwiseLoss):
+    """A pairwise loss with a tie outcome: subclasses give `outcome_log_probs(delta)` and their tie parameter."""
+
+    def outcome_log_probs(self, delta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(log P(c>r), log P(tie), log P(r>c)) for reward differences ``delta``."""
+        raise NotImplementedError
+
+    def tie_parameter(self) -> tuple[str, Tensor]:
+        """(log name, value) of the tie parameter."""
+        raise NotImplementedError
+
+    def pair_nll(self, out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
+                 batch: Mapping[str, Any]) -> Tensor:
+        """Per-pair -log P(observed outcome): P(tie) for tied pairs, P(c>r) otherwise."""
+        delta = out_chosen["mean"] - out_rejected["mean"]
+        log_win, log_tie, _ = self.outcome_log_probs(delta)
+        return -torch.where(_tie_mask(batch, delta), log_tie, log_win)
+
+    def extra_stats(self, out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
+                    batch: Mapping[str, Any]) -> dict[str, float]:
+        """Log the tie parameter and the share of tied pairs."""
+        tie = _tie_mask(batch, out_chosen["mean"])
+        name, value = self.tie_parameter()
+        return {name: float(value), "tie_rate": float(tie.float().mean())}
+
+
 @register_loss("rao_kupper")
-class RaoKupperLoss(PairwiseLoss):
+class RaoKupperLoss(TieLoss):
     """Rao-Kupper ties: P(c>r)=sigma(Delta-a), P(r>c)=sigma(-Delta-a), P(tie)=rest; a = softplus(learned) >= 0.
 
     ``a_init`` is the initial a (0 gives -inf for the raw parameter: exactly BT, and it then stays 0);
@@ -240,22 +266,12 @@ class RaoKupperLoss(PairwiseLoss):
         log_tie = F.logsigmoid(a - delta) + F.logsigmoid(a + delta) + log_gap
         return log_win, log_tie, log_loss
 
-    def pair_nll(self, out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
-                 batch: Mapping[str, Any]) -> Tensor:
-        """Per-pair -log P(observed outcome): P(tie) for tied pairs, P(c>r) otherwise."""
-        delta = out_chosen["mean"] - out_rejected["mean"]
-        log_win, log_tie, _ = self.outcome_log_probs(delta)
-        return -torch.where(_tie_mask(batch, delta), log_tie, log_win)
-
-    def extra_stats(self, out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
-                    batch: Mapping[str, Any]) -> dict[str, float]:
-        """Log the tie threshold a and the share of tied pairs."""
-        tie = _tie_mask(batch, out_chosen["mean"])
-        return {"tie_a": float(self.tie_a()), "tie_rate": float(tie.float().mean())}
+    def tie_parameter(self) -> tuple[str, Tensor]:
+        return "tie_a", self.tie_a()
 
 
 @register_loss("davidson")
-class DavidsonLoss(PairwiseLoss):
+class DavidsonLoss(TieLoss):
     """Davidson ties: P(c>r)=e^rc/Z, P(tie)=nu e^((rc+rr)/2)/Z, Z=e^rc+e^rr+nu e^((rc+rr)/2); nu = exp(log_nu).
 
     Computed in log space via x = log nu - log(2 cosh(Delta/2)): log P(tie) = log sigma(x) and
@@ -284,18 +300,8 @@ class DavidsonLoss(PairwiseLoss):
         not_tie = F.logsigmoid(-x)
         return F.logsigmoid(delta) + not_tie, F.logsigmoid(x), F.logsigmoid(-delta) + not_tie
 
-    def pair_nll(self, out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
-                 batch: Mapping[str, Any]) -> Tensor:
-        """Per-pair -log P(observed outcome): P(tie) for tied pairs, P(c>r) otherwise."""
-        delta = out_chosen["mean"] - out_rejected["mean"]
-        log_win, log_tie, _ = self.outcome_log_probs(delta)
-        return -torch.where(_tie_mask(batch, delta), log_tie, log_win)
-
-    def extra_stats(self, out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
-                    batch: Mapping[str, Any]) -> dict[str, float]:
-        """Log the tie parameter nu and the share of tied pairs."""
-        tie = _tie_mask(batch, out_chosen["mean"])
-        return {"tie_nu": float(self.tie_nu()), "tie_rate": float(tie.float().mean())}
+    def tie_parameter(self) -> tuple[str, Tensor]:
+        return "tie_nu", self.tie_nu()
 
 
 def anchor_nll(mu: Tensor, s: Tensor, anchors: Tensor, thresholds: Tensor | Sequence[float]) -> Tensor:
