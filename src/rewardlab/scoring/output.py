@@ -63,19 +63,20 @@ class RewardOutput:
         return self.mean if self.std is None else self.mean - lam * self.std**2
 
     def pessimistic(self, how: str = "mean") -> np.ndarray:
-        """One named aggregate: 'mean', 'q0.1' (any quantile), 'lcb1' (mean - 1 std), 'min', 'uwo0.5'.
-
-        Without std, the q, lcb and uwo aggregates are the mean; without members, 'min' is the mean.
+        """One named aggregate, by the one pessimism function of rewardlab (`rewardlab.optimize.pessimistic_scores`,
+        shared by best-of-N, the overoptimisation curves, the server and the RL adapters).
 
         Args:
-            how: 'mean'; 'q<level>' (Gaussian quantile, level in (0, 1)); 'lcb<k>' (mean - k std, 'lcb' is k = 1);
-                'min' (worst ensemble member); 'uwo<lambda>' (mean - lambda variance, 'uwo' is lambda = 1).
+            how: a selection rule: 'mean'; 'quantile:q' or 'q<q>' (mu + Phi^-1(q) s, q in (0, 1)); 'lcb:k' or
+                'lcb<k>' (mean - k std, 'lcb' is k = 1); 'min' (worst ensemble member); 'uwo:lambda' or
+                'uwo<lambda>' (mean - lambda * population variance of the ensemble members).
 
         Returns:
             np.ndarray: N rewards.
 
         Raises:
-            ValueError: an unknown name, a number that does not parse, or a quantile level outside (0, 1).
+            ValueError: an unknown rule, a parameter out of range, or a rule whose input this output lacks (std for
+                quantile and lcb, members for min and uwo): never a silent fall back to the mean.
 
         Example:
             >>> from rewardlab import RewardOutput
@@ -86,21 +87,10 @@ class RewardOutput:
             array([0.359, 2.   ])
             >>> out.pessimistic("min")
             array([0.5, 2. ])
-            >>> out.pessimistic("median")
-            Traceback (most recent call last):
-            ValueError: unknown aggregate 'median': use mean, q<level>, lcb<k>, min or uwo<lambda>
         """
-        if how == "mean":
-            return self.mean
-        if how.startswith("q"):
-            return self.quantile(float(how[1:]))
-        if how.startswith("lcb"):
-            return self.lower(float(how[3:] or 1.0))
-        if how == "min":
-            return self.worst_case()
-        if how.startswith("uwo"):
-            return self.uncertainty_weighted(float(how[3:] or 1.0))
-        raise ValueError(f"unknown aggregate {how!r}: use mean, q<level>, lcb<k>, min or uwo<lambda>")
+        from rewardlab.optimize.pessimism import pessimistic_scores
+
+        return pessimistic_scores(how, self.mean, std=self.std, members=self.members)
 
     @staticmethod
     def concat(parts: list[RewardOutput]) -> RewardOutput:

@@ -1,0 +1,605 @@
+"""Best-of-n and KL-regularised overoptimisation curves on fixed candidate pools (ALGORITHMS.md section 4).
+
+Inputs are per-prompt pools of m scored candidates: a proxy reward (the reward model, possibly with std or
+ensemble members) and a gold reward. Everything is exact on the pool (no sampling) and vectorised over prompts.
+
+- :func:`bon_expected`: the exact expectation, over uniformly drawn n-subsets of the pool (without replacement), of
+  a value of the candidate a best-of-n choice picks, with ties in the ranking score resolved uniformly.
+
+  Derivation (tie-aware): group the pool into blocks of equal rank score, sorted ascending; block l has c_l members
+  and a_l candidates score at most its level (b_l = a_l - c_l strictly below). The best of a random n-subset S
+  lies in block l iff S is inside the a_l lowest and not inside the b_l lowest: probability
+  (C(a_l, n) - C(b_l, n)) / C(m, n). Given that event, S is exchangeable within the block and the pick is uniform
+  among the tied members of S, so each member of the block is equally likely: the expected value is the block's
+  mean. Since C(a, n) - C(b, n) = sum_{i=b+1..a} C(i-1, n-1) (hockey stick), the answer is the classical unbiased
+  estimator sum_{i=n..m} C(i-1, n-1) / C(m, n) v_(i) applied to values replaced by their tie-block means.
+- :func:`bon_kl`: the analytic KL(best-of-n || base) = log n - (n - 1) / n.
+- :func:`tilted_policy`: pi_beta proportional to pi_0 exp(proxy / beta) on each pool, its exact KL(pi_beta || pi_0)
+  and expectations.
+- :func:`fit_gao`: the Gao et al. forms gold(d) = d (a - b d) (best-of-n) and d (a - b log d) (RL), d = sqrt(KL).
+- :func:`goodhart_curves`: all of the above per selection rule, with bootstrap CIs over prompts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln, logsumexp, xlogy
+
+from rewardlab.optimize.pessimism import Rule, parse_rule, pessimistic_scores
+from rewardlab.stats.bootstrap import bootstrap_sums, percentile_interval
+from rewardlab.stats.util import jsonable
+
+__all__ = [
+    "bon_expected",
+    "bon_kl",
+    "fit_gao",
+    "goodhart_curves",
+    "log2_n_grid",
+    "tilted_policy",
+]
+
+_FORMS = ("bon", "rl")
+
+
+# ------------------------------------------------------------------------------------------------ best-of-n
+
+
+def _pool(name: str, x: Any, ndim: int = 2) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D [prompts, candidates], got shape {a.shape}")
+    if a.shape[-1] == 0 or a.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one prompt and one candidate, got shape {a.shape}")
+    return a
+
+
+def _as_ns(ns: Any, m: int) -> np.ndarray:
+    raw = np.atleast_1d(np.asarray(ns))
+    if raw.ndim != 1 or raw.size == 0:
+        raise ValueError(f"ns must be a non-empty 1-D list of sample sizes, got {ns!r}")
+    if raw.dtype.kind not in "iuf" or np.any(raw != np.round(raw)):
+        raise ValueError(f"ns must be whole numbers, got {ns!r}")
+    out = raw.astype(np.int64)
+    if out.min() < 1 or out.max() > m:
+        raise ValueError(f"every n must be in 1..m = 1..{m} (the pool size), got {out.tolist()}")
+    return out
+
+
+@lru_cache(maxsize=32)
+def _bon_weights(m: int, ns: tuple[int, ...]) -> np.ndarray:
+    """[len(ns), m] weights W[j, i-1] = C(i-1, n_j-1) / C(m, n_j) for i >= n_j else 0 (log-gamma; rows sum to 1)."""
+    i = np.arange(1, m + 1, dtype=np.float64)[None, :]
+    n = np.asarray(ns, dtype=np.float64)[:, None]
+    valid = i >= n
+    ii = np.where(valid, i, n)  # keep gammaln away from its poles; masked below
+    log_w = (gammaln(ii) - gammaln(n) - gammaln(ii - n + 1)) - (gammaln(m + 1) - gammaln(n + 1) - gammaln(m - n + 1))
+    w = np.where(valid, np.exp(log_w), 0.0)
+    w.setflags(write=False)
+    return w
+
+
+def _tie_block_means(sorted_scores: np.ndarray, sorted_values: list[np.ndarray]) -> list[np.ndarray]:
+    """Replace each value by the mean over its block of equal (sorted) rank scores, per row."""
+    new = np.ones(sorted_scores.shape, dtype=bool)
+    new[:, 1:] = sorted_scores[:, 1:] != sorted_scores[:, :-1]
+    if new.all():
+        return sorted_values
+    ids = np.cumsum(new.ravel()) - 1  # global block id (each row starts a new block)
+    counts = np.bincount(ids)
+    return [(np.bincount(ids, weights=v.ravel()) / counts)[ids].reshape(v.shape) for v in sorted_values]
+
+
+def _bon_many(rank_scores: np.ndarray, values: list[np.ndarray], ns: np.ndarray) -> list[np.ndarray]:
+    """Tie-aware best-of-n expectations [P, len(ns)] of several value arrays, sharing one sort."""
+    if np.isnan(rank_scores).any():
+        raise ValueError("rank_scores contain NaN")
+    order = np.argsort(rank_scores, axis=1, kind="stable")
+    s = np.take_along_axis(rank_scores, order, axis=1)
+    vs = _tie_block_means(s, [np.take_along_axis(v, order, axis=1) for v in values])
+    w = _bon_weights(rank_scores.shape[1], tuple(int(n) for n in ns))
+    return [v @ w.T for v in vs]
+
+
+def bon_expected(rank_scores: Any, values: Any, ns: Any) -> np.ndarray:
+    """Exact expected value of the best-of-n pick, over uniform n-subsets of each prompt's pool (tie-aware).
+
+    For each prompt, n of the m candidates are drawn uniformly without replacement, the one with the highest
+    ``rank_scores`` is kept (uniformly among tied maxima) and its ``values`` entry is reported. The expectation is
+    exact: sum_{i=n..m} C(i-1, n-1) / C(m, n) vbar_(i), with candidates sorted ascending by rank score and vbar the
+    value averaged over each block of tied rank scores (see the module docstring for the derivation).
+
+    Args:
+        rank_scores: [P, m] scores that choose the best (e.g. a pessimistic proxy); NaN is not allowed.
+        values: [P, m] the quantity to average (e.g. the gold reward of the same candidates).
+        ns: sample sizes, each in 1..m.
+
+    Returns:
+        np.ndarray: [P, len(ns)] expected values.
+
+    Raises:
+        ValueError: shapes differ or are not 2-D, NaN rank scores, or an n outside 1..m.
+
+    Example:
+        >>> bon_expected([[1.0, 2.0, 3.0]], [[10.0, 20.0, 30.0]], [1, 2, 3])
+        array([[20.        , 26.66666667, 30.        ]])
+        >>> bon_expected([[1.0, 1.0]], [[0.0, 1.0]], [2])  # tied best: each half the time
+        array([[0.5]])
+    """
+    s = _pool("rank_scores", rank_scores)
+    v = _pool("values", values)
+    if v.shape != s.shape:
+        raise ValueError(f"values has shape {v.shape}, rank_scores has shape {s.shape}: they must match")
+    return _bon_many(s, [v], _as_ns(ns, s.shape[1]))[0]
+
+
+def bon_kl(n: Any) -> Any:
+    """Analytic KL(best-of-n || base policy) = log n - (n - 1) / n, in nats (0 at n = 1).
+
+    Args:
+        n: a sample size >= 1, or an array of them.
+
+    Returns:
+        float or np.ndarray: the KL for each n.
+
+    Raises:
+        ValueError: n < 1.
+
+    Example:
+        >>> round(bon_kl(4), 6)
+        0.636294
+        >>> bon_kl([1, 2])
+        array([0.        , 0.19314718])
+    """
+    a = np.asarray(n, dtype=np.float64)
+    if np.any(~(a >= 1)):
+        raise ValueError(f"n must be >= 1, got {n!r}")
+    out = np.log(a) - (a - 1.0) / a
+    return float(out) if out.ndim == 0 else out
+
+
+def log2_n_grid(n_max: int) -> np.ndarray:
+    """The default sample-size grid 1, 2, 4, ..., up to n_max, plus n_max itself when it is not a power of two.
+
+    Args:
+        n_max: the largest n (usually the pool size m), >= 1.
+
+    Returns:
+        np.ndarray: increasing int64 sample sizes.
+
+    Raises:
+        ValueError: n_max < 1.
+
+    Example:
+        >>> log2_n_grid(10)
+        array([ 1,  2,  4,  8, 10])
+    """
+    if n_max < 1:
+        raise ValueError("n_max must be >= 1")
+    grid = [1 << k for k in range(int(n_max).bit_length()) if (1 << k) <= n_max]
+    if grid[-1] != n_max:
+        grid.append(int(n_max))
+    return np.asarray(grid, dtype=np.int64)
+
+
+# ------------------------------------------------------------------------------------------- tilted policy
+
+
+def _log_pi0(log_pi0: Any, shape: tuple[int, int]) -> np.ndarray:
+    if log_pi0 is None:
+        return np.full(shape, -np.log(shape[1]))
+    lp = np.asarray(log_pi0, dtype=np.float64)
+    if lp.shape != shape:
+        raise ValueError(f"log_pi0 has shape {lp.shape}, the pools have shape {shape}: they must match")
+    if np.isnan(lp).any() or np.isposinf(lp).any():
+        raise ValueError("log_pi0 must not contain NaN or +inf")
+    norm = logsumexp(lp, axis=1, keepdims=True)
+    if not np.all(np.isfinite(norm)):
+        raise ValueError("every prompt needs at least one candidate with pi_0 > 0 (finite log_pi0)")
+    return lp - norm
+
+
+def _as_betas(betas: Any) -> np.ndarray:
+    b = np.atleast_1d(np.asarray(betas, dtype=np.float64))
+    if b.ndim != 1 or b.size == 0 or np.isnan(b).any() or np.any(b < 0):
+        raise ValueError(f"betas must be a non-empty 1-D list of values in [0, inf], got {betas!r}")
+    return b
+
+
+def _tilted_many(
+    proxy: np.ndarray, values: list[np.ndarray], betas: np.ndarray, lp0: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """KL [P, B] and expectations [P, B] of several value arrays under pi_beta, one beta at a time."""
+    support = np.isfinite(lp0)
+    pmax = np.where(support, proxy, -np.inf).max(axis=1, keepdims=True)
+    delta = np.where(support, proxy - pmax, -np.inf)  # <= 0, and 0 at the argmax
+    n_p, n_b = proxy.shape[0], betas.size
+    kl = np.empty((n_p, n_b))
+    outs = [np.empty((n_p, n_b)) for _ in values]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+        for j, beta in enumerate(betas):
+            if np.isposinf(beta):
+                z = np.where(support, 0.0, -np.inf)
+            elif beta == 0:
+                z = np.where(delta == 0, 0.0, -np.inf)
+            else:
+                z = delta / beta
+            z = np.maximum(z, -1e300)  # finite, so 0 * z = 0 where pi underflows to 0
+            a = lp0 + z
+            amax = a.max(axis=1, keepdims=True)
+            e = np.exp(a - amax)
+            tot = e.sum(axis=1, keepdims=True)
+            pi = e / tot
+            lse = amax[:, 0] + np.log(tot[:, 0])  # log sum_y pi_0(y) exp(z(y))
+            # KL = sum pi (log pi - log pi_0) = sum pi z - lse  (sum pi = 1)
+            kl[:, j] = np.maximum(np.einsum("pm,pm->p", pi, z) - lse, 0.0)
+            for out, v in zip(outs, values, strict=True):
+                out[:, j] = np.einsum("pm,pm->p", pi, v)
+    return kl, outs
+
+
+def tilted_policy(
+    proxy: Any, gold: Any, betas: Any, log_pi0: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The KL-regularised optimum on each pool, pi_beta(y) proportional to pi_0(y) exp(proxy(y) / beta), exactly.
+
+    beta = inf is pi_0 itself and beta = 0 the limit: pi_0 restricted to the proxy's argmax (renormalised). The
+    computation shifts the proxy by its per-prompt maximum and normalises in log space, so it is stable for tiny
+    and huge beta; KL is clipped at 0 against rounding.
+
+    Args:
+        proxy: [P, m] the reward being optimised (e.g. a pessimistic proxy score).
+        gold: [P, m] the gold reward of the same candidates.
+        betas: B temperatures in [0, inf].
+        log_pi0: [P, m] base-policy log-probabilities (normalised per prompt here; -inf allowed for candidates
+            outside the support), or None for a uniform pi_0.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray, np.ndarray]: ``kl`` [P, B] = KL(pi_beta || pi_0) in nats, ``gold_value``
+        [P, B] = E_pi_beta[gold] and ``proxy_value`` [P, B] = E_pi_beta[proxy].
+
+    Raises:
+        ValueError: shapes differ, NaN inputs, negative or NaN betas, or a prompt with no pi_0 support.
+
+    Example:
+        >>> kl, g, p = tilted_policy([[0.0, 1.0]], [[0.0, 10.0]], [0.0, 1.0, float("inf")])
+        >>> kl.round(4), g.round(4)
+        (array([[0.6931, 0.1109, 0.    ]]), array([[10.    ,  7.3106,  5.    ]]))
+    """
+    p = _pool("proxy", proxy)
+    g = _pool("gold", gold)
+    if g.shape != p.shape:
+        raise ValueError(f"gold has shape {g.shape}, proxy has shape {p.shape}: they must match")
+    if np.isnan(p).any() or np.isnan(g).any():
+        raise ValueError("proxy and gold must not contain NaN")
+    kl, (gv, pv) = _tilted_many(p, [g, p], _as_betas(betas), _log_pi0(log_pi0, p.shape))
+    return kl, gv, pv
+
+
+# --------------------------------------------------------------------------------------------- Gao et al. fits
+
+
+def _fit_batch(d: np.ndarray, y: np.ndarray, form: str) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares (a, b) of y = a d - b x2(d) per row (x2 = d^2 or d log d); d broadcasts against y [R, J]."""
+    d = np.broadcast_to(d, y.shape)
+    x2 = -(d * d) if form == "bon" else -xlogy(d, d)
+    s11, s12, s22 = (d * d).sum(-1), (d * x2).sum(-1), (x2 * x2).sum(-1)
+    t1, t2 = (d * y).sum(-1), (x2 * y).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        det = s11 * s22 - s12 * s12
+        ok = det > 1e-12 * s11 * s22
+        a = np.where(ok, (s22 * t1 - s12 * t2) / det, np.nan)
+        b = np.where(ok, (s11 * t2 - s12 * t1) / det, np.nan)
+    return a, b
+
+
+def _peak(a: np.ndarray, b: np.ndarray, form: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d*, gold at d*, status) with status 0 = interior maximum, 1 = at d = 0 (bon, a <= 0 < b), 2 = none (b <= 0)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if form == "bon":
+            d_star = a / (2 * b)
+            g_star = a * a / (4 * b)
+            at_zero = (b > 0) & (a <= 0)
+            d_star = np.where(at_zero, 0.0, d_star)
+            g_star = np.where(at_zero, 0.0, g_star)
+        else:
+            d_star = np.exp(a / b - 1.0)
+            g_star = b * d_star
+            at_zero = np.zeros(a.shape, dtype=bool)
+    none = ~(b > 0)
+    status = np.where(none, 2, np.where(at_zero, 1, 0))
+    return np.where(none, np.nan, d_star), np.where(none, np.nan, g_star), status
+
+
+_PEAK_NOTES = (
+    "interior maximum at d*",
+    "a <= 0 < b: the fitted gold never rises above the base policy; the best is d = 0",
+    "b <= 0: the fitted curve has no maximum (gold keeps rising with KL in this form); d* and its gold are None",
+)
+
+
+def _check_form(form: str) -> str:
+    if form not in _FORMS:
+        raise ValueError(f"form must be 'bon' (d (a - b d)) or 'rl' (d (a - b log d)), got {form!r}")
+    return form
+
+
+def fit_gao(
+    d: Any,
+    gold: Any,
+    form: str,
+    *,
+    n_resamples: int = 0,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Least-squares fit of a Gao et al. overoptimisation form to a gold-vs-KL curve, and its peak.
+
+    Forms, with d = sqrt(KL): ``"bon"`` gold = d (a - b d), peak d* = a / (2 b), gold* = a^2 / (4 b);
+    ``"rl"`` gold = d (a - b log d), peak d* = exp(a / b - 1), gold* = b d*. Neither form has an intercept: pass
+    the gold gain over the base policy (gold(d) - gold(0)). R^2 = 1 - SS_res / SS_tot with SS_tot about the mean.
+    When b <= 0 there is no peak: ``d_star``, ``kl_star`` and ``gold_at_peak`` are None and ``peak`` is "none".
+
+    Args:
+        d: [J] sqrt(KL) values (>= 0), at least two distinct positive ones.
+        gold: [J] gold gains, or [P, J] per-prompt gains (fit to their mean over prompts; with ``n_resamples`` > 0
+            the CIs resample prompts, the rows).
+        form: "bon" or "rl".
+        n_resamples: bootstrap resamples over prompts (needs 2-D gold); 0 for none.
+        confidence: the CI level.
+        seed: the bootstrap seed (resamples as in :func:`rewardlab.stats.bootstrap.bootstrap_sums`).
+
+    Returns:
+        dict: JSON-ready {form, a, b, r2, d_star, kl_star, gold_at_peak, peak ("interior" | "at_zero" | "none"),
+        peak_in_range (d* <= max d), note, n_points}; with resamples also ``ci``: {a, b, d_star, gold_at_peak}
+        each {lo, hi}, and ``n_resamples_without_peak`` (replicates where b <= 0, left out of the d*/gold* CIs).
+
+    Raises:
+        ValueError: a bad form, shapes, negative or non-finite d, or fewer than two distinct positive d.
+
+    Example:
+        >>> import numpy as np
+        >>> d = np.linspace(0.2, 3.0, 8)
+        >>> fit = fit_gao(d, d * (2.0 - 0.5 * d), "bon")
+        >>> round(fit["a"], 6), round(fit["b"], 6), round(fit["d_star"], 6), round(fit["gold_at_peak"], 6)
+        (2.0, 0.5, 2.0, 2.0)
+        >>> fit_gao(d, d, "bon")["peak"]
+        'none'
+    """
+    _check_form(form)
+    dd = np.asarray(d, dtype=np.float64)
+    y = np.asarray(gold, dtype=np.float64)
+    if dd.ndim != 1 or y.ndim not in (1, 2) or y.shape[-1] != dd.size:
+        raise ValueError(f"d must be [J] and gold [J] or [P, J]; got {dd.shape} and {y.shape}")
+    if not np.all(np.isfinite(dd)) or np.any(dd < 0) or not np.all(np.isfinite(y)):
+        raise ValueError("d must be finite and >= 0, gold finite")
+    if np.unique(dd[dd > 0]).size < 2:
+        raise ValueError("the fit needs at least two distinct positive d values")
+    y_mean = y if y.ndim == 1 else y.mean(axis=0)
+    out = _fit_result(dd, y_mean, form)
+    if n_resamples > 0:
+        if y.ndim != 2:
+            raise ValueError("bootstrap CIs need per-prompt gold [P, J]")
+        sums, sizes = bootstrap_sums(y, n_resamples, seed)
+        out.update(_fit_cis(dd, sums / sizes[:, None], form, confidence))
+    return jsonable(out)
+
+
+def _fit_result(d: np.ndarray, y: np.ndarray, form: str) -> dict[str, Any]:
+    a, b = _fit_batch(d, y[None, :], form)
+    a, b = float(a[0]), float(b[0])
+    d_star, g_star, status = _peak(np.array(a), np.array(b), form)
+    x2 = d * d if form == "bon" else xlogy(d, d)
+    resid = y - (a * d - b * x2)
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    st = int(status)
+    return {
+        "form": form,
+        "a": a,
+        "b": b,
+        "r2": 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else None,
+        "d_star": float(d_star),
+        "kl_star": float(d_star) ** 2,
+        "gold_at_peak": float(g_star),
+        "peak": ("interior", "at_zero", "none")[st],
+        "peak_in_range": bool(float(d_star) <= d.max()) if st != 2 else False,
+        "note": _PEAK_NOTES[st],
+        "n_points": int(d.size),
+    }
+
+
+def _fit_cis(d: np.ndarray, y_reps: np.ndarray, form: str, confidence: float) -> dict[str, Any]:
+    """Percentile CIs of a, b, d*, gold* over bootstrap replicate curves (d [J] or [R, J], y_reps [R, J])."""
+    a, b = _fit_batch(d, y_reps, form)
+    d_star, g_star, status = _peak(a, b, form)
+
+    def ci(x: np.ndarray) -> dict[str, Any]:
+        lo, hi = percentile_interval(x, confidence)
+        return {"lo": lo, "hi": hi}
+
+    return {
+        "ci": {"a": ci(a), "b": ci(b), "d_star": ci(d_star), "gold_at_peak": ci(g_star), "confidence": confidence},
+        "n_resamples": int(y_reps.shape[0]),
+        "n_resamples_without_peak": int(np.count_nonzero(status == 2)),
+    }
+
+
+# ------------------------------------------------------------------------------------------ Goodhart curves
+
+
+def goodhart_curves(
+    proxy: Any,
+    gold: Any,
+    rules: Sequence[str | Rule] = ("mean",),
+    *,
+    std: Any = None,
+    members: Any = None,
+    ns: Any = None,
+    betas: Any = None,
+    log_pi0: Any = None,
+    n_resamples: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Overoptimisation (Goodhart) curves per selection rule: best-of-n and the tilted policy, with CIs and fits.
+
+    For each rule, every candidate is scored by :func:`pessimistic_scores` (its own mean, std, members) and that
+    score ranks the candidates; the curves report the gold of the very candidates that score picks. Per prompt:
+
+    - best-of-n (:func:`bon_expected`, the pool treated as draws from the base policy) for each n, at
+      KL = :func:`bon_kl` (n);
+    - the tilted policy pi_beta proportional to pi_0 exp(score / beta) (:func:`tilted_policy`) for each beta, at
+      its exact KL.
+
+    Curves are means over prompts (the KL of the tilted policy too: the KL of the whole policy when prompts are
+    equally likely); 95% percentile-bootstrap CIs resample prompts, reusing the per-prompt curves, with the same
+    resamples for every rule and quantity (paired). The Gao fits use gold gains over the base policy: best-of-n
+    ``d (a - b d)`` against the uniform-pool mean gold, tilted ``d (a - b log d)`` against the pi_0 mean gold,
+    d = sqrt(KL); their CIs refit every resampled curve.
+
+    Args:
+        proxy: [P, m] mean proxy rewards.
+        gold: [P, m] gold rewards of the same candidates.
+        rules: selection rules (see :func:`parse_rule`); duplicates are dropped.
+        std: [P, m] proxy std, or None.
+        members: [P, m, K] ensemble member rewards, or None.
+        ns: best-of-n sample sizes (1..m); default :func:`log2_n_grid` (m).
+        betas: tilted-policy temperatures; default, per rule, ``scale * geomspace(0.01, 100, 20)`` with ``scale``
+            the root mean within-prompt variance of the rule's scores (recorded as ``beta_scale``).
+        log_pi0: [P, m] base log-probabilities for the tilted policy (uniform when None).
+        n_resamples: bootstrap resamples over prompts (0 for no CIs).
+        confidence: CI level.
+        seed: bootstrap seed.
+
+    Returns:
+        dict: JSON-ready. Top level: ``n_prompts``, ``n_candidates``, ``n_resamples``, ``confidence``, ``seed``,
+        ``baseline_gold`` ({uniform, pi0}, each {estimate, lo, hi}), ``rules`` (the rule names in order) and
+        ``curves`` {rule: {"bon": {n, kl, sqrt_kl, gold, proxy, proxy_mean, fit}, "tilted": {beta, beta_scale, kl,
+        sqrt_kl, gold, proxy, proxy_mean, fit}}}. Each curve quantity is {estimate, lo, hi} lists; ``proxy`` is the
+        rule's score (the objective optimised), ``proxy_mean`` the mean proxy of the same picks. ``fit`` is
+        :func:`fit_gao`'s dict plus ``baseline_gold`` and ``gold_at_peak_absolute`` (gain + baseline).
+
+    Raises:
+        ValueError: shapes, NaN, bad rules, a rule missing its input, or bad ns/betas.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> gold = rng.normal(size=(50, 16))
+        >>> proxy = gold + rng.normal(size=(50, 16))
+        >>> res = goodhart_curves(proxy, gold, ["mean"], n_resamples=20)
+        >>> res["curves"]["mean"]["bon"]["n"]
+        [1, 2, 4, 8, 16]
+        >>> g = res["curves"]["mean"]["bon"]["gold"]
+        >>> g["estimate"][-1] > g["estimate"][0], g["lo"][-1] <= g["estimate"][-1] <= g["hi"][-1]
+        (True, True)
+    """
+    p = _pool("proxy", proxy)
+    g = _pool("gold", gold)
+    if g.shape != p.shape:
+        raise ValueError(f"gold has shape {g.shape}, proxy has shape {p.shape}: they must match")
+    if np.isnan(p).any() or not np.all(np.isfinite(g)):
+        raise ValueError("proxy must not contain NaN and gold must be finite")
+    n_prompts, m = p.shape
+    parsed: dict[str, Rule] = {}
+    for r in rules:
+        rule = parse_rule(r)
+        parsed.setdefault(rule.name, rule)
+    if not parsed:
+        raise ValueError("at least one rule is required")
+    n_grid = log2_n_grid(m) if ns is None else _as_ns(ns, m)
+    kl_bon = bon_kl(n_grid.astype(float))
+    lp0 = _log_pi0(log_pi0, p.shape)
+    pi0 = np.exp(lp0)
+
+    # the table of per-prompt numbers: column 0 = uniform-pool mean gold, 1 = pi_0 mean gold, then curve blocks
+    columns: list[np.ndarray] = [g.mean(axis=1)[:, None], np.einsum("pm,pm->p", pi0, g)[:, None]]
+    layout: dict[str, dict[str, Any]] = {}
+
+    def add(block: np.ndarray) -> slice:
+        start = sum(c.shape[1] for c in columns)
+        columns.append(block)
+        return slice(start, start + block.shape[1])
+
+    for name, rule in parsed.items():
+        scores = pessimistic_scores(rule, p, std, members)
+        if np.isnan(scores).any():
+            raise ValueError(f"rule '{name}' gives NaN scores")
+        if betas is None:
+            scale = float(np.sqrt(scores.var(axis=1).mean()))
+            scale = scale if np.isfinite(scale) and scale > 0 else 1.0
+            b = scale * np.geomspace(0.01, 100.0, 20)
+        else:
+            scale, b = None, _as_betas(betas)
+        bon_g, bon_p, bon_pm = _bon_many(scores, [g, scores, p], n_grid)
+        kl_t, (t_g, t_p, t_pm) = _tilted_many(scores, [g, scores, p], b, lp0)
+        layout[name] = {
+            "betas": b,
+            "beta_scale": scale,
+            "bon": {k: add(v) for k, v in (("gold", bon_g), ("proxy", bon_p), ("proxy_mean", bon_pm))},
+            "tilted": {k: add(v) for k, v in (("kl", kl_t), ("gold", t_g), ("proxy", t_p), ("proxy_mean", t_pm))},
+        }
+
+    table = np.concatenate(columns, axis=1)  # [P, K]: every per-prompt number the curves average
+    est = table.mean(axis=0)
+    if n_resamples > 0:
+        sums, sizes = bootstrap_sums(table, n_resamples, seed)
+        reps = sums / sizes[:, None]
+    else:
+        reps = np.empty((0, table.shape[1]))
+
+    def curve(sl: slice | int) -> dict[str, Any]:
+        idx = range(sl.start, sl.stop) if isinstance(sl, slice) else [sl]
+        lo_hi = [percentile_interval(reps[:, k], confidence) for k in idx]
+        e = [float(est[k]) for k in idx]
+        if isinstance(sl, int):
+            return {"estimate": e[0], "lo": lo_hi[0][0], "hi": lo_hi[0][1]}
+        return {"estimate": e, "lo": [x[0] for x in lo_hi], "hi": [x[1] for x in lo_hi]}
+
+    def fit(d_est: np.ndarray, d_reps: np.ndarray, gold_sl: slice, base: int, form: str) -> dict[str, Any]:
+        if np.unique(d_est[d_est > 0]).size < 2:
+            return {"form": form, "error": "fewer than two distinct positive sqrt(KL) values: no fit"}
+        out = _fit_result(d_est, est[gold_sl] - est[base], form)
+        out["baseline_gold"] = float(est[base])
+        out["gold_at_peak_absolute"] = out["gold_at_peak"] + float(est[base])
+        if reps.shape[0]:
+            out.update(_fit_cis(d_reps, reps[:, gold_sl] - reps[:, [base]], form, confidence))
+        return out
+
+    curves: dict[str, Any] = {}
+    for name, lay in layout.items():
+        bl, tl = lay["bon"], lay["tilted"]
+        kl_t_est = est[tl["kl"]]
+        curves[name] = {
+            "bon": {
+                "n": n_grid,
+                "kl": kl_bon,
+                "sqrt_kl": np.sqrt(kl_bon),
+                **{k: curve(bl[k]) for k in ("gold", "proxy", "proxy_mean")},
+                "fit": fit(np.sqrt(kl_bon), np.sqrt(kl_bon), bl["gold"], 0, "bon"),
+            },
+            "tilted": {
+                "beta": lay["betas"],
+                "beta_scale": lay["beta_scale"],
+                "kl": curve(tl["kl"]),
+                "sqrt_kl": np.sqrt(kl_t_est),
+                **{k: curve(tl[k]) for k in ("gold", "proxy", "proxy_mean")},
+                "fit": fit(np.sqrt(kl_t_est), np.sqrt(reps[:, tl["kl"]]), tl["gold"], 1, "rl"),
+            },
+        }
+    return jsonable(
+        {
+            "n_prompts": n_prompts,
+            "n_candidates": m,
+            "n_resamples": n_resamples,
+            "confidence": confidence,
+            "seed": seed,
+            "baseline_gold": {"uniform": curve(0), "pi0": curve(1)},
+            "rules": list(parsed),
+            "curves": curves,
+        }
+    )
