@@ -7,6 +7,8 @@ The public Python API; every name is imported on first use, so `import rewardlab
 - `load(path, device="auto")`: a checkpoint or any HF reward model, ready to score;
 - `train(cfg)` with `TrainConfig` (a validated tree of specs; `TrainConfig.from_options(lr=3e-4)`, `from_yaml`):
   train and save a reward model (`rewardlab.train.trainer.train`);
+- `best_of_n(scorer, prompts, candidates, select="lcb:1")`, `run_goodhart(...)`, `pessimistic_scores(rule, ...)`:
+  use a reward model to choose, with pessimism, and trace overoptimisation curves (`rewardlab.optimize`);
 - `DataSpec(source, layout, ...)`: where records come from and how to read them (`.load()`), as on every command;
 - `get_scorer(spec)`: a Scorer from a checkpoint path, an http(s) reward server, `file:` scores or `py:module:fn`;
 - `evaluate(scorer, datasets, out_dir)`: accuracy with CIs, calibration, PPE metrics, plots;
@@ -38,6 +40,9 @@ _LAZY = {
     "RenderSpec": ("rewardlab.render", "RenderSpec"),
     "load_data": ("rewardlab.data.load", "load_data"),
     "DataSpec": ("rewardlab.data.spec", "DataSpec"),
+    "best_of_n": ("rewardlab.optimize.run", "best_of_n"),
+    "run_goodhart": ("rewardlab.optimize.run", "run_goodhart"),
+    "pessimistic_scores": ("rewardlab.optimize.pessimism", "pessimistic_scores"),
     "ConfigError": ("rewardlab.config", "ConfigError"),
     "simulate_pairs": ("rewardlab.simulate", "simulate_pairs"),
     "SimConfig": ("rewardlab.simulate", "SimConfig"),

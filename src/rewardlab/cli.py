@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -389,6 +389,94 @@ def export_cmd(
     if not mean_only:
         raise RewardlabError("a plain HF model carries one output: pass --mean-only to export the mean reward")
     typer.echo(f"wrote {export_mean_only(src, dst)}")
+
+
+# ------------------------------------------------------------------ best-of-N / goodhart
+
+RuleOpt = Annotated[str, typer.Option("--select", help="Selection rule: mean, lcb:k (mean - k std), quantile:q "
+                                      "(mu + Phi^-1(q) s), min (worst ensemble member) or uwo:lambda (mean - lambda "
+                                      "* population variance of the members).")]
+
+
+def _pools(reading: FlagValues, data: str, n: int | None) -> Any:
+    from rewardlab.optimize.run import as_pools
+
+    return as_pools(_load(reading.build(source=data)).records, n=n, source=data)
+
+
+@app.command("bon")
+@DATA_OPTIONS
+def bon_cmd(
+    model: ModelOpt,
+    data: Annotated[str, typer.Option("--data", "-d", help="K-sample pools {prompt, responses, ...}.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Picks as JSONL (one row per prompt).")],
+    n: Annotated[int | None, typer.Option("-n", help="Use the first n candidates of each pool (default: all; pools "
+                                          "must then have equal sizes).")] = None,
+    select: RuleOpt = "mean",
+    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring.")] = False,
+    device: DeviceOpt = "auto",
+    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
+) -> None:
+    """Best-of-N: pick each prompt's best candidate under a selection rule; rows {id, prompt, index, response,
+    score, reward, n_ties}."""
+    from rewardlab.optimize.run import best_of_n
+    from rewardlab.scoring import get_scorer
+
+    if n is not None and n < 1:
+        raise RewardlabError(f"-n must be >= 1, got {n}")
+    pools = _pools(reading, data, n)
+    scorer = get_scorer(model, bf16=bf16, device=device)
+    picks = best_of_n(scorer, pools.prompts, pools.candidates, select=select)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "w") as f:
+        for rid, prompt, pick in zip(pools.ids, pools.prompts, picks, strict=True):
+            f.write(json.dumps({"id": rid, "prompt": prompt, **pick}, ensure_ascii=False) + "\n")
+    ties = sum(p["n_ties"] > 1 for p in picks)
+    typer.echo(f"best-of-{pools.shape[1]} [{select}] with {scorer.name}: {len(picks)} picks, mean reward "
+               f"{sum(p['reward'] for p in picks) / len(picks):.3f}; {ties} prompts had tied best candidates "
+               f"(lowest index kept); wrote {output}")
+
+
+@app.command("goodhart")
+@DATA_OPTIONS
+def goodhart_cmd(
+    data: Annotated[str, typer.Option("--data", "-d", help="K-sample pools {prompt, responses, scores[, logprobs]}.")],
+    proxy: Annotated[list[str], typer.Option("--proxy", help="Proxy reward model (any --model form); repeatable.")],
+    gold: Annotated[str, typer.Option("--gold", help="Gold reward: a list column of the pools (e.g. 'scores', "
+                                      "the simulator's gold utility) or a reward model (any --model form).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for goodhart.json and plots.")],
+    select: Annotated[list[str] | None, typer.Option("--select", help="Selection rule(s), repeatable (default: "
+                                                     "mean, and lcb:1, min, uwo:1 where the proxy has std or "
+                                                     "members).")] = None,
+    n: Annotated[int | None, typer.Option("-n", help="Use the first n candidates of each pool.")] = None,
+    pi0: Annotated[str, typer.Option("--pi0", help="Base policy of the tilted policies: uniform, or logprobs "
+                                     "(the sampler's, from `rewardlab generate`).")] = "uniform",
+    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples over prompts for 95% CIs.")] = 200,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring.")] = False,
+    device: DeviceOpt = "auto",
+    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
+) -> None:
+    """Overoptimisation curves: best-of-n (exact over the pool) and KL-regularised tilted policies of each proxy,
+    scored by the gold reward, with bootstrap CIs, Gao et al. fits and the sweet spot."""
+    from rewardlab.optimize.run import format_sweet_spots, run_goodhart
+    from rewardlab.scoring import get_scorer
+
+    pools = _pools(reading, data, n)
+    first = pools.records[0]
+    is_column = gold in ("scores", "correct") or gold in first.extra
+    gold_ref = gold if is_column else get_scorer(gold, bf16=bf16, device=device)
+    proxies = {}
+    for spec in proxy:
+        name = spec
+        while name in proxies:
+            name += "_"
+        proxies[name] = get_scorer(spec, bf16=bf16, device=device)
+    rules = select or ["mean", "lcb:1", "min", "uwo:1"]
+    result = run_goodhart(pools, proxies, gold_ref, output, rules=rules, pi0=pi0, n_resamples=n_resamples,
+                          seed=seed)
+    typer.echo(format_sweet_spots(result))
+    typer.echo(f"wrote {output / 'goodhart.json'} and {', '.join(result['plots'])}")
 
 
 # ------------------------------------------------------------------ audit / demo

@@ -16,11 +16,18 @@ from rewardlab.optimize.curves import (
 )
 from rewardlab.optimize.pessimism import RULE_FORMS, Rule, parse_rule, pessimistic_scores, select_best
 
-__getattr__ = lazy_attributes(__name__, {"plot_goodhart": ("rewardlab.optimize.plots", "plot_goodhart")})
+__getattr__ = lazy_attributes(__name__, {
+    "plot_goodhart": ("rewardlab.optimize.plots", "plot_goodhart"),
+    "best_of_n": ("rewardlab.optimize.run", "best_of_n"),
+    "run_goodhart": ("rewardlab.optimize.run", "run_goodhart"),
+    "as_pools": ("rewardlab.optimize.run", "as_pools"),
+})
 
 __all__ = [
     "RULE_FORMS",
     "Rule",
+    "as_pools",
+    "best_of_n",
     "bon_expected",
     "bon_kl",
     "fit_gao",
@@ -29,6 +36,7 @@ __all__ = [
     "parse_rule",
     "pessimistic_scores",
     "plot_goodhart",
+    "run_goodhart",
     "select_best",
     "tilted_policy",
 ]

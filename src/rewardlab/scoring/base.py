@@ -239,36 +239,43 @@ def item_key(prompt: Text, response: Text) -> str:
 
 
 class FileScorer:
-    """Precomputed rewards from JSONL rows {prompt, response, reward[, std]} (written by `rewardlab score`)."""
+    """Precomputed rewards from JSONL rows {prompt, response, reward[, std, members]} (written by `rewardlab score`)."""
 
     def __init__(self, path: str):
         from rewardlab.data.io import iter_rows
 
         self.name = f"file:{path}"
-        self.table: dict[str, tuple[float, float | None]] = {}
+        self.table: dict[str, tuple[float, float | None, list[float] | None]] = {}
         for line, row in iter_rows(path):
             if not isinstance(row, dict):
                 raise RewardlabError(str(row))
             try:
-                self.table[item_key(row["prompt"], row["response"])] = (float(row["reward"]), row.get("std"))
+                members = row.get("members")
+                self.table[item_key(row["prompt"], row["response"])] = (
+                    float(row["reward"]), row.get("std"), [float(x) for x in members] if members else None)
             except (KeyError, TypeError, ValueError) as e:
                 raise RewardlabError(f"{path}:{line}: expected prompt, response and a numeric reward ({e})") from None
 
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
-        mean, std, missing = [], [], 0
+        mean, std, members, missing = [], [], [], 0
         for p, r in zip(prompts, responses, strict=True):
             hit = self.table.get(item_key(p, r))
             if hit is None:
                 missing += 1
                 mean.append(np.nan)
                 std.append(None)
+                members.append(None)
             else:
                 mean.append(hit[0])
                 std.append(hit[1])
+                members.append(hit[2])
         if missing:
             raise RewardlabError(f"{self.name}: {missing} of {len(prompts)} (prompt, response) pairs have no score")
         s = None if any(x is None for x in std) else np.asarray(std, dtype=float)
-        return RewardOutput(np.asarray(mean), s)
+        mem = None
+        if members and all(m is not None for m in members) and len({len(m) for m in members}) == 1:
+            mem = np.asarray(members, dtype=float)
+        return RewardOutput(np.asarray(mean), s, mem)
 
 
 class HTTPScorer:

@@ -1,0 +1,269 @@
+"""Best-of-N with any Scorer, and overoptimisation curves of one or more proxies against a gold reward.
+
+`rewardlab bon` and `rewardlab goodhart` are thin wrappers over `best_of_n` and `run_goodhart`; both read K-sample
+pools (`{prompt, responses, scores[, logprobs]}`, as `rewardlab data simulate --kind pools` and
+`rewardlab generate` write them), score every candidate once and apply the one pessimism function
+(`rewardlab.optimize.pessimism`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.schema import KSampleSet, Record
+from rewardlab.errors import RewardlabError
+from rewardlab.optimize.pessimism import parse_rule, pessimistic_scores, select_best
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Pools:
+    """P prompts with m candidates each (equal sizes), and where each pool came from (for error messages)."""
+
+    prompts: list[Any]
+    candidates: list[list[str]]
+    ids: list[str]
+    records: list[KSampleSet]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.prompts), len(self.candidates[0]) if self.candidates else 0
+
+
+def as_pools(records: Sequence[Record], n: int | None = None, source: str = "data") -> Pools:
+    """K-sample records as equal-sized pools; `n` keeps the first n candidates of each.
+
+    Raises:
+        RewardlabError: not K-sample records, unequal pool sizes or n larger than a pool, naming the record.
+    """
+    if not records:
+        raise RewardlabError(f"{source}: no records")
+    sets = []
+    for i, r in enumerate(records):
+        if not isinstance(r, KSampleSet):
+            raise RewardlabError(f"{source}: record {r.id or i} holds {type(r).kind} data; best-of-N and goodhart "
+                                 "need K-sample pools {prompt, responses, scores}")
+        sets.append(r)
+    sizes = [len(s.responses) for s in sets]
+    m = min(sizes) if n is None else n
+    for i, (s, k) in enumerate(zip(sets, sizes, strict=True)):
+        if n is not None and k < n:
+            raise RewardlabError(f"{source}: record {s.id or i} has {k} candidates, fewer than n = {n}")
+        if n is None and k != sizes[0]:
+            raise RewardlabError(f"{source}: record {s.id or i} has {k} candidates, record {sets[0].id or 0} has "
+                                 f"{sizes[0]}: pools must have equal sizes (or pass -n to use the first n)")
+    return Pools([s.prompt for s in sets], [list(s.responses[:m]) for s in sets],
+                 [s.id or str(i) for i, s in enumerate(sets)], sets)
+
+
+@dataclass
+class PoolScores:
+    """Proxy rewards of every candidate: mean [P, m], std [P, m] or None, members [P, m, K] or None."""
+
+    mean: np.ndarray
+    std: np.ndarray | None
+    members: np.ndarray | None
+
+    def select(self, rule: str) -> np.ndarray:
+        """[P, m] scores under a selection rule (see `parse_rule`)."""
+        return pessimistic_scores(rule, self.mean, std=self.std, members=self.members)
+
+
+def score_pools(scorer: Any, pools: Pools, progress: bool = True) -> PoolScores:
+    """Score every candidate once (one flat call: the scorer batches and shares prompts) and reshape to pools.
+
+    Raises:
+        RewardlabError: non-finite rewards, naming the first record and candidate.
+    """
+    p, m = pools.shape
+    prompts = [pr for pr, cands in zip(pools.prompts, pools.candidates, strict=True) for _ in cands]
+    responses = [c for cands in pools.candidates for c in cands]
+    out = scorer.score(prompts, responses, progress=progress)
+    mean = np.asarray(out.mean, dtype=float).reshape(p, m)
+    bad = np.argwhere(~np.isfinite(mean))
+    if len(bad):
+        i, j = bad[0]
+        raise RewardlabError(f"{getattr(scorer, 'name', 'scorer')}: {len(bad)} non-finite rewards (first: record "
+                             f"{pools.ids[i]}, candidate {j})")
+    std = None if out.std is None else np.asarray(out.std, dtype=float).reshape(p, m)
+    members = None if out.members is None else np.asarray(out.members, dtype=float).reshape(p, m, -1)
+    return PoolScores(mean, std, members)
+
+
+def best_of_n(scorer: Any, prompts: Sequence[Any], candidates: Sequence[Sequence[str]], select: str = "mean",
+              progress: bool = True) -> list[dict[str, Any]]:
+    """Pick the best candidate of each prompt under a selection rule (pessimism included).
+
+    Args:
+        scorer: any Scorer (checkpoint, HF reward model, HTTP server, callable, score file).
+        prompts: P prompts.
+        candidates: P lists of m candidates each.
+        select: mean, lcb:k, quantile:q, min or uwo:lambda (see `rewardlab.optimize.parse_rule`).
+        progress: a progress bar while scoring.
+    Returns:
+        One dict per prompt: {index, response, score, reward, n_ties} (score under the rule, reward = the mean);
+        ties at the top are broken by the lowest index, and counted.
+    Raises:
+        RewardlabError / ValueError: unequal pools, a rule the scorer's output cannot serve (e.g. min without
+            ensemble members), non-finite rewards.
+
+    Example:
+        >>> from rewardlab import CallableScorer
+        >>> from rewardlab.optimize import best_of_n
+        >>> picks = best_of_n(CallableScorer(lambda p, r: len(r)), ["q"], [["a", "abc", "ab"]])
+        >>> picks[0]["index"], picks[0]["response"]
+        (1, 'abc')
+    """
+    sets = [KSampleSet(prompt=p, responses=list(c), scores=[0.0] * len(c)) for p, c in zip(prompts, candidates,
+                                                                                          strict=True)]
+    pools = as_pools(sets)
+    scores = score_pools(scorer, pools, progress)
+    rule = parse_rule(select)
+    chosen = scores.select(rule.name)
+    index, ties = select_best(chosen)
+    out = []
+    for i, (k, t) in enumerate(zip(index.tolist(), ties.tolist(), strict=True)):
+        out.append({"index": k, "response": pools.candidates[i][k], "score": float(chosen[i, k]),
+                    "reward": float(scores.mean[i, k]), "n_ties": int(t)})
+    return out
+
+
+def gold_values(pools: Pools, gold: str | Any, progress: bool = True) -> tuple[np.ndarray, str]:
+    """[P, m] gold rewards: a column of the records (`scores`, `correct` or a list column in `extra`) or a Scorer.
+
+    Raises:
+        RewardlabError: the column is missing from a record or has the wrong length, naming the record.
+    """
+    p, m = pools.shape
+    if isinstance(gold, str):
+        rows = []
+        for i, r in enumerate(pools.records):
+            col = r.scores if gold == "scores" else r.correct if gold == "correct" else r.extra.get(gold)
+            if col is None or len(col) < m:
+                raise RewardlabError(f"record {pools.ids[i]}: gold column {gold!r} is missing or shorter than its "
+                                     f"{m} candidates")
+            try:
+                rows.append([float(x) for x in col[:m]])
+            except (TypeError, ValueError):
+                raise RewardlabError(f"record {pools.ids[i]}: gold column {gold!r} holds non-numbers") from None
+        g = np.asarray(rows)
+        bad = np.argwhere(~np.isfinite(g))
+        if len(bad):
+            raise RewardlabError(f"record {pools.ids[bad[0][0]]}: gold column {gold!r} has a non-finite value")
+        return g, f"column {gold!r}"
+    return score_pools(gold, pools, progress).mean, getattr(gold, "name", "gold scorer")
+
+
+def pool_log_pi0(pools: Pools) -> np.ndarray | None:
+    """[P, m] sampler log-probabilities from a `logprobs` column when every record has one, else None (uniform)."""
+    p, m = pools.shape
+    rows = [r.extra.get("logprobs") for r in pools.records]
+    if any(x is None or len(x) < m for x in rows):
+        return None
+    return np.asarray([[float(v) for v in x[:m]] for x in rows])
+
+
+def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir: str | Path,
+                 rules: Sequence[str] = ("mean",), pi0: str = "uniform", n_resamples: int = 200, seed: int = 0,
+                 progress: bool = True) -> dict[str, Any]:
+    """Overoptimisation curves of each proxy (every rule) against the gold reward; writes goodhart.json + plots.
+
+    Args:
+        pools: equal-sized candidate pools (`as_pools`).
+        proxies: {name: Scorer}; each is scored once.
+        gold: a column name of the records (e.g. 'scores') or a Scorer (a larger gold reward model).
+        out_dir: folder for goodhart.json and the PNG plots.
+        rules: selection rules; a rule the proxy cannot serve (min without members) is skipped with a note.
+        pi0: 'uniform' or 'logprobs' (the base policy of the tilted policies: the records' sampler log-probs).
+        n_resamples: bootstrap resamples over prompts for the 95% CIs.
+        seed: bootstrap seed.
+        progress: progress bars while scoring.
+    Returns:
+        The JSON-ready result: {gold, n_prompts, n_candidates, proxies: {name: goodhart_curves(...)}, sweet_spots}.
+    Raises:
+        RewardlabError: bad pools or gold; ValueError: bad rules.
+
+    Example:
+        >>> run_goodhart(pools, {"rm": scorer}, "scores", "runs/gh", rules=["mean", "lcb:1"])  # doctest: +SKIP
+    """
+    from rewardlab.optimize.curves import goodhart_curves
+    from rewardlab.optimize.plots import plot_goodhart
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    g, gold_name = gold_values(pools, gold, progress)
+    log_pi0 = None
+    if pi0 == "logprobs":
+        log_pi0 = pool_log_pi0(pools)
+        if log_pi0 is None:
+            raise RewardlabError("--pi0 logprobs: every record needs a `logprobs` list (as `rewardlab generate` "
+                                 "writes)")
+    elif pi0 != "uniform":
+        raise RewardlabError(f"pi0 must be 'uniform' or 'logprobs', got {pi0!r}")
+    result: dict[str, Any] = {"gold": gold_name, "n_prompts": pools.shape[0], "n_candidates": pools.shape[1],
+                              "pi0": pi0, "proxies": {}, "sweet_spots": {}, "plots": []}
+    for name, scorer in proxies.items():
+        logger.info(f"goodhart: scoring {pools.shape[0]} x {pools.shape[1]} candidates with {name}")
+        s = score_pools(scorer, pools, progress)
+        usable = []
+        for r in rules:
+            try:
+                s.select(r)
+                usable.append(r)
+            except ValueError as e:
+                logger.warning(f"{name}: rule {r} skipped: {e}")
+        if not usable:
+            raise RewardlabError(f"{name}: none of the rules {list(rules)} can be computed from its output")
+        res = goodhart_curves(s.mean, g, usable, std=s.std, members=s.members, log_pi0=log_pi0,
+                              n_resamples=n_resamples, seed=seed)
+        result["proxies"][name] = res
+        result["sweet_spots"][name] = sweet_spots(res)
+        prefix = "goodhart" if len(proxies) == 1 else f"goodhart_{_slug(name)}"
+        result["plots"] += [Path(p).name for p in plot_goodhart(res, out, prefix=prefix)]
+    (out / "goodhart.json").write_text(json.dumps(result, indent=2, allow_nan=False))
+    return result
+
+
+def sweet_spots(res: dict[str, Any]) -> dict[str, Any]:
+    """Per rule: the best-of-n with the highest measured gold (n*, its gold and CI) and the gold at the largest n
+    (the fall from the peak), plus the Gao fit's peak."""
+    out = {}
+    for rule, c in res["curves"].items():
+        bon = c["bon"]
+        est = np.asarray(bon["gold"]["estimate"])
+        k = int(np.argmax(est))
+        fit = bon.get("fit") or {}
+        out[rule] = {
+            "n_star": bon["n"][k], "kl_star": bon["kl"][k],
+            "gold_at_n_star": {q: bon["gold"][q][k] for q in ("estimate", "lo", "hi")},
+            "n_max": bon["n"][-1],
+            "gold_at_n_max": {q: bon["gold"][q][-1] for q in ("estimate", "lo", "hi")},
+            "fall_from_peak": float(est[k] - est[-1]),
+            "gain_over_n1_at_n_max": float(est[-1] - est[0]),
+            "fit_d_star": fit.get("d_star"), "fit_gold_at_peak": fit.get("gold_at_peak_absolute"),
+        }
+    return out
+
+
+def format_sweet_spots(result: dict[str, Any]) -> str:
+    """Terminal lines: per proxy and rule, n*, the gold there and at the largest n."""
+    lines = [f"gold: {result['gold']}; {result['n_prompts']} prompts x {result['n_candidates']} candidates"]
+    for name, rules in result["sweet_spots"].items():
+        for rule, s in rules.items():
+            a, b = s["gold_at_n_star"], s["gold_at_n_max"]
+            lines.append(f"{name} [{rule}]: sweet spot n* = {s['n_star']} (KL {s['kl_star']:.2f}): gold "
+                         f"{a['estimate']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}]; at n = {s['n_max']}: "
+                         f"{b['estimate']:.3f} [{b['lo']:.3f}, {b['hi']:.3f}]")
+    return "\n".join(lines)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")[-40:] or "proxy"

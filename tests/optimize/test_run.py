@@ -1,0 +1,129 @@
+"""best_of_n, run_goodhart and the `bon` / `goodhart` commands, on score files and callables (no model needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rewardlab import CallableScorer, RewardOutput
+from rewardlab.cli import app
+from rewardlab.data import write_records
+from rewardlab.data.schema import KSampleSet
+from rewardlab.errors import RewardlabError
+from rewardlab.optimize import as_pools, best_of_n, bon_expected, run_goodhart
+from rewardlab.simulate.cli_support import simulate_kind
+
+runner = CliRunner()
+
+
+class _Ensemble:
+    """A 3-member ensemble scorer: member j rewards length + j * (number of '!' marks)."""
+
+    name = "ensemble"
+
+    def score(self, prompts, responses, progress=True):
+        lengths = np.array([len(r) for r in responses], dtype=float)
+        bangs = np.array([r.count("!") for r in responses], dtype=float)
+        members = np.stack([lengths + j * 10 * bangs for j in range(3)], axis=1)
+        return RewardOutput(members.mean(1), members.std(1), members)
+
+
+def test_best_of_n_picks_by_rule_and_counts_ties():
+    cands = [["aaaa", "bb!", "c"], ["xx", "yy", "z"]]
+    picks = best_of_n(_Ensemble(), ["p", "q"], cands, select="mean")
+    assert [p["index"] for p in picks] == [1, 0]  # "bb!": mean 3 + 10 = 13 beats 4; "xx" ties "yy": lowest index
+    assert [p["n_ties"] for p in picks] == [1, 2]
+    # the worst member ignores the '!' bonus: the long answer wins under min (and under a strong lcb)
+    assert best_of_n(_Ensemble(), ["p"], cands[:1], select="min")[0]["response"] == "aaaa"
+    assert best_of_n(_Ensemble(), ["p"], cands[:1], select="lcb:2")[0]["response"] == "aaaa"
+    with pytest.raises(ValueError, match="members"):
+        best_of_n(CallableScorer(lambda p, r: len(r)), ["p"], cands[:1], select="min")
+
+
+def test_pool_errors_name_the_record():
+    sets = [KSampleSet(prompt="p", responses=["a", "b"], scores=[1, 2], id="r0"),
+            KSampleSet(prompt="q", responses=["a"], scores=[1], id="r1")]
+    with pytest.raises(RewardlabError, match="record r1 has 1 candidates, record r0 has 2"):
+        as_pools(sets)
+    with pytest.raises(RewardlabError, match="record r1 has 1 candidates, fewer than n = 2"):
+        as_pools(sets, n=2)
+    assert as_pools(sets, n=1).shape == (2, 1)
+
+
+def _pool_file(tmp_path, n=12, k=16):
+    rows = simulate_kind("pools", n=n, seed=3, k=k)
+    path = tmp_path / "pools.jsonl"
+    write_records(rows, str(path))
+    return rows, path
+
+
+def test_goodhart_from_a_score_file_matches_the_estimator(tmp_path):
+    rows, path = _pool_file(tmp_path)
+    # a proxy score file: length in characters (a classic hackable proxy), written as `rewardlab score` writes it
+    scores = tmp_path / "proxy.jsonl"
+    with open(scores, "w") as f:
+        for r in rows:
+            for resp in r["responses"]:
+                f.write(json.dumps({"prompt": r["prompt"], "response": resp, "reward": float(len(resp))}) + "\n")
+    res = runner.invoke(app, ["goodhart", "--data", str(path), "--proxy", f"file:{scores}", "--gold", "scores",
+                              "-o", str(tmp_path / "gh"), "--n-resamples", "50"])
+    assert res.exit_code == 0, res.output
+    assert "sweet spot n* =" in res.stdout
+    out = json.loads((tmp_path / "gh" / "goodhart.json").read_text())
+    curve = out["proxies"][f"file:{scores}"]["curves"]["mean"]["bon"]
+    proxy = np.array([[len(x) for x in r["responses"]] for r in rows], dtype=float)
+    gold = np.array([r["scores"] for r in rows], dtype=float)
+    expected = bon_expected(proxy, gold, curve["n"]).mean(axis=0)
+    np.testing.assert_allclose(curve["gold"]["estimate"], expected, rtol=1e-9)
+    # rules that need std or members were skipped for a plain proxy, with the plots written
+    assert list(out["proxies"][f"file:{scores}"]["curves"]) == ["mean"]
+    assert all((tmp_path / "gh" / p).exists() for p in out["plots"])
+
+
+def test_goodhart_rules_and_tilted_policy_from_logprobs(tmp_path):
+    rows, _ = _pool_file(tmp_path, n=10, k=8)
+    rng = np.random.default_rng(0)
+    for r in rows:
+        r["logprobs"] = rng.normal(size=len(r["responses"])).tolist()
+    from rewardlab.data.formats import detect_spec, parse_row
+
+    spec = detect_spec(rows[0])
+    pools = as_pools([parse_row(r, spec, "mem", i) for i, r in enumerate(rows)])
+    res = run_goodhart(pools, {"ens": _Ensemble()}, "scores", tmp_path / "g", rules=["mean", "min", "uwo:0.5"],
+                       pi0="logprobs", n_resamples=20)
+    curves = res["proxies"]["ens"]["curves"]
+    assert set(curves) == {"mean", "min", "uwo:0.5"}
+    # the tilted policy at the largest beta is close to pi_0: its gold is the logprob-weighted pool mean
+    gold = np.array([r["scores"] for r in rows])
+    lp = np.array([r["logprobs"] for r in rows])
+    w = np.exp(lp - lp.max(1, keepdims=True))
+    w /= w.sum(1, keepdims=True)
+    assert curves["mean"]["tilted"]["gold"]["estimate"][-1] == pytest.approx((w * gold).sum(1).mean(), abs=0.05)
+    with pytest.raises(RewardlabError, match="logprobs"):
+        run_goodhart(as_pools([parse_row({k: v for k, v in r.items() if k != "logprobs"}, spec, "mem", i)
+                               for i, r in enumerate(rows)]), {"ens": _Ensemble()}, "scores", tmp_path / "h",
+                     pi0="logprobs")
+    with pytest.raises(RewardlabError, match="gold column 'nope'"):
+        run_goodhart(pools, {"ens": _Ensemble()}, "nope", tmp_path / "i")
+
+
+def test_bon_command_writes_one_pick_per_prompt(tmp_path):
+    rows, path = _pool_file(tmp_path, n=5, k=6)
+    scores = tmp_path / "s.jsonl"
+    with open(scores, "w") as f:
+        for r in rows:
+            for j, resp in enumerate(r["responses"]):
+                f.write(json.dumps({"prompt": r["prompt"], "response": resp, "reward": float(j % 3),
+                                    "std": 1.0 + j, "members": [float(j % 3) - 1, float(j % 3) + 1]}) + "\n")
+    out = tmp_path / "bon.jsonl"
+    res = runner.invoke(app, ["bon", "-m", f"file:{scores}", "--data", str(path), "-n", "6", "--select", "lcb:1",
+                              "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    picks = [json.loads(x) for x in out.read_text().splitlines()]
+    # rewards 0,1,2,0,1,2 with std 1..6: lcb = reward - std is best at index 0 (0 - 1 = -1)
+    assert [p["index"] for p in picks] == [0] * 5 and all(p["score"] == -1.0 for p in picks)
+    res = runner.invoke(app, ["bon", "-m", f"file:{scores}", "--data", str(path), "-n", "7", "-o", str(out)])
+    assert res.exit_code != 0 and "fewer than n = 7" in str(res.exception or res.output)
