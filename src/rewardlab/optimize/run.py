@@ -41,8 +41,19 @@ class Pools:
 def as_pools(records: Sequence[Record], n: int | None = None, source: str = "data") -> Pools:
     """K-sample records as equal-sized pools; `n` keeps the first n candidates of each.
 
+    Args:
+        records: K-sample sets (as `load_data` returns them for a pools file).
+        n: keep the first n candidates of each pool (default: all; the pools must then have equal sizes).
+        source: the file name, for error messages.
+    Returns:
+        Pools: prompts, candidates, record ids and the records.
     Raises:
         RewardlabError: not K-sample records, unequal pool sizes or n larger than a pool, naming the record.
+
+    Example:
+        >>> from rewardlab.data.schema import KSampleSet
+        >>> as_pools([KSampleSet(prompt="p", responses=["a", "b", "c"], scores=[0, 1, 2])], n=2).candidates
+        [['a', 'b']]
     """
     if not records:
         raise RewardlabError(f"{source}: no records")
