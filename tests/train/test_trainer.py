@@ -46,7 +46,7 @@ def _expected_accuracy(rows, margin):
     return float(np.mean(np.where(margin > 0, p, np.where(margin < 0, 1 - p, 0.5))))
 
 
-def _gold_gap_run(tmp_path, n_train: int) -> dict[str, float]:
+def _gold_gap_run(tmp_path, n_train: int, n_eval: int = 1000) -> dict[str, float]:
     """MiniLM + BT on the low-noise families (arithmetic, facts, false premise) with correctness held fixed
     (MiniLM cannot check sums), one epoch on `n_train` simulated pairs; held-out accuracy beside the gold utility's
     on the same 1,000 pairs, on the drawn labels and in expectation over the label noise."""
@@ -55,7 +55,7 @@ def _gold_gap_run(tmp_path, n_train: int) -> dict[str, float]:
     sim.family_weights = {f: (1.0 if f in ("arithmetic", "facts", "false_premise") else 0.0)
                           for f in sim.family_weights}
     _sim(tmp_path / "tr.jsonl", n_train, 0, sim)
-    ev = _sim(tmp_path / "ev.jsonl", 1000, 99, sim)
+    ev = _sim(tmp_path / "ev.jsonl", n_eval, 99, sim)
     cfg = TrainConfig.from_options(output=str(tmp_path / "rm"), data=str(tmp_path / "tr.jsonl"), eval_data=str(tmp_path / "ev.jsonl"),
                       lr=2e-4, batch_size=16, bf16=fast_bf16(), epochs=1, max_length=160, **QUIET)
     res = train(cfg)
@@ -74,7 +74,21 @@ def _gold_gap_run(tmp_path, n_train: int) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_minilm_bt_learns_toward_gold_accuracy(tmp_path):
-    """The CI-sized run (2,000 pairs, about 2 minutes): learning is guarded at 10 points below gold.
+    """The CI-sized run: 1,200 pairs, 500 held-out pairs, about 5 minutes on 2 AVX2 cores; learning is guarded at
+    12 points below gold.
+
+    Measured (2026-11-30, fp32): held-out accuracy 0.672 vs gold 0.739 (6.7 points); in expectation over the label
+    noise 0.675 vs 0.766 (9.1 points). A model that learns nothing scores 0.5. The larger runs are extended checks:
+    `test_minilm_bt_learns_within_10_points_at_2000_pairs` and `test_minilm_bt_within_5_points_of_gold` (8,000 pairs).
+    """
+    r = _gold_gap_run(tmp_path, 1200, n_eval=500)
+    assert r["accuracy"] >= r["gold"] - 0.12, r
+    assert r["expected"] >= r["expected_gold"] - 0.12, r
+
+
+@pytest.mark.extended
+def test_minilm_bt_learns_within_10_points_at_2000_pairs(tmp_path):
+    """2,000 pairs (about 8 minutes on 2 AVX2 cores, 2 on AVX-512), guarded at 10 points below gold.
 
     Issue 3's 5-point target needs more data than this budget; `test_minilm_bt_within_5_points_of_gold` (extended,
     8,000 pairs) checks it. Measured here (held-out accuracy / expected accuracy, gold 0.768 / 0.769): batch 16,
@@ -107,8 +121,8 @@ def test_gaussian_sigma_orders_families_by_tau(tmp_path):
     taus = {"facts": 0.3, "units": 1.0, "advice": 3.0}
     sim.family_weights = {f: (1.0 if f in taus else 0.0) for f in sim.family_weights}
     sim.taus.update(taus)
-    _sim(tmp_path / "tr.jsonl", 2000, 0, sim)
-    ev = simulate_pairs(600, seed=5, config=sim)
+    _sim(tmp_path / "tr.jsonl", 1200, 0, sim)
+    ev = simulate_pairs(300, seed=5, config=sim)
     cfg = TrainConfig.from_options(output=str(tmp_path / "g"), data=str(tmp_path / "tr.jsonl"), head="gaussian", pooling="mean",
                       freeze_backbone=True, head_epochs=60, bf16=fast_bf16(), max_length=160, eval_split=0.0, **QUIET)
     res = train(cfg)
