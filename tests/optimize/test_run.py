@@ -39,8 +39,10 @@ def test_best_of_n_picks_by_rule_and_counts_ties():
     # the worst member ignores the '!' bonus: the long answer wins under min (and under a strong lcb)
     assert best_of_n(_Ensemble(), ["p"], cands[:1], select="min")[0]["response"] == "aaaa"
     assert best_of_n(_Ensemble(), ["p"], cands[:1], select="lcb:2")[0]["response"] == "aaaa"
-    with pytest.raises(ValueError, match="members"):
+    with pytest.raises(RewardlabError, match="cannot serve --select min: .*members"):
         best_of_n(CallableScorer(lambda p, r: len(r)), ["p"], cands[:1], select="min")
+    with pytest.raises(RewardlabError, match="--select: "):
+        best_of_n(_Ensemble(), ["p"], cands[:1], select="best")
 
 
 def test_pool_errors_name_the_record():

@@ -123,7 +123,7 @@ def best_of_n(scorer: Any, prompts: Sequence[Any], candidates: Sequence[Sequence
         One dict per prompt: {index, response, score, reward, n_ties} (score under the rule, reward = the mean);
         ties at the top are broken by the lowest index, and counted.
     Raises:
-        RewardlabError / ValueError: unequal pools, a rule the scorer's output cannot serve (e.g. min without
+        RewardlabError: unequal pools, a bad rule, a rule the scorer's output cannot serve (e.g. min without
             ensemble members), non-finite rewards.
 
     Example:
@@ -136,9 +136,17 @@ def best_of_n(scorer: Any, prompts: Sequence[Any], candidates: Sequence[Sequence
     sets = [KSampleSet(prompt=p, responses=list(c), scores=[0.0] * len(c)) for p, c in zip(prompts, candidates,
                                                                                           strict=True)]
     pools = as_pools(sets)
+    try:
+        rule = parse_rule(select)
+    except ValueError as e:
+        raise RewardlabError(f"--select: {e}") from None
     scores = score_pools(scorer, pools, progress)
-    rule = parse_rule(select)
-    chosen = scores.select(rule.name)
+    try:
+        chosen = scores.select(rule.name)
+    except ValueError as e:
+        raise RewardlabError(f"{getattr(scorer, 'name', 'scorer')} cannot serve --select {select}: {e} (a "
+                             "scalar reward model has neither; use a Gaussian or ensemble head, or --select "
+                             "mean)") from None
     index, ties = select_best(chosen)
     out = []
     for i, (k, t) in enumerate(zip(index.tolist(), ties.tolist(), strict=True)):
@@ -200,13 +208,19 @@ def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir
     Returns:
         The JSON-ready result: {gold, n_prompts, n_candidates, proxies: {name: goodhart_curves(...)}, sweet_spots}.
     Raises:
-        RewardlabError: bad pools or gold; ValueError: bad rules.
+        RewardlabError: bad pools, gold or rules.
 
     Example:
         >>> run_goodhart(pools, {"rm": scorer}, "scores", "runs/gh", rules=["mean", "lcb:1"])  # doctest: +SKIP
     """
     from rewardlab.optimize.curves import goodhart_curves
     from rewardlab.optimize.plots import plot_goodhart
+
+    for r in rules:
+        try:
+            parse_rule(r)
+        except ValueError as e:
+            raise RewardlabError(f"--select: {e}") from None
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
