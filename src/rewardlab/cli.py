@@ -37,6 +37,8 @@ app.add_typer(data_app, name="data")
 DEVICE_HELP = ("auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps. Under torchrun / accelerate launch "
                "each process takes its own GPU (or the CPU with --device cpu).")
 DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
+Bf16Opt = Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring (fast on GPUs and AMX CPUs, about "
+                                       "1e-2 noise; emulated and slow on CPUs without native bf16).")]
 DATA_OPTIONS = spec_options("reading", DataSpec, skip=("source",))
 
 KIND_NAMES = {"pairs": "preference pairs", "ksample": "K-sample sets", "battles": "battles"}
@@ -251,7 +253,7 @@ def score_cmd(
     model: ModelOpt,
     data: Annotated[str, typer.Option("--data", "-d", help="Pairs, K-sample sets or battles to score.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Scores as JSONL (one row per response).")],
-    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast (faster on CPUs with AMX, ~1e-2 noise).")] = False,
+    bf16: Bf16Opt = False,
     token_budget: Annotated[int, typer.Option(help="Max padded tokens per batch.")] = 16384,
     prefix_sharing: Annotated[bool | None, typer.Option(
         "--prefix-sharing/--no-prefix-sharing",
@@ -296,7 +298,7 @@ def eval_cmd(
     report: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
     sections: Annotated[Path | None, typer.Option(help="JSON {category: section} for a prompt-count-weighted "
                                                   "section score (RewardBench v1 style).")] = None,
-    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring.")] = False,
+    bf16: Bf16Opt = False,
     device: DeviceOpt = "auto",
     reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
@@ -413,7 +415,7 @@ def bon_cmd(
     n: Annotated[int | None, typer.Option("-n", help="Use the first n candidates of each pool (default: all; pools "
                                           "must then have equal sizes).")] = None,
     select: RuleOpt = "mean",
-    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring.")] = False,
+    bf16: Bf16Opt = False,
     device: DeviceOpt = "auto",
     reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
@@ -453,7 +455,7 @@ def goodhart_cmd(
                                      "(the sampler's, from `rewardlab generate`).")] = "uniform",
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples over prompts for 95% CIs.")] = 200,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring.")] = False,
+    bf16: Bf16Opt = False,
     device: DeviceOpt = "auto",
     reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
@@ -494,7 +496,7 @@ def audit_cmd(
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for 95% CIs.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed for simulator data and bootstrap.")] = 0,
     n_pairs: Annotated[int, typer.Option(help="Simulator pairs when no --data (with --data: the first N, 0 = all).")] = 300,
-    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring (about 2x faster on AMX CPUs).")] = False,
+    bf16: Bf16Opt = False,
     device: DeviceOpt = "auto",
     reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
 ) -> None:
