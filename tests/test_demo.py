@@ -11,12 +11,12 @@ import pytest
 
 @pytest.mark.slow
 def test_quick_demo_runs_end_to_end_and_report_has_every_plot(tmp_path):
-    """`rewardlab demo --quick` as a user runs it: exit 0, the five stages logged, and every file it promises."""
+    """`rewardlab demo --quick` as a user runs it: exit 0, the six stages logged, and every file it promises."""
     out = tmp_path / "demo"
     proc = subprocess.run([sys.executable, "-m", "rewardlab", "demo", "--quick", "--output", str(out)],
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert all(f"[{i}/5]" in proc.stderr for i in range(1, 6)), proc.stderr[-3000:]
+    assert all(f"[{i}/6]" in proc.stderr for i in range(1, 7)), proc.stderr[-3000:]
     assert f"report: {out / 'eval' / 'report.html'}" in proc.stdout
     assert f"model: {out / 'model'}" in proc.stdout
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
@@ -34,3 +34,13 @@ def test_quick_demo_runs_end_to_end_and_report_has_every_plot(tmp_path):
     assert pairs["n"] == 150 and pairs["accuracy"]["estimate"] > 0.5
     # the headline printed on stdout is the held-out accuracy in metrics.json
     assert f"{pairs['accuracy']['estimate']:.3f}" in proc.stdout
+    # the overoptimisation stage: curves of the demo model against the simulator's gold utility, in the report,
+    # with the sweet spot on stdout; the curve at n = 1 is the mean gold of the pool (an exact identity)
+    gh = json.loads((out / "eval" / "goodhart.json").read_text())
+    assert (gh["n_prompts"], gh["n_candidates"], gh["gold"]) == (16, 8, "column 'scores'")
+    spot = gh["sweet_spots"]["demo model"]["mean"]
+    assert f"demo model [mean]: sweet spot n* = {spot['n_star']}" in proc.stdout
+    assert "Overoptimisation" in html and all(p in pngs for p in gh["plots"])
+    pools = gh["proxies"]["demo model"]
+    assert pools["curves"]["mean"]["bon"]["gold"]["estimate"][0] == pytest.approx(
+        pools["baseline_gold"]["uniform"]["estimate"], abs=1e-9)

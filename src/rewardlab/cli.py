@@ -477,8 +477,10 @@ def goodhart_cmd(
     rules = select or ["mean", "lcb:1", "min", "uwo:1"]
     result = run_goodhart(pools, proxies, gold_ref, output, rules=rules, pi0=pi0, n_resamples=n_resamples,
                           seed=seed)
+    from rewardlab.report import build_report
+
     typer.echo(format_sweet_spots(result))
-    typer.echo(f"wrote {output / 'goodhart.json'} and {', '.join(result['plots'])}")
+    typer.echo(f"wrote {output / 'goodhart.json'}, {', '.join(result['plots'])} and {build_report(output)}")
 
 
 # ------------------------------------------------------------------ audit / demo
@@ -516,7 +518,8 @@ def demo_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes (about a minute; used in CI).")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """The main job on embedded defaults: simulate -> train MiniLM -> evaluate -> audit -> report."""
+    """The main job on embedded defaults: simulate -> train MiniLM -> evaluate -> audit -> best-of-N and
+    overoptimisation curves -> report."""
     from rewardlab.demo import run_demo
     from rewardlab.eval.summary import headline
 
@@ -526,6 +529,10 @@ def demo_cmd(
     if res.audit:
         for flag in res.audit.get("flags", []):
             typer.echo(f"audit flag: {flag}")
+    if res.goodhart:
+        from rewardlab.optimize.run import format_sweet_spots
+
+        typer.echo(format_sweet_spots(res.goodhart).splitlines()[-1])
     typer.echo(f"model: {res.model}")
     typer.echo(f"report: {res.report}")
     typer.echo(f"done in {res.seconds:.0f} s")

@@ -18,8 +18,10 @@ from rewardlab.runtime import fast_bf16
 logger = logging.getLogger(__name__)
 
 SIZES = {
-    "full": {"train": 3000, "eval_pairs": 600, "pools": 150, "battles": 600, "resamples": 1000, "audit_pairs": 300},
-    "quick": {"train": 400, "eval_pairs": 150, "pools": 30, "battles": 150, "resamples": 200, "audit_pairs": 80},
+    "full": {"train": 3000, "eval_pairs": 600, "pools": 150, "battles": 600, "resamples": 1000, "audit_pairs": 300,
+             "goodhart_prompts": 80, "goodhart_k": 32},
+    "quick": {"train": 400, "eval_pairs": 150, "pools": 30, "battles": 150, "resamples": 200, "audit_pairs": 80,
+              "goodhart_prompts": 16, "goodhart_k": 8},
 }
 
 
@@ -33,6 +35,7 @@ class DemoResult:
     metrics: dict[str, Any]
     audit: dict[str, Any] | None
     seconds: float
+    goodhart: dict[str, Any] | None = None
 
 
 def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 0) -> DemoResult:
@@ -65,20 +68,20 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
     out = Path(output)
     (out / "data").mkdir(parents=True, exist_ok=True)
     sim = human_like()
-    logger.info(f"[1/5] simulating {size['train']} training pairs from annotators with human-like biases "
+    logger.info(f"[1/6] simulating {size['train']} training pairs from annotators with human-like biases "
                 f"(length {sim.length_bias}, agreement {sim.agreement_bias}, formatting {sim.format_bias})")
     train_path = out / "data" / "train.jsonl"
     write_records(simulate_pairs(size["train"], seed=seed, config=sim), str(train_path))
     heldout_path = out / "data" / "heldout_pairs.jsonl"
     write_records(simulate_pairs(size["eval_pairs"], seed=seed + 1, config=sim), str(heldout_path))
     bf16 = fast_bf16()  # bf16 autocast where the hardware has it (GPUs, CPUs with AVX512-BF16/AMX), else fp32
-    logger.info(f"[2/5] training a MiniLM reward model (Bradley-Terry, scalar head, {'bf16 autocast' if bf16 else 'fp32'})")
+    logger.info(f"[2/6] training a MiniLM reward model (Bradley-Terry, scalar head, {'bf16 autocast' if bf16 else 'fp32'})")
     cfg = TrainConfig.from_options(output=str(out / "model"), data=str(train_path), eval_data=str(heldout_path),
                                    lr=2e-4, batch_size=16, bf16=bf16, epochs=1, max_length=192, seed=seed,
                                    logging_steps=25)
     res = train(cfg)
     clean_checkpoints(cfg.run.output)
-    logger.info("[3/5] evaluating on held-out simulator pairs, K-sample pools and battles")
+    logger.info("[3/6] evaluating on held-out simulator pairs, K-sample pools and battles")
     scorer = ModelScorer(res.loaded, name=str(out / "model"))
     from rewardlab.data import load_pairs
 
@@ -92,7 +95,7 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
                                            "train pairs": size["train"], "epochs": 1, "learning rate": 2e-4,
                                            "annotators": "simulated, human_like() biases"}})
     audit = None
-    logger.info("[4/5] auditing for reward hacking (length, hedging, formatting, filler, sycophancy probes)")
+    logger.info("[4/6] auditing for reward hacking (length, hedging, formatting, filler, sycophancy probes)")
     try:
         from rewardlab.audit.run import default_audit_data, run_audit
     except ImportError:  # the audit module is optional in partial installs
@@ -100,6 +103,22 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
     else:
         pairs, cases = default_audit_data(n_pairs=size["audit_pairs"], seed=seed + 3)
         audit = run_audit(scorer, pairs, cases, eval_dir, n_resamples=size["resamples"], seed=seed)
-    logger.info("[5/5] writing the report")
+    logger.info(f"[5/6] best-of-N and overoptimisation: {size['goodhart_prompts']} simulator prompts x "
+                f"{size['goodhart_k']} candidates, gold = the simulator's utility")
+    goodhart = _goodhart_stage(scorer, eval_dir, size, seed)
+    logger.info("[6/6] writing the report")
     report = build_report(eval_dir, title="rewardlab demo: MiniLM reward model on simulated preferences")
-    return DemoResult(out, Path(cfg.run.output), report, metrics, audit, time.time() - t0)
+    return DemoResult(out, Path(cfg.run.output), report, metrics, audit, time.time() - t0, goodhart)
+
+
+def _goodhart_stage(scorer: Any, eval_dir: Path, size: dict[str, int], seed: int) -> dict[str, Any]:
+    """Best-of-n and tilted-policy curves of the demo model on fresh simulator pools (goodhart.json + plots)."""
+    from rewardlab.data.formats import detect_spec, parse_row
+    from rewardlab.optimize.run import as_pools, run_goodhart
+    from rewardlab.simulate.cli_support import simulate_kind
+
+    rows = simulate_kind("pools", n=size["goodhart_prompts"], seed=seed + 4, k=size["goodhart_k"])
+    spec = detect_spec(rows[0])
+    pools = as_pools([parse_row(r, spec, "simulator pools", i + 1) for i, r in enumerate(rows)])
+    return run_goodhart(pools, {"demo model": scorer}, "scores", eval_dir, rules=["mean"],
+                        n_resamples=size["resamples"], seed=seed, progress=False)

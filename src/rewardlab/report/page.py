@@ -1,4 +1,5 @@
-"""`rewardlab report DIR`: one self-contained report.html (plots embedded) from metrics.json (and audit.json)."""
+"""`rewardlab report DIR`: one self-contained report.html (plots embedded) from metrics.json, audit.json and
+goodhart.json, whichever the folder has."""
 
 from __future__ import annotations
 
@@ -206,9 +207,10 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
         PosixPath('runs/rm/eval/report.html')
     """
     folder = Path(folder)
-    mpath, apath = folder / "metrics.json", folder / "audit.json"
-    if not mpath.exists() and not apath.exists():
-        raise RewardlabError(f"{folder}: no metrics.json or audit.json (run `rewardlab eval` or `rewardlab audit`)")
+    mpath, apath, gpath = folder / "metrics.json", folder / "audit.json", folder / "goodhart.json"
+    if not mpath.exists() and not apath.exists() and not gpath.exists():
+        raise RewardlabError(f"{folder}: no metrics.json, audit.json or goodhart.json (run `rewardlab eval`, "
+                             "`rewardlab audit` or `rewardlab goodhart`)")
     metrics = json.loads(mpath.read_text()) if mpath.exists() else {"datasets": {}, "plots": {}}
     parts = []
     plots = metrics.get("plots", {})
@@ -218,6 +220,10 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     audit = json.loads(apath.read_text()) if apath.exists() else None
     if audit:
         parts.append(_audit_section(audit, folder))
+    if gpath.exists():
+        from rewardlab.report.goodhart import goodhart_html
+
+        parts.append(goodhart_html(json.loads(gpath.read_text()), folder, _img))
     defs = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in DEFINITIONS)
     model = metrics.get("model") or (audit or {}).get("model", "")
     train = metrics.get("training")
