@@ -461,13 +461,11 @@ def goodhart_cmd(
 ) -> None:
     """Overoptimisation curves: best-of-n (exact over the pool) and KL-regularised tilted policies of each proxy,
     scored by the gold reward, with bootstrap CIs, Gao et al. fits and the sweet spot."""
-    from rewardlab.optimize.run import format_sweet_spots, run_goodhart
+    from rewardlab.optimize.run import format_sweet_spots, is_gold_column, run_goodhart
     from rewardlab.scoring import get_scorer
 
     pools = _pools(reading, data, n)
-    first = pools.records[0]
-    is_column = gold in ("scores", "correct") or gold in first.extra
-    gold_ref = gold if is_column else get_scorer(gold, bf16=bf16, device=device)
+    gold_ref = gold if is_gold_column(pools, gold) else get_scorer(gold, bf16=bf16, device=device)
     proxies = {}
     for spec in proxy:
         name = spec

@@ -103,7 +103,9 @@ class Leaf:
     section: str
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of a spec class (computed once per class)."""
     return typing.get_type_hints(cls)
 
 
@@ -160,11 +162,19 @@ class Spec:
 
     @classmethod
     def from_dict(cls: type[S], d: dict[str, Any], where: str = "config", prefix: str = "") -> S:
-        """Build (and validate) from a nested dict; unknown keys are an error naming the key and `where`.
+        """Build from a nested dict and validate the whole tree once; unknown keys are an error naming the key
+        and `where`.
 
         Raises:
-            ConfigError: unknown keys, wrong types, or a broken rule.
+            RewardlabError: unknown keys; ConfigError: wrong types or a broken rule.
         """
+        obj = cls._build(d, where, prefix)
+        obj.validate(prefix)
+        return obj
+
+    @classmethod
+    def _build(cls: type[S], d: dict[str, Any], where: str, prefix: str) -> S:
+        """The tree from a nested dict, unvalidated (`from_dict` validates it once, nested specs included)."""
         if not isinstance(d, dict):
             raise ConfigError(f"{where}: {{0}} must be a mapping, got {type(d).__name__}", prefix.rstrip(".") or cls.__name__)
         hints = _hints(cls)
@@ -176,7 +186,7 @@ class Spec:
         for k, v in d.items():
             tp = hints[k]
             if isinstance(tp, type) and issubclass(tp, Spec) and isinstance(v, dict):
-                kwargs[k] = tp.from_dict(v, where, prefix + k + ".")
+                kwargs[k] = tp._build(v, where, prefix + k + ".")
             else:
                 kwargs[k] = v
         obj = cls.__new__(cls)
@@ -188,7 +198,6 @@ class Spec:
             else:
                 val = f.default_factory()  # type: ignore[misc]
             object.__setattr__(obj, k, val)
-        obj.validate(prefix)
         return obj
 
     def with_overrides(self: S, updates: dict[str, Any], where: str = "overrides") -> S:

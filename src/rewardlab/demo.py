@@ -113,12 +113,11 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
 
 def _goodhart_stage(scorer: Any, eval_dir: Path, size: dict[str, int], seed: int) -> dict[str, Any]:
     """Best-of-n and tilted-policy curves of the demo model on fresh simulator pools (goodhart.json + plots)."""
-    from rewardlab.data.formats import detect_spec, parse_row
     from rewardlab.optimize.run import as_pools, run_goodhart
-    from rewardlab.simulate.cli_support import simulate_kind
+    from rewardlab.simulate import simulate_pools
+    from rewardlab.simulate.datasets import parse_rows
 
-    rows = simulate_kind("pools", n=size["goodhart_prompts"], seed=seed + 4, k=size["goodhart_k"])
-    spec = detect_spec(rows[0])
-    pools = as_pools([parse_row(r, spec, "simulator pools", i + 1) for i, r in enumerate(rows)])
+    rows = simulate_pools(size["goodhart_prompts"], k=size["goodhart_k"], seed=seed + 4)
+    pools = as_pools(parse_rows(rows, "simulator pools"))
     return run_goodhart(pools, {"demo model": scorer}, "scores", eval_dir, rules=["mean"],
                         n_resamples=size["resamples"], seed=seed, progress=False)

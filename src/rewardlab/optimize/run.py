@@ -63,16 +63,20 @@ def as_pools(records: Sequence[Record], n: int | None = None, source: str = "dat
             raise RewardlabError(f"{source}: record {r.id or i} holds {type(r).kind} data; best-of-N and goodhart "
                                  "need K-sample pools {prompt, responses, scores}")
         sets.append(r)
-    sizes = [len(s.responses) for s in sets]
-    m = min(sizes) if n is None else n
-    for i, (s, k) in enumerate(zip(sets, sizes, strict=True)):
+    ids = [s.id or str(i) for i, s in enumerate(sets)]
+    m = _pool_size([len(s.responses) for s in sets], ids, n, source)
+    return Pools([s.prompt for s in sets], [list(s.responses[:m]) for s in sets], ids, sets)
+
+
+def _pool_size(sizes: list[int], ids: list[str], n: int | None, source: str) -> int:
+    """The common pool size: n (every pool must have at least n candidates) or the size all pools share."""
+    for rid, k in zip(ids, sizes, strict=True):
         if n is not None and k < n:
-            raise RewardlabError(f"{source}: record {s.id or i} has {k} candidates, fewer than n = {n}")
+            raise RewardlabError(f"{source}: record {rid} has {k} candidates, fewer than n = {n}")
         if n is None and k != sizes[0]:
-            raise RewardlabError(f"{source}: record {s.id or i} has {k} candidates, record {sets[0].id or 0} has "
-                                 f"{sizes[0]}: pools must have equal sizes (or pass -n to use the first n)")
-    return Pools([s.prompt for s in sets], [list(s.responses[:m]) for s in sets],
-                 [s.id or str(i) for i, s in enumerate(sets)], sets)
+            raise RewardlabError(f"{source}: record {rid} has {k} candidates, record {ids[0]} has {sizes[0]}: pools "
+                                 "must have equal sizes (or pass -n to use the first n)")
+    return sizes[0] if n is None else n
 
 
 @dataclass
@@ -133,9 +137,11 @@ def best_of_n(scorer: Any, prompts: Sequence[Any], candidates: Sequence[Sequence
         >>> picks[0]["index"], picks[0]["response"]
         (1, 'abc')
     """
-    sets = [KSampleSet(prompt=p, responses=list(c), scores=[0.0] * len(c)) for p, c in zip(prompts, candidates,
-                                                                                          strict=True)]
-    pools = as_pools(sets)
+    ids = [str(i) for i in range(len(prompts))]
+    if len(candidates) != len(prompts):
+        raise RewardlabError(f"{len(prompts)} prompts but {len(candidates)} candidate lists")
+    _pool_size([len(c) for c in candidates], ids, None, "candidates")
+    pools = Pools(list(prompts), [list(c) for c in candidates], ids, [])
     try:
         rule = parse_rule(select)
     except ValueError as e:
@@ -155,13 +161,19 @@ def best_of_n(scorer: Any, prompts: Sequence[Any], candidates: Sequence[Sequence
     return out
 
 
+def is_gold_column(pools: Pools, name: str) -> bool:
+    """Whether `name` is a column of the pools' records (`scores`, `correct` or an extra list column) rather than
+    a reward model to score with."""
+    return name in ("scores", "correct") or (bool(pools.records) and name in pools.records[0].extra)
+
+
 def gold_values(pools: Pools, gold: str | Any, progress: bool = True) -> tuple[np.ndarray, str]:
     """[P, m] gold rewards: a column of the records (`scores`, `correct` or a list column in `extra`) or a Scorer.
 
     Raises:
         RewardlabError: the column is missing from a record or has the wrong length, naming the record.
     """
-    p, m = pools.shape
+    m = pools.shape[1]
     if isinstance(gold, str):
         rows = []
         for i, r in enumerate(pools.records):
@@ -183,7 +195,7 @@ def gold_values(pools: Pools, gold: str | Any, progress: bool = True) -> tuple[n
 
 def pool_log_pi0(pools: Pools) -> np.ndarray | None:
     """[P, m] sampler log-probabilities from a `logprobs` column when every record has one, else None (uniform)."""
-    p, m = pools.shape
+    m = pools.shape[1]
     rows = [r.extra.get("logprobs") for r in pools.records]
     if any(x is None or len(x) < m for x in rows):
         return None

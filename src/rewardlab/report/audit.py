@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rewardlab.audit.features import STAT_LABELS
+from rewardlab.report.markup import ci, esc
 
-
-def _e(x: Any) -> str:
-    return html.escape(str(x))
+_e = esc
 
 
 def _ci(d: dict[str, Any] | None, digits: int = 2, pct: bool = False) -> str:
-    if not d or d.get("estimate") is None:
-        return "n/a"
-
-    def f(x: float) -> str:
-        return f"{x:.0%}" if pct else f"{x:.{digits}f}"
-
-    if d.get("lo") is None or d.get("hi") is None:
-        return f(d["estimate"])
-    return f"{f(d['estimate'])} [{f(d['lo'])}, {f(d['hi'])}]"
+    return ci(d, digits, pct)
 
 
 def _features_table(features: dict[str, Any]) -> str:

@@ -3,20 +3,12 @@ the Gao fit, then the plots (written by `rewardlab goodhart` and the demo)."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-def _e(x: Any) -> str:
-    return html.escape(str(x))
-
-
-def _ci(d: dict[str, Any]) -> str:
-    if d.get("lo") is None or d.get("hi") is None:
-        return f"{d['estimate']:.3f}"
-    return f"{d['estimate']:.3f} [{d['lo']:.3f}, {d['hi']:.3f}]"
+from rewardlab.report.markup import ci as _ci
+from rewardlab.report.markup import esc as _e
 
 
 def goodhart_html(result: dict[str, Any], folder: Path, img: Callable[[Path, str], str]) -> str:

@@ -4,12 +4,12 @@ goodhart.json, whichever the folder has."""
 from __future__ import annotations
 
 import base64
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 from rewardlab.errors import RewardlabError
+from rewardlab.report.markup import ci, esc
 
 DEFINITIONS = [
     ("accuracy", "share of pairs where the chosen response gets the higher reward; model ties count 0.5."),
@@ -48,17 +48,8 @@ dl dt{font-weight:600}dl dd{margin:0 0 6px 16px}
 """
 
 
-def _e(x: Any) -> str:
-    return html.escape(str(x))
-
-
-def _ci(d: dict[str, Any] | None, digits: int = 3) -> str:
-    if not d or d.get("estimate") is None:
-        return "n/a"
-    lo, hi = d.get("lo"), d.get("hi")
-    if lo is None or hi is None:
-        return f"{d['estimate']:.{digits}f}"
-    return f"{d['estimate']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+_e = esc
+_ci = ci
 
 
 def _num(x: Any, digits: int = 3) -> str:

@@ -210,13 +210,13 @@ class SoftLabelLoss(PairwiseLoss):
 class TieLoss(PairwiseLoss):
     """A pairwise loss with a tie outcome: subclasses give `outcome_log_probs(delta)` and their tie parameter."""
 
+    @abstractmethod
     def outcome_log_probs(self, delta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(log P(c>r), log P(tie), log P(r>c)) for reward differences ``delta``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def tie_parameter(self) -> tuple[str, Tensor]:
         """(log name, value) of the tie parameter."""
-        raise NotImplementedError
 
     def pair_nll(self, out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
                  batch: Mapping[str, Any]) -> Tensor:

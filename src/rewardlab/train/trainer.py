@@ -270,20 +270,17 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
 
     held = cfg.heldout
     if cfg.data.source is None:
-        from rewardlab.data.formats import detect_spec, parse_pair
         from rewardlab.simulate.cli_support import build_config
+        from rewardlab.simulate.datasets import parse_rows
         from rewardlab.simulate.generate import simulate_pairs
 
         sim = cfg.sim
         sim_config = build_config(sim.preset, length_bias=sim.length_bias)
-        rows = simulate_pairs(sim.n, seed=sim.seed, config=sim_config)
-        spec = detect_spec(rows[0])
-        train = [parse_pair(r, spec) for r in rows]
+        train = parse_rows(simulate_pairs(sim.n, seed=sim.seed, config=sim_config))
         source = f"simulator(n={sim.n}, seed={sim.seed}, preset={sim.preset})"
         if held.data:
             return TrainData(train, read(held.data), source, held.data)
-        ev_rows = simulate_pairs(sim.eval_n, seed=sim.seed + 10_000, config=sim_config)
-        ev = [parse_pair(r, spec) for r in ev_rows]
+        ev = parse_rows(simulate_pairs(sim.eval_n, seed=sim.seed + 10_000, config=sim_config))
         return TrainData(train, ev, source, f"simulator(n={sim.eval_n}, seed={sim.seed + 10_000})")
     source = cfg.data.source
     train = read(source)
@@ -447,6 +444,7 @@ class TrainerStrategy:
     """Full fine-tuning (or LoRA) on `transformers.Trainer`: the pair layout, checkpoints and exact resume."""
 
     name = "trainer"
+    extra: dict[str, Any] = {}  # nothing to add to the checkpoint's metadata
 
     def __init__(self, prep: Prepared, callbacks: list[TrainerCallback] | None = None):
         self.prep = prep
@@ -529,8 +527,6 @@ class TrainerStrategy:
     def finish(self) -> None:
         self.trainer.accelerator.wait_for_everyone()
 
-    extra: dict[str, Any] = {}
-
 
 class FrozenFeatureStrategy:
     """Frozen backbone: pooled features computed once (exact with dropout off), then the head (all ensemble
@@ -541,6 +537,8 @@ class FrozenFeatureStrategy:
     extra = {"head_training": "cached_features"}
 
     def __init__(self, prep: Prepared, callbacks: list[TrainerCallback] | None = None):
+        """`callbacks` are Trainer callbacks: this strategy runs no Trainer, so it takes them only to keep one
+        constructor shape for both strategies."""
         self.prep = prep
         prep.loaded.model.to(prep.device)
 
