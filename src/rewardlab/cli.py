@@ -16,6 +16,7 @@ import typer
 from rewardlab.cli_spec import FlagValues, parse_set, spec_options
 from rewardlab.data.spec import DataSpec
 from rewardlab.errors import DataValidationError, RewardlabError
+from rewardlab.optimize.generate import GenerateSpec
 from rewardlab.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -404,6 +405,31 @@ def _pools(reading: FlagValues, data: str, n: int | None) -> Any:
     from rewardlab.optimize.run import as_pools
 
     return as_pools(_load(reading.build(source=data)).records, n=n, source=data)
+
+
+@app.command("generate")
+@spec_options("sampling", GenerateSpec)
+def generate_cmd(
+    prompts: Annotated[Path, typer.Option("--prompts", "-p", help="Prompts: JSONL with a 'prompt' field (text or "
+                                          "messages; 'id' optional) or .txt, one prompt per line.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="K-sample JSONL {id, prompt, responses, logprobs, "
+                                         "n_tokens, truncated}; an existing file is resumed.")],
+    limit: Annotated[int | None, typer.Option(help="Use the first N prompts.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh instead of resuming OUTPUT.")] = False,
+    sampling: FlagValues = None,  # type: ignore[assignment]  (generated from GenerateSpec)
+) -> None:
+    """Sample N responses per prompt from a causal LM (batched, left padding, stop at EOS) with each response's
+    summed log-probability under the sampler; resumes where a killed run stopped."""
+    from rewardlab.optimize.generate import generate_pools, read_prompts
+
+    spec = sampling.build()
+    rows = read_prompts(prompts)
+    if limit is not None:
+        rows = rows[:limit]
+    done = generate_pools(rows, output, spec, overwrite=overwrite)
+    resumed = f" ({done['skipped']} already there)" if done["skipped"] else ""
+    typer.echo(f"sampled {spec.n} responses for {done['written']} prompts with {spec.model}{resumed}; "
+               f"{done['truncated']} responses hit --max-new-tokens; wrote {output}")
 
 
 @app.command("bon")

@@ -248,15 +248,15 @@ def parse_ksample(row: dict[str, Any], spec: FormatSpec) -> KSampleSet:
         if not isinstance(r, str):
             raise RecordError(f"responses[{j}]", f"wrong type: expected text, got {type(r).__name__}")
     scores = row.get("scores")
-    if scores is None:
-        raise RecordError("scores", "missing")
-    if not isinstance(scores, list) or len(scores) != len(resp):
-        raise RecordError("scores", f"expected a list of {len(resp)} numbers, one per response")
-    out_scores = []
-    for j, s in enumerate(scores):
-        if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(float(s)):
-            raise RecordError(f"scores[{j}]", f"wrong type: expected a finite number, got {s!r:.40}")
-        out_scores.append(float(s))
+    out_scores: list[float] | None = None
+    if scores is not None:  # fresh samples (rewardlab generate) have none; evaluation asks for them
+        if not isinstance(scores, list) or len(scores) != len(resp):
+            raise RecordError("scores", f"expected a list of {len(resp)} numbers, one per response")
+        out_scores = []
+        for j, s in enumerate(scores):
+            if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(float(s)):
+                raise RecordError(f"scores[{j}]", f"wrong type: expected a finite number, got {s!r:.40}")
+            out_scores.append(float(s))
     correct = row.get("correct")
     if correct is not None:
         if not isinstance(correct, list) or len(correct) != len(resp):

@@ -58,11 +58,12 @@ class PreferencePair:
 
 @dataclass
 class KSampleSet:
-    """K responses to one prompt with graded scores (ratings or correctness), for best-of-K and ranking metrics."""
+    """K responses to one prompt, with graded scores (ratings, gold utility) when known, for best-of-K and ranking
+    metrics. `scores` is None for fresh samples (`rewardlab generate`): best-of-N needs none, evaluation does."""
 
     prompt: Text
     responses: list[str]
-    scores: list[float]
+    scores: list[float] | None = None
     correct: list[int] | None = None
     category: str | None = None
     id: str | None = None
@@ -75,7 +76,9 @@ class KSampleSet:
 
     def to_dict(self) -> dict[str, Any]:
         """Flat record with optional columns only when set."""
-        d: dict[str, Any] = {"prompt": self.prompt, "responses": self.responses, "scores": self.scores}
+        d: dict[str, Any] = {"prompt": self.prompt, "responses": self.responses}
+        if self.scores is not None:
+            d["scores"] = self.scores
         if self.id is not None:
             d = {"id": self.id, **d}
         if self.correct is not None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
+from rewardlab.errors import RewardlabError
 from rewardlab.scoring.base import Scorer
 from rewardlab.stats.bootstrap import paired_bootstrap
 from rewardlab.stats.calibration import fit_temperature, pairwise_correct, pairwise_ece
@@ -110,7 +111,16 @@ def gold_best_of_k(values: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 def eval_ksample(scorer: Scorer, sets: list[KSampleSet], n_resamples: int, seed: int,
                  progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Ranking metrics (Spearman/Kendall), PPE correctness metrics and gold best-of-K curves for K-wise sets."""
+    """Ranking metrics (Spearman/Kendall), PPE correctness metrics and gold best-of-K curves for K-wise sets.
+
+    Raises:
+        RewardlabError: a set without graded scores (fresh samples), naming it, before any scoring.
+    """
+    missing = next((s.id or str(i) for i, s in enumerate(sets) if s.scores is None), None)
+    if missing is not None:
+        raise RewardlabError(f"K-sample record {missing} has no 'scores' (graded ratings or gold utility), which "
+                             "ranking metrics compare with; fresh samples from rewardlab generate go to bon or "
+                             "goodhart (with a gold scorer) instead")
     prompts = [s.prompt for s in sets for _ in s.responses]
     resp = [r for s in sets for r in s.responses]
     out = scorer.score(prompts, resp, progress=progress)
