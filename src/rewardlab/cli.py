@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rewardlab.cli_spec import FlagValues, parse_set, spec_options
+from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.spec import DataSpec
 from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.optimize.generate import GenerateSpec
@@ -87,6 +88,7 @@ def data_check(
 
 @data_app.command("stats")
 @DATA_OPTIONS
+@spec_options("balancing", BalanceSpec)
 def data_stats_cmd(
     source: Annotated[str, typer.Argument(help="File, datasets folder or hub id.")],
     tokenizer: Annotated[
@@ -94,8 +96,10 @@ def data_stats_cmd(
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the statistics as JSON.")] = None,
     reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
+    balancing: FlagValues = None,  # type: ignore[assignment]  (generated from BalanceSpec)
 ) -> None:
-    """Counts, length distributions (characters and tokens), duplicates, ties, categories, longer-wins rate."""
+    """Counts, length distributions (characters and tokens), duplicates, ties, categories, longer-wins rate;
+    with --balance length, longer-wins per length-difference bin before and after `train --balance length`."""
     from rewardlab.data.stats import data_stats
 
     res = _load(reading.build(source=source))
@@ -109,7 +113,16 @@ def data_stats_cmd(
         stats["tokens"]["tokenizer"] = tokenizer or "minilm"
     stats["source"] = source
     stats["skipped_invalid"] = len(res.skipped)
+    balance = balancing.build()
+    report = None
+    if balance.enabled:
+        from rewardlab.data.balance import balance_report
+
+        report = balance_report(res.records, balance)
+        stats["balance"] = report.to_dict()
     typer.echo(format_stats(stats))
+    if report is not None:
+        typer.echo("\n".join(report.lines()))
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(stats, indent=2))

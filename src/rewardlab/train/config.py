@@ -1,8 +1,8 @@
 """TrainConfig: every setting of `rewardlab train`, as a tree of validated specs.
 
     TrainConfig(model=ModelSpec(backbone, head=HeadConfig, lora=LoraSpec, freeze_backbone),
-                render=RenderSpec, data=DataSpec, heldout=HeldoutSpec, sim=SimSpec, loss=LossSpec,
-                optim=OptimSpec, run=RunSpec)
+                render=RenderSpec, data=DataSpec, heldout=HeldoutSpec, balance=BalanceSpec, sim=SimSpec,
+                loss=LossSpec, optim=OptimSpec, run=RunSpec)
 
 Each field is declared once (`rewardlab.config.option`): its help text, choices, range and flag. The tree is
 validated when built, including the rules that cross sections (loss vs head, packing vs sharing, anchors vs
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rewardlab.config import ConfigError, Spec, option
+from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.spec import DataSpec
 from rewardlab.render import RenderSpec
 
@@ -232,6 +233,7 @@ class TrainConfig(Spec):
     render: RenderSpec = field(default_factory=RenderSpec)
     data: DataSpec = field(default_factory=DataSpec)
     heldout: HeldoutSpec = field(default_factory=HeldoutSpec)
+    balance: BalanceSpec = field(default_factory=BalanceSpec)  # training pairs only (train-only; not in DataSpec)
     sim: SimSpec = field(default_factory=SimSpec)
     loss: LossSpec = field(default_factory=LossSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)

@@ -62,7 +62,9 @@ class RewardTrainingModule(nn.Module):
         out_rejected = {k: v[b:] for k, v in out.items()}
         batch = {"label": label, "margin": margin, "tie": tie, "anchor_chosen": anchor_chosen,
                  "anchor_rejected": anchor_rejected}
-        w = self.bootstrap_weights[:, idx] if self.bootstrap_weights is not None and idx is not None else None
+        # per-pair training weights (bootstrap, --balance-method weights) index the training pairs: never eval batches
+        use_w = self.training and self.bootstrap_weights is not None and idx is not None
+        w = self.bootstrap_weights[:, idx] if use_w else None
         loss, stats = pair_loss(self.rm, self.loss_fn, out_chosen, out_rejected, batch, w)
         self.last_stats = stats
         res = {"loss": loss, "chosen": out_chosen["mean"], "rejected": out_rejected["mean"]}
@@ -230,12 +232,15 @@ def latest_complete_checkpoint(output: str) -> str | None:
 
 @dataclass
 class TrainData:
-    """Training and evaluation pairs plus where they came from."""
+    """Training and evaluation pairs plus where they came from; after `--balance length`, the per-pair training
+    weights (`--balance-method weights`, else None) and the balance report (a dict, else None)."""
 
     train: list[PreferencePair]
     eval: list[PreferencePair]
     source: str
     eval_source: str
+    train_weights: np.ndarray | None = None
+    balance: dict[str, Any] | None = None
 
 
 def split_by_prompt(pairs: list[PreferencePair], frac: float, seed: int) -> tuple[list, list]:
@@ -402,11 +407,28 @@ class Prepared:
     device: torch.device
 
 
+def balance_train_data(cfg: TrainConfig, data: TrainData) -> TrainData:
+    """`--balance length`: balance the training pairs (never the held-out ones) and log the per-bin report."""
+    from rewardlab.data.balance import balance_pairs
+
+    spec = cfg.balance
+    res = balance_pairs(data.train, method=spec.method, bins=spec.bins, seed=cfg.run.seed)  # type: ignore[arg-type]
+    for line in res.report.lines():
+        logger.info(line)
+    if not res.pairs:
+        raise RewardlabError("--balance length left no training pairs (every bin had pairs in one direction only)")
+    data.train, data.train_weights, data.balance = res.pairs, res.weights, res.report.to_dict()
+    return data
+
+
 def setup_data(cfg: TrainConfig) -> TrainData:
-    """Step 1: read (or simulate) the pairs and check that the loss can use them."""
+    """Step 1: read (or simulate) the pairs, balance the training pairs when asked (`--balance length`), and check
+    that the loss can use them."""
     data = load_train_data(cfg)
     if not data.train:
         raise RewardlabError("no training pairs")
+    if cfg.balance.enabled:
+        data = balance_train_data(cfg, data)
     if cfg.loss_name == "margin" and all(p.margin is None for p in data.train):
         raise RewardlabError("--loss margin needs a `margin` column; none of the training pairs has one")
     if cfg.loss_name in ("rao_kupper", "davidson") and not any(p.tie for p in data.train):
@@ -435,6 +457,9 @@ def setup_model(cfg: TrainConfig, data: TrainData) -> Prepared:
     if n_members > 1 and cfg.optim.bootstrap:
         g = torch.Generator().manual_seed(cfg.run.seed + 7)
         boot = torch.poisson(torch.ones(n_members, len(train_ex)), generator=g)
+    if data.train_weights is not None:  # --balance-method weights: the same per-pair weight for every member
+        w = torch.as_tensor(data.train_weights, dtype=torch.float32).expand(n_members, -1)
+        boot = w.clone() if boot is None else boot * w
     device = train_device(cfg.run.device)
     warn_if_slow_bf16(device, cfg.run.bf16)
     return Prepared(cfg, data, loaded, loss_fn, cfg.loss_name, train_ex, eval_ex, thresholds, n_trunc, boot, device)
@@ -621,7 +646,7 @@ def _save_run(prep: Prepared, metrics: dict[str, float], **more: Any) -> None:
         "anchor_thresholds": list(prep.thresholds) if prep.thresholds else None,
         "data": {"train": data.source, "eval": data.eval_source, "n_train": len(data.train),
                  "n_eval": len(data.eval), "fingerprint": data_fingerprint(data.train),
-                 "n_truncated": prep.n_truncated},
+                 "n_truncated": prep.n_truncated, "balance": data.balance},
         "metrics": metrics,
         **more,
     }
