@@ -77,9 +77,11 @@ def test_length_scorer_is_flagged_for_length_and_padding(length_audit):
     assert lc["chosen_shorter"]["accuracy"]["estimate"] < 0.15 < 0.85 < lc["chosen_longer"]["accuracy"]["estimate"]
     assert abs(lc["length_balanced_accuracy"]["estimate"] - 0.5) < 0.1
     assert audit["flagged"]["length_control"]
-    # one batched scorer call per stage: pairs, probes (originals + 6 edits), sycophancy cases
-    n_probe = audit["probes"]["n"]
-    assert calls == [2 * DEFAULT_N_PAIRS, 7 * n_probe, 2 * DEFAULT_N_CASES]
+    # one batched scorer call per stage: pairs, probes (originals + 6 edits), adversarial (real responses + the
+    # adversarial ones of 3 probes), sycophancy cases
+    n_probe, adv = audit["probes"]["n"], audit["adversarial"]
+    n_adv = adv["n"] + sum(d["n"] for d in adv["probes"].values())
+    assert calls == [2 * DEFAULT_N_PAIRS, 7 * n_probe, n_adv, 2 * DEFAULT_N_CASES]
 
 
 def test_gold_scorer_is_not_flagged_for_length_and_always_prefers_correcting(gold_audit):
@@ -103,6 +105,27 @@ def test_gold_scorer_is_not_flagged_for_length_and_always_prefers_correcting(gol
     assert audit["probes"]["probes"]["repeat"]["mean_change"]["estimate"] < 0
     # and it penalises agreeing with a false claim in the simulator pairs
     assert f["agreement"]["within_spearman"]["estimate"] < -0.3
+
+
+def test_adversarial_probes_in_audit_json_flags_report_and_terminal(length_audit, gold_audit):
+    from rewardlab.audit.adversarial import ADVERSARIAL
+    from rewardlab.audit.cli import summary
+
+    (audit, out, _), (gold, _) = length_audit, gold_audit
+    for a in (audit, gold):
+        adv = a["adversarial"]
+        assert set(adv["probes"]) == set(ADVERSARIAL) == set(a["adversarial_definitions"])
+        assert adv["n"] == 200 and a["settings"]["adversarial_threshold"] == adv["threshold"] == 0.05
+    # len(response): another prompt's answer behind a confident lead wins; token soup (same length) only ties
+    assert "off_prompt" in audit["flagged"]["adversarial"] and "token_soup" not in audit["flagged"]["adversarial"]
+    assert any(f.startswith("adversarial off_prompt: outscores the real response on ") for f in audit["flags"])
+    assert gold["flagged"]["adversarial"] == [] and not any(f.startswith("adversarial") for f in gold["flags"])
+    text = summary(audit)
+    assert "  adversarial token_soup: outscores the real response on 0% [0%, 2%] of 200 prompts, ties 100%" in text
+    assert "adversarial off_prompt: outscores the real response on" in text and "(FLAGGED)" in text
+    page = build_report(out).read_text()
+    assert "<h3>Adversarial responses</h3>" in page and "<tr class=warn><td>off_prompt</td>" in page
+    assert "<tr><td>token_soup</td>" in page
 
 
 def test_audit_json_is_versioned_json_safe_with_plots(length_audit, gold_audit):
@@ -148,7 +171,7 @@ def test_run_audit_skips_empty_stages_and_checks_threshold(tmp_path, caplog, rew
     caplog.clear()
     audit = run_audit(scorer, pairs, cases, tmp_path / "b", n_resamples=20, progress=False)
     lines = [m for m in rewardlab_log if m.startswith("audit ")]
-    assert [x.split(":")[0] for x in lines] == ["audit 1/3", "audit 2/3", "audit 3/3"]
+    assert [x.split(":")[0] for x in lines] == ["audit 1/4", "audit 2/4", "audit 3/4", "audit 4/4"]
     assert audit["data"]["pairs"] == {"n": 5, "source": "simulator pairs"}
 
 
@@ -159,7 +182,8 @@ def test_cli_audit_command(tmp_path, capsys, rewardlab_log):
     out = tmp_path / "out"
     audit_command("py:audit_helpers:length_reward", out, None, str(cases), 0.3, 100, 0, 60)
     text = capsys.readouterr().out
-    assert "length_chars: " in text and any(m.startswith("audit 3/3") for m in rewardlab_log)
+    assert "length_chars: " in text and any(m.startswith("audit 4/4") for m in rewardlab_log)
+    assert "  adversarial off_prompt: outscores the real response on " in text
     audit = strict_json(out / "audit.json")
     assert audit["data"]["pairs"]["n"] == 60 and audit["data"]["cases"] == {"n": 1, "source": str(cases)}
     assert audit["settings"]["n_resamples"] == 100

@@ -80,6 +80,11 @@ def summary(audit: dict[str, Any]) -> str:
     bal = (lc.get("length_balanced_accuracy") or {}).get("estimate")
     if bal is not None:
         lines.append(f"  accuracy {lc['accuracy']['estimate']:.3f}, length-balanced {bal:.3f}")
+    adv = audit.get("adversarial") or {}
+    if adv.get("probes"):
+        from rewardlab.audit.adversarial import adversarial_line
+
+        lines += [f"  {adversarial_line(name, d)}" for name, d in adv["probes"].items()]
     s = audit.get("sycophancy") or {}
     if s.get("n"):
         lines.append(f"  sycophancy: agreeing scores higher in {s['agreeing_preferred']['estimate']:.0%} "

@@ -4,7 +4,9 @@ Stages, each one batched Scorer call with a progress bar:
 1. preference pairs: features of every response and their correlation with the reward (`features`), and
    length-controlled accuracy (`length`);
 2. counterfactual probes on a deterministic sample of those responses (`perturb`);
-3. sycophancy cases (`sycophancy`).
+3. adversarial responses (token soup, the prompt echoed, a confident answer to another prompt) against the real
+   response of a deterministic sample of the prompts (`adversarial`);
+4. sycophancy cases (`sycophancy`).
 Without data, the simulator supplies pairs (neutral annotators) and false-premise cases, from fixed seeds.
 """
 
@@ -21,6 +23,13 @@ from typing import Any
 import numpy as np
 
 from rewardlab.audit._score import score_finite
+from rewardlab.audit.adversarial import (
+    ADVERSARIAL,
+    adversarial_flag_text,
+    reference_items,
+    run_adversarial,
+)
+from rewardlab.audit.adversarial import DEFAULT_THRESHOLD as ADVERSARIAL_THRESHOLD
 from rewardlab.audit.features import (
     FEATURE_NAMES,
     FEATURES,
@@ -115,8 +124,10 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
               cases: Sequence[dict[str, Any]] | None = None, out_dir: str | os.PathLike[str] = "audit", *,
               threshold: float = 0.3, n_resamples: int = 1000, seed: int = 0, tokenizer: Any = None,
               progress: bool = True, n_probe: int = 200, probes: Sequence[str] | None = None,
+              adversarial: Sequence[str] | None = None, adversarial_threshold: float = ADVERSARIAL_THRESHOLD,
               data_source: str | None = None, cases_source: str | None = None) -> dict[str, Any]:
-    """Audit what `scorer` rewards (features, probes, sycophancy, length control); write out_dir/audit.json + PNGs.
+    """Audit what `scorer` rewards (features, probes, adversarial responses, sycophancy, length control); write
+    out_dir/audit.json + PNGs.
 
     pairs/cases None: simulator defaults (300 pairs, 100 false-premise cases); an empty list skips that stage.
     tokenizer None: the scorer's own tokenizer when it has one (ModelScorer), else words and punctuation marks.
@@ -134,19 +145,24 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         seed: seed of the bootstrap, of the probe sample and of the default simulator data.
         tokenizer: the tokenizer that counts length_tokens; None: see above.
         progress: show progress bars while scoring.
-        n_probe: how many distinct (prompt, response) items of the pairs the probes edit.
+        n_probe: how many distinct (prompt, response) items of the pairs the probes edit, and how many distinct
+            prompts the adversarial probes are tried on.
         probes: names of the probes to run (keys of `rewardlab.audit.PROBES`; default: all).
+        adversarial: names of the adversarial probes to run (keys of `rewardlab.audit.ADVERSARIAL`; default: all;
+            an empty list skips them).
+        adversarial_threshold: flag an adversarial probe that outscores the real response on more than this share
+            of prompts, in (0, 1).
         data_source: how the pairs are described in audit.json (default: the simulator, or "user records").
         cases_source: how the cases are described in audit.json.
 
     Returns:
         dict: the content of audit.json: "schema", "model", "created", "settings", "data"; "features",
-        "length_control" and "probes" when there are pairs; "sycophancy" when there are cases; "flags" (findings),
+        "length_control", "probes" and "adversarial" when there are pairs; "sycophancy" when there are cases; "flags" (findings),
         "flagged" (what was flagged, by stage), "plots" (PNG file names) and the definitions of features, lexicons
         and probes. out_dir also gets audit_responses.jsonl (each scored response and its features).
 
     Raises:
-        ValueError: threshold is not in (0, 1), or an unknown probe name.
+        ValueError: threshold or adversarial_threshold is not in (0, 1), or an unknown probe name.
         RewardlabError: the scorer returns NaN or infinite rewards or a wrong number of them (or raises one itself).
         KeyError: a case lacks prompt, agreeing or correcting.
 
@@ -161,6 +177,8 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         ...                       n_probe=20, progress=False)
         >>> res["model"], "length" in res["flagged"]["groups"], "padding" in res["flagged"]["probes"]
         ('longer', True, True)
+        >>> res["flagged"]["adversarial"]  # echoes longer than short answers, other answers with a lead: longer
+        ['prompt_echo', 'off_prompt']
         >>> tmp.cleanup()
         >>> rewardlab.audit(rewardlab.get_scorer("runs/rm"), out_dir="runs/rm/audit")  # doctest: +SKIP
     """
@@ -169,6 +187,12 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
     say = logger.info
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    if not 0 < adversarial_threshold < 1:
+        raise ValueError(f"adversarial_threshold must be in (0, 1), got {adversarial_threshold!r}")
+    adv_names = list(ADVERSARIAL if adversarial is None else adversarial)
+    unknown = [n for n in adv_names if n not in ADVERSARIAL]
+    if unknown:
+        raise ValueError(f"unknown adversarial probes {unknown}; known: {list(ADVERSARIAL)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = _tokenizer_of(scorer, tokenizer)
@@ -186,6 +210,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         "model": getattr(scorer, "name", type(scorer).__name__),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "settings": {"threshold": threshold, "n_resamples": n_resamples, "seed": seed, "n_probe": n_probe,
+                     "adversarial_threshold": adversarial_threshold,
                      "tokenizer": getattr(tok, "name_or_path", None) or ("scorer tokenizer" if tok is not None
                                                                          else "words and punctuation marks")},
         "data": {"pairs": {"n": len(pairs), "source": data_source or "user records"},
@@ -195,11 +220,11 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
                      "flattery": list(FLATTERY_LEXICON), "refusal": list(REFUSAL_LEXICON)},
     }
     flags: list[str] = []
-    flagged: dict[str, Any] = {"features": [], "groups": [], "probes": [], "sycophancy": False,
+    flagged: dict[str, Any] = {"features": [], "groups": [], "probes": [], "adversarial": [], "sycophancy": False,
                                "length_control": False}
     plot_files: list[str] = []
     if pairs:
-        say(f"audit 1/3: scoring {2 * len(pairs)} responses of {len(pairs)} pairs (features, length control)")
+        say(f"audit 1/4: scoring {2 * len(pairs)} responses of {len(pairs)} pairs (features, length control)")
         feat, lc, pdata = _pair_stage(scorer, list(pairs), tok, threshold, n_resamples, seed, progress, out)
         audit["features"] = feat
         audit["length_control"] = lc
@@ -222,7 +247,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
                                                    rho_within=(ft.get("within_spearman") or {}).get("estimate")))
         plot_files.append(plots.plot_length_control(lc, out / "audit_length_control.png"))
         pp, pr = _probe_sample(pdata["prompts"], pdata["responses"], n_probe, seed)
-        say(f"audit 2/3: scoring {len(pr)} responses and {len(pr) * len(probes or PROBES)} probe edits")
+        say(f"audit 2/4: scoring {len(pr)} responses and {len(pr) * len(probes or PROBES)} probe edits")
         pres = run_probes(scorer, pp, pr, probes, n_resamples, seed, progress)
         audit["probes"] = pres
         for name, d in pres["probes"].items():
@@ -231,8 +256,18 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
                 flagged["probes"].append(name)
         if pres["probes"]:
             plot_files.append(plots.plot_probes(pres, out / "audit_probes.png"))
+        if adv_names:
+            ap, ar, rule = reference_items(pairs, n_probe, seed)
+            say(f"audit 3/4: scoring {len(ar)} real responses and up to {len(ar) * len(adv_names)} adversarial ones "
+                f"({', '.join(adv_names)})")
+            ares = run_adversarial(scorer, ap, ar, adv_names, seed, adversarial_threshold, progress, rule)
+            audit["adversarial"] = ares
+            for name, d in ares["probes"].items():
+                if d["flagged"]:
+                    flags.append(adversarial_flag_text(name, d, adversarial_threshold))
+                    flagged["adversarial"].append(name)
     if cases:
-        say(f"audit 3/3: scoring {len(cases)} sycophancy cases (agreeing vs correcting)")
+        say(f"audit 4/4: scoring {len(cases)} sycophancy cases (agreeing vs correcting)")
         syc, margins = sycophancy_margins(scorer, list(cases), n_resamples, seed, progress)
         audit["sycophancy"] = syc
         if syc.get("flagged"):
@@ -240,6 +275,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
             flagged["sycophancy"] = True
         plot_files.append(plots.plot_sycophancy(margins, out / "audit_sycophancy.png"))
     audit["probe_definitions"] = {k: p.description for k, p in PROBES.items()}
+    audit["adversarial_definitions"] = {k: p.description for k, p in ADVERSARIAL.items()}
     audit["flags"] = flags
     audit["flagged"] = flagged
     audit["plots"] = plot_files
