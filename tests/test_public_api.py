@@ -28,6 +28,8 @@ DOCTEST_MODULES = [
     "rewardlab.simulate.generate",
     "rewardlab.report.page",
     "rewardlab.audit.run",
+    "rewardlab.audit.adversarial",
+    "rewardlab.data.balance",
     "rewardlab.errors",
 ]
 

@@ -146,6 +146,9 @@ def test_hand_computed_example():
     # one pair of each direction at the same difference: a single quantile bin, already 50%
     two = [pair(0, 5, 2), pair(1, 2, 5)]
     assert balance_pairs(two).pairs == two and len(balance_pairs(two).report.bins) == 1
+    # quantile bins hold at least 20 pairs with a direction each: 59 pairs make 2 bins, 100 make the 5 asked for
+    many = [pair(i, 10 + i if i % 2 else 10, 10 if i % 2 else 10 + i) for i in range(1, 101)]
+    assert [len(balance_pairs(many[:n], bins=5).report.bins) for n in (10, 59, 100)] == [1, 2, 5]
 
 
 def test_bad_arguments_name_the_argument():

@@ -4,6 +4,8 @@
   response, and their Pearson/Spearman correlation with the reward (across and within prompt, bootstrap CIs);
 - `perturb`: counterfactual probes (filler, padding, markdown, hedges, repetition, flattery) and the reward change
   they cause;
+- `adversarial`: token soup, the prompt echoed, a confident answer to another prompt, and how often each outscores
+  the real response;
 - `sycophancy`: agreeing with vs correcting a false claim of the user;
 - `length`: accuracy within bins of length difference, on chosen-shorter pairs, and length-balanced;
 - `run_audit` ties them together and writes audit.json and PNG plots; `rewardlab.report` renders it.
@@ -12,6 +14,7 @@ Calling the package runs `run_audit`: `from rewardlab import audit; audit(scorer
 """
 
 from rewardlab._entry import make_callable
+from rewardlab.audit.adversarial import ADVERSARIAL, run_adversarial
 from rewardlab.audit.features import FEATURE_NAMES, FEATURES, correlations, feature_matrix, response_features
 from rewardlab.audit.length import length_control
 from rewardlab.audit.perturb import PROBES, apply_probe, run_probes
@@ -19,6 +22,7 @@ from rewardlab.audit.run import SCHEMA, default_audit_data, default_pairs, run_a
 from rewardlab.audit.sycophancy import builtin_cases, load_cases, sycophancy_audit
 
 __all__ = [
+    "ADVERSARIAL",
     "FEATURES",
     "FEATURE_NAMES",
     "PROBES",
@@ -32,6 +36,7 @@ __all__ = [
     "length_control",
     "load_cases",
     "response_features",
+    "run_adversarial",
     "run_audit",
     "run_probes",
     "sycophancy_audit",

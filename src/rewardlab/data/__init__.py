@@ -7,8 +7,10 @@ module such as `rewardlab.data.spec` does not pull in numpy.
 from rewardlab._entry import lazy_attributes
 
 _LAZY = {
+    "BalanceSpec": ("rewardlab.data.balance", "BalanceSpec"),
     "Battle": ("rewardlab.data.schema", "Battle"),
     "DataSpec": ("rewardlab.data.spec", "DataSpec"),
+    "balance_pairs": ("rewardlab.data.balance", "balance_pairs"),
     "FormatSpec": ("rewardlab.data.formats", "FormatSpec"),
     "KSampleSet": ("rewardlab.data.schema", "KSampleSet"),
     "LoadResult": ("rewardlab.data.load", "LoadResult"),

@@ -6,7 +6,8 @@ A reward model trained on pairs in which the chosen response is usually the long
 - length is counted in characters of the response text (`text_of`), the unit `rewardlab data stats` reports its
   longer-wins rate in, so the numbers before and after match that command;
 - a pair's direction is "chosen longer" or "chosen shorter"; its bin is the absolute length difference
-  |len(chosen) - len(rejected)|, cut at quantiles (default 5 bins of equal count) or at given edges;
+  |len(chosen) - len(rejected)|, cut at quantiles (default 5 bins of equal count, at most one per 20 pairs) or at
+  given edges;
 - pairs of equal length are neither direction and are kept as they are; so are tied pairs (`tie`), which
   `data stats` leaves out of the longer-wins rate too;
 - a bin whose longer-wins rate is within `tolerance` (default 0.01) of 0.5 is left untouched, so already balanced
@@ -54,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("resample", "weights")
 DEFAULT_BINS = 5
+MIN_PER_BIN = 20  # quantile bins: at most one per this many pairs with a direction (small data, fewer bins)
 DEFAULT_TOLERANCE = 0.01
 
 
@@ -217,6 +219,7 @@ def _edges(diffs: np.ndarray, bins: int | Sequence[float]) -> np.ndarray:
             raise RewardlabError(f"bins must be >= 1, got {bins}")
         if diffs.size == 0:
             return np.array([0.0, 0.0])
+        bins = max(1, min(int(bins), diffs.size // MIN_PER_BIN))
         # differences are whole characters: rounding a quantile up keeps every bin's members and reads better
         edges = np.unique(np.ceil(np.quantile(diffs, np.linspace(0.0, 1.0, int(bins) + 1))))
         return edges if edges.size > 1 else np.repeat(edges, 2)  # every difference equal: one bin
@@ -235,8 +238,9 @@ def balance_pairs(pairs: Sequence[PreferencePair], method: Literal["resample", "
         pairs: preference pairs (the training pairs; never balance held-out data).
         method: "resample" (drop majority-direction pairs per bin, seeded) or "weights" (keep every pair; weight
             each direction to half of its bin).
-        bins: number of quantile bins of |len(chosen) - len(rejected)| over the pairs that have a direction, or
-            increasing bin edges in characters (differences outside them join the first or last bin).
+        bins: number of quantile bins of |len(chosen) - len(rejected)| over the pairs that have a direction (at
+            most one per `MIN_PER_BIN` = 20 such pairs, so small data sets get fewer, fuller bins), or increasing
+            bin edges in characters (differences outside them join the first or last bin).
         seed: seed of the resampling draw (the same seed gives the same pairs).
         tolerance: a bin whose longer-wins rate is within this of 0.5 is left untouched (so balanced data,
             with its sampling noise, stays as it is); every other bin is made exactly 50/50. In [0, 0.5).
