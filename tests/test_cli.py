@@ -9,8 +9,14 @@ import sys
 
 import pytest
 
+from conftest import run_cli
 
-def run(*args, check=True):
+
+def run(*args, check=True, isolated=False):
+    """`rewardlab ARGS`: in this process (conftest.run_cli), or with isolated=True as `python -m rewardlab` in a
+    new interpreter (the real entry point; seconds more per call)."""
+    if not isolated:
+        return run_cli(*args, check=check)
     proc = subprocess.run([sys.executable, "-m", "rewardlab", *args], capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -42,7 +48,7 @@ def test_simulate_other_kinds(tmp_path, kind):
 def test_bad_file_exits_2_naming_every_line_without_traceback(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x", "chosen": "a"}\nnot json\n')
-    proc = run("data", "check", str(bad), check=False)
+    proc = run("data", "check", str(bad), check=False, isolated=True)  # the real `python -m rewardlab` entry
     assert proc.returncode == 2
     assert f"{bad}:1: rejected: missing" in proc.stderr
     assert f"{bad}:2: <line>: broken JSON" in proc.stderr

@@ -14,6 +14,29 @@ from rewardlab.simulate import SimConfig, simulate_pairs
 N_TRAIN = 1000
 
 
+@pytest.fixture
+def shared_features(monkeypatch):
+    """Both models train on the same texts (only their labels differ) with the same frozen backbone, so each
+    text's pooled features are computed once: a memo per token sequence around the frozen path's feature pass."""
+    import torch
+
+    from rewardlab.train import frozen
+
+    real, memo = frozen.pooled_features, {}
+
+    def pooled(rm, seqs, types, pad_id, **kwargs):
+        keys = [(tuple(s), tuple(t) if types else None) for s, t in zip(seqs, types or [None] * len(seqs),
+                                                                          strict=True)]
+        new = [i for i, k in enumerate(keys) if k not in memo]
+        if new:
+            f = real(rm, [seqs[i] for i in new], [types[i] for i in new] if types else None, pad_id, **kwargs)
+            memo.update({keys[i]: f[j] for j, i in enumerate(new)})
+        return torch.stack([memo[k] for k in keys])
+
+    monkeypatch.setattr(frozen, "pooled_features", pooled)
+    return memo
+
+
 def _train(tmp, length_bias: float):
     from rewardlab.train.config import TrainConfig
     from rewardlab.train.trainer import train
@@ -34,9 +57,11 @@ def _audit(loaded, out):
 
 
 @pytest.mark.slow
-def test_length_biased_reward_model_is_flagged_and_unbiased_one_is_not_length_driven(tmp_path):
+def test_length_biased_reward_model_is_flagged_and_unbiased_one_is_not_length_driven(tmp_path, shared_features):
     biased = _audit(_train(tmp_path, 3.0), tmp_path / "audit_lb3")
+    n_texts = len(shared_features)
     neutral = _audit(_train(tmp_path, 0.0), tmp_path / "audit_lb0")
+    assert len(shared_features) == n_texts  # the second model reused every feature
     fb, fn = biased["features"]["length_tokens"], neutral["features"]["length_tokens"]
     wb, wn = fb["within_spearman"]["estimate"], fn["within_spearman"]["estimate"]
     ab, an = fb["spearman"]["estimate"], fn["spearman"]["estimate"]

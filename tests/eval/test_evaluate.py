@@ -63,12 +63,9 @@ def test_compare_runs_detects_the_better_model(tmp_path):
     c = compare_runs(str(tmp_path / "a"), str(tmp_path / "b"), n_resamples=200)["datasets"]["pairs"]
     assert c["difference"]["estimate"] > 0.1 and c["p_value"] < 0.01
     # and through the command line (regression: it once crashed formatting the accuracies)
-    import subprocess
-    import sys
+    from conftest import run_cli
 
-    proc = subprocess.run([sys.executable, "-m", "rewardlab", "compare", str(tmp_path / "a"), str(tmp_path / "b"),
-                           "-o", str(tmp_path / "c.json")], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("compare", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "c.json")
     assert "pairs: accuracy" in proc.stdout and "p = " in proc.stdout
     assert json.loads((tmp_path / "c.json").read_text())["datasets"]["pairs"]["n"] == 400
 
