@@ -21,6 +21,7 @@ DOCTEST_MODULES = [
     "rewardlab.config",
     "rewardlab.train.config",
     "rewardlab.eval.evaluate",
+    "rewardlab.eval.length_control",
     "rewardlab.scoring.base",
     "rewardlab.scoring.output",
     "rewardlab.models.reward_model",

@@ -17,6 +17,7 @@ from rewardlab.cli_spec import FlagValues, parse_set, spec_options
 from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.spec import DataSpec
 from rewardlab.errors import DataValidationError, RewardlabError
+from rewardlab.eval.length_control import LengthControlSpec
 from rewardlab.optimize.generate import GenerateSpec
 from rewardlab.train.config import TrainConfig
 
@@ -261,8 +262,22 @@ def _read_all(spec: DataSpec, paths: list[str]) -> dict[str, list]:
     return out
 
 
+def _length_control(spec: LengthControlSpec, reading: FlagValues, scorer: Any) -> Any:
+    """The LengthControl fitted on --length-control-data (logged), or None (cross-fit on the scored pairs)."""
+    if not spec.data:
+        return None
+    from rewardlab.data.schema import PreferencePair
+    from rewardlab.eval.length_control import fit_on_pairs
+
+    pairs = [r for r in _load(reading.build(source=spec.data)).records if isinstance(r, PreferencePair)]
+    lc = fit_on_pairs(scorer, pairs, spec.feature, source=spec.data)  # type: ignore[arg-type]
+    typer.echo(lc.line())
+    return lc
+
+
 @app.command("score")
 @DATA_OPTIONS
+@spec_options("lengthctl", LengthControlSpec)
 def score_cmd(
     model: ModelOpt,
     data: Annotated[str, typer.Option("--data", "-d", help="Pairs, K-sample sets or battles to score.")],
@@ -274,8 +289,13 @@ def score_cmd(
         help="Decoders: each distinct prompt run once, its key/value cache reused (default: when exact).")] = None,
     device: DeviceOpt = "auto",
     reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
+    lengthctl: FlagValues = None,  # type: ignore[assignment]  (generated from LengthControlSpec)
 ) -> None:
     """Score every response of a data file; rows {id, role, prompt, response, reward[, std, members]}.
+
+    With --length-control, "reward" is q = reward - beta * f(length) and "reward_raw" the scorer's reward; beta is
+    fitted on --length-control-data, or else cross-fitted on the scored pairs (each half of the prompts with beta
+    from the other half).
 
     Under `torchrun --nproc_per_node N` or `accelerate launch` each process scores a contiguous share on its own
     device; rank 0 writes one file, in input order."""
@@ -285,13 +305,24 @@ def score_cmd(
     from rewardlab.scoring.rows import score_records
 
     init_distributed(device)
+    control = lengthctl.build()
     res = _load(reading.build(source=data))
     scorer = ShardedScorer(get_scorer(model, bf16=bf16, token_budget=token_budget, prefix_sharing=prefix_sharing,
                                       device=device))
+    fitted = _length_control(control, reading, scorer) if control.enabled else None
     rows = score_records(scorer, res.records)
     finish_distributed()
     if not is_main_process():
         return
+    if control.enabled:
+        from rewardlab.eval.length_control import control_score_rows
+
+        info = control_score_rows(rows, res.records, fitted, control.feature)  # type: ignore[arg-type]
+        if fitted is None:
+            for k, fit in enumerate(info["folds"]):
+                typer.echo(f"cross-fit {k + 1}/2: beta {fit['beta']:+.4g} [{fit['beta_ci'][0]:+.4g}, "
+                           f"{fit['beta_ci'][1]:+.4g}] ({fit['source']})")
+        typer.echo("length control: 'reward' is q = reward - beta * f(length); 'reward_raw' is the scorer's reward")
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w") as f:
         for r in rows:
@@ -301,6 +332,7 @@ def score_cmd(
 
 @app.command("eval")
 @DATA_OPTIONS
+@spec_options("lengthctl", LengthControlSpec)
 def eval_cmd(
     model: ModelOpt,
     output: Annotated[Path, typer.Option("--output", "-o", help="Evaluation folder.")],
@@ -315,8 +347,12 @@ def eval_cmd(
     bf16: Bf16Opt = False,
     device: DeviceOpt = "auto",
     reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
+    lengthctl: FlagValues = None,  # type: ignore[assignment]  (generated from LengthControlSpec)
 ) -> None:
     """Evaluate a reward model: accuracy with CIs, length baselines, calibration, PPE metrics, plots.
+
+    With --length-control, pair datasets also get the accuracy of q = reward - beta * f(length), beta fitted on
+    --length-control-data or cross-fitted (each half of the prompts controlled with beta from the other half).
 
     Under `torchrun` / `accelerate launch` the responses are scored across the processes (each on its own
     device); rank 0 computes the statistics and writes the folder."""
@@ -329,6 +365,7 @@ def eval_cmd(
     from rewardlab.scoring.rows import record_items
 
     init_distributed(device)
+    control = lengthctl.build()
     if data:
         datasets = _read_all(reading.build(source=data[0]), data)
     else:
@@ -349,7 +386,10 @@ def eval_cmd(
         finish_distributed()  # rank 0 goes on alone: every process leaves the group cleanly first
         if not is_main_process():
             return
-    result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed, sections=section_map)
+    fitted = _length_control(control, reading, scorer) if control.enabled else None
+    result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed, sections=section_map,
+                      length_control=(fitted or "cross-fit") if control.enabled else None,
+                      length_control_feature=control.feature)
     typer.echo(headline(result))
     typer.echo(f"wrote {output / 'metrics.json'}")
     if report:

@@ -18,7 +18,20 @@ def _pairs(name: str, m: dict[str, Any]) -> list[str]:
             f"NLL {m['nll']['estimate']:.3f}")
     if "gold_agreement" in m:
         line += f" | gold agreement {_ci(m['gold_agreement'].get('agreement'))}"
-    return [line] + [f"  warning: {w}" for w in m.get("warnings", [])]
+    out = [line]
+    lc = m.get("length_controlled")
+    if lc:
+        if lc.get("method") == "cross-fit":
+            fits = ", ".join(f"{f['beta']:+.3g} [{f['beta_ci'][0]:+.3g}, {f['beta_ci'][1]:+.3g}]" for f in lc["folds"])
+            how = f"cross-fitted on prompt halves, beta {fits}"
+        else:
+            f = lc["fit"]
+            how = f"beta {f['beta']:+.3g} [{f['beta_ci'][0]:+.3g}, {f['beta_ci'][1]:+.3g}] fitted on {f['source']}"
+        cor = lc.get("corr_reward_diff_length_diff") or {}
+        r = " | r(reward diff, length diff) " + " -> ".join("n/a" if cor.get(k) is None else f"{cor[k]:+.2f}"
+                                                             for k in ("raw", "controlled"))
+        out.append(f"  length-controlled accuracy {_ci(lc['accuracy'])} (raw {_ci(m['accuracy'])}; {how}){r}")
+    return out + [f"  warning: {w}" for w in m.get("warnings", [])]
 
 
 def _ksample(name: str, m: dict[str, Any]) -> list[str]:
