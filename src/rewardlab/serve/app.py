@@ -1,0 +1,593 @@
+"""The reward server: a FastAPI app over one reward model, batched across requests by `BatchingEngine`.
+
+Routes (bearer auth on every inference route and /info when an api key is set):
+
+- ``POST /v1/rewards`` {items: [{prompt, response} | {messages}], select?} -> {results: [{index, reward, std,
+  members, pessimistic, n_tokens, truncated} | {index, error}], model, revision, render_spec_hash, select, usage}
+- ``POST /get_reward`` (OpenRLHF) {query, prompts?, labels?} -> {rewards, scores, extra_logs}
+- ``POST /classify`` (vLLM pooling, as verl's reward loop calls it) {model, input | messages, use_activation}
+  -> {id, object, created, model, data: [{index, label, probs, num_classes, ...}], usage}
+- ``POST /score`` {prompts, responses, select?} -> {rewards, std, members} (the 'rewardlab' protocol of HTTPScorer)
+- ``GET /health``, ``GET /ready``, ``GET /info``, ``GET /metrics`` (Prometheus)
+
+Bodies are read as JSON whatever their content type (so `curl -d` works) and validated with pydantic; every error
+names the field (`items[0].response: Field required`). Limits: body size (413), items per request (413), tokens
+per item (that item's error; 422 when no item could be scored), a bounded queue (503 + Retry-After), a
+per-request timeout (504). A model exception fails only the items it belongs to (500 when none could be scored);
+the server keeps serving. A client that disconnects has its waiting request dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import math
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rewardlab.errors import RewardlabError
+from rewardlab.optimize.pessimism import parse_rule, pessimistic_scores
+from rewardlab.serve.engine import (
+    BatchingEngine,
+    DrainingError,
+    Item,
+    ItemResult,
+    ItemScorer,
+    QueueFullError,
+    split_queries,
+)
+from rewardlab.serve.metrics import ServerMetrics
+from rewardlab.serve.spec import ServeSpec
+
+logger = logging.getLogger(__name__)
+
+INFERENCE_ROUTES = ("/v1/rewards", "/get_reward", "/classify", "/score")
+PROTECTED_ROUTES = (*INFERENCE_ROUTES, "/info")
+KNOWN_ROUTES = (*PROTECTED_ROUTES, "/health", "/ready", "/metrics")
+MAX_ERRORS_SHOWN = 5
+
+
+# ---------------------------------------------------------------------------------------------- request schemas
+
+
+class Message(BaseModel):
+    """One chat message; keys other than role and content are kept for the chat template."""
+
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str
+
+
+def _text(value: str | list[Message]) -> Any:
+    return value if isinstance(value, str) else [m.model_dump() for m in value]
+
+
+def _split_messages(messages: list[Message]) -> tuple[Any, Any]:
+    return [m.model_dump() for m in messages[:-1]], [messages[-1].model_dump()]
+
+
+def _check_messages(messages: list[Message]) -> None:
+    if len(messages) < 2 or messages[-1].role != "assistant":
+        raise ValueError("messages must hold at least one prompt message and end with the assistant's response")
+
+
+class RewardItemIn(BaseModel):
+    """{prompt, response} (strings or message lists) or {messages} ending with the assistant's response."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: str | list[Message] | None = None
+    response: str | list[Message] | None = None
+    messages: list[Message] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RewardItemIn:
+        if self.messages is not None:
+            if self.prompt is not None or self.response is not None:
+                raise ValueError("give either messages or prompt and response, not both")
+            _check_messages(self.messages)
+        elif self.prompt is None or self.response is None:
+            raise ValueError("an item needs prompt and response (or messages)")
+        return self
+
+    def to_item(self) -> Item:
+        if self.messages is not None:
+            return Item(*_split_messages(self.messages))
+        return Item(_text(self.prompt), _text(self.response))
+
+
+class _Select(BaseModel):
+    """An optional selection rule, checked by the one rule parser (`rewardlab.optimize.pessimism`)."""
+
+    select: str | None = None
+
+    @field_validator("select")
+    @classmethod
+    def _check_select(cls, value: str | None) -> str | None:
+        return None if value is None else parse_rule(value).name
+
+
+class RewardsRequest(_Select):
+    model_config = ConfigDict(extra="forbid")
+    items: list[RewardItemIn] = Field(min_length=1)
+
+
+class GetRewardRequest(_Select):
+    """OpenRLHF's body; unknown keys are ignored as its server ignores them."""
+
+    model_config = ConfigDict(extra="ignore")
+    query: list[str]
+    prompts: list[str] | None = None
+    labels: list[Any] | None = None
+
+
+class ClassifyRequest(BaseModel):
+    """vLLM's classification request (completion form `input` or chat form `messages`); other vLLM keys are
+    accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    input: str | list[str] | None = None
+    messages: list[Message] | None = None
+    use_activation: bool | None = None
+    activation: bool | None = None  # the older name of use_activation
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ClassifyRequest:
+        if (self.input is None) == (self.messages is None):
+            raise ValueError("give exactly one of input and messages")
+        if isinstance(self.input, list) and not self.input:
+            raise ValueError("input must not be an empty list")
+        if self.messages is not None:
+            _check_messages(self.messages)
+        return self
+
+
+class ScoreRequest(_Select):
+    model_config = ConfigDict(extra="forbid")
+    prompts: list[str | list[Message]]
+    responses: list[str | list[Message]]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> ScoreRequest:
+        if len(self.prompts) != len(self.responses):
+            raise ValueError(f"{len(self.prompts)} prompts but {len(self.responses)} responses")
+        return self
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """('body', 'items', 0, 'prompt', 'str') -> 'items[0].prompt' (union member tags dropped)."""
+    parts: list[str] = []
+    for p in loc:
+        if p == "body" and not parts:
+            continue
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        elif "[" in str(p) or str(p) in ("str", "int", "float", "bool", "list", "dict") or str(p).startswith(
+                "function-"):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "body"
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    seen: list[str] = []
+    for e in errors:
+        msg = f"{_where(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}"
+        if msg not in seen:
+            seen.append(msg)
+    more = f" (and {len(seen) - MAX_ERRORS_SHOWN} more)" if len(seen) > MAX_ERRORS_SHOWN else ""
+    return "; ".join(seen[:MAX_ERRORS_SHOWN]) + more
+
+
+async def _parse(request: Request, model: type[BaseModel]) -> Any:
+    body = await request.body()
+    try:
+        obj = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise HTTPException(422, f"body: invalid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise HTTPException(422, f"body: expected a JSON object, got {type(obj).__name__}")
+    try:
+        return model.model_validate(obj)
+    except ValidationError as e:
+        errors = e.errors(include_url=False, include_context=False, include_input=False)
+        raise HTTPException(422, _validation_message(errors)) from None
+
+
+# ---------------------------------------------------------------------------------------------- ASGI guard
+
+
+class Guard:
+    """Pure ASGI middleware in front of every route: bearer auth (401) on protected routes, then the body-size
+    limit (413, from Content-Length or while reading), then request metrics (latency, status, in flight)."""
+
+    def __init__(self, app: Any, api_key: str | None, max_body_bytes: int, metrics: ServerMetrics):
+        self.app = app
+        self.api_key = api_key.encode() if api_key else None
+        self.max_body = max_body_bytes
+        self.metrics = metrics
+
+    @staticmethod
+    async def _reply(send: Any, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                *(headers or [])]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _authorized(self, scope: dict[str, Any]) -> bool:
+        if self.api_key is None:
+            return True
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.api_key)
+        return False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        route = path if path in KNOWN_ROUTES else "other"
+        status = {"code": 500}
+        t0 = time.perf_counter()
+        inference = path in INFERENCE_ROUTES
+
+        async def send_status(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        if inference:
+            self.metrics.in_flight.inc()
+        try:
+            await self._guarded(scope, receive, send_status, path)
+        finally:
+            if inference:
+                self.metrics.in_flight.dec()
+            self.metrics.requests.labels(route=route, status=str(status["code"])).inc()
+            if route != "other":
+                self.metrics.latency.labels(route=route).observe(time.perf_counter() - t0)
+
+    async def _guarded(self, scope: dict[str, Any], receive: Any, send: Any, path: str) -> None:
+        if path in PROTECTED_ROUTES and not self._authorized(scope):
+            self.metrics.rejected.labels(reason="auth").inc()
+            await self._reply(send, 401, "missing or wrong api key: send the header 'Authorization: Bearer <key>'",
+                              [(b"www-authenticate", b"Bearer")])
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                self.metrics.rejected.labels(reason="body_size").inc()
+                await self._reply(send, 413, f"request body is {int(value)} bytes > max_body_bytes {self.max_body}")
+                return
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_body:
+                self.metrics.rejected.labels(reason="body_size").inc()
+                await self._reply(send, 413, f"request body is more than max_body_bytes {self.max_body} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()  # after the body: blocks until the client disconnects
+
+        await self.app(scope, replay, send)
+
+
+# ---------------------------------------------------------------------------------------------- the app
+
+
+class ServerState:
+    """What the routes share: the spec, the scorer, the engine, the metrics and the model's identity."""
+
+    def __init__(self, scorer: ItemScorer, spec: ServeSpec, metrics: ServerMetrics):
+        self.spec = spec
+        self.scorer = scorer
+        self.metrics = metrics
+        self.engine = BatchingEngine(scorer, spec.max_batch_tokens, spec.max_wait_ms, spec.max_queue, metrics)
+        self.revision: str | None = None
+        self.render_hash: str | None = None
+        self.render_spec: dict[str, Any] | None = None
+        self.device: str | None = None
+        if scorer.model_scorer is not None:
+            from rewardlab.serve.identity import model_revision, render_spec_hash
+
+            loaded = scorer.model_scorer.loaded
+            self.revision = model_revision(loaded)
+            self.render_hash = render_spec_hash(loaded.renderer.spec, loaded.tokenizer)
+            self.render_spec = loaded.renderer.spec.to_dict()
+            self.device = str(scorer.model_scorer.device)
+
+    def check_rule(self, rule: str) -> None:
+        """422 when the model cannot give what the rule needs (known for model scorers before any work)."""
+        r = parse_rule(rule)
+        s = self.scorer
+        if r.needs == "members" and s.has_members is False:
+            raise HTTPException(422, f"select: rule '{r}' needs ensemble members; this model's head is "
+                                f"{s.head['head']} (serve an ensemble, or use mean)")
+        if r.needs == "std or members" and s.has_std is False:
+            raise HTTPException(422, f"select: rule '{r}' needs a std; this model's head is {s.head['head']} "
+                                "(serve a gaussian or ensemble head, or use mean)")
+
+    async def run(self, request: Request, items: list[Item]) -> list[ItemResult]:
+        """Queue the items, wait for their results (timeout, disconnect and overload handled)."""
+        engine = self.engine
+        try:
+            job = engine.submit(items)
+        except (QueueFullError, DrainingError) as e:
+            reason = "queue_full" if isinstance(e, QueueFullError) else "draining"
+            self.metrics.rejected.labels(reason=reason).inc()
+            raise HTTPException(503, f"{e}; retry later", headers={"Retry-After": str(engine.retry_after())}) from None
+        watcher = asyncio.ensure_future(request.receive())  # completes when the client disconnects
+        try:
+            done, _ = await asyncio.wait({job.future, watcher}, timeout=self.spec.timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if job.future in done:
+                try:
+                    return job.future.result()
+                except DrainingError as e:
+                    raise HTTPException(503, str(e), headers={"Retry-After": "5"}) from None
+            job.cancelled = True
+            if watcher in done and watcher.result().get("type") == "http.disconnect":
+                self.metrics.rejected.labels(reason="client_gone").inc()
+                raise _ClientGone()
+            self.metrics.rejected.labels(reason="timeout").inc()
+            raise HTTPException(504, f"no rewards within timeout_s {self.spec.timeout_s:g} s (the model is busy); "
+                                "retry later")
+        finally:
+            watcher.cancel()
+            if not job.future.done():
+                job.future.cancel()
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its request waited: nothing is sent."""
+
+
+def _fail_whole(results: list[ItemResult], name: str) -> None:
+    """Raise 500 (a model error) or 422 (input errors) naming the failed items, when any item failed."""
+    bad = [(i, r) for i, r in enumerate(results) if not r.ok]
+    if not bad:
+        return
+    status = 500 if any(r.error_kind == "model" for _, r in bad) else 422
+    shown = "; ".join(f"{name}[{i}]: {r.error}" for i, r in bad[:MAX_ERRORS_SHOWN])
+    more = f" (and {len(bad) - MAX_ERRORS_SHOWN} more)" if len(bad) > MAX_ERRORS_SHOWN else ""
+    raise HTTPException(status, shown + more)
+
+
+def _pessimistic(rule: str, results: list[ItemResult]) -> list[float | None]:
+    """The rule's score of every successful item (None for failed ones), by the one pessimism function."""
+    ok = [i for i, r in enumerate(results) if r.ok]
+    out: list[float | None] = [None] * len(results)
+    if not ok:
+        return out
+    mean = np.array([results[i].reward for i in ok], dtype=float)
+    std = None if any(results[i].std is None for i in ok) else np.array([results[i].std for i in ok])
+    members = None
+    if all(results[i].members is not None for i in ok) and len({len(results[i].members) for i in ok}) == 1:
+        members = np.array([results[i].members for i in ok])
+    try:
+        scores = pessimistic_scores(rule, mean, std=std, members=members)
+    except ValueError as e:
+        raise HTTPException(422, f"select: {e}") from None
+    for j, i in enumerate(ok):
+        out[i] = float(scores[j])
+    return out
+
+
+def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
+    """The reward server's FastAPI app (run it with uvicorn, `run_server`, or `BackgroundServer` in tests).
+
+    Args:
+        scorer_or_loaded: a ModelScorer, a LoadedModel (`rewardlab.load(...)`), a checkpoint path (loaded onto
+            `spec.device`), an ItemScorer, or any Scorer (served as it is; no token counts then).
+        spec: the server settings (limits, batching, api key, default selection rule); default ServeSpec().
+            The api key falls back to the REWARDLAB_API_KEY environment variable.
+
+    Returns:
+        FastAPI: the app; `app.state.server` holds the engine, metrics and the model's identity.
+
+    Raises:
+        RewardlabError: the model cannot be loaded or served.
+
+    Example:
+        >>> from rewardlab.scoring import CallableScorer
+        >>> from rewardlab.serve import ServeSpec, create_app
+        >>> app = create_app(CallableScorer(lambda prompt, response: len(response)), ServeSpec(max_queue=8))
+        >>> sorted(r.path for r in app.routes if r.path.startswith(("/v1", "/get", "/class")))
+        ['/classify', '/get_reward', '/v1/rewards']
+    """
+    spec = spec or ServeSpec()
+    if isinstance(scorer_or_loaded, str):
+        from rewardlab.scoring.base import ModelScorer
+
+        scorer_or_loaded = ModelScorer.from_path(scorer_or_loaded, device=spec.device,
+                                                 token_budget=spec.max_batch_tokens, bf16=spec.bf16)
+    scorer = scorer_or_loaded if isinstance(scorer_or_loaded, ItemScorer) else ItemScorer(
+        scorer_or_loaded, token_budget=spec.max_batch_tokens, max_tokens_per_item=spec.max_tokens_per_item,
+        bf16=spec.bf16)
+    metrics = ServerMetrics()
+    state = ServerState(scorer, spec, metrics)
+    api_key = spec.resolved_api_key()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        state.engine.start()
+        logger.info("serving %s (revision %s, render spec %s)", scorer.name, state.revision, state.render_hash)
+        yield
+        await state.engine.stop(timeout=spec.timeout_s)
+
+    app = FastAPI(title="rewardlab reward server", lifespan=lifespan)
+    app.state.server = state
+    app.add_middleware(Guard, api_key=api_key, max_body_bytes=spec.max_body_bytes, metrics=metrics)
+
+    @app.exception_handler(_ClientGone)
+    async def _gone(request: Request, exc: _ClientGone) -> Response:
+        return Response(status_code=499)
+
+    @app.exception_handler(RewardlabError)
+    async def _rewardlab_error(request: Request, exc: RewardlabError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    def check_count(n: int, field: str) -> None:
+        if n > spec.max_items:
+            state.metrics.rejected.labels(reason="too_many_items").inc()
+            raise HTTPException(413, f"{field}: {n} items > max_items {spec.max_items}; split the request")
+
+    def identity() -> dict[str, Any]:
+        return {"model": scorer.name, "revision": state.revision, "render_spec_hash": state.render_hash}
+
+    @app.post("/v1/rewards")
+    async def rewards(request: Request) -> dict[str, Any]:
+        """Rewards of {prompt, response} or {messages} items, with std, members and a pessimistic score."""
+        body = await _parse(request, RewardsRequest)
+        check_count(len(body.items), "items")
+        rule = body.select or spec.select
+        state.check_rule(rule)
+        results = await state.run(request, [it.to_item() for it in body.items])
+        if not any(r.ok for r in results):
+            _fail_whole(results, "items")
+        pess = _pessimistic(rule, results)
+        out = []
+        for i, (r, p) in enumerate(zip(results, pess, strict=True)):
+            if r.ok:
+                out.append({"index": i, "reward": r.reward, "std": r.std, "members": r.members, "pessimistic": p,
+                            "n_tokens": r.n_tokens, "truncated": r.truncated})
+            else:
+                out.append({"index": i, "error": r.error, "error_kind": r.error_kind, "n_tokens": r.n_tokens})
+        n_tok = sum(r.n_tokens or 0 for r in results)
+        return {**identity(), "select": rule, "results": out, "usage": {"n_items": len(out), "n_tokens": n_tok}}
+
+    @app.post("/get_reward")
+    async def get_reward(request: Request) -> dict[str, Any]:
+        """OpenRLHF's remote reward: query = prompt + response text. With `prompts` (each a prefix of its query),
+        the response is split off and both are rendered by the model's RenderSpec; otherwise a query is taken as
+        already-rendered text."""
+        body = await _parse(request, GetRewardRequest)
+        n = len(body.query)
+        if body.prompts is not None and len(body.prompts) != n:
+            raise HTTPException(422, f"prompts: {len(body.prompts)} prompts for {n} queries")
+        check_count(n, "query")
+        rule = body.select or spec.select
+        state.check_rule(rule)
+        if n == 0:
+            return {"rewards": [], "scores": [], "extra_logs": {}}
+        results = await state.run(request, split_queries(body.query, body.prompts, scorer.tokenizer))
+        _fail_whole(results, "query")
+        rewards = _pessimistic(rule, results)
+        extra: dict[str, Any] = {"reward_mean": [r.reward for r in results]}
+        if all(r.std is not None for r in results):
+            extra["reward_std"] = [r.std for r in results]
+        return {"rewards": rewards, "scores": rewards, "extra_logs": extra}
+
+    @app.post("/classify")
+    async def classify(request: Request) -> dict[str, Any]:
+        """vLLM-compatible classification: `input` strings are taken as rendered text (verl renders with the
+        reward model's chat template), `messages` are rendered by the model's RenderSpec. probs = [reward]
+        (the server's selection rule), through a sigmoid unless use_activation is false."""
+        body = await _parse(request, ClassifyRequest)
+        if body.messages is not None:
+            items = [Item(*_split_messages(body.messages))]
+        else:
+            texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
+            check_count(len(texts), "input")
+            items = [Item(text=t) for t in texts]
+        rule = spec.select
+        state.check_rule(rule)
+        results = await state.run(request, items)
+        _fail_whole(results, "input")
+        values = _pessimistic(rule, results)
+        activate = body.use_activation if body.use_activation is not None else (
+            body.activation if body.activation is not None else True)
+        data = []
+        for i, (r, v) in enumerate(zip(results, values, strict=True)):
+            prob = 1.0 / (1.0 + math.exp(-v)) if activate else v
+            data.append({"index": i, "label": "LABEL_0", "probs": [prob], "num_classes": 1, "reward": r.reward,
+                         "std": r.std})
+        n_tok = sum(r.n_tokens or 0 for r in results)
+        return {"id": f"classify-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()),
+                "model": body.model or scorer.name, "data": data,
+                "usage": {"prompt_tokens": n_tok, "total_tokens": n_tok, "completion_tokens": 0,
+                          "prompt_tokens_details": None}}
+
+    @app.post("/score")
+    async def score(request: Request) -> dict[str, Any]:
+        """{prompts, responses} -> {rewards, std, members}: the 'rewardlab' protocol of HTTPScorer."""
+        body = await _parse(request, ScoreRequest)
+        check_count(len(body.prompts), "prompts")
+        rule = body.select or spec.select
+        state.check_rule(rule)
+        if not body.prompts:
+            return {"rewards": [], "std": None, "members": None, **identity()}
+        items = [Item(_text(p), _text(r)) for p, r in zip(body.prompts, body.responses, strict=True)]
+        results = await state.run(request, items)
+        _fail_whole(results, "prompts")
+        std = [r.std for r in results] if all(r.std is not None for r in results) else None
+        members = [r.members for r in results] if all(r.members is not None for r in results) else None
+        return {"rewards": _pessimistic(rule, results), "mean": [r.reward for r in results], "std": std,
+                "members": members, **identity()}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """Liveness: 200 while the process serves HTTP."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        """Readiness: 200 when the model worker runs and the server is not shutting down, else 503."""
+        engine = state.engine
+        if engine.draining or not engine.running:
+            why = "shutting down" if engine.draining else "model worker not running"
+            return JSONResponse({"status": why}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready", "queue": engine.queue.qsize()})
+
+    @app.get("/info")
+    async def info() -> dict[str, Any]:
+        """The model (name, revision, head, device), its render spec and hash, the limits and the routes."""
+        from rewardlab.version import __version__
+
+        limits = {k: getattr(spec, k) for k in ("max_batch_tokens", "max_wait_ms", "max_queue", "max_items",
+                                                "max_tokens_per_item", "max_body_bytes", "timeout_s")}
+        return {**identity(), "head": scorer.head, "render_spec": state.render_spec, "device": state.device,
+                "select": spec.select, "limits": limits, "auth": api_key is not None,
+                "routes": [*INFERENCE_ROUTES, "/health", "/ready", "/info", "/metrics"],
+                "rewardlab_version": __version__}
+
+    @app.get("/metrics")
+    async def metrics_route() -> Response:
+        """Prometheus metrics of this server."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        metrics.queue_depth.set(state.engine.queue.qsize())
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+__all__ = ["INFERENCE_ROUTES", "Guard", "ServerState", "create_app"]
