@@ -19,6 +19,7 @@ from rewardlab.data.spec import DataSpec
 from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
 from rewardlab.optimize.generate import GenerateSpec
+from rewardlab.serve.cli import serve_command
 from rewardlab.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -613,6 +614,11 @@ def demo_cmd(
     typer.echo(f"model: {res.model}")
     typer.echo(f"report: {res.report}")
     typer.echo(f"done in {res.seconds:.0f} s")
+
+
+# ------------------------------------------------------------------ serve (rewardlab.serve.cli; options from ServeSpec)
+
+app.command("serve")(serve_command)
 
 
 # ------------------------------------------------------------------ entry point
