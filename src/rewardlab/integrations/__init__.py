@@ -1,0 +1,35 @@
+"""Reward functions for RL trainers, backed by a rewardlab reward model in-process or by a rewardlab server:
+
+- `rewardlab.integrations.trl`: `RewardFunction` / `AsyncRewardFunction` for TRL's GRPOTrainer(reward_funcs=...);
+- `rewardlab.integrations.verl`: `compute_score` (and `compute_score_async`) for verl's custom_reward_function;
+- `rewardlab.integrations.openrlhf`: `reward_func`, a file to pass as OpenRLHF's --remote_rm_url.
+
+Every one renders text with the reward model's own RenderSpec (never the policy's tokenizer) and offers the
+pessimistic selection rules of `rewardlab.optimize.pessimism` (mean, lcb:k, quantile:q, min, uwo:lambda).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewardlab._entry import lazy_attributes
+
+_LAZY = {
+    "RewardFunction": ("rewardlab.integrations.trl", "RewardFunction"),
+    "AsyncRewardFunction": ("rewardlab.integrations.trl", "AsyncRewardFunction"),
+    "compute_score": ("rewardlab.integrations.verl", "compute_score"),
+    "compute_score_async": ("rewardlab.integrations.verl", "compute_score_async"),
+    "reward_func": ("rewardlab.integrations.openrlhf", "reward_func"),
+}
+
+__all__ = list(_LAZY)
+
+_lazy = lazy_attributes(__name__, _LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy(name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
