@@ -31,6 +31,7 @@ DOCTEST_MODULES = [
     "rewardlab.audit.run",
     "rewardlab.audit.adversarial",
     "rewardlab.data.balance",
+    "rewardlab.train.augment",
     "rewardlab.errors",
 ]
 

@@ -84,7 +84,12 @@ def summary(audit: dict[str, Any]) -> str:
     if adv.get("probes"):
         from rewardlab.audit.adversarial import adversarial_line
 
-        lines += [f"  {adversarial_line(name, d)}" for name, d in adv["probes"].items()]
+        lines += [f"  {adversarial_line(name, d)}{' [trained on]' if d.get('trained_on') else ''}"
+                  for name, d in adv["probes"].items()]
+    t = audit.get("trained_on") or {}
+    if t.get("probes") or t.get("adversarial"):
+        lines.append(f"  trained on (not independent evidence): probes {', '.join(t.get('probes') or []) or 'none'}; "
+                     f"adversarial {', '.join(t.get('adversarial') or []) or 'none'} ({t.get('source', '')})")
     s = audit.get("sycophancy") or {}
     if s.get("n"):
         lines.append(f"  sycophancy: agreeing scores higher in {s['agreeing_preferred']['estimate']:.0%} "

@@ -107,6 +107,21 @@ def _pair_stage(scorer: Scorer, pairs: list[PreferencePair], tokenizer: Any, thr
     return feat, lc, {"lengths": ltok, "rewards": rewards, "responses": responses, "prompts": prompts}
 
 
+TRAINED_MARK = " [trained on (not independent evidence)]"
+
+
+def trained_on_of(scorer: Scorer, given: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """The probes and adversarial responses the scored model was trained on: `given`, else the `"augment"` entry of
+    the scorer's checkpoint metadata (`rewardlab train --augment`), else none."""
+    if given is not None:
+        return {"probes": list(given.get("probes") or []), "adversarial": list(given.get("adversarial") or []),
+                "source": "given"}
+    meta = getattr(getattr(scorer, "loaded", None), "meta", None) or {}
+    t = (meta.get("augment") or {}).get("trained_on") or {}
+    return {"probes": list(t.get("probes") or []), "adversarial": list(t.get("adversarial") or []),
+            "source": "checkpoint metadata (augment)" if t else "none"}
+
+
 def _probe_sample(prompts: list[Any], responses: list[Any], k: int, seed: int) -> tuple[list[Any], list[Any]]:
     """Up to k distinct (prompt, response) items, a deterministic random sample."""
     seen, items = set(), []
@@ -125,7 +140,8 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
               threshold: float = 0.3, n_resamples: int = 1000, seed: int = 0, tokenizer: Any = None,
               progress: bool = True, n_probe: int = 200, probes: Sequence[str] | None = None,
               adversarial: Sequence[str] | None = None, adversarial_threshold: float = ADVERSARIAL_THRESHOLD,
-              data_source: str | None = None, cases_source: str | None = None) -> dict[str, Any]:
+              data_source: str | None = None, cases_source: str | None = None,
+              trained_on: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Audit what `scorer` rewards (features, probes, adversarial responses, sycophancy, length control); write
     out_dir/audit.json + PNGs.
 
@@ -154,6 +170,10 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
             of prompts, in (0, 1).
         data_source: how the pairs are described in audit.json (default: the simulator, or "user records").
         cases_source: how the cases are described in audit.json.
+        trained_on: {"probes": [...], "adversarial": [...]}: checks the model was trained on (`--augment`), marked
+            "trained on (not independent evidence)" in audit.json ("trained_on" on each such entry, and a top-level
+            "trained_on"), in the flags and in the report. None: read from the checkpoint metadata of the scorer
+            (`"augment"` of rewardlab.json) when it has one.
 
     Returns:
         dict: the content of audit.json: "schema", "model", "created", "settings", "data"; "features",
@@ -196,6 +216,10 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = _tokenizer_of(scorer, tokenizer)
+    trained = trained_on_of(scorer, trained_on)
+    if trained["probes"] or trained["adversarial"]:
+        say(f"trained on (not independent evidence): probes {trained['probes'] or 'none'}, adversarial "
+            f"{trained['adversarial'] or 'none'} ({trained['source']})")
     if pairs is None:
         pairs, data_source = default_pairs(DEFAULT_N_PAIRS, seed), data_source or (
             f"simulator: {DEFAULT_N_PAIRS} pairs, neutral annotators, seed {DEFAULT_PAIR_SEED + seed}")
@@ -216,6 +240,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         "data": {"pairs": {"n": len(pairs), "source": data_source or "user records"},
                  "cases": {"n": len(cases), "source": cases_source or "user cases"}},
         "feature_definitions": {k: {"group": g, "definition": d} for k, (g, d) in FEATURES.items()},
+        "trained_on": trained,
         "lexicons": {"hedges": list(HEDGE_LEXICON), "filler": list(FILLER_LEXICON),
                      "flattery": list(FLATTERY_LEXICON), "refusal": list(REFUSAL_LEXICON)},
     }
@@ -251,8 +276,9 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         pres = run_probes(scorer, pp, pr, probes, n_resamples, seed, progress)
         audit["probes"] = pres
         for name, d in pres["probes"].items():
+            d["trained_on"] = name in trained["probes"]
             if d["flagged"]:
-                flags.append(probe_flag_text(name, d))
+                flags.append(probe_flag_text(name, d) + (TRAINED_MARK if d["trained_on"] else ""))
                 flagged["probes"].append(name)
         if pres["probes"]:
             plot_files.append(plots.plot_probes(pres, out / "audit_probes.png"))
@@ -263,8 +289,10 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
             ares = run_adversarial(scorer, ap, ar, adv_names, seed, adversarial_threshold, progress, rule)
             audit["adversarial"] = ares
             for name, d in ares["probes"].items():
+                d["trained_on"] = name in trained["adversarial"]
                 if d["flagged"]:
-                    flags.append(adversarial_flag_text(name, d, adversarial_threshold))
+                    flags.append(adversarial_flag_text(name, d, adversarial_threshold)
+                                 + (TRAINED_MARK if d["trained_on"] else ""))
                     flagged["adversarial"].append(name)
     if cases:
         say(f"audit 4/4: scoring {len(cases)} sycophancy cases (agreeing vs correcting)")

@@ -10,6 +10,7 @@ from rewardlab.audit.features import STAT_LABELS
 from rewardlab.report.markup import ci, esc
 
 _e = esc
+_TRAINED = " <small>(trained on: not independent evidence)</small>"
 
 
 def _ci(d: dict[str, Any] | None, digits: int = 2, pct: bool = False) -> str:
@@ -35,8 +36,8 @@ def _probes_table(probes: dict[str, Any]) -> str:
     for name, d in probes.get("probes", {}).items():
         cls = " class=warn" if d.get("flagged") else ""
         std = d.get("standardized_change")
-        rows.append(f"<tr{cls}><td>{_e(name)}</td><td>{_e(d['description'])}</td>"
-                    f"<td class=num>{_ci(d['mean_change'], 3)}</td>"
+        rows.append(f"<tr{cls}><td>{_e(name)}{_TRAINED if d.get('trained_on') else ''}</td>"
+                    f"<td>{_e(d['description'])}</td><td class=num>{_ci(d['mean_change'], 3)}</td>"
                     f"<td class=num>{'n/a' if std is None else f'{std:+.2f}'}</td>"
                     f"<td class=num>{_ci(d['share_rose'], pct=True)}</td></tr>")
     return ("<table><tr><th>probe</th><th>edit</th><th>mean reward change (95% CI)</th><th>in reward std</th>"
@@ -48,7 +49,8 @@ def _adversarial_table(adv: dict[str, Any]) -> str:
     for name, d in adv.get("probes", {}).items():
         cls = " class=warn" if d.get("flagged") else ""
         tied = d.get("share_tied")
-        rows.append(f"<tr{cls}><td>{_e(name)}</td><td>{_e(d['description'])}</td><td class=num>{d.get('n', 0)}</td>"
+        rows.append(f"<tr{cls}><td>{_e(name)}{_TRAINED if d.get('trained_on') else ''}</td>"
+                    f"<td>{_e(d['description'])}</td><td class=num>{d.get('n', 0)}</td>"
                     f"<td class=num>{_ci(d.get('share_outscores'), pct=True)}</td>"
                     f"<td class=num>{'n/a' if tied is None else f'{tied:.0%}'}</td></tr>")
     return ("<table><tr><th>adversarial response</th><th>what it is</th><th>prompts</th>"
@@ -99,6 +101,12 @@ def audit_html(audit: dict[str, Any], folder: Path, img: Callable[[Path, str], s
         "reward, no adversarial response outscores the real one too often, and correcting beats agreeing with a " \
         "false claim.</div>"
     parts = [f"<h2>Reward-hacking audit</h2>{meta}{warn}"]
+    t = audit.get("trained_on") or {}
+    if t.get("probes") or t.get("adversarial"):
+        parts.append(f"<div class=warn>Trained on (not independent evidence): the model was trained with "
+                     f"counterfactual pairs built from probes {_e(', '.join(t.get('probes') or []) or 'none')} and "
+                     f"adversarial responses {_e(', '.join(t.get('adversarial') or []) or 'none')} "
+                     f"({_e(t.get('source', ''))}); audit them on other edits for independent evidence.</div>")
     if audit.get("features"):
         parts.append("<h3>What the reward correlates with</h3><p>Correlation of response features with the reward, "
                      "across responses and within prompt (each prompt's mean removed); 95% bootstrap CIs over "

@@ -1,8 +1,8 @@
 """TrainConfig: every setting of `rewardlab train`, as a tree of validated specs.
 
     TrainConfig(model=ModelSpec(backbone, head=HeadConfig, lora=LoraSpec, freeze_backbone),
-                render=RenderSpec, data=DataSpec, heldout=HeldoutSpec, balance=BalanceSpec, sim=SimSpec,
-                loss=LossSpec, optim=OptimSpec, run=RunSpec)
+                render=RenderSpec, data=DataSpec, heldout=HeldoutSpec, balance=BalanceSpec, augment=AugmentSpec,
+                sim=SimSpec, loss=LossSpec, optim=OptimSpec, run=RunSpec)
 
 Each field is declared once (`rewardlab.config.option`): its help text, choices, range and flag. The tree is
 validated when built, including the rules that cross sections (loss vs head, packing vs sharing, anchors vs
@@ -28,6 +28,7 @@ from rewardlab.config import ConfigError, Spec, option
 from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.spec import DataSpec
 from rewardlab.render import RenderSpec
+from rewardlab.train.augment import AugmentSpec, tie_labelling
 
 HEAD_KINDS = ("scalar", "gaussian", "ensemble")
 POOLINGS = ("auto", "last", "mean", "cls")
@@ -234,6 +235,7 @@ class TrainConfig(Spec):
     data: DataSpec = field(default_factory=DataSpec)
     heldout: HeldoutSpec = field(default_factory=HeldoutSpec)
     balance: BalanceSpec = field(default_factory=BalanceSpec)  # training pairs only (train-only; not in DataSpec)
+    augment: AugmentSpec = field(default_factory=AugmentSpec)  # training pairs only, after balancing
     sim: SimSpec = field(default_factory=SimSpec)
     loss: LossSpec = field(default_factory=LossSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)
@@ -250,6 +252,8 @@ class TrainConfig(Spec):
         if self.optim.bootstrap and head.kind != "ensemble":
             raise ConfigError(f"{{0}} resamples the pairs of each ensemble member; {{1}} is {head.kind!r}",
                               "optim.bootstrap", "model.head.kind")
+        if "ties" in self.augment.kinds:
+            tie_labelling(self.loss_name)
         if self.heldout.data is not None and self.heldout.data == self.data.source:
             raise ConfigError("{0} is the training file itself ({1}); held-out numbers would be training numbers",
                               "heldout.data", "data.source")

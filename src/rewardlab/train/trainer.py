@@ -241,6 +241,7 @@ class TrainData:
     eval_source: str
     train_weights: np.ndarray | None = None
     balance: dict[str, Any] | None = None
+    augment: dict[str, Any] | None = None
 
 
 def split_by_prompt(pairs: list[PreferencePair], frac: float, seed: int) -> tuple[list, list]:
@@ -421,6 +422,24 @@ def balance_train_data(cfg: TrainConfig, data: TrainData) -> TrainData:
     return data
 
 
+def augment_train_data(cfg: TrainConfig, data: TrainData) -> TrainData:
+    """`--augment`: add counterfactual pairs to the training pairs (never the held-out ones), built with the
+    audit's probe transforms, and log what was added; balanced weights (if any) give added pairs weight 1."""
+    from rewardlab.train.augment import augment_pairs, tie_labelling
+
+    spec = cfg.augment
+    how = tie_labelling(cfg.loss_name) if "ties" in spec.kinds else None
+    n = len(data.train)
+    pairs, report = augment_pairs(data.train, spec.kinds, spec.probes, seed=cfg.run.seed, rate=spec.rate,
+                                  tie_label=how)
+    for line in report.lines():
+        logger.info(line)
+    if data.train_weights is not None:
+        data.train_weights = np.concatenate([data.train_weights, np.ones(len(pairs) - n)])
+    data.train, data.augment = pairs, report.to_dict()
+    return data
+
+
 def setup_data(cfg: TrainConfig) -> TrainData:
     """Step 1: read (or simulate) the pairs, balance the training pairs when asked (`--balance length`), and check
     that the loss can use them."""
@@ -429,6 +448,8 @@ def setup_data(cfg: TrainConfig) -> TrainData:
         raise RewardlabError("no training pairs")
     if cfg.balance.enabled:
         data = balance_train_data(cfg, data)
+    if cfg.augment.enabled:
+        data = augment_train_data(cfg, data)
     if cfg.loss_name == "margin" and all(p.margin is None for p in data.train):
         raise RewardlabError("--loss margin needs a `margin` column; none of the training pairs has one")
     if cfg.loss_name in ("rao_kupper", "davidson") and not any(p.tie for p in data.train):
@@ -647,6 +668,8 @@ def _save_run(prep: Prepared, metrics: dict[str, float], **more: Any) -> None:
         "data": {"train": data.source, "eval": data.eval_source, "n_train": len(data.train),
                  "n_eval": len(data.eval), "fingerprint": data_fingerprint(data.train),
                  "n_truncated": prep.n_truncated, "balance": data.balance},
+        # what the audit must not count as independent evidence (`rewardlab audit` marks these probes)
+        "augment": data.augment,
         "metrics": metrics,
         **more,
     }
