@@ -91,7 +91,10 @@ def test_errors_and_spec() -> None:
     assert LengthControlSpec(enabled=True, feature="chars").feature == "chars"
 
 
-def test_cli_eval_and_score_with_length_control(tmp_path, tiny_rm) -> None:
+def test_cli_eval_and_score_with_length_control(tmp_path, tiny_rm, monkeypatch) -> None:
+    import rewardlab.eval.plots
+
+    monkeypatch.setattr(rewardlab.eval.plots, "make_plots", lambda out, result: {})  # not under test
     rng = np.random.default_rng(3)
     rows = [{"prompt": f"Question {i}?", "chosen": "Yes. " * int(a), "rejected": "No. " * int(b)}
             for i, (a, b) in enumerate(zip(rng.integers(1, 6, 28), rng.integers(1, 6, 28), strict=True))]
