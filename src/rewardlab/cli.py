@@ -263,16 +263,25 @@ def _read_all(spec: DataSpec, paths: list[str]) -> dict[str, list]:
     return out
 
 
-def _length_control(spec: LengthControlSpec, reading: FlagValues, scorer: Any) -> Any:
-    """The LengthControl fitted on --length-control-data (logged), or None (cross-fit on the scored pairs)."""
+def _length_control(spec: LengthControlSpec, reading: FlagValues, scorer: Any,
+                    datasets: dict[str, list[Any]]) -> Any:
+    """The LengthControl fitted on --length-control-data (logged, with a note for each dataset that shares prompts
+    with it), or None (cross-fit on the scored pairs)."""
     if not spec.data:
         return None
     from rewardlab.data.schema import PreferencePair
-    from rewardlab.eval.length_control import fit_on_pairs
+    from rewardlab.eval.length_control import fit_on_pairs, shared_prompts
 
     pairs = [r for r in _load(reading.build(source=spec.data)).records if isinstance(r, PreferencePair)]
     lc = fit_on_pairs(scorer, pairs, spec.feature, source=spec.data)  # type: ignore[arg-type]
     typer.echo(lc.line())
+    for name, recs in datasets.items():
+        k = shared_prompts(pairs, recs)
+        if k:
+            note = (f"--length-control-data shares {k} prompt(s) with {name}: beta was partly fitted on the data it "
+                    "controls")
+            lc.notes.append(note)
+            _echo_err(f"note: {note}")
     return lc
 
 
@@ -310,7 +319,7 @@ def score_cmd(
     res = _load(reading.build(source=data))
     scorer = ShardedScorer(get_scorer(model, bf16=bf16, token_budget=token_budget, prefix_sharing=prefix_sharing,
                                       device=device))
-    fitted = _length_control(control, reading, scorer) if control.enabled else None
+    fitted = _length_control(control, reading, scorer, {data: res.records}) if control.enabled else None
     rows = score_records(scorer, res.records)
     finish_distributed()
     if not is_main_process():
@@ -387,7 +396,7 @@ def eval_cmd(
         finish_distributed()  # rank 0 goes on alone: every process leaves the group cleanly first
         if not is_main_process():
             return
-    fitted = _length_control(control, reading, scorer) if control.enabled else None
+    fitted = _length_control(control, reading, scorer, datasets) if control.enabled else None
     result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed, sections=section_map,
                       length_control=(fitted or "cross-fit") if control.enabled else None,
                       length_control_feature=control.feature)

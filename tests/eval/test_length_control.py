@@ -116,5 +116,8 @@ def test_cli_eval_and_score_with_length_control(tmp_path, tiny_rm, monkeypatch) 
     scored = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(scored) == 56 and all("reward_raw" in r for r in scored)
     assert any(abs(r["reward"] - r["reward_raw"]) > 0 for r in scored)
+    same = run_cli("score", "--model", tiny_rm, "-d", data, "-o", out, "--length-control", "--length-control-data",
+                   data, "--device", "cpu")
+    assert "note: --length-control-data shares 28 prompt(s) with" in same.stderr  # said, not silent
     bad = run_cli("score", "--model", tiny_rm, "-d", data, "-o", out, "--length-control-data", held, check=False)
     assert bad.returncode == 2 and "--length-control-data applies with --length-control" in bad.stderr

@@ -338,6 +338,26 @@ def fit_on_pairs(scorer: Any, pairs: Sequence[Any], feature: Literal["log_chars"
                               source)
 
 
+def shared_prompts(fit_pairs: Sequence[Any], records: Sequence[Any]) -> int:
+    """How many distinct prompts of `records` also occur in `fit_pairs` (beta then was partly fitted on the data it
+    controls; the CLI says so).
+
+    Args:
+        fit_pairs: the pairs beta was fitted on.
+        records: the controlled records (anything with a `prompt`).
+
+    Returns:
+        The number of shared distinct prompts.
+
+    Example:
+        >>> from rewardlab.data.schema import PreferencePair as P
+        >>> shared_prompts([P("a", "x", "y"), P("b", "x", "y")], [P("b", "x", "z"), P("c", "x", "y")])
+        1
+    """
+    fit = {_key(p.prompt) for p in fit_pairs}
+    return len({_key(r.prompt) for r in records} & fit)
+
+
 def control_score_rows(rows: list[dict[str, Any]], records: Sequence[Any], control: LengthControl | None,
                        feature: Literal["log_chars", "chars"] = "log_chars") -> dict[str, Any]:
     """Length-control the rows of `rewardlab score` in place: "reward" becomes q, the raw reward moves to
