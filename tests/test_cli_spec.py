@@ -37,7 +37,7 @@ def _other_value(leaf):
 # a consistent set in which every field differs from its default (some rules tie fields together)
 FIXED = {"model.head.kind": "ensemble", "loss.name": "gaussian", "data.layout": "explicit", "run.device": "cpu",
          "run.report_to": ["tensorboard", "wandb"], "sim.preset": "human_like", "data.file_format": "jsonl",
-         "render.separator": " || "}
+         "render.separator": " || ", "augment.kinds": ["probes", "off-prompt"], "augment.probes": ["filler", "hedges"]}
 
 
 def _cli_args(values: dict) -> list[str]:
