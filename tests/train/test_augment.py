@@ -9,6 +9,7 @@ import pytest
 
 import rewardlab.audit.perturb as perturb
 from conftest import run_cli
+from rewardlab import CallableScorer
 from rewardlab.audit.adversarial import off_prompt_answer
 from rewardlab.audit.perturb import Probe, append_filler, insert_hedges
 from rewardlab.config import ConfigError
@@ -108,7 +109,7 @@ def test_training_augments_train_pairs_only_and_the_audit_marks_trained_probes(t
     held.write_text("".join(json.dumps(r) + "\n" for r in rows[8:]))
     out = tmp_path / "rm"
     run_cli("train", "--model", tiny_decoder, "--data", data, "--eval-data", held, "-o", out, "--max-steps", 2,
-            "--batch-size", 8, "--max-length", 64, "--augment", "probes,off-prompt,ties", "--augment-probes",
+            "--batch-size", 4, "--max-length", 48, "--augment", "probes,off-prompt,ties", "--augment-probes",
             "filler,markdown", "--loss", "soft", "--device", "cpu", "--no-progress")
     assert any(m.startswith("augmentation (seed 0, rate 1): 8 -> 32 training pairs") for m in rewardlab_log)
     meta = json.loads((out / "rewardlab.json").read_text())
@@ -133,8 +134,10 @@ def test_training_augments_train_pairs_only_and_the_audit_marks_trained_probes(t
     html = audit_html(audit, tmp_path / "audit", lambda folder, name: "")
     assert html.count("(trained on: not independent evidence)") == 2  # the filler row and the off_prompt row
     assert "Trained on (not independent evidence)" in html
-    flagged = run_audit(get_scorer(str(out), device="cpu"), pairs[:6], [], tmp_path / "a2", n_resamples=20,
-                        n_probe=3, progress=False, probes=["filler"], adversarial=[],
-                        trained_on={"probes": ["filler"]})
-    assert flagged["trained_on"]["source"] == "given"
-    assert all("[trained on (not independent evidence)]" in f for f in flagged["flags"] if f.startswith("probe filler"))
+    # a scorer that the filler probe fools: its flag carries the mark (trained_on given, no checkpoint needed)
+    longer = CallableScorer(lambda prompt, response: float(len(response)), name="longer")
+    flagged = run_audit(longer, pairs, [], tmp_path / "a2", n_resamples=20, n_probe=6, progress=False,
+                        probes=["filler", "hedges"], adversarial=[], trained_on={"probes": ["filler"]})
+    assert flagged["trained_on"]["source"] == "given" and flagged["flagged"]["probes"] == ["filler", "hedges"]
+    marked = [f for f in flagged["flags"] if f.startswith("probe ")]
+    assert [f.endswith("[trained on (not independent evidence)]") for f in marked] == [True, False]
