@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,6 +112,10 @@ def test_cli_eval_and_score_with_length_control(tmp_path, tiny_rm, monkeypatch) 
     lc = m["length_controlled"]
     assert lc["method"] == "cross-fit" and set(lc["accuracy"]) == {"estimate", "lo", "hi", "confidence"}
     assert m["accuracy"]["estimate"] is not None  # the raw accuracy stays beside it
+    from rewardlab.report import build_report
+
+    html = Path(build_report(tmp_path / "ev")).read_text()
+    assert "length-controlled accuracy: q = reward - beta * f(length)" in html
     out = tmp_path / "scores.jsonl"
     res = run_cli("score", "--model", tiny_rm, "-d", data, "-o", out, "--length-control",
                   "--length-control-data", held, "--length-control-feature", "chars", "--device", "cpu")

@@ -80,6 +80,9 @@ def _pairs_section(name: str, m: dict[str, Any], folder: Path, plots: list[str])
              ("shorter wins", _ci(lb.get("shorter")))]
     if "gold_agreement" in m:
         cards.append(("gold agreement", _ci(m["gold_agreement"].get("agreement"))))
+    lc = m.get("length_controlled")
+    if lc:
+        cards.append(("length-controlled accuracy", _ci(lc["accuracy"])))
     card_html = "".join(f"<div class=card><span>{_e(k)}</span><b>{v.split(' ')[0]}</b>"
                         f"<span>{_e(' '.join(v.split(' ')[1:]))}</span></div>" for k, v in cards)
     rows = [
@@ -95,6 +98,12 @@ def _pairs_section(name: str, m: dict[str, Any], folder: Path, plots: list[str])
         (f"ECE after temperature T={temp.get('value', float('nan')):.3g} ({temp.get('source', '')})",
          _num(m.get("ece_calibrated"))),
     ]
+    if lc:
+        fits = lc["folds"] if lc.get("method") == "cross-fit" else [lc["fit"]]
+        betas = ", ".join(f"{f['beta']:+.3g} [{f['beta_ci'][0]:+.3g}, {f['beta_ci'][1]:+.3g}]" for f in fits)
+        how = "cross-fitted on prompt halves" if lc.get("method") == "cross-fit" else f"fitted on {fits[0]['source']}"
+        rows.insert(2, (f"length-controlled accuracy: q = reward - beta * f(length), f = {lc.get('feature')}, beta "
+                        f"{betas} ({how})", _ci(lc["accuracy"])))
     if "ece_calibrated_heldout" in m:
         h = m["ece_calibrated_heldout"]
         rows.append((f"ECE after temperature, held-out half (n={h['n']})", _num(h["value"])))
