@@ -141,3 +141,19 @@ def test_training_augments_train_pairs_only_and_the_audit_marks_trained_probes(t
     assert flagged["trained_on"]["source"] == "given" and flagged["flagged"]["probes"] == ["filler", "hedges"]
     marked = [f for f in flagged["flags"] if f.startswith("probe ")]
     assert [f.endswith("[trained on (not independent evidence)]") for f in marked] == [True, False]
+
+
+def test_trainer_step_augments_after_balancing_and_extends_balance_weights() -> None:
+    """`augment_train_data` (the trainer's step): balance weights stay on the original pairs, added pairs weigh 1,
+    the held-out pairs are the same objects as before."""
+    import numpy as np
+
+    from rewardlab.train.trainer import TrainData, augment_train_data
+
+    held = [P("Held-out question?", "Held answer.", "Wrong.")]
+    data = TrainData(list(PAIRS), held, "train", "eval", train_weights=np.array([0.5, 2.0, 1.0, 1.5]))
+    cfg = TrainConfig.from_options(augment="probes,off-prompt", augment_probes="filler", seed=2)
+    out = augment_train_data(cfg, data)
+    assert len(out.train) == 4 + 3 + 3 and out.eval is held and out.eval == [held[0]]
+    assert out.train_weights.tolist() == [0.5, 2.0, 1.0, 1.5] + [1.0] * 6
+    assert out.augment["seed"] == 2 and out.augment["added"] == {"probes": 3, "off-prompt": 3}
