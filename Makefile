@@ -23,7 +23,7 @@ $(VENV)/.torch: | $(BIN)/python
 	touch $@
 
 $(VENV)/.base: pyproject.toml $(LOCK) $(VENV)/.torch
-	$(PIP) install $(FIND) -c $(LOCK) -e .
+	$(PIP) install $(FIND) -c $(LOCK) -e ".[serve]"
 	touch $@
 
 $(VENV)/.dev: pyproject.toml $(LOCK) $(VENV)/.torch
