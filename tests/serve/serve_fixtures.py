@@ -59,7 +59,8 @@ def anon_fixture(live) -> Iterator[httpx.Client]:
 
 
 class GatedScorer:
-    """A Scorer whose `score` waits for `gate` (so requests pile up), counts its calls and fails on 'BOOM'."""
+    """A Scorer whose `score` waits for `gate` (so requests pile up), counts its calls, fails on 'BOOM' and gives
+    NaN for 'NAN'; otherwise the reward is the response's length."""
 
     name = "gated"
 
@@ -75,7 +76,7 @@ class GatedScorer:
         assert self.gate.wait(WAIT), "the test never opened the gate"
         if any("BOOM" in str(r) for r in responses):
             raise RuntimeError("boom: the model fell over")
-        return RewardOutput(np.array([float(len(str(r))) for r in responses]))
+        return RewardOutput(np.array([np.nan if "NAN" in str(r) else float(len(str(r))) for r in responses]))
 
 
 @pytest.fixture(name="gated")

@@ -187,3 +187,9 @@ def test_uncertainty_and_every_rule_end_to_end(tiny_decoder):
         got = c.post("/get_reward", json={"query": ["2+2?4"], "prompts": ["2+2?"]}).json()  # server default lcb:1
         assert got["rewards"][0] == pytest.approx(offline.mean[0] - offline.std[0], abs=1e-4)
         assert got["extra_logs"]["reward_std"][0] == pytest.approx(offline.std[0], abs=1e-4)
+
+
+def test_classify_activation_never_overflows():
+    from rewardlab.serve.app import _sigmoid
+
+    assert _sigmoid(-1000.0) == 0.0 and _sigmoid(1000.0) == 1.0 and _sigmoid(0.0) == 0.5

@@ -159,6 +159,11 @@ def test_model_exception_fails_only_its_items(gated):
         assert good["reward"] == 2.0 and bad["error_kind"] == "model" and "boom" in bad["error"]
         r = c.post("/get_reward", json={"query": ["fine", "BOOM"]})
         assert r.status_code == 500 and "query[1]: model error" in r.json()["detail"]
+        r = c.post("/v1/rewards", json={"items": [{"prompt": "p", "response": "NAN"},
+                                                  {"prompt": "p", "response": "ok"}]})
+        assert r.status_code == 200 and "non-finite reward nan" in r.json()["results"][0]["error"]
+        r = c.post("/classify", json={"input": "NAN"})
+        assert r.status_code == 500 and "input[0]: model error: non-finite" in r.json()["detail"]
         assert c.post("/v1/rewards", json={"items": [{"prompt": "p", "response": "ok"}]}).status_code == 200
 
 

@@ -344,24 +344,33 @@ class ServerState:
             reason = "queue_full" if isinstance(e, QueueFullError) else "draining"
             self.metrics.rejected.labels(reason=reason).inc()
             raise HTTPException(503, f"{e}; retry later", headers={"Retry-After": str(engine.retry_after())}) from None
-        watcher = asyncio.ensure_future(request.receive())  # completes when the client disconnects
+        watcher: asyncio.Future | None = asyncio.ensure_future(request.receive())  # ends when the client leaves
+        deadline = time.monotonic() + self.spec.timeout_s
         try:
-            done, _ = await asyncio.wait({job.future, watcher}, timeout=self.spec.timeout_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if job.future in done:
-                try:
-                    return job.future.result()
-                except DrainingError as e:
-                    raise HTTPException(503, str(e), headers={"Retry-After": "5"}) from None
+            while True:
+                waiting = {job.future} if watcher is None else {job.future, watcher}
+                done, _ = await asyncio.wait(waiting, timeout=max(0.0, deadline - time.monotonic()),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if job.future in done:
+                    try:
+                        return job.future.result()
+                    except DrainingError as e:
+                        raise HTTPException(503, str(e), headers={"Retry-After": "5"}) from None
+                if watcher is not None and watcher in done:
+                    if watcher.result().get("type") == "http.disconnect":
+                        job.cancelled = True
+                        self.metrics.rejected.labels(reason="client_gone").inc()
+                        raise _ClientGone()
+                    watcher = None  # anything else (a pipelined request): stop watching, keep waiting
+                    continue
+                break
             job.cancelled = True
-            if watcher in done and watcher.result().get("type") == "http.disconnect":
-                self.metrics.rejected.labels(reason="client_gone").inc()
-                raise _ClientGone()
             self.metrics.rejected.labels(reason="timeout").inc()
             raise HTTPException(504, f"no rewards within timeout_s {self.spec.timeout_s:g} s (the model is busy); "
                                 "retry later")
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
             if not job.future.done():
                 job.future.cancel()
 
@@ -399,6 +408,14 @@ def _pessimistic(rule: str, results: list[ItemResult]) -> list[float | None]:
     for j, i in enumerate(ok):
         out[i] = float(scores[j])
     return out
+
+
+def _sigmoid(x: float) -> float:
+    """The logistic function, without overflow for large |x| (vLLM's activation of a one-label classifier)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
 
 
 def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
@@ -527,7 +544,7 @@ def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
             body.activation if body.activation is not None else True)
         data = []
         for i, (r, v) in enumerate(zip(results, values, strict=True)):
-            prob = 1.0 / (1.0 + math.exp(-v)) if activate else v
+            prob = _sigmoid(v) if activate else v
             data.append({"index": i, "label": "LABEL_0", "probs": [prob], "num_classes": 1, "reward": r.reward,
                          "std": r.std})
         n_tok = sum(r.n_tokens or 0 for r in results)

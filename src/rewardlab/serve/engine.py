@@ -8,9 +8,10 @@ queries, vLLM/verl `input` strings), tokenised as it is. One bad item never fail
 over-long items and model exceptions are reported per item.
 
 `BatchingEngine` (asyncio) owns a bounded queue of requests and one worker task. The worker takes the first
-waiting request, keeps collecting requests for at most `max_wait_ms` or until about `max_batch_tokens` tokens
-are waiting, and scores them together in a single model thread, so the event loop never runs the model and
-requests from many clients share batches (and, for decoders, prompts).
+waiting request, keeps collecting requests while they arrive at most `max_wait_ms` apart (in all at most
+max(`max_wait_ms`, a tenth of the last batch's model time)) or until about `max_batch_tokens` tokens wait, and
+scores them together in a single model thread, so the event loop never runs the model and requests from many
+clients share batches (and, for decoders, prompts).
 """
 
 from __future__ import annotations
@@ -307,6 +308,9 @@ class ItemScorer:
             r.reward = float(res.mean[j])
             r.std = None if std is None else float(std[j])
             r.members = None if members is None else [float(x) for x in members[j]]
+            if not np.isfinite(r.reward) or (r.std is not None and not np.isfinite(r.std)):
+                out[i] = ItemResult(n_tokens=r.n_tokens, truncated=r.truncated, error_kind="model",
+                                    error=f"model error: non-finite reward {r.reward} (std {r.std})")
 
     def score_groups(self, groups: Sequence[Sequence[Item]]) -> list[list[ItemResult]]:
         """Score several requests' items together; per-item results in the same nesting.
@@ -374,7 +378,7 @@ class BatchingEngine:
     Args:
         scorer: the ItemScorer that renders and scores.
         max_batch_tokens: stop collecting requests for a batch once about this many tokens wait.
-        max_wait_ms: how long to wait for more requests once one is waiting.
+        max_wait_ms: how long to wait for one more request while forming a batch (see `_collect`).
         max_queue: requests waiting at most; `submit` raises QueueFullError beyond.
         metrics: a ServerMetrics to update, or None.
     """
@@ -392,7 +396,7 @@ class BatchingEngine:
         self.n_batches = 0
         self.last_seconds = 0.0  # model time of the last batch (for Retry-After)
         self._task: asyncio.Task | None = None
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rewardlab-model")
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     @property
     def running(self) -> bool:
@@ -401,6 +405,8 @@ class BatchingEngine:
     def start(self) -> None:
         """Start the worker on the running event loop (idempotent)."""
         if not self.running:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rewardlab-model")
             self._task = asyncio.get_running_loop().create_task(self._work(), name="rewardlab-model-worker")
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -420,7 +426,9 @@ class BatchingEngine:
             job = self.queue.get_nowait()
             if not job.future.done():
                 job.future.set_exception(DrainingError("the server shut down before this request ran"))
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def retry_after(self) -> int:
         """Seconds a refused client should wait: about the time to work off the queue, at least 1."""
@@ -447,15 +455,21 @@ class BatchingEngine:
         return job
 
     async def _collect(self) -> list[Job]:
+        """The next batch of requests: the first waiting one, then more while they keep coming (each within
+        `max_wait` of the last), until about `max_batch_tokens` tokens wait or the whole wait reaches
+        max(`max_wait`, a tenth of the last batch's model time). Under load, clients answered by the last batch
+        send their next requests in a burst, and the burst is gathered whole; a lone request waits `max_wait`."""
         loop = asyncio.get_running_loop()
         job = await self.queue.get()
         jobs, size = [job], job.size
-        deadline = loop.time() + self.max_wait
+        start = loop.time()
+        cap = start + max(self.max_wait, 0.1 * self.last_seconds)
+        next_by = start + self.max_wait
         while size < self.max_batch_tokens:
             try:
                 job = self.queue.get_nowait()
             except asyncio.QueueEmpty:
-                remaining = deadline - loop.time()
+                remaining = min(cap, next_by) - loop.time()
                 if remaining <= 0:
                     break
                 try:
@@ -464,6 +478,7 @@ class BatchingEngine:
                     break
             jobs.append(job)
             size += job.size
+            next_by = loop.time() + self.max_wait
         return jobs
 
     async def _work(self) -> None:

@@ -37,9 +37,16 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+# Idle keep-alive connections are closed after this long. Longer than clients' own idle expiry (httpx 5 s,
+# aiohttp 15 s), so a client never sends on a connection the server is closing at that moment (uvicorn's
+# default, 5 s, equals httpx's and makes exactly that race: a connection error instead of an answer).
+KEEP_ALIVE_S = 75
+
+
 def _config(app: Any, host: str, port: int, log_level: str, grace: float) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                          timeout_graceful_shutdown=int(grace) + 1, access_log=log_level == "debug")
+                          timeout_graceful_shutdown=int(grace) + 1, timeout_keep_alive=KEEP_ALIVE_S,
+                          access_log=log_level == "debug")
 
 
 def run_server(model: Any, spec: ServeSpec | None = None, log_level: str = "info") -> None:

@@ -38,8 +38,9 @@ class ServeSpec(Spec):
     api_key: str | None = option(None, help=f"Bearer token every inference route requires (default: ${API_KEY_ENV}"
                                  "; none on loopback).")
     max_batch_tokens: int = option(16384, min=16, help="Token budget of one model batch (padded length x rows).")
-    max_wait_ms: float = option(5.0, min=0.0, help="How long the model worker waits for more requests to fill a "
-                                "batch once one is waiting.")
+    max_wait_ms: float = option(5.0, min=0.0, help="How long the model worker waits for one more request while "
+                                "it forms a batch (in all at most this or a tenth of the last batch's model time, "
+                                "whichever is longer).")
     max_queue: int = option(256, min=1, help="Requests waiting for the model at most; beyond it: 503 with "
                             "Retry-After.")
     max_items: int = option(256, min=1, help="Items in one request at most (413 beyond).")
