@@ -75,6 +75,10 @@ def run_server(model: Any, spec: ServeSpec | None = None, log_level: str = "info
 
     spec = spec or ServeSpec()
     check_bind(spec.host, spec.resolved_api_key())
+    if spec.cpu_threads:
+        import torch
+
+        torch.set_num_threads(spec.cpu_threads)  # this process is the server's own: its global setting is ours
     app = create_app(model, spec)
     server = _Server(_config(app, spec.host, spec.port, log_level, spec.timeout_s + 5), app)
     logger.info("rewardlab serve: http://%s:%d (auth %s)", spec.host, spec.port,

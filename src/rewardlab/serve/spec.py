@@ -53,6 +53,9 @@ class ServeSpec(Spec):
     select: str = option("mean", help="Default selection rule of /get_reward, /classify and requests without "
                          "'select': mean, lcb:k, quantile:q, min or uwo:lambda.")
     bf16: bool = option(False, help="bf16 autocast in the model (fast on GPUs and AMX CPUs).")
+    cpu_threads: int | None = option(None, min=1, help="torch CPU threads of `rewardlab serve` (default: torch's "
+                                     "choice, one per core). On a machine shared with clients or other work, fewer "
+                                     "than the cores can be faster: a descheduled OpenMP thread stalls the others.")
 
     def check(self) -> None:
         from rewardlab.config import ConfigError
