@@ -81,7 +81,7 @@ def test_every_command_has_help():
                 ["data", "convert", "--help"], ["data", "simulate", "--help"], ["train", "--help"],
                 ["score", "--help"], ["eval", "--help"], ["report", "--help"], ["compare", "--help"],
                 ["export", "--help"], ["audit", "--help"], ["demo", "--help"], ["bon", "--help"],
-                ["goodhart", "--help"]):
+                ["goodhart", "--help"], ["generate", "--help"], ["serve", "--help"]):
         res = CliRunner().invoke(app, cmd)
         assert res.exit_code == 0 and "Usage" in res.stdout, (cmd, res.output)
 
