@@ -85,6 +85,13 @@ def _detail(response: Any) -> str:
         return response.text[:300]
 
 
+def _retryable(url: str, response: Any) -> str:
+    """Why an error answer is worth retrying (5xx, 503, 429); any other error status raises at once."""
+    if response.status_code not in RETRY_STATUSES:
+        raise RewardlabError(f"{url}: HTTP {response.status_code}: {_detail(response)}")
+    return f"HTTP {response.status_code}: {_detail(response)}"
+
+
 def _item(p: Text, r: Text) -> dict[str, Any]:
     return {"prompt": p, "response": r}
 
@@ -205,9 +212,7 @@ class RewardClient(_Core):
             if response is not None:
                 if response.status_code < 400:
                     return response.json()
-                if response.status_code not in RETRY_STATUSES:
-                    raise RewardlabError(f"{url}: HTTP {response.status_code}: {_detail(response)}")
-                last = f"HTTP {response.status_code}: {_detail(response)}"
+                last = _retryable(url, response)
             avoid = i if len(self.replicas.urls) > 1 else None
             if attempt < self.retries:
                 delay = self._delay(attempt, response)
@@ -343,9 +348,7 @@ class AsyncRewardClient(_Core):
             if response is not None:
                 if response.status_code < 400:
                     return response.json()
-                if response.status_code not in RETRY_STATUSES:
-                    raise RewardlabError(f"{url}: HTTP {response.status_code}: {_detail(response)}")
-                last = f"HTTP {response.status_code}: {_detail(response)}"
+                last = _retryable(url, response)
             avoid = i if len(self.replicas.urls) > 1 else None
             if attempt < self.retries:
                 await asyncio.sleep(self._delay(attempt, response))
