@@ -13,7 +13,8 @@ The public Python API; every name is imported on first use, so `import rewardlab
 - `get_scorer(spec)`: a Scorer from a checkpoint path, an http(s) reward server, `file:` scores or `py:module:fn`;
 - `evaluate(scorer, datasets, out_dir)`: accuracy with CIs, calibration, PPE metrics, plots;
 - `audit(scorer, pairs, cases, out_dir)`: the reward-hacking audit (`rewardlab.audit.run.run_audit`);
-- `build_report(folder)`: one self-contained report.html;
+- `build_report(folder)`: one self-contained report.html; `build_comparison({name: folder}, out)`: models side by
+  side, each beside the first;
 - `RewardOutput`, `ModelScorer`, `CallableScorer`, `HTTPScorer`, `HeadSpec`, `RenderSpec`, `load_data`, `simulate_pairs`, `SimConfig`.
 
 `rewardlab.train` and `rewardlab.audit` are also the subpackages of those stages; calling them runs the stage.
@@ -47,6 +48,7 @@ _LAZY = {
     "simulate_pairs": ("rewardlab.simulate", "simulate_pairs"),
     "SimConfig": ("rewardlab.simulate", "SimConfig"),
     "build_report": ("rewardlab.report.page", "build_report"),
+    "build_comparison": ("rewardlab.report.compare", "build_comparison"),
     "RewardlabError": ("rewardlab.errors", "RewardlabError"),
 }
 _CALLABLE_PACKAGES = ("train", "audit")  # subpackages that run their stage when called

@@ -408,13 +408,31 @@ def eval_cmd(
 
 @app.command("report")
 def report_cmd(
-    folder: Annotated[Path, typer.Argument(help="Evaluation (and/or audit) folder.")],
+    folders: Annotated[list[str], typer.Argument(help=(
+        "An evaluation (and/or audit) folder; or several, as NAME=FOLDER or FOLDER, for a side-by-side "
+        "comparison whose first model is the baseline."))],
     title: Annotated[str | None, typer.Option(help="Page title.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=(
+        "Several folders: where comparison.html and comparison.json go (required)."))] = None,
 ) -> None:
-    """Build one self-contained report.html (plots embedded) from an evaluation/audit folder."""
-    from rewardlab.report import build_report
+    """Build one self-contained report.html (plots embedded) from an evaluation/audit folder; with several folders,
+    put the models side by side (accuracy, gold agreement and their paired differences to the first model, audit
+    flags, length correlations, length-balanced accuracy, adversarial probes) in comparison.html."""
+    from rewardlab.report import build_comparison, build_report
 
-    typer.echo(f"wrote {build_report(folder, title)}")
+    if len(folders) == 1:
+        typer.echo(f"wrote {build_report(Path(folders[0].split('=', 1)[-1]), title)}")
+        return
+    if output is None:
+        raise RewardlabError("several folders make a comparison: give --output for comparison.html")
+    models: dict[str, str] = {}
+    for f in folders:
+        name, _, path = f.partition("=") if "=" in f else (Path(f).name, "", f)
+        if name in models:
+            raise RewardlabError(f"two models are named {name!r}: name them NAME=FOLDER")
+        models[name] = path
+    page = build_comparison(models, output, title)
+    typer.echo(f"wrote {page} and {page.with_suffix('.json')}")
 
 
 @app.command("compare")

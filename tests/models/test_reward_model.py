@@ -219,3 +219,43 @@ def test_pooling_equals_manual_gather(tiny_decoder, backbone, pooling, side):
     np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
     others = [_manual_logits(lm, p)[:, 0] for p in ("last", "mean", "cls") if p != pooling]
     assert all(np.abs(o - want).max() > 1e-3 for o in others), "poolings must be distinguishable here"
+
+
+@pytest.mark.parametrize("backbone", ["minilm", "decoder"])
+def test_disentangled_head_serves_the_quality_row_and_saves_as_plain_hf(tmp_path, tiny_decoder, backbone):
+    """--head disentangled: the model's reward is q (row 0) alone, training sees q + l; the saved checkpoint is a
+    plain scalar HF model giving exactly q, with the length row kept beside it."""
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardlab.batching import pad_batch
+    from rewardlab.models.checkpoint import LENGTH_HEAD_FILE
+    from rewardlab.models.reward_model import head_linear
+
+    lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, HeadSpec("disentangled"), seed=0)
+    _perturb_head(lm)
+    w = head_linear(lm.model.hf).weight.detach().clone()
+    assert w.shape[0] == 2 and not torch.allclose(w[0], w[1])  # two rows from their own seeds
+    enc = lm.renderer.encode(PROMPTS, RESPONSES)
+    types = [e["token_type_ids"] for e in enc] if "token_type_ids" in enc[0] else None
+    batch = pad_batch([e["input_ids"] for e in enc], lm.tokenizer.pad_token_id, types)
+    with torch.no_grad():
+        raw = lm.model.logits(**batch)
+        out = lm.model(**batch)
+    torch.testing.assert_close(out["mean"], raw[:, 0])
+    torch.testing.assert_close(out["length_reward"], raw[:, 1])
+    (member,) = lm.model.member_outputs(out)
+    torch.testing.assert_close(member["mean"], raw[:, 0] + raw[:, 1])
+    path = save_checkpoint(lm, tmp_path / "odin")
+    meta = json.loads((tmp_path / "odin" / "rewardlab.json").read_text())
+    assert meta["head"] == "scalar" and meta["trained_head"] == "disentangled" and meta["plain_hf_compatible"]
+    hf = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    assert hf.config.num_labels == 1
+    with torch.no_grad():
+        theirs = hf(**batch).logits[:, 0]
+    torch.testing.assert_close(theirs, raw[:, 0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(rewards(load(path), PROMPTS, RESPONSES)["mean"], raw[:, 0], atol=1e-5, rtol=0)
+    length_row = load_file(str(tmp_path / "odin" / LENGTH_HEAD_FILE))
+    torch.testing.assert_close(length_row["weight"], w[1])
+    # the in-memory model keeps both rows (saving does not collapse it)
+    assert head_linear(lm.model.hf).weight.shape[0] == 2

@@ -54,7 +54,7 @@ def test_unknown_key_and_bad_yaml_are_named(tmp_path):
 
 @pytest.mark.parametrize("options, message", [
     # choices and ranges, named by the parameter's path
-    ({"head": "mixture"}, r"model.head.kind must be one of \['scalar', 'gaussian', 'ensemble'\], got 'mixture'"),
+    ({"head": "mixture"}, r"model.head.kind must be one of \['scalar', 'gaussian', 'ensemble', 'disentangled'\], got 'mixture'"),
     ({"lr": 0}, r"optim.lr must be > 0.0, got 0.0"),
     ({"eval_split": 1.5}, r"heldout.split must be <= 0.9"),
     ({"members": 1}, r"model.head.members must be >= 2"),
@@ -71,6 +71,9 @@ def test_unknown_key_and_bad_yaml_are_named(tmp_path):
     ({"anchor_columns": "a", "head": "gaussian", "loss": "gaussian"}, r"loss.anchor_columns takes two columns"),
     ({"lora": True, "freeze_backbone": True}, r"model.lora.enabled and model.freeze_backbone together"),
     ({"member_gaussian": True}, r"model.head.member_gaussian applies to ensembles"),
+    ({"odin_quality_corr": 2.0}, r"loss.odin_quality_corr applies to model.head.kind disentangled; .* 'scalar'"),
+    ({"odin_within_pair": False, "head": "ensemble"}, r"loss.odin_within_pair applies to model.head.kind disentangled"),
+    ({"head": "disentangled", "loss": "gaussian"}, r"loss.name 'gaussian' needs a variance head"),
     ({"prompt_key": "q"}, r"data.prompt_key is a reading option for a data file, but no data.source"),
     ({"data": "x.jsonl", "eval_data": "x.jsonl"}, r"heldout.data is the training file itself"),
 ])

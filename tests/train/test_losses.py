@@ -411,3 +411,58 @@ def test_centering_fixes_the_offset() -> None:
     np.testing.assert_array_equal(np.argsort(d1), np.argsort(d0))
     shrink = float(d1 @ d0 / (d0 @ d0))
     assert 0.85 < shrink < 1.0, shrink
+
+
+def test_disentangle_penalty_by_hand() -> None:
+    """The disentangled head's regularisers on fixed tensors, computed by hand with numpy."""
+    from rewardlab.train.losses import DisentangleSpec, disentangle_penalty
+
+    q_c, q_r = torch.tensor([1.0, 0.5, -0.2]), torch.tensor([0.3, 0.9, 0.1])
+    l_c, l_r = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([0.0, 1.5, -0.5])
+    len_c, len_r = torch.tensor([40.0, 10.0, 25.0]), torch.tensor([12.0, 30.0, 20.0])
+    w = torch.tensor([[1.0, 2.0, 0.0], [0.5, -1.0, 3.0]])
+    spec = DisentangleSpec(quality_corr=0.7, length_corr=0.4, orthogonal=0.3, within_pair=True)
+    pen, stats = disentangle_penalty({"mean": q_c, "length_reward": l_c}, {"mean": q_r, "length_reward": l_r},
+                                     len_c, len_r, w, spec)
+    q, lr, ln = (np.r_[a.numpy(), b.numpy()] for a, b in ((q_c, q_r), (l_c, l_r), (len_c, len_r)))
+    rho_q, rho_l = np.corrcoef(q, ln)[0, 1], np.corrcoef(lr, ln)[0, 1]
+    rho_pair = np.corrcoef((q_c - q_r).numpy(), (len_c - len_r).numpy())[0, 1]
+    cos = float(w[0] @ w[1] / (w[0].norm() * w[1].norm()))
+    want = 0.7 * abs(rho_q) - 0.4 * rho_l + 0.3 * abs(cos) + 0.7 * abs(rho_pair)
+    assert float(pen) == pytest.approx(want, abs=1e-4)
+    assert stats["rho_quality_length"] == pytest.approx(rho_q, abs=1e-4)
+    assert stats["rho_length_head"] == pytest.approx(rho_l, abs=1e-4)
+    assert stats["rho_quality_length_pair"] == pytest.approx(rho_pair, abs=1e-4)
+    assert stats["head_cosine"] == pytest.approx(cos, abs=1e-5)
+    # ODIN's own form: no within-pair term
+    pen2, stats2 = disentangle_penalty({"mean": q_c, "length_reward": l_c}, {"mean": q_r, "length_reward": l_r},
+                                       len_c, len_r, w, DisentangleSpec(0.7, 0.4, 0.3, within_pair=False))
+    assert float(pen2) == pytest.approx(want - 0.7 * abs(rho_pair), abs=1e-4)
+    assert "rho_quality_length_pair" not in stats2
+    # constant lengths: the correlation terms are 0, not NaN
+    pen3, _ = disentangle_penalty({"mean": q_c, "length_reward": l_c}, {"mean": q_r, "length_reward": l_r},
+                                  torch.full((3,), 7.0), torch.full((3,), 7.0), w, spec)
+    assert float(pen3) == pytest.approx(0.3 * abs(cos), abs=1e-5)
+
+
+def test_pair_loss_of_a_disentangled_head_is_bt_on_q_plus_l_plus_the_penalty() -> None:
+    """pair_loss: BT on q + l (the training reward) plus the regularisers; accuracy is the reward q's."""
+    from types import SimpleNamespace
+
+    from rewardlab.train.losses import DisentangleSpec, disentangle_penalty, pair_loss
+
+    head = torch.nn.Linear(3, 2)
+    rm = SimpleNamespace(hf=SimpleNamespace(score=head),
+                         member_outputs=lambda out: [{"mean": out["mean"] + out["length_reward"]}])
+    oc = {"mean": torch.tensor([1.0, -0.5, 0.2, 0.4]), "length_reward": torch.tensor([0.1, 0.3, -0.2, 0.0])}
+    orr = {"mean": torch.tensor([0.2, 0.1, 0.4, -0.3]), "length_reward": torch.tensor([0.5, -0.1, 0.0, 0.2])}
+    batch = {"len_chosen": torch.tensor([10.0, 30.0, 22.0, 5.0]), "len_rejected": torch.tensor([12.0, 8.0, 40.0, 9.0])}
+    spec = DisentangleSpec(0.5, 0.5, 0.5)
+    loss, stats = pair_loss(rm, get_loss("bt"), oc, orr, batch, disentangle=spec)
+    d = (oc["mean"] + oc["length_reward"]) - (orr["mean"] + orr["length_reward"])
+    bt = float(np.mean(np.log1p(np.exp(-d.numpy()))))
+    pen, _ = disentangle_penalty(oc, orr, batch["len_chosen"], batch["len_rejected"], head.weight, spec)
+    assert float(loss.detach()) == pytest.approx(bt + float(pen.detach()), abs=1e-5)
+    assert stats["accuracy"] == pytest.approx(float(((oc["mean"] - orr["mean"]) > 0).float().mean()))
+    with pytest.raises(KeyError, match="len_chosen"):
+        pair_loss(rm, get_loss("bt"), oc, orr, {}, disentangle=spec)

@@ -119,9 +119,11 @@ def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, se
         t = fit_temperature(rc[fold] - rr[fold], y[fold])
         m["ece_calibrated_heldout"] = {"value": pairwise_ece((rc - rr)[~fold] / t, y[~fold]), "temperature": t,
                                        "n": int((~fold).sum())}
+    gold = None
     if _has_gold(pairs, "gold_chosen", "gold_rejected"):
         gc = np.array([p.extra["gold_chosen"] for p in pairs], dtype=float)
         gr = np.array([p.extra["gold_rejected"] for p in pairs], dtype=float)
+        gold = (gc, gr)
         m["gold_agreement"] = gold_agreement(rc, rr, gc, gr, n_resamples=n_resamples, seed=seed)
         m["gold_utility_accuracy"] = float(np.mean(np.where(gc == gr, 0.5, (gc > gr) == (y >= 0.5))))
     if out.std is not None:
@@ -144,6 +146,8 @@ def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, se
             row["std_chosen"], row["std_rejected"] = float(out.std[i]), float(out.std[n + i])
         if q is not None:
             row["q_chosen"], row["q_rejected"] = float(q[0][i]), float(q[1][i])
+        if gold is not None:  # simulator pairs: the hidden gold utilities, for paired gold comparisons
+            row["gold_chosen"], row["gold_rejected"] = float(gold[0][i]), float(gold[1][i])
         rows.append(row)
     return jsonable(m), rows
 

@@ -26,6 +26,7 @@ from rewardlab.models.backbone import load_tokenizer, resolve_model_path
 from rewardlab.models.reward_model import (
     HeadSpec,
     RewardModel,
+    head_linear,
     head_module,
     head_module_name,
     init_head,
@@ -208,26 +209,78 @@ def data_fingerprint(rows: list[Any]) -> str:
     return h.hexdigest()[:16]
 
 
+def replace_head_rows(hf: nn.Module, mix: torch.Tensor) -> None:
+    """Replace the head's linear layer (or its `out_proj`) by one with the rows `mix @ W` and biases `mix @ b`.
+
+    Exact for any linear combination of outputs: the mean of ensemble members (`mix` = [1/K, ..., 1/K, 0, ...]),
+    a disentangled head's quality row ([1, 0]).
+
+    Raises:
+        RewardlabError: the head does not end in a linear layer.
+    """
+    head = head_module(hf)
+    lin = head if isinstance(head, nn.Linear) else getattr(head, "out_proj", None)
+    if not isinstance(lin, nn.Linear):
+        raise RewardlabError(f"cannot export a head of type {type(head).__name__}")
+    mix = mix.to(lin.weight.dtype).reshape(-1, lin.out_features)
+    new = nn.Linear(lin.in_features, mix.shape[0], bias=lin.bias is not None, dtype=lin.weight.dtype,
+                    device=lin.weight.device)
+    with torch.no_grad():
+        new.weight.copy_(mix @ lin.weight)
+        if lin.bias is not None:
+            new.bias.copy_(mix @ lin.bias)
+    if isinstance(head, nn.Linear):
+        setattr(hf, head_module_name(hf), new)
+    else:
+        head.out_proj = new
+    hf.config.num_labels = mix.shape[0]
+
+
+LENGTH_HEAD_FILE = "length_head.safetensors"
+
+
 def save_checkpoint(loaded: LoadedModel, path: str | os.PathLike, extra_meta: dict[str, Any] | None = None) -> str:
-    """Write the checkpoint folder atomically (temp folder, then rename); returns the path."""
+    """Write the checkpoint folder atomically (temp folder, then rename); returns the path.
+
+    A disentangled head is saved as what it serves: a plain scalar model whose reward is the quality row q; the
+    length row (weight and bias) goes to `length_head.safetensors` beside it, for analysis, and rewardlab.json says
+    `"head": "scalar", "trained_head": "disentangled"`."""
     path = str(path)
     tmp = f"{path.rstrip('/')}.tmp-{os.getpid()}"
     if os.path.exists(tmp):
         shutil.rmtree(tmp)
     hf, peft_model = _unwrapped_hf(loaded.model)
-    hf.config.num_labels = loaded.model.head_spec.n_outputs
+    spec = loaded.model.head_spec
+    head_meta = spec.to_dict()
+    length_head = None
+    if spec.head == "disentangled":
+        lin = head_linear(hf)
+        if lin is None:
+            raise RewardlabError("a disentangled head must end in a linear layer (rows q and l)")
+        length_head = {"weight": lin.weight[1].detach().float().cpu().clone(),
+                       "bias": (lin.bias[1:2] if lin.bias is not None else torch.zeros(1)).detach().float().cpu()}
+        if peft_model is None:
+            hf = copy.deepcopy(hf)  # the in-memory model keeps both rows (training may go on)
+        replace_head_rows(hf, torch.tensor([[1.0, 0.0]]))
+        head_meta = {**HeadSpec("scalar", pooling=spec.pooling).to_dict(), "trained_head": "disentangled"}
+    else:
+        hf.config.num_labels = spec.n_outputs
     with quiet_transformers():
         hf.save_pretrained(tmp)
     loaded.tokenizer.save_pretrained(tmp)
+    if length_head is not None:
+        from safetensors.torch import save_file
+
+        save_file(length_head, os.path.join(tmp, LENGTH_HEAD_FILE))
     if peft_model is not None:
         peft_model.save_pretrained(os.path.join(tmp, "adapter"))
     meta = {
         "rewardlab_version": __version__,
         "schema_version": SCHEMA_VERSION,
-        **loaded.model.head_spec.to_dict(),
+        **head_meta,
         "pooling": loaded.model.pooling,
         "native_pooling": loaded.model.native,
-        "plain_hf_compatible": loaded.model.head_spec.head == "scalar" and loaded.model.is_native,
+        "plain_hf_compatible": head_meta["head"] == "scalar" and loaded.model.is_native,
         "render": loaded.renderer.spec.to_dict(),
         "normalization": None,
         **{k: v for k, v in loaded.meta.items() if k not in ("render",)},
@@ -307,21 +360,10 @@ def export_mean_only(src: str, dst: str) -> str:
         raise RewardlabError(f"{src} pools with {rm.pooling!r}, not the architecture's native {rm.native!r}: "
                              "a plain HF model cannot reproduce it")
     k = rm.head_spec.n_members
-    head = head_module(rm.hf)
-    lin = head if isinstance(head, nn.Linear) else getattr(head, "out_proj", None)
-    if not isinstance(lin, nn.Linear):
-        raise RewardlabError(f"cannot export a head of type {type(head).__name__}")
-    new = nn.Linear(lin.in_features, 1, bias=lin.bias is not None, dtype=lin.weight.dtype)
-    with torch.no_grad():
-        new.weight.copy_(lin.weight[:k].mean(0, keepdim=True))
-        if lin.bias is not None:
-            new.bias.copy_(lin.bias[:k].mean(0, keepdim=True))
-    if isinstance(head, nn.Linear):
-        setattr(rm.hf, head_module_name(rm.hf), new)
-    else:
-        head.out_proj = new
+    mix = torch.zeros(1, rm.head_spec.n_outputs)
+    mix[0, :k] = 1.0 / k
+    replace_head_rows(rm.hf, mix)
     rm.head_spec = HeadSpec()
-    rm.hf.config.num_labels = 1
     meta = {k2: v for k2, v in loaded.meta.items() if k2 not in ("head", "n_members", "member_gaussian")}
     meta["exported_from"] = os.path.abspath(src)
     loaded.meta = meta

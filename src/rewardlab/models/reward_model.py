@@ -1,8 +1,9 @@
-"""RewardModel: a Hugging Face backbone with a scalar, Gaussian (mean + variance) or ensemble head.
+"""RewardModel: a Hugging Face backbone with a scalar, Gaussian (mean + variance), ensemble or disentangled head.
 
 The head is the backbone's own sequence-classification head with `num_labels` outputs: 1 (scalar), 2 (mean, raw
-variance) or K / 2K (an ensemble of K members). So a scalar checkpoint is a plain `*ForSequenceClassification`
-model, and the mean of an ensemble (a linear function of the heads) exports exactly to one plain model.
+variance), K / 2K (an ensemble of K members) or 2 (disentangled: quality q and length l, ODIN-style; training fits
+q + l, the reward is q). So a scalar checkpoint is a plain `*ForSequenceClassification` model, and the mean of an
+ensemble or the quality row of a disentangled head (linear functions of the head) export exactly to one plain model.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch.nn import functional as F
 
 from rewardlab.errors import RewardlabError
 
-HEADS = ("scalar", "gaussian", "ensemble")
+HEADS = ("scalar", "gaussian", "ensemble", "disentangled")
 POOLINGS = ("auto", "last", "mean", "cls")
 VAR_FLOOR = 1e-6
 SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(SOFTPLUS_ONE) = 1: variance heads start at s^2 = 1
@@ -28,7 +29,8 @@ class HeadSpec:
     """Which head: type, ensemble size, whether ensemble members are Gaussian, and the pooling.
 
     Args:
-        head: 'scalar' (one reward), 'gaussian' (mean and variance) or 'ensemble' (K members).
+        head: 'scalar' (one reward), 'gaussian' (mean and variance), 'ensemble' (K members) or 'disentangled'
+            (quality and length rows; the reward is the quality row, see `RewardModel.split`).
         n_members: K, the ensemble size (at least 2); other heads always get 1.
         member_gaussian: whether each ensemble member also predicts a variance; other heads get
             head == 'gaussian'.
@@ -46,6 +48,8 @@ class HeadSpec:
         (8, 'auto')
         >>> HeadSpec("scalar", n_members=4).n_members
         1
+        >>> HeadSpec("disentangled").n_outputs
+        2
         >>> HeadSpec("ensemble", n_members=1)
         Traceback (most recent call last):
         rewardlab.errors.RewardlabError: an ensemble head needs --members >= 2
@@ -69,7 +73,9 @@ class HeadSpec:
 
     @property
     def n_outputs(self) -> int:
-        """Number of head outputs: K means, then K raw variances for Gaussian members."""
+        """Number of head outputs: K means, then K raw variances for Gaussian members; 2 (q, l) disentangled."""
+        if self.head == "disentangled":
+            return 2
         return self.n_members * (2 if self.member_gaussian else 1)
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +97,19 @@ def head_module(hf: nn.Module) -> nn.Module:
         if isinstance(m, nn.Module):
             return m
     raise RewardlabError(f"{type(hf).__name__} has no 'score' or 'classifier' head rewardlab knows")
+
+
+def head_linear(hf: nn.Module) -> nn.Linear | None:
+    """The linear layer whose rows are the head's outputs: the head itself, its `out_proj` (RoBERTa-style heads),
+    or the trained copy inside peft's modules_to_save wrapper; None when the head is not linear at its end."""
+    m: Any = head_module(hf)
+    saved = getattr(m, "modules_to_save", None)
+    if isinstance(saved, nn.ModuleDict) and len(saved):
+        active = getattr(m, "active_adapters", None) or list(saved.keys())
+        m = saved[active[0]]
+    if not isinstance(m, nn.Linear):
+        m = getattr(m, "out_proj", None)
+    return m if isinstance(m, nn.Linear) else None
 
 
 def head_module_name(hf: nn.Module) -> str:
@@ -350,7 +369,13 @@ class RewardModel(nn.Module):
         return head_module(self.hf)(features).float()
 
     def split(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Interpret head outputs: member means, member variances, and the aggregate mean and variance."""
+        """Interpret head outputs: member means, member variances, and the aggregate mean and variance.
+
+        A disentangled head gives {'mean': q, 'members': q [B, 1], 'length_reward': l}: the reward every user of
+        the model sees is the quality row q alone; q + l is what training fits (`member_outputs`)."""
+        if self.head_spec.head == "disentangled":
+            q, length = logits[:, 0], logits[:, 1]
+            return {"members": q.unsqueeze(1), "mean": q, "length_reward": length}
         k = self.head_spec.n_members
         means = logits[:, :k]
         out = {"members": means, "mean": means.mean(dim=1)}
@@ -368,7 +393,10 @@ class RewardModel(nn.Module):
         return self.split(self.logits(input_ids, attention_mask, token_type_ids))
 
     def member_outputs(self, out: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        """Per-member {'mean', 'var'} dicts, the unit the pairwise losses train."""
+        """Per-member {'mean', 'var'} dicts, the unit the pairwise losses train (a disentangled head: one member
+        whose training reward is q + l)."""
+        if "length_reward" in out:
+            return [{"mean": out["mean"] + out["length_reward"]}]
         res = []
         for j in range(self.head_spec.n_members):
             d = {"mean": out["members"][:, j]}
@@ -412,7 +440,7 @@ def _is_wrapped_linear(m: nn.Module) -> bool:
 
 
 def init_head(rm: RewardModel, seed: int) -> None:
-    """Fresh head: each ensemble member row from its own seed; variance rows start at s^2 = 1."""
+    """Fresh head: each ensemble member (or disentangled) row from its own seed; variance rows start at s^2 = 1."""
     head = head_module(rm.hf)
     lin = head if isinstance(head, nn.Linear) else getattr(head, "out_proj", None)
     if not isinstance(lin, nn.Linear):
@@ -420,12 +448,15 @@ def init_head(rm: RewardModel, seed: int) -> None:
     spec = rm.head_spec
     k = spec.n_members
     std = 1.0 / math.sqrt(lin.in_features + 1)
+    variance_rows = spec.member_gaussian
+    if spec.head == "disentangled":  # quality and length rows: two plain reward rows
+        k = spec.n_outputs
     with torch.no_grad():
         for j in range(spec.n_outputs):
             g = torch.Generator().manual_seed(seed * 1000 + (j % k))
             w = torch.randn(lin.in_features, generator=g) * std
-            if j >= k:  # variance rows: small weights, bias at softplus^-1(1)
+            if variance_rows and j >= k:  # variance rows: small weights, bias at softplus^-1(1)
                 w = w * 0.1
             lin.weight[j].copy_(w.to(lin.weight.dtype))
             if lin.bias is not None:
-                lin.bias[j] = SOFTPLUS_ONE if j >= k else 0.0
+                lin.bias[j] = SOFTPLUS_ONE if variance_rows and j >= k else 0.0

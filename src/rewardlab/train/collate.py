@@ -29,6 +29,9 @@ def encode_pairs(renderer: Renderer, pairs: Sequence[PreferencePair],
             "margin": 0.0 if p.margin is None else float(p.margin),
             "tie": bool(p.tie),
             "truncated": bool(c["truncated"] or r["truncated"]),
+            # response lengths in tokens (untruncated), for the disentangled head's length terms
+            "len_chosen": c["response_tokens"],
+            "len_rejected": r["response_tokens"],
         }
         if "token_type_ids" in c:
             ex["chosen_tt"], ex["rejected_tt"] = c["token_type_ids"], r["token_type_ids"]
@@ -56,13 +59,16 @@ class PairCollator:
 
 
 def pair_columns(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Label, margin, tie, index and optional anchor columns of a batch of encoded pairs."""
+    """Label, margin, tie, index, response-length and optional anchor columns of a batch of encoded pairs."""
     cols = {
         "label": torch.tensor([e["label"] for e in examples], dtype=torch.float32),
         "margin": torch.tensor([e["margin"] for e in examples], dtype=torch.float32),
         "tie": torch.tensor([e["tie"] for e in examples], dtype=torch.bool),
         "idx": torch.tensor([e["idx"] for e in examples], dtype=torch.long),
     }
+    if "len_chosen" in examples[0]:
+        cols["len_chosen"] = torch.tensor([e["len_chosen"] for e in examples], dtype=torch.float32)
+        cols["len_rejected"] = torch.tensor([e["len_rejected"] for e in examples], dtype=torch.float32)
     if "anchor_chosen" in examples[0]:
         cols["anchor_chosen"] = torch.tensor([e["anchor_chosen"] for e in examples], dtype=torch.float32)
         cols["anchor_rejected"] = torch.tensor([e["anchor_rejected"] for e in examples], dtype=torch.float32)

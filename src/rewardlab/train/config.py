@@ -30,7 +30,7 @@ from rewardlab.data.spec import DataSpec
 from rewardlab.render import RenderSpec
 from rewardlab.train.augment import AugmentSpec, tie_labelling
 
-HEAD_KINDS = ("scalar", "gaussian", "ensemble")
+HEAD_KINDS = ("scalar", "gaussian", "ensemble", "disentangled")
 POOLINGS = ("auto", "last", "mean", "cls")
 BUILTIN_LOSSES = ("bt", "margin", "soft", "rao_kupper", "davidson", "gaussian")
 REPORTERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "trackio")
@@ -42,8 +42,9 @@ class HeadConfig(Spec):
 
     section_title = "model"
 
-    kind: Literal["scalar", "gaussian", "ensemble"] = option("scalar", flag="--head", help=(
-        "scalar (one reward), gaussian (mean + variance) or ensemble (several members)."))
+    kind: Literal["scalar", "gaussian", "ensemble", "disentangled"] = option("scalar", flag="--head", help=(
+        "scalar (one reward), gaussian (mean + variance), ensemble (several members) or disentangled (ODIN-style "
+        "quality and length heads trained on their sum; the saved reward is the quality head alone)."))
     members: int = option(4, min=2, help="Ensemble size (--head ensemble).")
     member_gaussian: bool = option(False, help="Ensemble members are Gaussian heads (mean + variance each).")
     pooling: Literal["auto", "last", "mean", "cls"] = option("auto", help=(
@@ -139,6 +140,23 @@ class LossSpec(Spec):
         "Two columns of external scores (chosen, rejected), comma-separated, for absolute anchors "
         "(--loss gaussian)."))
     anchor_lambda: float = option(0.1, min=0.0, help="Weight of the anchor term (with --anchor-columns).")
+    odin_quality_corr: float = option(1.0, min=0.0, help=(
+        "--head disentangled: weight of |Pearson(quality reward, response length)| over the batch."))
+    odin_length_corr: float = option(1.0, min=0.0, help=(
+        "--head disentangled: weight of -Pearson(length reward, response length), which ties the length head to "
+        "length."))
+    odin_orthogonal: float = option(1.0, min=0.0, help=(
+        "--head disentangled: weight of |cosine| between the quality and length heads' weight vectors."))
+    odin_within_pair: bool = option(True, help=(
+        "--head disentangled: also penalise |Pearson(q_c - q_r, L_c - L_r)|, length differences within pairs "
+        "(the within-prompt view); false: ODIN's batch correlation only."))
+
+    def disentangle_spec(self) -> Any:
+        """The `DisentangleSpec` of a disentangled head's regularisers."""
+        from rewardlab.train.losses import DisentangleSpec
+
+        return DisentangleSpec(self.odin_quality_corr, self.odin_length_corr, self.odin_orthogonal,
+                               self.odin_within_pair)
 
     def check(self) -> None:
         if self.name not in BUILTIN_LOSSES:
@@ -249,6 +267,12 @@ class TrainConfig(Spec):
         if head.variance and loss not in ("bt", "gaussian"):
             raise ConfigError(f"{{0}} {loss!r} gives no signal to a variance head ({{1}} {head.kind}); use {{0}} "
                               "gaussian", "loss.name", "model.head.kind")
+        odin = {f: getattr(self.loss, f) for f in ("odin_quality_corr", "odin_length_corr", "odin_orthogonal",
+                                                   "odin_within_pair")}
+        changed = [f for f, v in odin.items() if v != LossSpec.__dataclass_fields__[f].default]
+        if changed and head.kind != "disentangled":
+            raise ConfigError(f"{{0}} applies to {{1}} disentangled; {{1}} is {head.kind!r}", f"loss.{changed[0]}",
+                              "model.head.kind")
         if self.optim.bootstrap and head.kind != "ensemble":
             raise ConfigError(f"{{0}} resamples the pairs of each ensemble member; {{1}} is {head.kind!r}",
                               "optim.bootstrap", "model.head.kind")

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from rewardlab.batching import pad_batch
 from rewardlab.models.reward_model import RewardModel, head_module
 from rewardlab.runtime import autocast, model_device, to_device
-from rewardlab.train.losses import PairwiseLoss, pair_loss
+from rewardlab.train.losses import DisentangleSpec, PairwiseLoss, pair_loss
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ def example_features(rm: RewardModel, examples: list[dict[str, Any]], pad_id: in
 def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Tensor, fr: torch.Tensor,
                            cols: dict[str, torch.Tensor], *, epochs: int = 30, lr: float = 1e-3,
                            batch_size: int = 256, weight_decay: float = 0.0, seed: int = 0,
-                           bootstrap: torch.Tensor | None = None, progress: bool = True) -> list[float]:
+                           bootstrap: torch.Tensor | None = None, progress: bool = True,
+                           disentangle: DisentangleSpec | None = None) -> list[float]:
     """Adam on the head (and learned tie parameters) over cached features; returns the per-epoch mean loss.
 
     Runs on the device of the features (the backbone's): the loss, the per-pair columns and the bootstrap
@@ -101,7 +102,7 @@ def train_head_on_features(rm: RewardModel, loss_fn: PairwiseLoss, fc: torch.Ten
             out_rejected = rm.split(rm.head_logits(fr[idx]))
             batch = {k: v[idx] for k, v in cols.items()}
             w = bootstrap[:, idx] if bootstrap is not None else None
-            loss, _ = pair_loss(rm, loss_fn, out_chosen, out_rejected, batch, w)
+            loss, _ = pair_loss(rm, loss_fn, out_chosen, out_rejected, batch, w, disentangle)
             opt.zero_grad()
             loss.backward()
             opt.step()

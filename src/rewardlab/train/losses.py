@@ -43,8 +43,11 @@ __all__ = [
     "PairwiseLoss",
     "RaoKupperLoss",
     "SoftLabelLoss",
+    "DisentangleSpec",
     "anchor_labels",
     "anchor_nll",
+    "batch_pearson",
+    "disentangle_penalty",
     "get_loss",
     "pair_loss",
     "register_loss",
@@ -439,6 +442,81 @@ def anchor_labels(scores: Tensor | np.ndarray | Sequence[float],
     return torch.from_numpy(a), (t1, t2)
 
 
+def batch_pearson(x: Tensor, y: Tensor, eps: float = 1e-6) -> Tensor:
+    """Pearson correlation of two [N] tensors, differentiable: cov(x, y) / sqrt((var x + eps)(var y + eps)) with
+    population moments of x and y standardised first (so eps is relative); 0 when either is constant."""
+    x = x.float()
+    y = y.float()
+    xc, yc = x - x.mean(), y - y.mean()
+    if x.numel() < 2:
+        return x.new_zeros(())
+    sx, sy = xc.pow(2).mean().sqrt(), yc.pow(2).mean().sqrt()
+    xs, ys = xc / (sx + eps), yc / (sy + eps)
+    return (xs * ys).mean() / torch.sqrt((xs.pow(2).mean() + eps) * (ys.pow(2).mean() + eps))
+
+
+class DisentangleSpec:
+    """Weights of the disentangled (ODIN-style) head's regularisers (docs/ALGORITHMS.md, "Disentangled head").
+
+    Args:
+        quality_corr: lambda_Q, weight of |rho(q, L)|: the quality reward must not track response length.
+        length_corr: lambda_L, weight of -rho(l, L): the length reward must track it.
+        orthogonal: lambda_O, weight of |cos(w_q, w_l)|: the two rows read different directions of the features.
+        within_pair: also penalise |rho(q_c - q_r, L_c - L_r)| with lambda_Q (length differences within a pair,
+            the view the audit's within-prompt correlation takes); ODIN itself uses the batch correlation only.
+
+    Raises:
+        ValueError: a negative weight.
+
+    Example:
+        >>> DisentangleSpec().to_dict()
+        {'quality_corr': 1.0, 'length_corr': 1.0, 'orthogonal': 1.0, 'within_pair': True}
+    """
+
+    def __init__(self, quality_corr: float = 1.0, length_corr: float = 1.0, orthogonal: float = 1.0,
+                 within_pair: bool = True) -> None:
+        for name, v in (("quality_corr", quality_corr), ("length_corr", length_corr), ("orthogonal", orthogonal)):
+            if v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
+        self.quality_corr, self.length_corr, self.orthogonal = float(quality_corr), float(length_corr), float(orthogonal)
+        self.within_pair = bool(within_pair)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"quality_corr": self.quality_corr, "length_corr": self.length_corr, "orthogonal": self.orthogonal,
+                "within_pair": self.within_pair}
+
+
+def disentangle_penalty(out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
+                        len_chosen: Tensor, len_rejected: Tensor, head_weight: Tensor,
+                        spec: DisentangleSpec) -> tuple[Tensor, dict[str, float]]:
+    """The disentangled head's regularisers on one batch of B pairs (2B responses).
+
+    lambda_Q |rho(q, L)| - lambda_L rho(l, L) + lambda_O |cos(w_q, w_l)| (+ lambda_Q |rho(q_c - q_r, L_c - L_r)|
+    with `spec.within_pair`), where rho is the Pearson correlation over the batch (`batch_pearson`), q and l the
+    quality and length rows' outputs (`out[...]["mean"]`, `out[...]["length_reward"]`), L the response lengths in
+    tokens, and w_q, w_l the two rows of the head's weight [2, H].
+
+    Returns:
+        (penalty, stats): stats log rho_q, rho_l, the pairwise rho and the cosine.
+    """
+    q = torch.cat([out_chosen["mean"], out_rejected["mean"]])
+    length_r = torch.cat([out_chosen["length_reward"], out_rejected["length_reward"]])
+    lengths = torch.cat([len_chosen, len_rejected]).to(q.device, torch.float32)
+    rho_q = batch_pearson(q, lengths)
+    rho_l = batch_pearson(length_r, lengths)
+    w = head_weight.float()
+    cos = F.cosine_similarity(w[0], w[1], dim=0)
+    penalty = spec.quality_corr * rho_q.abs() - spec.length_corr * rho_l + spec.orthogonal * cos.abs()
+    stats = {"rho_quality_length": float(rho_q.detach()), "rho_length_head": float(rho_l.detach()),
+             "head_cosine": float(cos.detach())}
+    if spec.within_pair:
+        rho_pair = batch_pearson(out_chosen["mean"] - out_rejected["mean"],
+                                 (len_chosen - len_rejected).to(q.device, torch.float32))
+        penalty = penalty + spec.quality_corr * rho_pair.abs()
+        stats["rho_quality_length_pair"] = float(rho_pair.detach())
+    return penalty, stats
+
+
 def _member_loss(loss_fn: PairwiseLoss, out_chosen: dict, out_rejected: dict, batch: dict,
                  w: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
     if w is None:
@@ -456,7 +534,8 @@ def _member_loss(loss_fn: PairwiseLoss, out_chosen: dict, out_rejected: dict, ba
 
 
 def pair_loss(rm: Any, loss_fn: PairwiseLoss, out_chosen: dict[str, torch.Tensor], out_rejected: dict[str, torch.Tensor],
-              batch: dict[str, Any], weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+              batch: dict[str, Any], weights: torch.Tensor | None = None,
+              disentangle: DisentangleSpec | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Sum over ensemble members of each member's pairwise loss (optionally bootstrap-weighted), plus stats.
 
     Args:
@@ -464,11 +543,17 @@ def pair_loss(rm: Any, loss_fn: PairwiseLoss, out_chosen: dict[str, torch.Tensor
         loss_fn: a loss of the registry.
         out_chosen: `RewardModel.split` outputs of the chosen responses.
         out_rejected: the same for the rejected responses.
-        batch: per-pair columns (label, margin, tie, anchors); None values are ignored.
+        batch: per-pair columns (label, margin, tie, anchors, len_chosen / len_rejected); None values are ignored.
         weights: [members, batch] bootstrap weights, or None.
+        disentangle: the regularisers of a disentangled head (default weights when None); only used when `rm`
+            has one, whose training reward is q + l and which needs `len_chosen` / `len_rejected` in the batch.
 
     Returns:
-        (loss, stats): the summed loss and floats for logging (first member's stats, accuracy, reward gap).
+        (loss, stats): the summed loss and floats for logging (first member's stats, accuracy and reward gap of
+        the model's reward, and the disentangled head's correlations).
+
+    Raises:
+        KeyError: a disentangled head without response lengths in the batch.
     """
     batch = {k: v for k, v in batch.items() if v is not None}
     losses, stats = [], {}
@@ -478,6 +563,19 @@ def pair_loss(rm: Any, loss_fn: PairwiseLoss, out_chosen: dict[str, torch.Tensor
         if j == 0:
             stats = dict(sj)
     loss = torch.stack(losses).sum()
+    if "length_reward" in out_chosen:
+        if "len_chosen" not in batch or "len_rejected" not in batch:
+            raise KeyError("a disentangled head needs the response lengths 'len_chosen' and 'len_rejected' in the "
+                           "batch (encode_pairs writes them)")
+        from rewardlab.models.reward_model import head_linear
+
+        lin = head_linear(rm.hf)
+        if lin is None:
+            raise ValueError("a disentangled head needs a linear head layer (its two rows are q and l)")
+        extra, dstats = disentangle_penalty(out_chosen, out_rejected, batch["len_chosen"], batch["len_rejected"],
+                                            lin.weight, disentangle or DisentangleSpec())
+        loss = loss + extra
+        stats.update(dstats)
     with torch.no_grad():
         delta = out_chosen["mean"] - out_rejected["mean"]
         stats["accuracy"] = float(((delta > 0).float() + 0.5 * (delta == 0).float()).mean())

@@ -24,7 +24,7 @@ from rewardlab.models.reward_model import RewardModel
 from rewardlab.runtime import resolve_device, warn_if_slow_bf16
 from rewardlab.train.collate import PairCollator, encode_pairs
 from rewardlab.train.config import TrainConfig
-from rewardlab.train.losses import PairwiseLoss, anchor_labels, get_loss, pair_loss
+from rewardlab.train.losses import DisentangleSpec, PairwiseLoss, anchor_labels, get_loss, pair_loss
 from rewardlab.train.prefix import PackedPairCollator, packed_length
 
 logger = logging.getLogger(__name__)
@@ -35,10 +35,12 @@ CHECKPOINT_DIR = "checkpoints"
 class RewardTrainingModule(nn.Module):
     """The reward model and its loss as one module, so the Trainer optimises learned tie parameters too."""
 
-    def __init__(self, rm: RewardModel, loss_fn: PairwiseLoss, bootstrap_weights: torch.Tensor | None = None):
+    def __init__(self, rm: RewardModel, loss_fn: PairwiseLoss, bootstrap_weights: torch.Tensor | None = None,
+                 disentangle: DisentangleSpec | None = None):
         super().__init__()
         self.rm = rm
         self.loss_fn = loss_fn
+        self.disentangle = disentangle
         if bootstrap_weights is not None:
             self.register_buffer("bootstrap_weights", bootstrap_weights, persistent=False)
         else:
@@ -49,7 +51,8 @@ class RewardTrainingModule(nn.Module):
                 token_type_ids: torch.Tensor | None = None, label: torch.Tensor | None = None,
                 margin: torch.Tensor | None = None, tie: torch.Tensor | None = None, idx: torch.Tensor | None = None,
                 anchor_chosen: torch.Tensor | None = None, anchor_rejected: torch.Tensor | None = None,
-                segment_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None) -> dict[str, Any]:
+                segment_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                len_chosen: torch.Tensor | None = None, len_rejected: torch.Tensor | None = None) -> dict[str, Any]:
         """Loss and rewards for a batch whose first half are chosen rows and second half rejected rows, or of
         packed rows (one pair per row, `segment_ids` given; see `rewardlab.train.prefix`)."""
         if segment_ids is not None:
@@ -61,11 +64,11 @@ class RewardTrainingModule(nn.Module):
         out_chosen = {k: v[:b] for k, v in out.items()}
         out_rejected = {k: v[b:] for k, v in out.items()}
         batch = {"label": label, "margin": margin, "tie": tie, "anchor_chosen": anchor_chosen,
-                 "anchor_rejected": anchor_rejected}
+                 "anchor_rejected": anchor_rejected, "len_chosen": len_chosen, "len_rejected": len_rejected}
         # per-pair training weights (bootstrap, --balance-method weights) index the training pairs: never eval batches
         use_w = self.training and self.bootstrap_weights is not None and idx is not None
         w = self.bootstrap_weights[:, idx] if use_w else None
-        loss, stats = pair_loss(self.rm, self.loss_fn, out_chosen, out_rejected, batch, w)
+        loss, stats = pair_loss(self.rm, self.loss_fn, out_chosen, out_rejected, batch, w, self.disentangle)
         self.last_stats = stats
         res = {"loss": loss, "chosen": out_chosen["mean"], "rejected": out_rejected["mean"]}
         if self.rm.head_spec.member_gaussian:  # probit probability; scalar ensembles keep sigmoid(mean delta)
@@ -406,6 +409,7 @@ class Prepared:
     n_truncated: int
     bootstrap: torch.Tensor | None
     device: torch.device
+    disentangle: DisentangleSpec | None = None  # the regularisers of --head disentangled
 
 
 def balance_train_data(cfg: TrainConfig, data: TrainData) -> TrainData:
@@ -483,7 +487,9 @@ def setup_model(cfg: TrainConfig, data: TrainData) -> Prepared:
         boot = w.clone() if boot is None else boot * w
     device = train_device(cfg.run.device)
     warn_if_slow_bf16(device, cfg.run.bf16)
-    return Prepared(cfg, data, loaded, loss_fn, cfg.loss_name, train_ex, eval_ex, thresholds, n_trunc, boot, device)
+    disentangle = cfg.loss.disentangle_spec() if cfg.model.head.kind == "disentangled" else None
+    return Prepared(cfg, data, loaded, loss_fn, cfg.loss_name, train_ex, eval_ex, thresholds, n_trunc, boot, device,
+                    disentangle)
 
 
 class TrainerStrategy:
@@ -500,7 +506,7 @@ class TrainerStrategy:
     def _build(prep: Prepared, callbacks: list[TrainerCallback] | None) -> RewardTrainer:
         cfg, optim, run = prep.cfg, prep.cfg.optim, prep.cfg.run
         layout = resolve_pair_layout(cfg, prep.loaded.model)
-        module = RewardTrainingModule(prep.loaded.model, prep.loss_fn, prep.bootstrap)
+        module = RewardTrainingModule(prep.loaded.model, prep.loss_fn, prep.bootstrap, prep.disentangle)
         _check_report_to(run.report_to)
         eval_ex = prep.eval_ex if prep.eval_ex else None
         args = TrainingArguments(
@@ -605,7 +611,7 @@ class FrozenFeatureStrategy:
                                          epochs=optim.head_epochs, lr=optim.head_lr,
                                          batch_size=max(optim.batch_size, 64), seed=run.seed,
                                          weight_decay=optim.weight_decay, bootstrap=prep.bootstrap,
-                                         progress=run.progress)
+                                         progress=run.progress, disentangle=prep.disentangle)
         metrics: dict[str, float] = {"train_loss": history[-1]}
         if prep.eval_ex:
             ec, er = example_features(rm, prep.eval_ex, pad_id, progress=run.progress, bf16=run.bf16)
@@ -670,6 +676,8 @@ def _save_run(prep: Prepared, metrics: dict[str, float], **more: Any) -> None:
                  "n_truncated": prep.n_truncated, "balance": data.balance},
         # what the audit must not count as independent evidence (`rewardlab audit` marks these probes)
         "augment": data.augment,
+        # --head disentangled: the regularisers' weights (the saved reward is the quality head alone)
+        "disentangle": prep.disentangle.to_dict() if prep.disentangle else None,
         "metrics": metrics,
         **more,
     }

@@ -1,0 +1,270 @@
+"""`rewardlab report BASE OTHER ...`: reward models side by side, each beside the first (the baseline).
+
+Each model is a folder holding what `rewardlab eval` (metrics.json, scores_<name>.jsonl) and/or `rewardlab audit`
+(audit.json) wrote for it; the two commands can write to the same folder. The comparison shows, per model:
+- how it was trained, from its checkpoint's rewardlab.json (head, --balance, --augment, disentangled weights);
+- per shared pair dataset: accuracy and (simulator data) gold agreement with their 95% CIs, and the paired
+  difference to the baseline on the same pairs (bootstrap CI, sign-flip p-value);
+- from the audit: the flags (those on trained-on probes marked), the reward's Pearson and Spearman correlation with
+  response length across responses and within prompt, the length-balanced accuracy, the accuracy where the chosen
+  response is the shorter one, and the adversarial probes' shares.
+It writes comparison.json (machines) and comparison.html (people) into the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rewardlab.errors import RewardlabError
+from rewardlab.report.markup import ci, esc
+from rewardlab.stats.util import jsonable
+
+LENGTH_STATS = ("pearson", "spearman", "within_pearson", "within_spearman")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise RewardlabError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
+
+
+def _scores(folder: Path, name: str) -> dict[str, dict[str, Any]]:
+    path = folder / f"scores_{name}.jsonl"
+    if not path.exists():
+        return {}
+    with open(path) as f:
+        return {r["id"]: r for r in map(json.loads, f)}
+
+
+def _training(model: str | None) -> dict[str, Any] | None:
+    """How a checkpoint was trained, from its rewardlab.json (None when the model is not a local checkpoint)."""
+    if not model:
+        return None
+    meta = _read_json(Path(model) / "rewardlab.json") if Path(model).is_dir() else None
+    if not meta:
+        return None
+    cfg = meta.get("train_config") or {}
+    out: dict[str, Any] = {"head": meta.get("trained_head") or meta.get("head"),
+                           "loss": meta.get("loss"), "base_model": meta.get("base_model")}
+    if (cfg.get("balance") or {}).get("enabled") or meta.get("data", {}).get("balance"):
+        out["balance"] = (cfg.get("balance") or {}).get("method", "resample")
+    aug = meta.get("augment")
+    if aug:
+        out["augment"] = ",".join(aug.get("kinds", [])) if isinstance(aug, dict) else str(aug)
+    if meta.get("disentangle"):
+        out["disentangle"] = meta["disentangle"]
+    return out
+
+
+def _audit_summary(audit: dict[str, Any]) -> dict[str, Any]:
+    feats = (audit.get("features") or {}).get("length_tokens") or {}
+    lc = audit.get("length_control") or {}
+    return {
+        "flags": audit.get("flags", []),
+        "n_flags": len(audit.get("flags", [])),
+        "flagged": audit.get("flagged", {}),
+        "trained_on": audit.get("trained_on"),
+        "length_correlation": {k: feats.get(k) for k in LENGTH_STATS if feats.get(k) is not None},
+        "length_balanced_accuracy": lc.get("length_balanced_accuracy"),
+        "chosen_shorter_accuracy": (lc.get("chosen_shorter") or {}).get("accuracy"),
+        "adversarial": {k: d.get("share_outscores") for k, d in (audit.get("adversarial") or {}).get("probes",
+                                                                                                    {}).items()},
+    }
+
+
+def _paired(base_rows: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]], n_resamples: int,
+            seed: int) -> dict[str, Any]:
+    """Paired differences (this model - baseline) in accuracy and, with gold utilities, gold agreement."""
+    from rewardlab.stats.metrics import compare_models
+
+    ids = [i for i in rows if i in base_rows]
+    if not ids:
+        return {"n": 0}
+
+    def col(src: dict[str, dict[str, Any]], key: str, keep: list[str]) -> list[float]:
+        return [src[i][key] for i in keep]
+
+    out: dict[str, Any] = {"n": len(ids)}
+    res = compare_models(col(rows, "reward_chosen", ids), col(rows, "reward_rejected", ids),
+                         col(base_rows, "reward_chosen", ids), col(base_rows, "reward_rejected", ids),
+                         labels=col(rows, "label", ids), n_resamples=n_resamples, seed=seed)
+    out["accuracy"] = {"difference": res["difference"], "p_value": res["p_value"]}
+    gold = [i for i in ids if "gold_chosen" in rows[i] and rows[i]["gold_chosen"] != rows[i]["gold_rejected"]]
+    if gold:
+        labels = [1.0 if rows[i]["gold_chosen"] > rows[i]["gold_rejected"] else 0.0 for i in gold]
+        res = compare_models(col(rows, "reward_chosen", gold), col(rows, "reward_rejected", gold),
+                             col(base_rows, "reward_chosen", gold), col(base_rows, "reward_rejected", gold),
+                             labels=labels, n_resamples=n_resamples, seed=seed)
+        out["gold_agreement"] = {"difference": res["difference"], "p_value": res["p_value"], "n": len(gold)}
+    return out
+
+
+def compare_folders(models: Mapping[str, str | Path], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Side-by-side numbers of several models' eval/audit folders; the first is the baseline.
+
+    Args:
+        models: {name: folder} in display order; each folder holds metrics.json (+ scores_<name>.jsonl) and/or
+            audit.json. The first entry is the baseline the others are compared with.
+        n_resamples: bootstrap resamples of the paired differences.
+        seed: seed of the bootstrap and the permutation test.
+
+    Returns:
+        dict: "baseline", "models" ({name: {folder, model, training, datasets, audit}}) and "notes".
+
+    Raises:
+        RewardlabError: fewer than two models, a folder with neither metrics.json nor audit.json, or invalid JSON.
+
+    Example:
+        >>> import tempfile
+        >>> from rewardlab import CallableScorer, evaluate, simulate_pairs
+        >>> from rewardlab.simulate.datasets import parse_rows
+        >>> data = {"sim": parse_rows(simulate_pairs(60, seed=0))}
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> for name, fn in (("longer", len), ("shorter", lambda r: -len(r))):
+        ...     _ = evaluate(CallableScorer(lambda p, r, fn=fn: fn(r), name=name), data, f"{tmp.name}/{name}",
+        ...                  n_resamples=100, progress=False, plots=False)
+        >>> res = compare_folders({"longer": f"{tmp.name}/longer", "shorter": f"{tmp.name}/shorter"}, n_resamples=100)
+        >>> res["baseline"], sorted(res["models"]["shorter"]["datasets"]["sim"]["vs_baseline"])
+        ('longer', ['accuracy', 'gold_agreement', 'n'])
+        >>> tmp.cleanup()
+    """
+    if len(models) < 2:
+        raise RewardlabError("a comparison needs at least two models (the first is the baseline)")
+    names = list(models)
+    base = names[0]
+    out: dict[str, Any] = {"baseline": base, "models": {}, "notes": []}
+    for name in names:
+        folder = Path(models[name])
+        metrics = _read_json(folder / "metrics.json")
+        audit = _read_json(folder / "audit.json")
+        if metrics is None and audit is None:
+            raise RewardlabError(f"{folder}: no metrics.json or audit.json (run `rewardlab eval -o {folder}` and/or "
+                                 f"`rewardlab audit -o {folder}` for model {name!r})")
+        model = (metrics or {}).get("model") or (audit or {}).get("model")
+        entry: dict[str, Any] = {"folder": str(folder), "model": model, "training": _training(model),
+                                 "datasets": {}, "audit": _audit_summary(audit) if audit else None}
+        for ds, m in ((metrics or {}).get("datasets") or {}).items():
+            if m.get("kind") != "pairs":
+                continue
+            d: dict[str, Any] = {"n": m.get("n"), "accuracy": m.get("accuracy"),
+                                 "gold_agreement": (m.get("gold_agreement") or {}).get("agreement")}
+            if name != base:
+                base_rows = _scores(Path(models[base]), ds)
+                if base_rows:
+                    d["vs_baseline"] = _paired(base_rows, _scores(folder, ds), n_resamples, seed)
+                else:
+                    out["notes"].append(f"{name}: dataset {ds!r} was not evaluated for the baseline {base!r}")
+            entry["datasets"][ds] = d
+        out["models"][name] = entry
+    return jsonable(out)
+
+
+def _diff(d: dict[str, Any] | None) -> str:
+    if not d:
+        return ""
+    x = d["difference"]
+    return (f"<br><small>{x['estimate']:+.3f} [{x['lo']:+.3f}, {x['hi']:+.3f}] vs baseline, "
+            f"p = {d['p_value']:.3g}</small>")
+
+
+def _training_text(t: dict[str, Any] | None) -> str:
+    if not t:
+        return "n/a"
+    bits = [f"{t.get('head')} head", str(t.get("loss") or "")]
+    if t.get("balance"):
+        bits.append(f"--balance length ({t['balance']})")
+    if t.get("augment"):
+        bits.append(f"--augment {t['augment']}")
+    return ", ".join(b for b in bits if b)
+
+
+def comparison_html(res: dict[str, Any], title: str | None = None) -> str:
+    """The comparison page (self-contained HTML) of a `compare_folders` result."""
+    from rewardlab.report.page import CSS
+
+    names = list(res["models"])
+    head = "".join(f"<th>{esc(n)}{' (baseline)' if n == res['baseline'] else ''}</th>" for n in names)
+
+    def row(label: str, cells: list[str], cls: str = "") -> str:
+        return f"<tr{cls}><td>{esc(label)}</td>" + "".join(f"<td class=num>{c}</td>" for c in cells) + "</tr>"
+
+    rows = [row("model", [esc(res["models"][n]["model"] or "n/a") for n in names]),
+            row("training", [esc(_training_text(res["models"][n]["training"])) for n in names])]
+    datasets = list(dict.fromkeys(ds for n in names for ds in res["models"][n]["datasets"]))
+    for ds in datasets:
+        cells_acc, cells_gold = [], []
+        for n in names:
+            d = res["models"][n]["datasets"].get(ds)
+            vs = (d or {}).get("vs_baseline") or {}
+            cells_acc.append("n/a" if not d else ci(d.get("accuracy")) + _diff(vs.get("accuracy")))
+            cells_gold.append("n/a" if not d else ci(d.get("gold_agreement")) + _diff(vs.get("gold_agreement")))
+        rows.append(row(f"{ds}: accuracy", cells_acc))
+        if any(res["models"][n]["datasets"].get(ds, {}).get("gold_agreement") for n in names):
+            rows.append(row(f"{ds}: gold agreement", cells_gold))
+    audits = {n: res["models"][n]["audit"] for n in names}
+    if any(audits.values()):
+        def au(key: str, fmt: Any) -> list[str]:
+            return ["n/a" if not a else fmt(a.get(key)) for a in audits.values()]
+
+        rows.append(row("audit: flags", au("n_flags", lambda v: esc(v))))
+        for stat in LENGTH_STATS:
+            rows.append(row(f"reward vs length: {stat.replace('_', ' ')}",
+                            ["n/a" if not a else ci(a["length_correlation"].get(stat), 2) for a in audits.values()]))
+        rows.append(row("length-balanced accuracy", au("length_balanced_accuracy", lambda v: ci(v))))
+        rows.append(row("accuracy where chosen is shorter", au("chosen_shorter_accuracy", lambda v: ci(v))))
+        probes = list(dict.fromkeys(k for a in audits.values() if a for k in a["adversarial"]))
+        for p in probes:
+            rows.append(row(f"adversarial {p}: outscores the real response",
+                            ["n/a" if not a or a["adversarial"].get(p) is None else ci(a["adversarial"][p], pct=True)
+                             for a in audits.values()]))
+    flag_lists = "".join(
+        f"<h3>{esc(n)}</h3>" + ("".join(f"<div class=warn>{esc(f)}</div>" for f in a["flags"])
+                                or "<div class=ok>no flags</div>")
+        for n, a in audits.items() if a)
+    notes = "".join(f"<p class=meta>note: {esc(x)}</p>" for x in res.get("notes", []))
+    t = esc(title or "Reward models side by side")
+    return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
+<meta name=viewport content="width=device-width, initial-scale=1">
+<title>{t}</title><style>{CSS}</style></head><body><main>
+<h1>{t}</h1>
+<div class=meta>baseline: {esc(res['baseline'])}; differences are (model - baseline) on the same pairs, 95% paired
+bootstrap CI and sign-flip p-value</div>
+<table><tr><th></th>{head}</tr>{''.join(rows)}</table>{notes}
+<h2>Audit flags</h2>{flag_lists or '<p>no audits</p>'}
+</main></body></html>"""
+
+
+def build_comparison(models: Mapping[str, str | Path], output: str | Path, title: str | None = None,
+                     n_resamples: int = 1000, seed: int = 0) -> Path:
+    """Write output/comparison.json and output/comparison.html for several models; returns the HTML path.
+
+    Args:
+        models: {name: eval/audit folder}; the first is the baseline (see `compare_folders`).
+        output: the folder to write (created when missing).
+        title: the page title.
+        n_resamples: bootstrap resamples of the paired differences.
+        seed: seed of the bootstrap and the permutation test.
+
+    Returns:
+        Path: output/comparison.html.
+
+    Raises:
+        RewardlabError: see `compare_folders`.
+
+    Example:
+        >>> build_comparison({"bt": "runs/bt/check", "odin": "runs/odin/check"}, "runs/cmp")  # doctest: +SKIP
+        PosixPath('runs/cmp/comparison.html')
+    """
+    res = compare_folders(models, n_resamples=n_resamples, seed=seed)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.json").write_text(json.dumps(res, indent=2))
+    page = out / "comparison.html"
+    page.write_text(comparison_html(res, title), encoding="utf-8")
+    return page
