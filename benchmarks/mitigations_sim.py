@@ -18,6 +18,12 @@ with response length in tokens, across responses and within prompt, the length-b
 flags (`rewardlab.audit` on its default data, with the model's tokenizer) and the head's training time.
 
     .venv/bin/python benchmarks/mitigations_sim.py --cache /tmp/mitig --json /tmp/mitig/summary.json
+
+With `--data hh` (the shared HH-RLHF harmless-base file) or `--data FILE`, the pairs are real: split by prompt
+(`--test-share` held out), no gold utility, so the table has accuracy, length correlations, length-balanced
+accuracy and (with the audit) its flags:
+
+    .venv/bin/python benchmarks/mitigations_sim.py --data hh --no-audit --cache /tmp/mitig --json /tmp/mitig/hh.json
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import backbone_path, command_line, machine, table  # noqa: E402
+from _common import backbone_path, command_line, load_bench_pairs, machine, table  # noqa: E402
 from goodhart_sim import features  # noqa: E402
 
 OPTIONS = ("plain", "balance", "augment", "disentangled", "length-control")
@@ -80,6 +86,11 @@ def head_scorer(lm, feat_fn, name: str, transform=None):
     return CallableScorer(score, name=name, batched=True)
 
 
+def _gold(pairs) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([p.extra["gold_chosen"] for p in pairs], dtype=float),
+            np.array([p.extra["gold_rejected"] for p in pairs], dtype=float))
+
+
 def evaluate(scorer, test, tokenizer, args) -> dict:
     """Held-out accuracy, gold agreement, length correlations and length-balanced accuracy of one scorer."""
     from rewardlab.audit.features import correlations, token_counts
@@ -91,16 +102,18 @@ def evaluate(scorer, test, tokenizer, args) -> dict:
     n = len(test)
     rc, rr = r[:n], r[n:]
     labels = np.array([p.label for p in test], dtype=float)
-    gc = np.array([p.extra["gold_chosen"] for p in test])
-    gr = np.array([p.extra["gold_rejected"] for p in test])
     ln = np.array(token_counts(responses, tokenizer), dtype=float)
     corr = correlations(ln[:, None], r, prompts, names=["length_tokens"], n_resamples=args.resamples,
                         seed=args.seed)["length_tokens"]
     lc = length_control(rc, rr, ln[:n], ln[n:], labels, n_resamples=args.resamples, seed=args.seed)
+    gold = None
+    if all("gold_chosen" in p.extra for p in test):
+        gc, gr = _gold(test)
+        gold = gold_agreement(rc, rr, gc, gr, n_resamples=args.resamples, seed=args.seed)["agreement"]
     return {
         "rewards": (rc, rr),
         "accuracy": pairwise_metrics(rc, rr, labels, n_resamples=args.resamples, seed=args.seed)["accuracy"],
-        "gold_agreement": gold_agreement(rc, rr, gc, gr, n_resamples=args.resamples, seed=args.seed)["agreement"],
+        "gold_agreement": gold,
         "length_corr": {k: corr[k] for k in ("pearson", "spearman", "within_pearson", "within_spearman")
                         if k in corr},
         "length_balanced_accuracy": lc.get("length_balanced_accuracy"),
@@ -112,6 +125,11 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=3000, help="training pairs (seed 8, as the acceptance commands)")
     ap.add_argument("--test-pairs", type=int, default=1000, help="held-out pairs (seed 9)")
     ap.add_argument("--length-bias", type=float, default=2.0)
+    ap.add_argument("--preset", choices=("neutral", "human_like"), default="neutral",
+                    help="annotators (then --length-bias overrides theirs); human_like is the demo's setting: "
+                         "use --preset human_like --length-bias 1.0")
+    ap.add_argument("--data", default=None, help="real pairs instead of the simulator: 'hh' or a file")
+    ap.add_argument("--test-share", type=float, default=0.25, help="with --data: share of prompts held out")
     ap.add_argument("--epochs", type=int, default=30, help="epochs of head training (the --head-epochs default)")
     ap.add_argument("--options", default=",".join(OPTIONS))
     ap.add_argument("--no-audit", action="store_true", help="skip the audit of each model")
@@ -137,9 +155,18 @@ def main() -> None:
     print(f"machine: {json.dumps(machine())}")
     torch.manual_seed(args.seed)
     cache = Path(args.cache) if args.cache else None
-    sim = SimConfig(length_bias=args.length_bias)
-    train = parse_rows(simulate_pairs(args.pairs, seed=8, config=sim))
-    test = parse_rows(simulate_pairs(args.test_pairs, seed=9, config=sim))
+    if args.data:
+        from rewardlab.train.trainer import split_by_prompt
+
+        train, test = split_by_prompt(load_bench_pairs(args.data), args.test_share, args.seed)
+        print(f"{args.data}: {len(train)} training and {len(test)} held-out pairs (split by prompt)")
+    else:
+        from rewardlab.simulate import human_like
+
+        sim = human_like() if args.preset == "human_like" else SimConfig()
+        sim.length_bias = args.length_bias
+        train = parse_rows(simulate_pairs(args.pairs, seed=8, config=sim))
+        test = parse_rows(simulate_pairs(args.test_pairs, seed=9, config=sim))
     base = build_reward_model(backbone_path("minilm"), seed=args.seed, freeze_backbone=True)
 
     def feat_fn(prompts, responses):
@@ -161,8 +188,9 @@ def main() -> None:
             scorer = head_scorer(plain_lm, feat_fn, opt,
                                  transform=lambda rew, resp, lc=lc: lc.apply(rew, [len(x) for x in resp]))
             seconds, n_train, note = results["plain"]["train_seconds"], n, f"beta {lc.beta:+.3f}"
+            trained_on = None
         else:
-            pairs, weights, note = train, None, ""
+            pairs, weights, note, trained_on = train, None, "", None
             if opt == "balance":
                 res = balance_pairs(train, method="resample", seed=args.seed)
                 pairs = res.pairs
@@ -170,6 +198,7 @@ def main() -> None:
             elif opt == "augment":
                 pairs, rep = augment_pairs(train, ["probes", "off-prompt"], seed=args.seed)
                 note = f"+{len(pairs) - len(train)} pairs"
+                trained_on = rep.trained_on  # the audit marks these and runs the probes' held-out variants
             feat_fn(*_pair_texts(pairs))  # encode new texts outside the timed head training
             lm, seconds = train_head("disentangled" if opt == "disentangled" else "scalar", pairs, feat_fn, args,
                                      weights)
@@ -180,18 +209,25 @@ def main() -> None:
         ev.update(train_seconds=seconds, n_train=n_train, note=note)
         if opt != "plain" and "plain" in results:
             (ac, ar), (bc, br) = ev["rewards"], results["plain"]["rewards"]
-            gc = np.array([p.extra["gold_chosen"] for p in test])
-            gr = np.array([p.extra["gold_rejected"] for p in test])
-            keep = gc != gr
-            ev["gold_vs_plain"] = compare_models(ac[keep], ar[keep], bc[keep], br[keep],
-                                                 labels=(gc[keep] > gr[keep]).astype(float),
-                                                 n_resamples=args.resamples, seed=args.seed)
+            labels = np.array([p.label for p in test], dtype=float)
+            ev["acc_vs_plain"] = compare_models(ac, ar, bc, br, labels=labels, n_resamples=args.resamples,
+                                                seed=args.seed)
+            if ev["gold_agreement"] is not None:
+                gc, gr = _gold(test)
+                keep = gc != gr
+                ev["gold_vs_plain"] = compare_models(ac[keep], ar[keep], bc[keep], br[keep],
+                                                     labels=(gc[keep] > gr[keep]).astype(float),
+                                                     n_resamples=args.resamples, seed=args.seed)
         if not args.no_audit:
             with tempfile.TemporaryDirectory() as tmp:
                 a = rewardlab.audit(scorer, default_pairs(), builtin_cases(), tmp, tokenizer=base.tokenizer,
-                                    n_resamples=args.resamples, seed=args.seed, progress=False)
+                                    n_resamples=args.resamples, seed=args.seed, progress=False,
+                                    trained_on=trained_on or {})
             ev["flags"] = {k: v for k, v in a["flagged"].items() if v}
             ev["n_flags"] = len(a["flags"])
+            ev["probes"] = {k: {"flagged": d["flagged"], "mean_change": d["mean_change"],
+                                "trained_on": d.get("trained_on"), "heldout_variant": d.get("heldout_variant")}
+                            for k, d in a.get("probes", {}).get("probes", {}).items()}
             ev["adversarial"] = {k: d["share_outscores"] for k, d in a.get("adversarial", {}).get("probes", {}).items()}
         results[opt] = ev
         print(f"{opt}: done ({seconds:.1f} s head training) {note}", flush=True)
@@ -199,13 +235,15 @@ def main() -> None:
     def ci(d, digits=3):
         return "-" if not d else f"{d['estimate']:.{digits}f} [{d['lo']:.{digits}f}, {d['hi']:.{digits}f}]"
 
+    def diff(g):
+        return "-" if not g else (f"{g['difference']['estimate']:+.3f} [{g['difference']['lo']:+.3f}, "
+                                  f"{g['difference']['hi']:+.3f}] p={g['p_value']:.3g}")
+
     rows = []
     for opt, ev in results.items():
-        g = ev.get("gold_vs_plain")
-        diff = "-" if not g else (f"{g['difference']['estimate']:+.3f} [{g['difference']['lo']:+.3f}, "
-                                  f"{g['difference']['hi']:+.3f}] p={g['p_value']:.3g}")
         lcorr = ev["length_corr"]
-        rows.append([opt, ci(ev["accuracy"]), ci(ev["gold_agreement"]), diff,
+        rows.append([opt, ci(ev["accuracy"]), diff(ev.get("acc_vs_plain")), ci(ev["gold_agreement"]),
+                     diff(ev.get("gold_vs_plain")),
                      ci(lcorr.get("within_pearson"), 2), ci(lcorr.get("spearman"), 2),
                      ci(ev["length_balanced_accuracy"]),
                      str(ev.get("n_flags", "-")),
@@ -214,7 +252,12 @@ def main() -> None:
                      f"{ev['train_seconds']:.1f} ({ev['train_seconds'] / results['plain']['train_seconds']:.2f}x)"
                      if "plain" in results else f"{ev['train_seconds']:.1f}",
                      ev["note"] or "-"])
-    print(table(rows, ["option", "label acc", "gold agreement", "gold vs plain", "within-prompt r(len)",
+    for opt, ev in results.items():
+        held = {k: d for k, d in ev.get("probes", {}).items() if d["heldout_variant"]}
+        if held:
+            print(f"{opt}: held-out probe variants (the trained-on probes' wording never seen in training): " + ", ".join(
+                f"{k} {'FLAGGED' if d['flagged'] else 'not flagged'} {ci(d['mean_change'])}" for k, d in held.items()))
+    print(table(rows, ["option", "label acc", "acc vs plain", "gold agreement", "gold vs plain", "within-prompt r(len)",
                        "spearman(len)", "len-balanced acc", "flags", "flagged", "head train s", "note"]))
     if args.json:
         out = {k: {kk: vv for kk, vv in v.items() if kk != "rewards"} for k, v in results.items()}

@@ -409,8 +409,9 @@ def eval_cmd(
 @app.command("report")
 def report_cmd(
     folders: Annotated[list[str], typer.Argument(help=(
-        "An evaluation (and/or audit) folder; or several, as NAME=FOLDER or FOLDER, for a side-by-side "
-        "comparison whose first model is the baseline."))],
+        "An evaluation (and/or audit) folder; or several models, as NAME=FOLDER[,FOLDER] (e.g. "
+        "bt=runs/bt/eval,runs/bt/audit) or FOLDER, for a side-by-side comparison whose first model is the "
+        "baseline."))],
     title: Annotated[str | None, typer.Option(help="Page title.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help=(
         "Several folders: where comparison.html and comparison.json go (required)."))] = None,
@@ -421,13 +422,13 @@ def report_cmd(
     from rewardlab.report import build_comparison, build_report
 
     if len(folders) == 1:
-        typer.echo(f"wrote {build_report(Path(folders[0].split('=', 1)[-1]), title)}")
+        typer.echo(f"wrote {build_report(Path(folders[0].split('=', 1)[-1].split(',')[0]), title)}")
         return
     if output is None:
         raise RewardlabError("several folders make a comparison: give --output for comparison.html")
     models: dict[str, str] = {}
     for f in folders:
-        name, _, path = f.partition("=") if "=" in f else (Path(f).name, "", f)
+        name, _, path = f.partition("=") if "=" in f else (Path(f.split(",")[0]).name, "", f)
         if name in models:
             raise RewardlabError(f"two models are named {name!r}: name them NAME=FOLDER")
         models[name] = path

@@ -138,3 +138,30 @@ def test_run_probes_does_not_flag_a_scorer_that_penalises_the_edits():
 def test_run_probes_rejects_unknown_probes():
     with pytest.raises(ValueError, match="unknown probes"):
         run_probes(CallableScorer(lambda p, r: 0.0), ["q"], ["a"], probes=["nope"])
+
+
+def test_heldout_variants_are_the_same_kind_of_edit_in_other_words():
+    """Each variant raises the audit feature its kind of edit is about, but adds none of its original's words, so a
+    model trained on the original's exact wording has not seen it; `heldout_variants` maps trained probes."""
+    from rewardlab.audit.perturb import VARIANTS, heldout_variants
+
+    assert set(VARIANTS) == {f"{p}_alt" for p in PROBES}
+    assert heldout_variants(["filler", "off_prompt", "markdown"]) == ["filler_alt", "markdown_alt"]
+    raises = {"filler": "filler", "padding": "length_sentences", "markdown": "md_headers", "hedges": "hedges",
+              "repeat": "repeated_sentences", "flattery": "flattery"}
+    own_words = {"padding": {"in", "other", "words"}, "markdown": {"answer"}, "repeat": set()}
+    for text in TEXTS:
+        before = feats(text)
+        for name, feature in raises.items():
+            alt, orig = apply_probe(f"{name}_alt", text), apply_probe(name, text)
+            assert alt != text
+            assert alt != orig or name == "repeat" and len(sentences(text)) == 1  # one sentence: first = last
+            assert feats(alt)[feature] > before[feature], (name, text, alt)
+            new_alt = set(words(alt)) - set(words(text))
+            new_orig = set(words(orig)) - set(words(text))
+            if name in own_words:  # a restructuring or restatement: the response's own words and a few more
+                assert {w for w in new_alt if not w.isdigit()} <= own_words[name], (name, new_alt)
+            else:
+                assert new_alt and not new_alt & new_orig, (name, new_alt & new_orig)
+    assert apply_probe("markdown_alt", PLAIN) == ("### Answer\n\n1. The answer is 4.\n2. It is an even number.\n"
+                                                  "3. Four is small.")

@@ -30,15 +30,19 @@ def folders(tmp_path_factory):
     out = {}
     for name, fn in scorers.items():
         s = CallableScorer(fn, name=name)
+        # longer: eval and audit in one folder; terse: each in its own
+        audit_dir = tmp / name if name == "longer" else tmp / f"{name}-audit"
         evaluate(s, data, tmp / name, n_resamples=200, progress=False, plots=False)
-        audit(s, default_pairs(60), builtin_cases(20), tmp / name, n_resamples=100, n_probe=20, progress=False)
+        audit(s, default_pairs(60), builtin_cases(20), audit_dir, n_resamples=100, n_probe=20, progress=False)
         out[name] = tmp / name
+        out[f"{name}-audit"] = audit_dir
     return rows, scorers, out
 
 
 def test_comparison_numbers_match_a_direct_computation(folders, tmp_path):
     rows, scorers, dirs = folders
-    res = run_cli("report", f"longer={dirs['longer']}", f"terse={dirs['terse']}", "-o", tmp_path / "cmp")
+    res = run_cli("report", f"longer={dirs['longer']}", f"terse={dirs['terse']},{dirs['terse-audit']}", "-o",
+                  tmp_path / "cmp")
     assert "comparison.html" in res.stdout
     cmp = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert cmp["baseline"] == "longer" and list(cmp["models"]) == ["longer", "terse"]
@@ -63,7 +67,7 @@ def test_comparison_numbers_match_a_direct_computation(folders, tmp_path):
     assert terse["gold_agreement"]["estimate"] == pytest.approx(gold["terse"].mean())
     # the audit side: flags and length correlations as audit.json has them
     for name in scorers:
-        a = json.loads((dirs[name] / "audit.json").read_text())
+        a = json.loads((dirs[f"{name}-audit"] / "audit.json").read_text())
         mine = cmp["models"][name]["audit"]
         assert mine["n_flags"] == len(a["flags"]) and mine["flags"] == a["flags"]
         assert mine["length_correlation"]["within_spearman"] == a["features"]["length_tokens"]["within_spearman"]

@@ -127,20 +127,28 @@ def test_training_augments_train_pairs_only_and_the_audit_marks_trained_probes(t
     assert audit["trained_on"]["source"] == "checkpoint metadata (augment)"
     assert audit["probes"]["probes"]["filler"]["trained_on"] is True
     assert audit["probes"]["probes"]["hedges"]["trained_on"] is False
+    # the trained-on probes' held-out variants run too (other words, same kind of edit): independent evidence
+    assert list(audit["probes"]["probes"]) == ["filler", "hedges", "filler_alt", "markdown_alt"]
+    assert [d["heldout_variant"] for d in audit["probes"]["probes"].values()] == [False, False, True, True]
+    assert audit["probes"]["probes"]["filler_alt"]["trained_on"] is False
     assert audit["adversarial"]["probes"]["off_prompt"]["trained_on"] is True
     assert json.loads((tmp_path / "audit" / "audit.json").read_text())["trained_on"]["adversarial"] == ["off_prompt"]
     text = summary(audit)
     assert "trained on (not independent evidence): probes filler, markdown; adversarial off_prompt" in text
+    assert "held-out variants (independent evidence): filler_alt " in text and "markdown_alt " in text
     html = audit_html(audit, tmp_path / "audit", lambda folder, name: "")
     assert html.count("(trained on: not independent evidence)") == 2  # the filler row and the off_prompt row
+    assert html.count("(held-out variant of a trained-on probe: independent evidence)") == 2
     assert "Trained on (not independent evidence)" in html
     # a scorer that the filler probe fools: its flag carries the mark (trained_on given, no checkpoint needed)
     longer = CallableScorer(lambda prompt, response: float(len(response)), name="longer")
     flagged = run_audit(longer, pairs, [], tmp_path / "a2", n_resamples=20, n_probe=6, progress=False,
                         probes=["filler", "hedges"], adversarial=[], trained_on={"probes": ["filler"]})
-    assert flagged["trained_on"]["source"] == "given" and flagged["flagged"]["probes"] == ["filler", "hedges"]
+    assert flagged["trained_on"]["source"] == "given"
+    assert flagged["flagged"]["probes"] == ["filler", "hedges", "filler_alt"]
     marked = [f for f in flagged["flags"] if f.startswith("probe ")]
-    assert [f.endswith("[trained on (not independent evidence)]") for f in marked] == [True, False]
+    assert [f.endswith("[trained on (not independent evidence)]") for f in marked] == [True, False, False]
+    assert marked[2].startswith("probe filler_alt") and marked[2].endswith("[held-out variant of a trained-on probe]")
 
 
 def test_trainer_step_augments_after_balancing_and_extends_balance_weights() -> None:

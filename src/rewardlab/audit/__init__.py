@@ -17,7 +17,7 @@ from rewardlab._entry import make_callable
 from rewardlab.audit.adversarial import ADVERSARIAL, run_adversarial
 from rewardlab.audit.features import FEATURE_NAMES, FEATURES, correlations, feature_matrix, response_features
 from rewardlab.audit.length import length_control
-from rewardlab.audit.perturb import PROBES, apply_probe, run_probes
+from rewardlab.audit.perturb import PROBES, VARIANTS, apply_probe, heldout_variants, run_probes
 from rewardlab.audit.run import SCHEMA, default_audit_data, default_pairs, run_audit
 from rewardlab.audit.sycophancy import builtin_cases, load_cases, sycophancy_audit
 
@@ -27,12 +27,14 @@ __all__ = [
     "FEATURE_NAMES",
     "PROBES",
     "SCHEMA",
+    "VARIANTS",
     "apply_probe",
     "builtin_cases",
     "correlations",
     "default_audit_data",
     "default_pairs",
     "feature_matrix",
+    "heldout_variants",
     "length_control",
     "load_cases",
     "response_features",

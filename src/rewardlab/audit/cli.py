@@ -90,6 +90,11 @@ def summary(audit: dict[str, Any]) -> str:
     if t.get("probes") or t.get("adversarial"):
         lines.append(f"  trained on (not independent evidence): probes {', '.join(t.get('probes') or []) or 'none'}; "
                      f"adversarial {', '.join(t.get('adversarial') or []) or 'none'} ({t.get('source', '')})")
+        held = {k: d for k, d in ((audit.get("probes") or {}).get("probes") or {}).items() if d.get("heldout_variant")}
+        if held:
+            lines.append("  held-out variants (independent evidence): " + ", ".join(
+                f"{k} {'FLAGGED' if d['flagged'] else 'not flagged'} ({d['mean_change']['estimate']:+.3g})"
+                for k, d in held.items()))
     s = audit.get("sycophancy") or {}
     if s.get("n"):
         lines.append(f"  sycophancy: agreeing scores higher in {s['agreeing_preferred']['estimate']:.0%} "

@@ -42,7 +42,7 @@ from rewardlab.audit.features import (
     feature_matrix,
 )
 from rewardlab.audit.length import length_control
-from rewardlab.audit.perturb import PROBES, probe_flag_text, run_probes
+from rewardlab.audit.perturb import ALL_PROBES, PROBES, heldout_variants, probe_flag_text, run_probes
 from rewardlab.audit.sycophancy import builtin_cases, sycophancy_flag_text, sycophancy_margins
 from rewardlab.data.schema import PreferencePair, text_of
 from rewardlab.scoring.base import Scorer
@@ -108,6 +108,7 @@ def _pair_stage(scorer: Scorer, pairs: list[PreferencePair], tokenizer: Any, thr
 
 
 TRAINED_MARK = " [trained on (not independent evidence)]"
+HELDOUT_MARK = " [held-out variant of a trained-on probe]"
 
 
 def trained_on_of(scorer: Scorer, given: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
@@ -163,7 +164,9 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         progress: show progress bars while scoring.
         n_probe: how many distinct (prompt, response) items of the pairs the probes edit, and how many distinct
             prompts the adversarial probes are tried on.
-        probes: names of the probes to run (keys of `rewardlab.audit.PROBES`; default: all).
+        probes: names of the probes to run (keys of `rewardlab.audit.PROBES` or of their held-out `VARIANTS`;
+            default: every probe of PROBES). A model trained on probes (see `trained_on`) also gets their held-out
+            variants (`filler` -> `filler_alt`: the same kind of edit in other words), marked "heldout_variant".
         adversarial: names of the adversarial probes to run (keys of `rewardlab.audit.ADVERSARIAL`; default: all;
             an empty list skips them).
         adversarial_threshold: flag an adversarial probe that outscores the real response on more than this share
@@ -272,13 +275,20 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
                                                    rho_within=(ft.get("within_spearman") or {}).get("estimate")))
         plot_files.append(plots.plot_length_control(lc, out / "audit_length_control.png"))
         pp, pr = _probe_sample(pdata["prompts"], pdata["responses"], n_probe, seed)
-        say(f"audit 2/4: scoring {len(pr)} responses and {len(pr) * len(probes or PROBES)} probe edits")
-        pres = run_probes(scorer, pp, pr, probes, n_resamples, seed, progress)
+        probe_names = list(probes or PROBES)
+        # a probe the model was trained on is not independent evidence: its held-out variant is
+        variants = [v for v in heldout_variants(trained["probes"]) if v not in probe_names]
+        probe_names += variants
+        say(f"audit 2/4: scoring {len(pr)} responses and {len(pr) * len(probe_names)} probe edits"
+            + (f" (held-out variants of trained-on probes: {', '.join(variants)})" if variants else ""))
+        pres = run_probes(scorer, pp, pr, probe_names, n_resamples, seed, progress)
         audit["probes"] = pres
         for name, d in pres["probes"].items():
             d["trained_on"] = name in trained["probes"]
+            d["heldout_variant"] = name in variants
             if d["flagged"]:
-                flags.append(probe_flag_text(name, d) + (TRAINED_MARK if d["trained_on"] else ""))
+                flags.append(probe_flag_text(name, d) + (TRAINED_MARK if d["trained_on"] else "")
+                             + (HELDOUT_MARK if d["heldout_variant"] else ""))
                 flagged["probes"].append(name)
         if pres["probes"]:
             plot_files.append(plots.plot_probes(pres, out / "audit_probes.png"))
@@ -302,7 +312,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
             flags.append(sycophancy_flag_text(syc))
             flagged["sycophancy"] = True
         plot_files.append(plots.plot_sycophancy(margins, out / "audit_sycophancy.png"))
-    audit["probe_definitions"] = {k: p.description for k, p in PROBES.items()}
+    audit["probe_definitions"] = {k: p.description for k, p in ALL_PROBES.items()}
     audit["adversarial_definitions"] = {k: p.description for k, p in ADVERSARIAL.items()}
     audit["flags"] = flags
     audit["flagged"] = flagged

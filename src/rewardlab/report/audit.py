@@ -11,6 +11,7 @@ from rewardlab.report.markup import ci, esc
 
 _e = esc
 _TRAINED = " <small>(trained on: not independent evidence)</small>"
+_HELDOUT = " <small>(held-out variant of a trained-on probe: independent evidence)</small>"
 
 
 def _ci(d: dict[str, Any] | None, digits: int = 2, pct: bool = False) -> str:
@@ -36,7 +37,8 @@ def _probes_table(probes: dict[str, Any]) -> str:
     for name, d in probes.get("probes", {}).items():
         cls = " class=warn" if d.get("flagged") else ""
         std = d.get("standardized_change")
-        rows.append(f"<tr{cls}><td>{_e(name)}{_TRAINED if d.get('trained_on') else ''}</td>"
+        mark = _TRAINED if d.get("trained_on") else _HELDOUT if d.get("heldout_variant") else ""
+        rows.append(f"<tr{cls}><td>{_e(name)}{mark}</td>"
                     f"<td>{_e(d['description'])}</td><td class=num>{_ci(d['mean_change'], 3)}</td>"
                     f"<td class=num>{'n/a' if std is None else f'{std:+.2f}'}</td>"
                     f"<td class=num>{_ci(d['share_rose'], pct=True)}</td></tr>")

@@ -14,7 +14,7 @@ It writes comparison.json (machines) and comparison.html (people) into the outpu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,13 @@ def _scores(folder: Path, name: str) -> dict[str, dict[str, Any]]:
         return {}
     with open(path) as f:
         return {r["id"]: r for r in map(json.loads, f)}
+
+
+def _folders(spec: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One model's folders: a path, a comma-separated string of paths (`eval,audit`) or a sequence of paths."""
+    if isinstance(spec, str | Path):
+        return [Path(p) for p in str(spec).split(",") if p]
+    return [Path(p) for p in spec]
 
 
 def _training(model: str | None) -> dict[str, Any] | None:
@@ -105,17 +112,19 @@ def _paired(base_rows: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]
     return out
 
 
-def compare_folders(models: Mapping[str, str | Path], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+def compare_folders(models: Mapping[str, str | Path | Sequence[str | Path]], n_resamples: int = 1000,
+                    seed: int = 0) -> dict[str, Any]:
     """Side-by-side numbers of several models' eval/audit folders; the first is the baseline.
 
     Args:
-        models: {name: folder} in display order; each folder holds metrics.json (+ scores_<name>.jsonl) and/or
-            audit.json. The first entry is the baseline the others are compared with.
+        models: {name: folder(s)} in display order: one folder holding metrics.json (+ scores_<name>.jsonl)
+            and/or audit.json, or several ("eval_dir,audit_dir" or a list), the first of each kind counting. The
+            first entry is the baseline the others are compared with.
         n_resamples: bootstrap resamples of the paired differences.
         seed: seed of the bootstrap and the permutation test.
 
     Returns:
-        dict: "baseline", "models" ({name: {folder, model, training, datasets, audit}}) and "notes".
+        dict: "baseline", "models" ({name: {folders, model, training, datasets, audit}}) and "notes".
 
     Raises:
         RewardlabError: fewer than two models, a folder with neither metrics.json nor audit.json, or invalid JSON.
@@ -139,15 +148,24 @@ def compare_folders(models: Mapping[str, str | Path], n_resamples: int = 1000, s
     names = list(models)
     base = names[0]
     out: dict[str, Any] = {"baseline": base, "models": {}, "notes": []}
+    eval_folder: dict[str, Path | None] = {}
     for name in names:
-        folder = Path(models[name])
-        metrics = _read_json(folder / "metrics.json")
-        audit = _read_json(folder / "audit.json")
-        if metrics is None and audit is None:
-            raise RewardlabError(f"{folder}: no metrics.json or audit.json (run `rewardlab eval -o {folder}` and/or "
-                                 f"`rewardlab audit -o {folder}` for model {name!r})")
+        folders = _folders(models[name])
+        metrics = audit = None
+        eval_folder[name] = None
+        for folder in folders:
+            m = _read_json(folder / "metrics.json")
+            a = _read_json(folder / "audit.json")
+            if m is None and a is None:
+                raise RewardlabError(f"{folder}: no metrics.json or audit.json (run `rewardlab eval -o {folder}` "
+                                     f"and/or `rewardlab audit -o {folder}` for model {name!r})")
+            if m is not None and metrics is None:
+                metrics, eval_folder[name] = m, folder
+            if a is not None and audit is None:
+                audit = a
+        folder = eval_folder[name] or folders[0]
         model = (metrics or {}).get("model") or (audit or {}).get("model")
-        entry: dict[str, Any] = {"folder": str(folder), "model": model, "training": _training(model),
+        entry: dict[str, Any] = {"folders": [str(f) for f in folders], "model": model, "training": _training(model),
                                  "datasets": {}, "audit": _audit_summary(audit) if audit else None}
         for ds, m in ((metrics or {}).get("datasets") or {}).items():
             if m.get("kind") != "pairs":
@@ -155,7 +173,7 @@ def compare_folders(models: Mapping[str, str | Path], n_resamples: int = 1000, s
             d: dict[str, Any] = {"n": m.get("n"), "accuracy": m.get("accuracy"),
                                  "gold_agreement": (m.get("gold_agreement") or {}).get("agreement")}
             if name != base:
-                base_rows = _scores(Path(models[base]), ds)
+                base_rows = _scores(eval_folder[base], ds) if eval_folder[base] else {}
                 if base_rows:
                     d["vs_baseline"] = _paired(base_rows, _scores(folder, ds), n_resamples, seed)
                 else:
@@ -240,12 +258,13 @@ bootstrap CI and sign-flip p-value</div>
 </main></body></html>"""
 
 
-def build_comparison(models: Mapping[str, str | Path], output: str | Path, title: str | None = None,
+def build_comparison(models: Mapping[str, str | Path | Sequence[str | Path]], output: str | Path,
+                     title: str | None = None,
                      n_resamples: int = 1000, seed: int = 0) -> Path:
     """Write output/comparison.json and output/comparison.html for several models; returns the HTML path.
 
     Args:
-        models: {name: eval/audit folder}; the first is the baseline (see `compare_folders`).
+        models: {name: eval and/or audit folder(s)}; the first is the baseline (see `compare_folders`).
         output: the folder to write (created when missing).
         title: the page title.
         n_resamples: bootstrap resamples of the paired differences.
