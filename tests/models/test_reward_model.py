@@ -221,7 +221,7 @@ def test_pooling_equals_manual_gather(tiny_decoder, backbone, pooling, side):
     assert all(np.abs(o - want).max() > 1e-3 for o in others), "poolings must be distinguishable here"
 
 
-@pytest.mark.parametrize("backbone", ["minilm", "decoder"])
+@pytest.mark.parametrize("backbone", ["minilm", "decoder", "decoder-lora"])
 def test_disentangled_head_serves_the_quality_row_and_saves_as_plain_hf(tmp_path, tiny_decoder, backbone):
     """--head disentangled: the model's reward is q (row 0) alone, training sees q + l; the saved checkpoint is a
     plain scalar HF model giving exactly q, with the length row kept beside it."""
@@ -232,8 +232,17 @@ def test_disentangled_head_serves_the_quality_row_and_saves_as_plain_hf(tmp_path
     from rewardlab.models.checkpoint import LENGTH_HEAD_FILE
     from rewardlab.models.reward_model import head_linear
 
-    lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, HeadSpec("disentangled"), seed=0)
-    _perturb_head(lm)
+    lora = {"r": 4, "alpha": 8} if backbone.endswith("lora") else None
+    lm = build_reward_model("minilm" if backbone == "minilm" else tiny_decoder, HeadSpec("disentangled"), seed=0,
+                            lora=lora)
+    if lora:  # move the adapters and the (modules_to_save) head away from their initial values, as training would
+        g = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            for _n, p in lm.model.named_parameters():
+                if p.requires_grad:
+                    p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    else:
+        _perturb_head(lm)
     w = head_linear(lm.model.hf).weight.detach().clone()
     assert w.shape[0] == 2 and not torch.allclose(w[0], w[1])  # two rows from their own seeds
     enc = lm.renderer.encode(PROMPTS, RESPONSES)
