@@ -42,6 +42,8 @@ class Script:
             step = self.per_host.get(request.url.host) or (self.plan.pop(0) if self.plan else None)
         if step is None:
             return _ok(request)
+        if step == "html":  # a 200 whose body is not JSON (a proxy's page)
+            return httpx.Response(200, text="<html>gateway</html>")
         if isinstance(step, type) and issubclass(step, Exception):
             raise step("scripted failure", request=request)
         status, headers = step if isinstance(step, tuple) else (step, {})
@@ -73,6 +75,23 @@ def test_retries_5xx_429_and_connection_errors():
     script = Script([500, httpx.ConnectError, 429, httpx.ReadTimeout, 502])
     assert _client(script).score(["p"], ["abc"]).mean.tolist() == [3.0]
     assert len(script.hosts) == 6
+
+
+def test_a_non_json_answer_is_retried_sync_and_async():
+    script = Script(["html"])
+    assert _client(script).score(["p"], ["abc"]).mean.tolist() == [3.0] and len(script.hosts) == 2
+    with pytest.raises(RewardlabError, match="no answer after 2 attempts: HTTP 200 but not JSON"):
+        _client(Script(["html"] * 3), retries=1).score(["p"], ["r"])
+    script = Script(["html"])
+
+    async def handler(request):
+        return script(request)
+
+    async def run():
+        async with AsyncRewardClient("http://a", transport=httpx.MockTransport(handler), backoff=0.001) as client:
+            return (await client.score(["p"], ["ab"])).mean.tolist()
+
+    assert asyncio.run(run()) == [2.0] and len(script.hosts) == 2
 
 
 def test_honours_retry_after_on_503():

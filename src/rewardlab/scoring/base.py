@@ -8,9 +8,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -280,14 +277,16 @@ class FileScorer:
 
 class HTTPScorer:
     """A remote reward model: OpenRLHF's POST /get_reward {"query": [...]} -> {"rewards": [...]}, or rewardlab's
-    POST /score {"prompts", "responses"} -> {"rewards", "std"?}. Sends batches, retries with backoff.
+    POST /score {"prompts", "responses"} -> {"rewards", "std"?}. Sends batches through `rewardlab.serve.RewardClient`
+    (httpx, from the `serve` extra), which retries with backoff and honours Retry-After.
 
     Args:
         url: the endpoint that receives the POST requests; it is also the scorer's name.
         protocol: 'openrlhf' or 'rewardlab'; None (default) picks 'openrlhf' when url ends with get_reward.
         batch_size: items per request.
         timeout: seconds to wait for one answer.
-        retries: further attempts after a server error (5xx), a connection error, a timeout or a non-JSON answer.
+        retries: further attempts after a server error (5xx), a 429, a connection error, a timeout or a non-JSON
+            answer.
         api_key: sent as "Authorization: Bearer <api_key>" when given.
         query_template: (openrlhf) how a prompt and a response become one query string; plain text of
             conversations is used.
@@ -321,26 +320,18 @@ class HTTPScorer:
         self.api_key = api_key
         self.query_template = query_template
         self.name = url
+        self._client: Any = None  # a RewardClient, made on first use (it sends, retries and backs off)
+        self._route = ""
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        data = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read().decode())
-            except urllib.error.HTTPError as e:
-                if e.code < 500:
-                    raise RewardlabError(f"{self.url}: HTTP {e.code}: {e.read()[:300]!r}") from None
-                last = e
-            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as e:
-                last = e
-            time.sleep(min(2.0**attempt * 0.2, 5.0))
-        raise RewardlabError(f"{self.url}: no answer after {self.retries + 1} attempts: {last}")
+        """POST through `rewardlab.serve.RewardClient` (one retry rule for every client of a reward server)."""
+        if self._client is None:
+            from rewardlab.serve.client import RewardClient, split_route
+
+            base, self._route = split_route(self.url)
+            self._client = RewardClient(base, api_key=self.api_key, timeout=self.timeout, retries=self.retries,
+                                        name=self.url)
+        return self._client.post(self._route, payload)
 
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
         """Rewards of each (prompts[i], responses[i]) from the server, `batch_size` items per request.

@@ -35,11 +35,24 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def _base(url: str) -> str:
+    return split_route(url)[0]
+
+
+def split_route(url: str) -> tuple[str, str]:
+    """(base URL, route) of a server URL: a known route at its end (/v1/rewards, /get_reward, /classify, /score)
+    is split off; any other URL is its own base with an empty route.
+
+    Example:
+        >>> split_route("http://10.0.0.5:8600/get_reward/")
+        ('http://10.0.0.5:8600', '/get_reward')
+        >>> split_route("http://rm.internal/custom")
+        ('http://rm.internal/custom', '')
+    """
     url = url.strip().rstrip("/")
     for s in KNOWN_SUFFIXES:
         if url.endswith(s):
-            return url[: -len(s)]
-    return url
+            return url[: -len(s)], s
+    return url, ""
 
 
 class _Replicas:
@@ -90,6 +103,17 @@ def _retryable(url: str, response: Any) -> str:
     if response.status_code not in RETRY_STATUSES:
         raise RewardlabError(f"{url}: HTTP {response.status_code}: {_detail(response)}")
     return f"HTTP {response.status_code}: {_detail(response)}"
+
+
+def _answer(url: str, response: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """(JSON body, None) of a good answer, or (None, why it is worth retrying): a retryable status (see
+    `_retryable`) or a 2xx body that is not JSON (a proxy's page, a cut-off body). Other errors raise at once."""
+    if response.status_code >= 400:
+        return None, _retryable(url, response)
+    try:
+        return response.json(), None
+    except ValueError:
+        return None, f"HTTP {response.status_code} but not JSON: {response.text[:200]!r}"
 
 
 def _item(p: Text, r: Text) -> dict[str, Any]:
@@ -210,9 +234,9 @@ class RewardClient(_Core):
             finally:
                 self.replicas.release(i)
             if response is not None:
-                if response.status_code < 400:
-                    return response.json()
-                last = _retryable(url, response)
+                answer, last = _answer(url, response)
+                if answer is not None:
+                    return answer
             avoid = i if len(self.replicas.urls) > 1 else None
             if attempt < self.retries:
                 delay = self._delay(attempt, response)
@@ -346,9 +370,9 @@ class AsyncRewardClient(_Core):
             finally:
                 self.replicas.release(i)
             if response is not None:
-                if response.status_code < 400:
-                    return response.json()
-                last = _retryable(url, response)
+                answer, last = _answer(url, response)
+                if answer is not None:
+                    return answer
             avoid = i if len(self.replicas.urls) > 1 else None
             if attempt < self.retries:
                 await asyncio.sleep(self._delay(attempt, response))
