@@ -49,7 +49,7 @@ def _pair_texts(pairs):
     return prompts + prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs]
 
 
-def train_head(kind: str, pairs, feat_fn, args, weights=None):
+def train_head(kind: str, pairs, feat_fn, args, weights=None, spec=None):
     """A head of `kind` trained on cached features of `pairs`; returns (reward model, seconds of head training)."""
     import torch
 
@@ -65,7 +65,7 @@ def train_head(kind: str, pairs, feat_fn, args, weights=None):
     n = len(pairs)
     cols = pair_columns(encode_pairs(lm.renderer, pairs))
     boot = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)[None]
-    spec = DisentangleSpec() if kind == "disentangled" else None
+    spec = (spec or DisentangleSpec()) if kind == "disentangled" else None
     t0 = time.perf_counter()
     train_head_on_features(lm.model, get_loss("bt"), f[:n], f[n:], cols, epochs=args.epochs, lr=1e-3,
                            batch_size=64, seed=args.seed, bootstrap=boot, progress=False, disentangle=spec)
@@ -101,7 +101,7 @@ def evaluate(scorer, test, tokenizer, args) -> dict:
     r = scorer.score(prompts, responses, progress=False).mean
     n = len(test)
     rc, rr = r[:n], r[n:]
-    labels = np.array([p.label for p in test], dtype=float)
+    labels = np.array([1.0 if p.label is None else p.label for p in test], dtype=float)
     ln = np.array(token_counts(responses, tokenizer), dtype=float)
     corr = correlations(ln[:, None], r, prompts, names=["length_tokens"], n_resamples=args.resamples,
                         seed=args.seed)["length_tokens"]
@@ -132,6 +132,9 @@ def main() -> None:
     ap.add_argument("--test-share", type=float, default=0.25, help="with --data: share of prompts held out")
     ap.add_argument("--epochs", type=int, default=30, help="epochs of head training (the --head-epochs default)")
     ap.add_argument("--options", default=",".join(OPTIONS))
+    ap.add_argument("--odin-variants", default="", help=(
+        "extra disentangled heads, ';'-separated 'lambda_Q,lambda_L,lambda_O[,batch][,slope]' (batch: no "
+        "within-pair term; slope: the slope measure), e.g. '0.03,0.03,0.03;1,1,1,batch;1,1,1,slope'"))
     ap.add_argument("--no-audit", action="store_true", help="skip the audit of each model")
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
@@ -173,6 +176,15 @@ def main() -> None:
         return features(base, list(prompts), list(responses), cache, "mitigations")
 
     options = [o for o in args.options.split(",") if o]
+    variants: dict[str, object] = {}
+    for v in filter(None, args.odin_variants.split(";")):
+        parts = v.split(",")
+        from rewardlab.train.losses import DisentangleSpec
+
+        spec = DisentangleSpec(*(float(x) for x in parts[:3]), within_pair="batch" not in parts[3:],
+                               measure="slope" if "slope" in parts[3:] else "corr")
+        variants[f"disentangled({v})"] = spec
+        options.append(f"disentangled({v})")
     results: dict[str, dict] = {}
     models: dict[str, object] = {}
     for opt in options:
@@ -200,8 +212,8 @@ def main() -> None:
                 note = f"+{len(pairs) - len(train)} pairs"
                 trained_on = rep.trained_on  # the audit marks these and runs the probes' held-out variants
             feat_fn(*_pair_texts(pairs))  # encode new texts outside the timed head training
-            lm, seconds = train_head("disentangled" if opt == "disentangled" else "scalar", pairs, feat_fn, args,
-                                     weights)
+            kind = "disentangled" if opt.startswith("disentangled") else "scalar"
+            lm, seconds = train_head(kind, pairs, feat_fn, args, weights, variants.get(opt))
             models[opt] = lm
             scorer = head_scorer(lm, feat_fn, opt)
             n_train = len(pairs)
@@ -209,7 +221,7 @@ def main() -> None:
         ev.update(train_seconds=seconds, n_train=n_train, note=note)
         if opt != "plain" and "plain" in results:
             (ac, ar), (bc, br) = ev["rewards"], results["plain"]["rewards"]
-            labels = np.array([p.label for p in test], dtype=float)
+            labels = np.array([1.0 if p.label is None else p.label for p in test], dtype=float)
             ev["acc_vs_plain"] = compare_models(ac, ar, bc, br, labels=labels, n_resamples=args.resamples,
                                                 seed=args.seed)
             if ev["gold_agreement"] is not None:

@@ -466,3 +466,29 @@ def test_pair_loss_of_a_disentangled_head_is_bt_on_q_plus_l_plus_the_penalty() -
     assert stats["accuracy"] == pytest.approx(float(((oc["mean"] - orr["mean"]) > 0).float().mean()))
     with pytest.raises(KeyError, match="len_chosen"):
         pair_loss(rm, get_loss("bt"), oc, orr, {}, disentangle=spec)
+
+
+def test_slope_measure_by_hand() -> None:
+    """measure="slope": cov(x, L / sd(L)) in place of the correlation in the quality terms, by hand."""
+    from rewardlab.train.losses import DisentangleSpec, batch_slope, disentangle_penalty
+
+    x, y = torch.tensor([1.0, 3.0, 2.0, 5.0]), torch.tensor([10.0, 20.0, 15.0, 40.0])
+    xn, yn = x.numpy(), y.numpy()
+    assert float(batch_slope(x, y)) == pytest.approx(np.mean((xn - xn.mean()) * (yn - yn.mean()) / yn.std()), abs=1e-5)
+    assert float(batch_slope(2 * x, y)) == pytest.approx(2 * float(batch_slope(x, y)), abs=1e-5)  # scales with x
+    assert float(batch_slope(x, torch.full((4,), 3.0))) == 0.0
+    q_c, q_r = torch.tensor([1.0, 0.5, -0.2]), torch.tensor([0.3, 0.9, 0.1])
+    l_c, l_r = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([0.0, 1.5, -0.5])
+    len_c, len_r = torch.tensor([40.0, 10.0, 25.0]), torch.tensor([12.0, 30.0, 20.0])
+    w = torch.tensor([[1.0, 2.0, 0.0], [0.5, -1.0, 3.0]])
+    pen, _ = disentangle_penalty({"mean": q_c, "length_reward": l_c}, {"mean": q_r, "length_reward": l_r},
+                                 len_c, len_r, w, DisentangleSpec(0.7, 0.4, 0.3, True, measure="slope"))
+    q, lr, ln = (np.r_[a.numpy(), b.numpy()] for a, b in ((q_c, q_r), (l_c, l_r), (len_c, len_r)))
+    dq, dl = (q_c - q_r).numpy(), (len_c - len_r).numpy()
+    slope_q = np.mean((q - q.mean()) * (ln - ln.mean()) / ln.std())
+    slope_pair = np.mean((dq - dq.mean()) * (dl - dl.mean()) / dl.std())
+    cos = float(w[0] @ w[1] / (w[0].norm() * w[1].norm()))
+    want = 0.7 * abs(slope_q) - 0.4 * np.corrcoef(lr, ln)[0, 1] + 0.3 * abs(cos) + 0.7 * abs(slope_pair)
+    assert float(pen) == pytest.approx(want, abs=1e-4)
+    with pytest.raises(ValueError, match="measure"):
+        DisentangleSpec(measure="spearman")

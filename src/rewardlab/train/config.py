@@ -147,6 +147,9 @@ class LossSpec(Spec):
         "length."))
     odin_orthogonal: float = option(1.0, min=0.0, help=(
         "--head disentangled: weight of |cosine| between the quality and length heads' weight vectors."))
+    odin_measure: Literal["corr", "slope"] = option("corr", help=(
+        "--head disentangled: how the quality terms measure dependence on length: corr (Pearson, ODIN's) or slope "
+        "(reward change per standard deviation of length; its gradient stays bounded while q is nearly flat)."))
     odin_within_pair: bool = option(True, help=(
         "--head disentangled: also penalise |Pearson(q_c - q_r, L_c - L_r)|, length differences within pairs "
         "(the within-prompt view); false: ODIN's batch correlation only."))
@@ -156,7 +159,7 @@ class LossSpec(Spec):
         from rewardlab.train.losses import DisentangleSpec
 
         return DisentangleSpec(self.odin_quality_corr, self.odin_length_corr, self.odin_orthogonal,
-                               self.odin_within_pair)
+                               self.odin_within_pair, self.odin_measure)
 
     def check(self) -> None:
         if self.name not in BUILTIN_LOSSES:
@@ -268,7 +271,7 @@ class TrainConfig(Spec):
             raise ConfigError(f"{{0}} {loss!r} gives no signal to a variance head ({{1}} {head.kind}); use {{0}} "
                               "gaussian", "loss.name", "model.head.kind")
         odin = {f: getattr(self.loss, f) for f in ("odin_quality_corr", "odin_length_corr", "odin_orthogonal",
-                                                   "odin_within_pair")}
+                                                   "odin_measure", "odin_within_pair")}
         changed = [f for f, v in odin.items() if v != LossSpec.__dataclass_fields__[f].default]
         if changed and head.kind != "disentangled":
             raise ConfigError(f"{{0}} applies to {{1}} disentangled; {{1}} is {head.kind!r}", f"loss.{changed[0]}",

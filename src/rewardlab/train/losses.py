@@ -442,6 +442,18 @@ def anchor_labels(scores: Tensor | np.ndarray | Sequence[float],
     return torch.from_numpy(a), (t1, t2)
 
 
+def batch_slope(x: Tensor, y: Tensor, eps: float = 1e-6) -> Tensor:
+    """cov(x, y / sd(y)): how much x changes per standard deviation of y (population moments), differentiable; 0
+    when y is constant. Unlike the correlation, its gradient in x does not grow as x's spread shrinks."""
+    x = x.float()
+    y = y.float()
+    if x.numel() < 2:
+        return x.new_zeros(())
+    yc = y - y.mean()
+    ys = yc / (yc.pow(2).mean().sqrt() + eps)
+    return ((x - x.mean()) * ys).mean()
+
+
 def batch_pearson(x: Tensor, y: Tensor, eps: float = 1e-6) -> Tensor:
     """Pearson correlation of two [N] tensors, differentiable: cov(x, y) / sqrt((var x + eps)(var y + eps)) with
     population moments of x and y standardised first (so eps is relative); 0 when either is constant."""
@@ -464,17 +476,23 @@ class DisentangleSpec:
         orthogonal: lambda_O, weight of |cos(w_q, w_l)|: the two rows read different directions of the features.
         within_pair: also penalise |rho(q_c - q_r, L_c - L_r)| with lambda_Q (length differences within a pair,
             the view the audit's within-prompt correlation takes); ODIN itself uses the batch correlation only.
+        measure: how q's dependence on length is measured in the lambda_Q terms: "corr" (Pearson, ODIN's) or
+            "slope" (`batch_slope`: reward units per standard deviation of length, whose gradient stays bounded
+            while q's spread is small).
 
     Raises:
         ValueError: a negative weight.
 
     Example:
         >>> DisentangleSpec().to_dict()
-        {'quality_corr': 1.0, 'length_corr': 1.0, 'orthogonal': 1.0, 'within_pair': True}
+        {'quality_corr': 1.0, 'length_corr': 1.0, 'orthogonal': 1.0, 'within_pair': True, 'measure': 'corr'}
     """
 
     def __init__(self, quality_corr: float = 1.0, length_corr: float = 1.0, orthogonal: float = 1.0,
-                 within_pair: bool = True) -> None:
+                 within_pair: bool = True, measure: str = "corr") -> None:
+        if measure not in ("corr", "slope"):
+            raise ValueError(f"measure must be 'corr' or 'slope', got {measure!r}")
+        self.measure = measure
         for name, v in (("quality_corr", quality_corr), ("length_corr", length_corr), ("orthogonal", orthogonal)):
             if v < 0:
                 raise ValueError(f"{name} must be >= 0, got {v}")
@@ -483,7 +501,7 @@ class DisentangleSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"quality_corr": self.quality_corr, "length_corr": self.length_corr, "orthogonal": self.orthogonal,
-                "within_pair": self.within_pair}
+                "within_pair": self.within_pair, "measure": self.measure}
 
 
 def disentangle_penalty(out_chosen: Mapping[str, Tensor], out_rejected: Mapping[str, Tensor],
@@ -502,7 +520,8 @@ def disentangle_penalty(out_chosen: Mapping[str, Tensor], out_rejected: Mapping[
     q = torch.cat([out_chosen["mean"], out_rejected["mean"]])
     length_r = torch.cat([out_chosen["length_reward"], out_rejected["length_reward"]])
     lengths = torch.cat([len_chosen, len_rejected]).to(q.device, torch.float32)
-    rho_q = batch_pearson(q, lengths)
+    dep = batch_pearson if spec.measure == "corr" else batch_slope
+    rho_q = dep(q, lengths)
     rho_l = batch_pearson(length_r, lengths)
     w = head_weight.float()
     cos = F.cosine_similarity(w[0], w[1], dim=0)
@@ -510,7 +529,7 @@ def disentangle_penalty(out_chosen: Mapping[str, Tensor], out_rejected: Mapping[
     stats = {"rho_quality_length": float(rho_q.detach()), "rho_length_head": float(rho_l.detach()),
              "head_cosine": float(cos.detach())}
     if spec.within_pair:
-        rho_pair = batch_pearson(out_chosen["mean"] - out_rejected["mean"],
+        rho_pair = dep(out_chosen["mean"] - out_rejected["mean"],
                                  (len_chosen - len_rejected).to(q.device, torch.float32))
         penalty = penalty + spec.quality_corr * rho_pair.abs()
         stats["rho_quality_length_pair"] = float(rho_pair.detach())
