@@ -40,6 +40,9 @@ FIXED = {"model.head.kind": "ensemble", "loss.name": "gaussian", "data.layout": 
          "render.separator": " || ", "augment.kinds": ["probes", "off-prompt"], "augment.probes": ["filler", "hedges"]}
 
 
+ODIN = {leaf.path for leaf in TrainConfig.leaves() if leaf.path.startswith("loss.odin_")}
+
+
 def _cli_args(values: dict) -> list[str]:
     by_path = {leaf.path: leaf for leaf in TrainConfig.leaves()}
     args = []
@@ -57,7 +60,8 @@ def test_every_train_field_is_settable_from_the_command_line(toggle):
     default = TrainConfig().to_flat_dict()
     values = {}
     for leaf in TrainConfig.leaves():
-        values[leaf.path] = FIXED.get(leaf.path, _other_value(leaf))
+        # the disentangled head's weights apply to that head only (the next test sets them)
+        values[leaf.path] = default[leaf.path] if leaf.path in ODIN else FIXED.get(leaf.path, _other_value(leaf))
     # LoRA and a frozen backbone exclude each other: each run sets one of them
     values["model.lora.enabled"] = toggle == "model.lora.enabled"
     values["model.freeze_backbone"] = toggle == "model.freeze_backbone"
@@ -66,7 +70,18 @@ def test_every_train_field_is_settable_from_the_command_line(toggle):
     got = TrainConfig.from_dict(yaml.safe_load(res.stdout)).to_flat_dict()
     assert got == values
     changed = {p for p in values if values[p] != default[p]}
-    assert changed >= set(values) - {"model.lora.enabled", "model.freeze_backbone"}  # nothing stayed default
+    assert changed >= set(values) - {"model.lora.enabled", "model.freeze_backbone"} - ODIN  # nothing stayed default
+
+
+def test_the_disentangled_heads_options_are_settable_from_the_command_line():
+    default = TrainConfig().to_flat_dict()
+    leaves = {leaf.path: leaf for leaf in TrainConfig.leaves()}
+    values = {**default, "model.head.kind": "disentangled", **{p: _other_value(leaves[p]) for p in ODIN}}
+    res = runner.invoke(app, ["train", "--print-config", *_cli_args({p: v for p, v in values.items()
+                                                                       if v != default[p]})])
+    assert res.exit_code == 0, res.output
+    assert TrainConfig.from_dict(yaml.safe_load(res.stdout)).to_flat_dict() == values
+    assert all(values[p] != default[p] for p in ODIN) and len(ODIN) == 5
 
 
 def test_config_file_then_flags_then_set(tmp_path):
