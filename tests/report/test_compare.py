@@ -65,6 +65,15 @@ def test_comparison_numbers_match_a_direct_computation(folders, tmp_path):
     assert gd["n"] == int(keep.sum())
     assert gd["difference"]["estimate"] == pytest.approx(gold["terse"].mean() - gold["longer"].mean())
     assert terse["gold_agreement"]["estimate"] == pytest.approx(gold["terse"].mean())
+    # within-pair correlation of reward with length (characters) on the evaluated pairs, by hand
+    lc = cmp["models"]["longer"]["datasets"]["sim"]["length_correlation"]
+    assert lc["within_pearson"]["estimate"] == pytest.approx(1.0)
+    dr = np.array([scorers["terse"](r["prompt"], r["chosen"]) - scorers["terse"](r["prompt"], r["rejected"])
+                   for r in rows])
+    dl = np.array([len(r["chosen"]) - len(r["rejected"]) for r in rows], dtype=float)
+    want = (dr @ dl) / np.sqrt((dr @ dr) * (dl @ dl))  # within-pair deviations are +-d/2: centred at 0
+    got = terse["length_correlation"]["within_pearson"]["estimate"]
+    assert got == pytest.approx(want, abs=1e-9) and got < -0.5
     # the audit side: flags and length correlations as audit.json has them
     for name in scorers:
         a = json.loads((dirs[f"{name}-audit"] / "audit.json").read_text())

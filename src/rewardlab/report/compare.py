@@ -3,8 +3,9 @@
 Each model is a folder holding what `rewardlab eval` (metrics.json, scores_<name>.jsonl) and/or `rewardlab audit`
 (audit.json) wrote for it; the two commands can write to the same folder. The comparison shows, per model:
 - how it was trained, from its checkpoint's rewardlab.json (head, --balance, --augment, disentangled weights);
-- per shared pair dataset: accuracy and (simulator data) gold agreement with their 95% CIs, and the paired
-  difference to the baseline on the same pairs (bootstrap CI, sign-flip p-value);
+- per shared pair dataset: accuracy and (simulator data) gold agreement with their 95% CIs, the paired
+  difference to the baseline on the same pairs (bootstrap CI, sign-flip p-value), and the within-pair Pearson and
+  Spearman correlation of reward with response length in characters;
 - from the audit: the flags (those on trained-on probes marked), the reward's Pearson and Spearman correlation with
   response length across responses and within prompt, the length-balanced accuracy, the accuracy where the chosen
   response is the shorter one, and the adversarial probes' shares.
@@ -17,6 +18,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rewardlab.errors import RewardlabError
 from rewardlab.report.markup import ci, esc
@@ -83,6 +86,22 @@ def _audit_summary(audit: dict[str, Any]) -> dict[str, Any]:
         "adversarial": {k: d.get("share_outscores") for k, d in (audit.get("adversarial") or {}).get("probes",
                                                                                                     {}).items()},
     }
+
+
+def _pair_length_corr(rows: dict[str, dict[str, Any]], n_resamples: int, seed: int) -> dict[str, Any] | None:
+    """Within-pair Pearson and Spearman correlation of reward with response length (characters), 95% CIs over
+    pairs: the audit's `correlations` on the evaluated pairs, each pair its own group."""
+    from rewardlab.audit.features import correlations
+
+    rows_ = [r for r in rows.values() if "len_chosen" in r]
+    if len(rows_) < 3:
+        return None
+    rewards = np.array([r["reward_chosen"] for r in rows_] + [r["reward_rejected"] for r in rows_], dtype=float)
+    lengths = np.array([r["len_chosen"] for r in rows_] + [r["len_rejected"] for r in rows_], dtype=float)
+    ids = [r["id"] for r in rows_] * 2
+    c = correlations(lengths[:, None], rewards, ids, names=["length_chars"], n_resamples=n_resamples,
+                     seed=seed)["length_chars"]
+    return {k: c[k] for k in ("within_pearson", "within_spearman") if c.get(k) is not None} or None
 
 
 def _paired(base_rows: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]], n_resamples: int,
@@ -171,7 +190,8 @@ def compare_folders(models: Mapping[str, str | Path | Sequence[str | Path]], n_r
             if m.get("kind") != "pairs":
                 continue
             d: dict[str, Any] = {"n": m.get("n"), "accuracy": m.get("accuracy"),
-                                 "gold_agreement": (m.get("gold_agreement") or {}).get("agreement")}
+                                 "gold_agreement": (m.get("gold_agreement") or {}).get("agreement"),
+                                 "length_correlation": _pair_length_corr(_scores(folder, ds), n_resamples, seed)}
             if name != base:
                 base_rows = _scores(eval_folder[base], ds) if eval_folder[base] else {}
                 if base_rows:
@@ -223,6 +243,13 @@ def comparison_html(res: dict[str, Any], title: str | None = None) -> str:
             cells_acc.append("n/a" if not d else ci(d.get("accuracy")) + _diff(vs.get("accuracy")))
             cells_gold.append("n/a" if not d else ci(d.get("gold_agreement")) + _diff(vs.get("gold_agreement")))
         rows.append(row(f"{ds}: accuracy", cells_acc))
+        for stat in ("within_pearson", "within_spearman"):
+            cells = []
+            for n in names:
+                lc = (res["models"][n]["datasets"].get(ds) or {}).get("length_correlation") or {}
+                cells.append(ci(lc.get(stat), 2))
+            if any(c != "n/a" for c in cells):
+                rows.append(row(f"{ds}: reward vs length within pair ({stat.split('_')[1]}, characters)", cells))
         if any(res["models"][n]["datasets"].get(ds, {}).get("gold_agreement") for n in names):
             rows.append(row(f"{ds}: gold agreement", cells_gold))
     audits = {n: res["models"][n]["audit"] for n in names}
