@@ -136,6 +136,9 @@ def main() -> None:
         "extra disentangled heads, ';'-separated 'lambda_Q,lambda_L,lambda_O[,batch][,slope]' (batch: no "
         "within-pair term; slope: the slope measure), e.g. '0.03,0.03,0.03;1,1,1,batch;1,1,1,slope'"))
     ap.add_argument("--no-audit", action="store_true", help="skip the audit of each model")
+    ap.add_argument("--audit-variants", action="store_true", help=(
+        "run the probes' held-out variants in every audit (not only for models trained on the probes), so each "
+        "option is compared on them"))
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=None, help="folder for the feature arrays (reruns skip the encoder)")
@@ -145,7 +148,7 @@ def main() -> None:
     import torch
 
     import rewardlab
-    from rewardlab.audit import builtin_cases, default_pairs
+    from rewardlab.audit import PROBES, VARIANTS, builtin_cases, default_pairs
     from rewardlab.data.balance import balance_pairs
     from rewardlab.eval.length_control import fit_length_control
     from rewardlab.models import build_reward_model
@@ -234,7 +237,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 a = rewardlab.audit(scorer, default_pairs(), builtin_cases(), tmp, tokenizer=base.tokenizer,
                                     n_resamples=args.resamples, seed=args.seed, progress=False,
-                                    trained_on=trained_on or {})
+                                    trained_on=trained_on or {},
+                                    probes=[*PROBES, *VARIANTS] if args.audit_variants else None)
             ev["flags"] = {k: v for k, v in a["flagged"].items() if v}
             ev["n_flags"] = len(a["flags"])
             ev["probes"] = {k: {"flagged": d["flagged"], "mean_change": d["mean_change"],
@@ -265,9 +269,9 @@ def main() -> None:
                      if "plain" in results else f"{ev['train_seconds']:.1f}",
                      ev["note"] or "-"])
     for opt, ev in results.items():
-        held = {k: d for k, d in ev.get("probes", {}).items() if d["heldout_variant"]}
+        held = {k: d for k, d in ev.get("probes", {}).items() if k.endswith("_alt")}
         if held:
-            print(f"{opt}: held-out probe variants (the trained-on probes' wording never seen in training): " + ", ".join(
+            print(f"{opt}: held-out probe variants (wording never used in training): " + ", ".join(
                 f"{k} {'FLAGGED' if d['flagged'] else 'not flagged'} {ci(d['mean_change'])}" for k, d in held.items()))
     print(table(rows, ["option", "label acc", "acc vs plain", "gold agreement", "gold vs plain", "within-prompt r(len)",
                        "spearman(len)", "len-balanced acc", "flags", "flagged", "head train s", "note"]))
