@@ -163,3 +163,23 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def add_run_args(ap: Any) -> None:
+    """The options every cached-feature benchmark takes: --resamples, --seed, --cache, --json."""
+    ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples behind each 95%% CI")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", default=None, help="folder for the feature arrays (reruns skip the encoder)")
+    ap.add_argument("--json", default=None, help="write the summary here")
+
+
+def start_run(args: Any) -> Any:
+    """Print the command and the machine, seed torch; returns the --cache folder as a Path (or None)."""
+    from pathlib import Path
+
+    import torch
+
+    print(f"command: {command_line()}")
+    print(f"machine: {json.dumps(machine())}")
+    torch.manual_seed(args.seed)
+    return Path(args.cache) if args.cache else None

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import backbone_path, command_line, machine, table  # noqa: E402
+from _common import add_run_args, backbone_path, command_line, start_run, table  # noqa: E402
 
 
 def _text_keys(prompts, responses) -> list[str]:
@@ -120,13 +120,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--uwo", default="0.5,1,2,10", help="UWO lambdas")
     ap.add_argument("--quantile", default="0.1,0.25", help="Gaussian quantiles")
-    ap.add_argument("--resamples", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cache", default=None, help="folder for the feature arrays (reruns skip the encoder)")
-    ap.add_argument("--json", default=None)
+    add_run_args(ap)
     args = ap.parse_args()
 
-    import torch
 
     from rewardlab.data.formats import detect_spec, parse_pair
     from rewardlab.models import HeadSpec, build_reward_model
@@ -134,10 +130,7 @@ def main() -> None:
     from rewardlab.simulate import human_like, neutral, simulate_pairs, simulate_pools
     from rewardlab.train.collate import encode_pairs, pair_columns
 
-    print(f"command: {command_line()}")
-    print(f"machine: {json.dumps(machine())}")
-    torch.manual_seed(args.seed)
-    cache = Path(args.cache) if args.cache else None
+    cache = start_run(args)
     cfg = human_like() if args.preset == "human_like" else neutral()
     cfg.flip_prob = args.flip_prob
     rows = simulate_pairs(args.pairs, seed=11, config=cfg)

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import backbone_path, command_line, load_bench_pairs, machine, table  # noqa: E402
+from _common import add_run_args, backbone_path, command_line, load_bench_pairs, machine, start_run, table  # noqa: E402
 from goodhart_sim import features  # noqa: E402
 
 OPTIONS = ("plain", "balance", "augment", "disentangled", "length-control")
@@ -139,13 +139,9 @@ def main() -> None:
     ap.add_argument("--audit-variants", action="store_true", help=(
         "run the probes' held-out variants in every audit (not only for models trained on the probes), so each "
         "option is compared on them"))
-    ap.add_argument("--resamples", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cache", default=None, help="folder for the feature arrays (reruns skip the encoder)")
-    ap.add_argument("--json", default=None)
+    add_run_args(ap)
     args = ap.parse_args()
 
-    import torch
 
     import rewardlab
     from rewardlab.audit import PROBES, VARIANTS, builtin_cases, default_pairs
@@ -157,10 +153,7 @@ def main() -> None:
     from rewardlab.stats.metrics import compare_models
     from rewardlab.train.augment import augment_pairs
 
-    print(f"command: {command_line()}")
-    print(f"machine: {json.dumps(machine())}")
-    torch.manual_seed(args.seed)
-    cache = Path(args.cache) if args.cache else None
+    cache = start_run(args)
     if args.data:
         from rewardlab.train.trainer import split_by_prompt
 
