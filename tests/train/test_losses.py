@@ -421,7 +421,7 @@ def test_disentangle_penalty_by_hand() -> None:
     l_c, l_r = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([0.0, 1.5, -0.5])
     len_c, len_r = torch.tensor([40.0, 10.0, 25.0]), torch.tensor([12.0, 30.0, 20.0])
     w = torch.tensor([[1.0, 2.0, 0.0], [0.5, -1.0, 3.0]])
-    spec = DisentangleSpec(quality_corr=0.7, length_corr=0.4, orthogonal=0.3, within_pair=True)
+    spec = DisentangleSpec(quality_corr=0.7, length_corr=0.4, orthogonal=0.3, within_pair=True, measure="corr")
     pen, stats = disentangle_penalty({"mean": q_c, "length_reward": l_c}, {"mean": q_r, "length_reward": l_r},
                                      len_c, len_r, w, spec)
     q, lr, ln = (np.r_[a.numpy(), b.numpy()] for a, b in ((q_c, q_r), (l_c, l_r), (len_c, len_r)))
@@ -436,7 +436,8 @@ def test_disentangle_penalty_by_hand() -> None:
     assert stats["head_cosine"] == pytest.approx(cos, abs=1e-5)
     # ODIN's own form: no within-pair term
     pen2, stats2 = disentangle_penalty({"mean": q_c, "length_reward": l_c}, {"mean": q_r, "length_reward": l_r},
-                                       len_c, len_r, w, DisentangleSpec(0.7, 0.4, 0.3, within_pair=False))
+                                       len_c, len_r, w, DisentangleSpec(0.7, 0.4, 0.3, within_pair=False,
+                                                                        measure="corr"))
     assert float(pen2) == pytest.approx(want - 0.7 * abs(rho_pair), abs=1e-4)
     assert "rho_quality_length_pair" not in stats2
     # constant lengths: the correlation terms are 0, not NaN

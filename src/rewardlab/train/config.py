@@ -147,9 +147,10 @@ class LossSpec(Spec):
         "length."))
     odin_orthogonal: float = option(1.0, min=0.0, help=(
         "--head disentangled: weight of |cosine| between the quality and length heads' weight vectors."))
-    odin_measure: Literal["corr", "slope"] = option("corr", help=(
-        "--head disentangled: how the quality terms measure dependence on length: corr (Pearson, ODIN's) or slope "
-        "(reward change per standard deviation of length; its gradient stays bounded while q is nearly flat)."))
+    odin_measure: Literal["slope", "corr"] = option("slope", help=(
+        "--head disentangled: how the quality terms measure dependence on length: slope (reward change per "
+        "standard deviation of length; its gradient stays bounded while q is nearly flat) or corr (Pearson, "
+        "ODIN's own form, which left the quality reward near chance in our measurements)."))
     odin_within_pair: bool = option(True, help=(
         "--head disentangled: also penalise |Pearson(q_c - q_r, L_c - L_r)|, length differences within pairs "
         "(the within-prompt view); false: ODIN's batch correlation only."))

@@ -476,20 +476,21 @@ class DisentangleSpec:
         orthogonal: lambda_O, weight of |cos(w_q, w_l)|: the two rows read different directions of the features.
         within_pair: also penalise |rho(q_c - q_r, L_c - L_r)| with lambda_Q (length differences within a pair,
             the view the audit's within-prompt correlation takes); ODIN itself uses the batch correlation only.
-        measure: how q's dependence on length is measured in the lambda_Q terms: "corr" (Pearson, ODIN's) or
-            "slope" (`batch_slope`: reward units per standard deviation of length, whose gradient stays bounded
-            while q's spread is small).
+        measure: how q's dependence on length is measured in the lambda_Q terms: "slope" (the default;
+            `batch_slope`: reward units per standard deviation of length, whose gradient stays bounded while q's
+            spread is small) or "corr" (Pearson, ODIN's own form; measured to leave q near chance, see
+            docs/PERFORMANCE.md).
 
     Raises:
         ValueError: a negative weight.
 
     Example:
         >>> DisentangleSpec().to_dict()
-        {'quality_corr': 1.0, 'length_corr': 1.0, 'orthogonal': 1.0, 'within_pair': True, 'measure': 'corr'}
+        {'quality_corr': 1.0, 'length_corr': 1.0, 'orthogonal': 1.0, 'within_pair': True, 'measure': 'slope'}
     """
 
     def __init__(self, quality_corr: float = 1.0, length_corr: float = 1.0, orthogonal: float = 1.0,
-                 within_pair: bool = True, measure: str = "corr") -> None:
+                 within_pair: bool = True, measure: str = "slope") -> None:
         if measure not in ("corr", "slope"):
             raise ValueError(f"measure must be 'corr' or 'slope', got {measure!r}")
         self.measure = measure
