@@ -516,7 +516,8 @@ def disentangle_penalty(out_chosen: Mapping[str, Tensor], out_rejected: Mapping[
     tokens, and w_q, w_l the two rows of the head's weight [2, H].
 
     Returns:
-        (penalty, stats): stats log rho_q, rho_l, the pairwise rho and the cosine.
+        (penalty, stats): stats log q's dependence on length (`rho_...` or `slope_...` by the measure), over the
+        batch and within pairs, rho_l and the cosine.
     """
     q = torch.cat([out_chosen["mean"], out_rejected["mean"]])
     length_r = torch.cat([out_chosen["length_reward"], out_rejected["length_reward"]])
@@ -527,13 +528,14 @@ def disentangle_penalty(out_chosen: Mapping[str, Tensor], out_rejected: Mapping[
     w = head_weight.float()
     cos = F.cosine_similarity(w[0], w[1], dim=0)
     penalty = spec.quality_corr * rho_q.abs() - spec.length_corr * rho_l + spec.orthogonal * cos.abs()
-    stats = {"rho_quality_length": float(rho_q.detach()), "rho_length_head": float(rho_l.detach()),
+    name = "rho" if spec.measure == "corr" else "slope"
+    stats = {f"{name}_quality_length": float(rho_q.detach()), "rho_length_head": float(rho_l.detach()),
              "head_cosine": float(cos.detach())}
     if spec.within_pair:
         rho_pair = dep(out_chosen["mean"] - out_rejected["mean"],
                                  (len_chosen - len_rejected).to(q.device, torch.float32))
         penalty = penalty + spec.quality_corr * rho_pair.abs()
-        stats["rho_quality_length_pair"] = float(rho_pair.detach())
+        stats[f"{name}_quality_length_pair"] = float(rho_pair.detach())
     return penalty, stats
 
 
