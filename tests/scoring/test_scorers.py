@@ -174,7 +174,7 @@ def test_http_scorer_retries_server_errors_then_gives_a_clear_error(server):
     with pytest.raises(RewardlabError, match="HTTP 404"):
         HTTPScorer(f"{server}/nope", protocol="rewardlab").score(["p"], ["x"], progress=False)
     # the transport is the server client's: one retry rule (backoff, Retry-After, 429) for every client
-    from rewardlab.serve.client import RewardClient
+    from rewardlab.scoring.client import RewardClient
 
     remote = HTTPScorer(f"{server}/score")
     remote.score(["p"], ["x"], progress=False)

@@ -135,7 +135,7 @@ def test_batches_spread_over_replicas_by_least_outstanding():
 
 
 def test_least_outstanding_choice():
-    from rewardlab.serve.client import _Replicas
+    from rewardlab.scoring.client import _Replicas
 
     r = _Replicas("http://a:1/v1/rewards,http://b:1,http://c:1/get_reward")
     assert r.urls == ["http://a:1", "http://b:1", "http://c:1"]

@@ -9,14 +9,14 @@ import importlib
 import pytest
 
 MODULES = ["rewardlab.serve.spec", "rewardlab.serve.engine", "rewardlab.serve.metrics", "rewardlab.serve.identity",
-           "rewardlab.serve.app", "rewardlab.serve.server", "rewardlab.serve.client", "rewardlab.integrations.trl",
+           "rewardlab.serve.app", "rewardlab.serve.server", "rewardlab.scoring.client", "rewardlab.integrations.trl",
            "rewardlab.integrations.verl", "rewardlab.integrations.openrlhf"]
 ENTRY_POINTS = [("rewardlab.serve.app", "create_app"), ("rewardlab.serve.server", "run_server"),
                 ("rewardlab.serve.spec", "check_bind"), ("rewardlab.serve.identity", "render_spec_hash"),
-                ("rewardlab.serve.client", "RewardClient.score"), ("rewardlab.integrations.verl", "compute_score"),
+                ("rewardlab.scoring.client", "RewardClient.score"), ("rewardlab.integrations.verl", "compute_score"),
                 ("rewardlab.integrations.openrlhf", "reward_func")]
-CLASSES = [("rewardlab.serve.spec", "ServeSpec"), ("rewardlab.serve.client", "RewardClient"),
-           ("rewardlab.serve.client", "AsyncRewardClient"), ("rewardlab.serve.server", "BackgroundServer"),
+CLASSES = [("rewardlab.serve.spec", "ServeSpec"), ("rewardlab.scoring.client", "RewardClient"),
+           ("rewardlab.scoring.client", "AsyncRewardClient"), ("rewardlab.serve.server", "BackgroundServer"),
            ("rewardlab.integrations.trl", "RewardFunction"), ("rewardlab.integrations.trl", "AsyncRewardFunction")]
 
 

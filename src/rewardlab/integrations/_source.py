@@ -29,7 +29,7 @@ def is_url(source: Any) -> bool:
 
 def shared_client(urls: str | Sequence[str], api_key: str | None = None, **kwargs: Any) -> Any:
     """One RewardClient per (urls, key) in this process (thread-safe), so per-sample calls reuse connections."""
-    from rewardlab.serve.client import RewardClient
+    from rewardlab.scoring.client import RewardClient
 
     key = (urls if isinstance(urls, str) else ",".join(urls), api_key)
     with _lock:

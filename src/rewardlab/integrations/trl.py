@@ -100,7 +100,7 @@ class RewardFunction(_Base):
         if self.scorer is not None:
             return self.scorer.score(p, c, progress=False)
         if self._client is None:
-            from rewardlab.serve.client import RewardClient
+            from rewardlab.scoring.client import RewardClient
 
             self._client = RewardClient(self.urls, self.api_key, **self.client_options)
         return self._client.score(p, c)
@@ -134,7 +134,7 @@ class AsyncRewardFunction(_Base):
         loop = asyncio.get_running_loop()  # an httpx.AsyncClient belongs to one event loop
         client = self._clients.get(loop)
         if client is None:
-            from rewardlab.serve.client import AsyncRewardClient
+            from rewardlab.scoring.client import AsyncRewardClient
 
             client = self._clients[loop] = AsyncRewardClient(self.urls, self.api_key, **self.client_options)
         return client

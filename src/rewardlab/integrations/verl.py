@@ -110,7 +110,7 @@ async def compute_score_async(data_source: str, solution_str: str, ground_truth:
         >>> asyncio.run(compute_score_async("gsm8k", "4", "4", {"prompt": "2+2?"}, url="http://127.0.0.1:8600"))  # doctest: +SKIP
         1.43
     """
-    from rewardlab.serve.client import AsyncRewardClient
+    from rewardlab.scoring.client import AsyncRewardClient
 
     url, key, rule = _settings(url, api_key, select)
     item = {"prompt": _prompt(extra_info), "response": solution_str}

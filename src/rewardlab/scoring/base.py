@@ -277,8 +277,9 @@ class FileScorer:
 
 class HTTPScorer:
     """A remote reward model: OpenRLHF's POST /get_reward {"query": [...]} -> {"rewards": [...]}, or rewardlab's
-    POST /score {"prompts", "responses"} -> {"rewards", "std"?}. Sends batches through `rewardlab.serve.RewardClient`
-    (httpx, from the `serve` extra), which retries with backoff and honours Retry-After.
+    POST /score {"prompts", "responses"} -> {"rewards", "std"?}. Sends batches through
+    `rewardlab.scoring.client.RewardClient` (httpx, from the `serve` extra), which retries with backoff and honours
+    Retry-After.
 
     Args:
         url: the endpoint that receives the POST requests; it is also the scorer's name.
@@ -324,9 +325,9 @@ class HTTPScorer:
         self._route = ""
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST through `rewardlab.serve.RewardClient` (one retry rule for every client of a reward server)."""
+        """POST through `rewardlab.scoring.client.RewardClient` (one retry rule for every client of a reward server)."""
         if self._client is None:
-            from rewardlab.serve.client import RewardClient, split_route
+            from rewardlab.scoring.client import RewardClient, split_route
 
             base, self._route = split_route(self.url)
             self._client = RewardClient(base, api_key=self.api_key, timeout=self.timeout, retries=self.retries,

@@ -1,4 +1,5 @@
-"""Clients of the reward server (httpx): `RewardClient` (sync) and `AsyncRewardClient` (asyncio).
+"""Clients of the reward server (httpx): `RewardClient` (sync) and `AsyncRewardClient` (asyncio), also exported by
+`rewardlab.serve`. They live in scoring, below serve, because `HTTPScorer` sends through them.
 
 Both send items in batches to POST /v1/rewards, spread them over several replicas by least outstanding requests,
 and retry with exponential backoff (and jitter) on connection errors, timeouts, 5xx and 429, honouring the
