@@ -35,10 +35,6 @@ KNOWN_SUFFIXES = ("/v1/rewards", "/get_reward", "/classify", "/score")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def _base(url: str) -> str:
-    return split_route(url)[0]
-
-
 def split_route(url: str) -> tuple[str, str]:
     """(base URL, route) of a server URL: a known route at its end (/v1/rewards, /get_reward, /classify, /score)
     is split off; any other URL is its own base with an empty route.
@@ -64,7 +60,7 @@ class _Replicas:
         urls = [u for part in urls for u in part.split(",") if u.strip()]
         if not urls:
             raise RewardlabError("RewardClient needs at least one server URL")
-        self.urls = [_base(u) for u in urls]
+        self.urls = [split_route(u)[0] for u in urls]
         self.outstanding = [0] * len(self.urls)
         self._lock = threading.Lock()
         self._turn = itertools.count()
@@ -177,6 +173,23 @@ class _Core:
             body["select"] = select
         return body
 
+    def _settle(self, i: int, url: str, response: Any, error: Exception | None,
+                attempt: int) -> tuple[dict[str, Any] | None, str | None, int | None, float | None]:
+        """The outcome of one attempt, shared by the sync and async loops: (JSON answer or None, why it failed,
+        the replica to avoid next, seconds to wait before the next attempt or None after the last one)."""
+        if error is not None:  # connection refused/reset, timeouts
+            last: str | None = f"{type(error).__name__}: {error}"
+        else:
+            answer, last = _answer(url, response)
+            if answer is not None:
+                return answer, None, None, None
+        avoid = i if len(self.replicas.urls) > 1 else None
+        if attempt >= self.retries:
+            return None, last, avoid, None
+        delay = self._delay(attempt, response)
+        logger.debug("%s failed (%s); retry %d in %.2f s", url, last, attempt + 1, delay)
+        return None, last, avoid, delay
+
     def _give_up(self, url: str, last: Any) -> RewardlabError:
         return RewardlabError(f"{url}: no answer after {self.retries + 1} attempts: {last}")
 
@@ -227,21 +240,17 @@ class RewardClient(_Core):
         for attempt in range(self.retries + 1):
             i = self.replicas.acquire(avoid)
             url = self.replicas.urls[i] + path
-            response = None
+            response, error = None, None
             try:
                 response = self._http.post(url, json=body)
-            except httpx.TransportError as e:  # connection refused/reset, timeouts
-                last = f"{type(e).__name__}: {e}"
+            except httpx.TransportError as e:
+                error = e
             finally:
                 self.replicas.release(i)
-            if response is not None:
-                answer, last = _answer(url, response)
-                if answer is not None:
-                    return answer
-            avoid = i if len(self.replicas.urls) > 1 else None
-            if attempt < self.retries:
-                delay = self._delay(attempt, response)
-                logger.debug("%s failed (%s); retry %d in %.2f s", url, last, attempt + 1, delay)
+            answer, last, avoid, delay = self._settle(i, url, response, error, attempt)
+            if answer is not None:
+                return answer
+            if delay is not None:
                 time.sleep(delay)
         raise self._give_up(self.name, last)
 
@@ -363,20 +372,18 @@ class AsyncRewardClient(_Core):
         for attempt in range(self.retries + 1):
             i = self.replicas.acquire(avoid)
             url = self.replicas.urls[i] + path
-            response = None
+            response, error = None, None
             try:
                 response = await self._http.post(url, json=body)
             except httpx.TransportError as e:
-                last = f"{type(e).__name__}: {e}"
+                error = e
             finally:
                 self.replicas.release(i)
-            if response is not None:
-                answer, last = _answer(url, response)
-                if answer is not None:
-                    return answer
-            avoid = i if len(self.replicas.urls) > 1 else None
-            if attempt < self.retries:
-                await asyncio.sleep(self._delay(attempt, response))
+            answer, last, avoid, delay = self._settle(i, url, response, error, attempt)
+            if answer is not None:
+                return answer
+            if delay is not None:
+                await asyncio.sleep(delay)
         raise self._give_up(self.name, last)
 
     async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
