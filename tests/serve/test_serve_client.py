@@ -185,3 +185,16 @@ def test_client_rides_out_a_full_queue(gated):
         assert out["r"].mean.tolist() == [1.0, 2.0, 3.0, 4.0]
         text = http(server.url).get("/metrics").text
         assert 'rewardlab_rejected_total{reason="queue_full"}' in text
+
+
+def test_without_httpx_the_error_names_the_extra(monkeypatch):
+    """A base install has no httpx: the clients (and HTTPScorer, which sends through them) say what to install."""
+    import sys
+
+    from rewardlab.scoring import HTTPScorer
+
+    monkeypatch.setitem(sys.modules, "httpx", None)  # `import httpx` now raises ImportError
+    for make in (lambda: RewardClient("http://a"), lambda: AsyncRewardClient("http://a"),
+                 lambda: HTTPScorer("http://a/score").score(["p"], ["r"], progress=False)):
+        with pytest.raises(RewardlabError, match=r"pip install 'rewardlab\[serve\]'"):
+            make()

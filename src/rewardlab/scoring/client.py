@@ -35,6 +35,15 @@ KNOWN_SUFFIXES = ("/v1/rewards", "/get_reward", "/classify", "/score")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+def _httpx() -> Any:
+    """httpx, or a clear error naming the extra that brings it (a base install lacks it)."""
+    try:
+        import httpx
+    except ImportError:
+        raise RewardlabError("talking to a reward server needs httpx: pip install 'rewardlab[serve]'") from None
+    return httpx
+
+
 def split_route(url: str) -> tuple[str, str]:
     """(base URL, route) of a server URL: a known route at its end (/v1/rewards, /get_reward, /classify, /score)
     is split off; any other URL is its own base with an empty route.
@@ -225,8 +234,7 @@ class RewardClient(_Core):
     def __init__(self, urls: str | Sequence[str], api_key: str | None = None, *, batch_size: int = 64,
                  timeout: float = 180.0, retries: int = 5, backoff: float = 0.2, max_backoff: float = 10.0,
                  max_concurrency: int = 4, name: str | None = None, transport: Any = None):
-        import httpx
-
+        httpx = _httpx()
         super().__init__(urls, api_key, batch_size, timeout, retries, backoff, max_backoff, max_concurrency, name)
         self._http = httpx.Client(timeout=timeout, headers=self.headers, transport=transport, verify=self.tls,
                                   limits=httpx.Limits(max_connections=max(8, 2 * max_concurrency)))
@@ -358,8 +366,7 @@ class AsyncRewardClient(_Core):
     def __init__(self, urls: str | Sequence[str], api_key: str | None = None, *, batch_size: int = 64,
                  timeout: float = 180.0, retries: int = 5, backoff: float = 0.2, max_backoff: float = 10.0,
                  max_concurrency: int = 8, name: str | None = None, transport: Any = None):
-        import httpx
-
+        httpx = _httpx()
         super().__init__(urls, api_key, batch_size, timeout, retries, backoff, max_backoff, max_concurrency, name)
         self._http = httpx.AsyncClient(timeout=timeout, headers=self.headers, transport=transport, verify=self.tls,
                                        limits=httpx.Limits(max_connections=max(16, 2 * max_concurrency)))
