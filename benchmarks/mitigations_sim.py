@@ -55,8 +55,9 @@ def train_head(kind: str, pairs, feat_fn, args, weights=None, spec=None):
 
     from rewardlab.models import HeadSpec, build_reward_model
     from rewardlab.train.collate import encode_pairs, pair_columns
+    from rewardlab.train.config import LossSpec
     from rewardlab.train.frozen import train_head_on_features
-    from rewardlab.train.losses import DisentangleSpec, get_loss
+    from rewardlab.train.losses import get_loss
 
     lm = build_reward_model(backbone_path("minilm"), HeadSpec("disentangled" if kind == "disentangled" else "scalar"),
                             seed=args.seed, freeze_backbone=True)
@@ -65,7 +66,8 @@ def train_head(kind: str, pairs, feat_fn, args, weights=None, spec=None):
     n = len(pairs)
     cols = pair_columns(encode_pairs(lm.renderer, pairs))
     boot = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)[None]
-    spec = (spec or DisentangleSpec()) if kind == "disentangled" else None
+    # the --freeze-backbone defaults of the disentangled head unless a variant is given
+    spec = (spec or LossSpec().disentangle_spec(frozen_backbone=True)) if kind == "disentangled" else None
     t0 = time.perf_counter()
     train_head_on_features(lm.model, get_loss("bt"), f[:n], f[n:], cols, epochs=args.epochs, lr=1e-3,
                            batch_size=64, seed=args.seed, bootstrap=boot, progress=False, disentangle=spec)

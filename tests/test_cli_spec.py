@@ -48,6 +48,8 @@ def _cli_args(values: dict) -> list[str]:
     args = []
     for path, v in values.items():
         flag = by_path[path].flag
+        if v is None:  # not given: the field keeps its default (None)
+            continue
         if isinstance(v, bool):
             args.append(flag if v else f"--no-{flag[2:]}")
         else:

@@ -165,3 +165,34 @@ def test_trainer_step_augments_after_balancing_and_extends_balance_weights() -> 
     assert len(out.train) == 4 + 3 + 3 and out.eval is held and out.eval == [held[0]]
     assert out.train_weights.tolist() == [0.5, 2.0, 1.0, 1.5] + [1.0] * 6
     assert out.augment["seed"] == 2 and out.augment["added"] == {"probes": 3, "off-prompt": 3}
+
+
+@pytest.mark.extended
+def test_augmentation_clears_the_probes_and_their_heldout_variants_in_the_human_like_setting(tmp_path) -> None:
+    """Issue 16's check: on the demo's human-like annotators (length, agreement and format biases), a MiniLM
+    reward model trained with `--augment probes,off-prompt` is not flagged on the filler, markdown and flattery
+    probes, nor on their held-out variants (the same kind of edit in words training never used), where plain BT on
+    the same pairs is flagged on filler and its variant.
+
+    The real path, with the backbone frozen to keep it to minutes: `rewardlab train --freeze-backbone` on 3,000
+    simulator pairs (seed 8), then the audit on its default data with every probe and variant. Measured
+    (2026-12-01, fp32, 2 cores): see docs/PERFORMANCE.md, "Augmentation against held-out probe variants"."""
+    from rewardlab.audit import PROBES, VARIANTS, builtin_cases, default_pairs
+    from rewardlab.audit.run import run_audit
+    from rewardlab.data import write_records
+    from rewardlab.scoring import get_scorer
+    from rewardlab.simulate import human_like, simulate_pairs
+
+    data = tmp_path / "human_like.jsonl"
+    write_records(simulate_pairs(3000, seed=8, config=human_like()), str(data))
+    flagged = {}
+    for name, extra in (("plain", ()), ("augment", ("--augment", "probes,off-prompt"))):
+        out = tmp_path / name
+        run_cli("train", "--data", data, "-o", out, "--freeze-backbone", "--eval-split", 0, "--device", "cpu",
+                "--no-progress", *extra)
+        res = run_audit(get_scorer(str(out), device="cpu"), default_pairs(), builtin_cases(), tmp_path / f"{name}-a",
+                        n_resamples=200, progress=False, probes=[*PROBES, *VARIANTS])
+        flagged[name] = set(res["flagged"]["probes"])
+    assert {"filler", "filler_alt"} <= flagged["plain"], flagged
+    assert not {"filler", "markdown", "flattery", "filler_alt", "markdown_alt", "flattery_alt"} & flagged["augment"], \
+        flagged

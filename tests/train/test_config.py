@@ -103,3 +103,18 @@ def test_every_field_has_a_unique_flag_and_help():
     n_fields = sum(1 for _ in leaves)
     assert n_fields == len(TrainConfig().to_flat_dict())
     assert dataclasses.is_dataclass(TrainConfig)
+
+
+def test_the_disentangled_heads_orthogonality_weight_follows_the_backbone_unless_set():
+    """lambda_O: ODIN's 1.0 when the backbone trains, FROZEN_ODIN_ORTHOGONAL (0.1) on frozen features; a value
+    given by the user wins in both."""
+    from rewardlab.train.config import FROZEN_ODIN_ORTHOGONAL
+
+    full = TrainConfig.from_options(head="disentangled")
+    frozen = TrainConfig.from_options(head="disentangled", freeze_backbone=True)
+    assert full.loss.odin_orthogonal is None
+    assert full.loss.disentangle_spec(frozen_backbone=False).orthogonal == 1.0
+    assert frozen.loss.disentangle_spec(frozen_backbone=True).orthogonal == FROZEN_ODIN_ORTHOGONAL == 0.1
+    mine = TrainConfig.from_options(head="disentangled", freeze_backbone=True, odin_orthogonal=0.5)
+    assert mine.loss.disentangle_spec(frozen_backbone=True).orthogonal == 0.5
+    assert TrainConfig.from_options(head="disentangled", odin_orthogonal=0.0).loss.disentangle_spec().orthogonal == 0

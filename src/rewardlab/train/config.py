@@ -34,6 +34,9 @@ HEAD_KINDS = ("scalar", "gaussian", "ensemble", "disentangled")
 POOLINGS = ("auto", "last", "mean", "cls")
 BUILTIN_LOSSES = ("bt", "margin", "soft", "rao_kupper", "davidson", "gaussian")
 REPORTERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "trackio")
+# lambda_O of a disentangled head on frozen features (--freeze-backbone): at ODIN's 1.0 the orthogonality term held
+# the quality row away from the directions it needs there (docs/ALGORITHMS.md 8.1, docs/PERFORMANCE.md)
+FROZEN_ODIN_ORTHOGONAL = 0.1
 
 
 @dataclass
@@ -145,8 +148,10 @@ class LossSpec(Spec):
     odin_length_corr: float = option(1.0, min=0.0, help=(
         "--head disentangled: weight of -Pearson(length reward, response length), which ties the length head to "
         "length."))
-    odin_orthogonal: float = option(1.0, min=0.0, help=(
-        "--head disentangled: weight of |cosine| between the quality and length heads' weight vectors."))
+    odin_orthogonal: float | None = option(None, min=0.0, help=(
+        "--head disentangled: weight of |cosine| between the quality and length heads' weight vectors. Default: 1.0 "
+        "(ODIN's) when the backbone trains, 0.1 with --freeze-backbone, where 1.0 cost gold agreement in our "
+        "measurements (docs/ALGORITHMS.md 8.1)."))
     odin_measure: Literal["slope", "corr"] = option("slope", help=(
         "--head disentangled: how the quality terms measure dependence on length: slope (reward change per "
         "standard deviation of length; its gradient stays bounded while q is nearly flat) or corr (Pearson, "
@@ -155,12 +160,16 @@ class LossSpec(Spec):
         "--head disentangled: also penalise |Pearson(q_c - q_r, L_c - L_r)|, length differences within pairs "
         "(the within-prompt view); false: ODIN's batch correlation only."))
 
-    def disentangle_spec(self) -> Any:
-        """The `DisentangleSpec` of a disentangled head's regularisers."""
+    def disentangle_spec(self, frozen_backbone: bool = False) -> Any:
+        """The `DisentangleSpec` of a disentangled head's regularisers; `frozen_backbone` picks lambda_O's default
+        (0.1 on frozen features, else 1.0) when `odin_orthogonal` is not set."""
         from rewardlab.train.losses import DisentangleSpec
 
-        return DisentangleSpec(self.odin_quality_corr, self.odin_length_corr, self.odin_orthogonal,
-                               self.odin_within_pair, self.odin_measure)
+        ortho = self.odin_orthogonal
+        if ortho is None:
+            ortho = FROZEN_ODIN_ORTHOGONAL if frozen_backbone else 1.0
+        return DisentangleSpec(self.odin_quality_corr, self.odin_length_corr, ortho, self.odin_within_pair,
+                               self.odin_measure)
 
     def check(self) -> None:
         if self.name not in BUILTIN_LOSSES:

@@ -487,7 +487,8 @@ def setup_model(cfg: TrainConfig, data: TrainData) -> Prepared:
         boot = w.clone() if boot is None else boot * w
     device = train_device(cfg.run.device)
     warn_if_slow_bf16(device, cfg.run.bf16)
-    disentangle = cfg.loss.disentangle_spec() if cfg.model.head.kind == "disentangled" else None
+    disentangle = (cfg.loss.disentangle_spec(frozen_backbone=cfg.model.freeze_backbone)
+                   if cfg.model.head.kind == "disentangled" else None)
     return Prepared(cfg, data, loaded, loss_fn, cfg.loss_name, train_ex, eval_ex, thresholds, n_trunc, boot, device,
                     disentangle)
 
