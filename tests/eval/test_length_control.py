@@ -126,3 +126,32 @@ def test_cli_eval_and_score_with_length_control(tmp_path, tiny_rm, monkeypatch) 
     assert any(abs(r["reward"] - r["reward_raw"]) > 0 for r in scored)
     bad = run_cli("score", "--model", tiny_rm, "-d", data, "-o", out, "--length-control-data", held, check=False)
     assert bad.returncode == 2 and "--length-control-data applies with --length-control" in bad.stderr
+
+
+def test_eval_reports_the_gold_agreement_of_the_length_controlled_reward() -> None:
+    """A scorer that adds a length bonus to the hidden gold utility: on simulator-style pairs (gold utilities in
+    the record), eval reports the gold agreement of q = reward - beta * f(length) beside the raw one, equal to
+    `gold_agreement` computed directly on q, and higher than the raw reward's."""
+    from rewardlab.eval.evaluate import eval_pairs
+    from rewardlab.stats.metrics import gold_agreement
+
+    rng = np.random.default_rng(4)
+    n = 400
+    gold = {}
+    pairs = []
+    for i in range(n):
+        texts = ("x" * int(rng.integers(5, 900)) + f" c{i}", "y" * int(rng.integers(5, 900)) + f" r{i}")
+        g = rng.normal(size=2)
+        gold.update(zip(texts, g, strict=True))
+        pairs.append(PreferencePair(f"prompt {i}", *texts, label=float(g[0] > g[1]),
+                                    extra={"gold_chosen": float(g[0]), "gold_rejected": float(g[1])}))
+    biased = CallableScorer(lambda p, r: gold[r] + 1.5 * np.log1p(len(r)), name="biased")
+    m, rows = eval_pairs(biased, pairs, n_resamples=100, seed=0, progress=False, length_control="cross-fit")
+    lc = m["length_controlled"]
+    qc = np.array([r["q_chosen"] for r in rows])
+    qr = np.array([r["q_rejected"] for r in rows])
+    gc = np.array([p.extra["gold_chosen"] for p in pairs])
+    gr = np.array([p.extra["gold_rejected"] for p in pairs])
+    direct = gold_agreement(qc, qr, gc, gr, n_resamples=100, seed=0)["agreement"]
+    assert lc["gold_agreement"]["agreement"]["estimate"] == pytest.approx(direct["estimate"])
+    assert lc["gold_agreement"]["agreement"]["estimate"] > m["gold_agreement"]["agreement"]["estimate"] + 0.1

@@ -98,7 +98,8 @@ def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, se
                length_control: Any = None, length_control_feature: str = "log_chars",
                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Metrics and per-pair rows for preference pairs; with `length_control` (a fitted `LengthControl` or
-    "cross-fit") also the accuracy of the length-controlled rewards ("length_controlled")."""
+    "cross-fit") also the accuracy of the length-controlled rewards ("length_controlled"; with the simulator's
+    gold utilities in the pairs, also their gold agreement)."""
     n = len(pairs)
     prompts = [p.prompt for p in pairs] * 2
     out = scorer.score(prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], progress=progress)
@@ -137,6 +138,9 @@ def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, se
                                                            [p.prompt for p in pairs], length_control, n_resamples,
                                                            seed, cluster, length_control_feature)
         q = (qc, qr)
+        if gold is not None:  # what the length-controlled reward knows of the simulator's hidden utility
+            m["length_controlled"]["gold_agreement"] = gold_agreement(qc, qr, *gold, n_resamples=n_resamples,
+                                                                      seed=seed)
     rows = []
     for i, p in enumerate(pairs):
         row = {"id": p.id or str(i), "category": p.category, "reward_chosen": float(rc[i]),

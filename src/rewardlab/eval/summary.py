@@ -30,7 +30,11 @@ def _pairs(name: str, m: dict[str, Any]) -> list[str]:
         cor = lc.get("corr_reward_diff_length_diff") or {}
         r = " | r(reward diff, length diff) " + " -> ".join("n/a" if cor.get(k) is None else f"{cor[k]:+.2f}"
                                                              for k in ("raw", "controlled"))
-        out.append(f"  length-controlled accuracy {_ci(lc['accuracy'])} (raw {_ci(m['accuracy'])}; {how}){r}")
+        g = ""
+        if "gold_agreement" in lc:
+            g = (f" | gold agreement {_ci(lc['gold_agreement'].get('agreement'))} "
+                 f"(raw {_ci(m['gold_agreement'].get('agreement'))})")
+        out.append(f"  length-controlled accuracy {_ci(lc['accuracy'])} (raw {_ci(m['accuracy'])}; {how}){r}{g}")
     return out + [f"  warning: {w}" for w in m.get("warnings", [])]
 
 
