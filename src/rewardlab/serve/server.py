@@ -9,6 +9,7 @@ the model worker (uvicorn's graceful shutdown, bounded by `timeout_s` + 5 second
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from rewardlab.errors import RewardlabError
-from rewardlab.serve.spec import ServeSpec, check_bind
+from rewardlab.serve.spec import KERNEL_CACHE_ENV, ServeSpec, check_bind
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def run_server(model: Any, spec: ServeSpec | None = None, log_level: str = "info
 
     spec = spec or ServeSpec()
     check_bind(spec.host, spec.resolved_api_key())
+    set_kernel_cache(spec)
     if spec.cpu_threads:
         import torch
 
@@ -84,6 +86,30 @@ def run_server(model: Any, spec: ServeSpec | None = None, log_level: str = "info
     logger.info("rewardlab serve: http://%s:%d (auth %s)", spec.host, spec.port,
                 "on" if spec.resolved_api_key() else "off")
     server.run()
+
+
+def set_kernel_cache(spec: ServeSpec) -> str:
+    """Size oneDNN's CPU kernel cache for this server process (`ServeSpec.cpu_kernel_cache`), unless
+    ONEDNN_PRIMITIVE_CACHE_CAPACITY is already in the environment; logs and returns the value in force.
+
+    oneDNN reads the variable when it builds its first kernel, so this must run before the process's first CPU
+    forward pass (`run_server` calls it before it loads the model).
+
+    Args:
+        spec: the server settings (`cpu_kernel_cache`).
+
+    Returns:
+        The capacity in force, as the environment now holds it.
+
+    Example:
+        >>> set_kernel_cache(ServeSpec(cpu_kernel_cache=0))  # doctest: +SKIP
+        '0'
+    """
+    given = os.environ.get(KERNEL_CACHE_ENV)
+    value = os.environ.setdefault(KERNEL_CACHE_ENV, str(spec.cpu_kernel_cache))
+    logger.info("oneDNN CPU kernel cache: %s entries (%s)", value,
+                f"{KERNEL_CACHE_ENV} from the environment" if given is not None else "--cpu-kernel-cache")
+    return value
 
 
 class BackgroundServer:
