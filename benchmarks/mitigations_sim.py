@@ -132,6 +132,8 @@ def main() -> None:
                          "use --preset human_like --length-bias 1.0")
     ap.add_argument("--data", default=None, help="real pairs instead of the simulator: 'hh' or a file")
     ap.add_argument("--test-share", type=float, default=0.25, help="with --data: share of prompts held out")
+    ap.add_argument("--write-split", default=None, help="with --data: also write the split to DIR/train.jsonl and "
+                    "DIR/test.jsonl (to train the same split with the backbone, `rewardlab train`)")
     ap.add_argument("--epochs", type=int, default=30, help="epochs of head training (the --head-epochs default)")
     ap.add_argument("--options", default=",".join(OPTIONS))
     ap.add_argument("--odin-variants", default="", help=(
@@ -161,6 +163,14 @@ def main() -> None:
 
         train, test = split_by_prompt(load_bench_pairs(args.data), args.test_share, args.seed)
         print(f"{args.data}: {len(train)} training and {len(test)} held-out pairs (split by prompt)")
+        if args.write_split:  # the same split as files, for `rewardlab train` / `eval` (full fine-tuning)
+            from rewardlab.data import write_records
+
+            out = Path(args.write_split)
+            out.mkdir(parents=True, exist_ok=True)
+            for name, part in (("train", train), ("test", test)):
+                write_records([p.to_dict() for p in part], str(out / f"{name}.jsonl"))
+            print(f"wrote {out / 'train.jsonl'} and {out / 'test.jsonl'}")
     else:
         from rewardlab.simulate import human_like
 

@@ -533,7 +533,7 @@ def disentangle_penalty(out_chosen: Mapping[str, Tensor], out_rejected: Mapping[
              "head_cosine": float(cos.detach())}
     if spec.within_pair:
         rho_pair = dep(out_chosen["mean"] - out_rejected["mean"],
-                                 (len_chosen - len_rejected).to(q.device, torch.float32))
+                       (len_chosen - len_rejected).to(q.device, torch.float32))
         penalty = penalty + spec.quality_corr * rho_pair.abs()
         stats[f"{name}_quality_length_pair"] = float(rho_pair.detach())
     return penalty, stats
