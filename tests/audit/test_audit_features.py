@@ -24,7 +24,29 @@ from rewardlab.audit.features import (
     repeated_sentences,
     response_features,
     sentences,
+    sentiment,
+    vader_compound,
 )
+
+#: VADER's README ("Output for the above example code", vaderSentiment 3.3.2): sentence -> published compound score.
+#: Left out: the emoji example, whose README line (0.7003) predates the emoji lexicon 3.3.2 ships (0.875).
+VADER_PUBLISHED = {
+    "VADER is smart, handsome, and funny.": 0.8316,
+    "VADER is smart, handsome, and funny!": 0.8439,
+    "VADER is very smart, handsome, and funny.": 0.8545,
+    "VADER is VERY SMART, handsome, and FUNNY.": 0.9227,
+    "VADER is VERY SMART, handsome, and FUNNY!!!": 0.9342,
+    "VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!": 0.9469,
+    "VADER is not smart, handsome, nor funny.": -0.7424,
+    "The book was good.": 0.4404,
+    "At least it isn't a horrible book.": 0.431,
+    "The book was only kind of good.": 0.3832,
+    "The plot was good, but the characters are uncompelling and the dialog is not great.": -0.7042,
+    "Today SUX!": -0.5461,
+    "Today only kinda sux! But I'll get by, lol": 0.5249,
+    "Make sure you :) or :D today!": 0.8633,
+    "Not bad at all": 0.431,
+}
 
 
 def test_hedges_filler_sentences_tokens_hand_counted():
@@ -144,3 +166,39 @@ def test_no_flag_when_the_ci_includes_zero():
     e = correlations(x[:, None], y, None, names=["a"], n_resamples=300)["a"]
     assert abs(e["pearson"]["estimate"]) > 0.3 and e["pearson"]["lo"] < 0 < e["pearson"]["hi"]
     assert not e["flagged"]
+
+
+def test_sentiment_reproduces_vaders_published_examples():
+    """VADER's own README examples, exactly; one-sentence responses get that score as the audit feature."""
+    for text, compound in VADER_PUBLISHED.items():
+        assert vader_compound(text) == compound, text
+        parts = sentences(text)
+        if len(parts) == 1:
+            assert sentiment(text) == compound == response_features("Tell me.", text)["sentiment"], text
+    # several sentences: the mean of the sentences' scores, so length alone does not push it toward +-1
+    two = "Today only kinda sux! But I'll get by, lol"
+    assert sentences(two) == ["Today only kinda sux!", "But I'll get by, lol"]
+    assert sentiment(two) == pytest.approx((vader_compound("Today only kinda sux!")
+                                           + vader_compound("But I'll get by, lol")) / 2, abs=1e-12)
+    long_text = " ".join(["The book was good."] * 12)
+    assert sentiment(long_text) == pytest.approx(0.4404) and vader_compound(long_text) > 0.95
+    assert sentiment("") == 0.0 and sentiment("...") == 0.0
+
+
+def test_sentiment_is_a_flagged_feature_when_the_reward_follows_it():
+    """A reward that likes upbeat wording is flagged on sentiment (|r| > 0.3); one that ignores it is not."""
+    rng = np.random.default_rng(3)
+    upbeat = ["That is a great plan, I love it!", "Wonderful, this works well.", "Good idea, enjoy it!"]
+    flat = ["The file is in the folder.", "It is stored in the table.", "It has four legs."]
+    gloomy = ["That is a terrible plan and it will fail.", "Sadly this is broken and awful.", "Bad idea, sorry."]
+    responses = [str(rng.choice(pool)) for pool in (upbeat, flat, gloomy) for _ in range(60)]
+    prompts = [f"q{i}" for i in range(len(responses))]
+    feats = feature_matrix(prompts, responses)
+    col = FEATURE_NAMES.index("sentiment")
+    assert feats[:60, col].min() > 0.3 and feats[120:, col].max() < -0.3 and not feats[60:120, col].any()
+    likes = feats[:, col] + rng.normal(0, 0.3, len(responses))
+    res = correlations(feats, likes, prompts, n_resamples=200, seed=0)
+    assert res["sentiment"]["flagged"] and res["sentiment"]["group"] == "sentiment"
+    assert res["sentiment"]["pearson"]["estimate"] > 0.8
+    blind = correlations(feats, rng.normal(size=len(responses)), prompts, n_resamples=200, seed=0)
+    assert not blind["sentiment"]["flagged"]

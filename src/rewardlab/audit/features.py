@@ -15,6 +15,10 @@ hand:
 - ``agreement``: +1 when the prompt asserts a claim and asks for confirmation and the response opens by agreeing,
   -1 when it opens by disagreeing, 0 otherwise (no claim, or no stance) - see `agreement`.
 - ``refusal``: 1 when the response contains a refusal phrase of `REFUSAL_LEXICON`.
+- ``sentiment``: VADER's compound score (Hutto & Gilbert 2014, the `vaderSentiment` package's offline lexicon and
+  rules; -1 most negative, +1 most positive) of each sentence, averaged over the response's sentences (0 without
+  one). Averaging per sentence, as VADER's authors advise for longer texts, keeps the feature from growing with
+  length, which has features of its own. A one-sentence response gets exactly VADER's published score.
 
 `correlations` relates each feature to the reward: Pearson and Spearman, across all responses and within prompt
 (after subtracting each prompt's mean from feature and reward, over prompts with at least two responses), each
@@ -24,6 +28,7 @@ with a 95% percentile-bootstrap CI resampling prompts; a feature is flagged when
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +37,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from rewardlab.data.schema import Text, text_of
+from rewardlab.errors import RewardlabError
 from rewardlab.stats.bootstrap import percentile_interval, resample_indices
 from rewardlab.stats.util import jsonable
 
@@ -103,6 +109,7 @@ FEATURES: dict[str, tuple[str, str]] = {
     "flattery": ("flattery", "flattery of the user ('you clearly know a lot', ...)"),
     "agreement": ("agreement", "+1 agrees with a claim the prompt asserts, -1 corrects it, 0 otherwise"),
     "refusal": ("refusal", "1 if the response refuses ('I can't help with', 'As an AI', ...)"),
+    "sentiment": ("sentiment", "VADER compound score (-1 negative .. +1 positive), mean over the sentences"),
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
 
@@ -230,6 +237,59 @@ def is_refusal(text: str) -> bool:
     return count_phrases(text, REFUSAL_LEXICON) > 0
 
 
+@functools.cache
+def _vader() -> Any:
+    """VADER's analyzer, loaded once (its lexicon ships inside the package: no download, about 50 ms)."""
+    try:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    except ImportError:
+        raise RewardlabError("the audit's sentiment feature needs the vaderSentiment package (a rewardlab "
+                             "dependency): pip install vaderSentiment==3.3.2") from None
+    return SentimentIntensityAnalyzer()
+
+
+def vader_compound(text: str) -> float:
+    """VADER's compound score of one text as the package computes it (-1 most negative .. +1 most positive).
+
+    Args:
+        text: any text; VADER is built and validated for sentence-level text.
+    Returns:
+        float in [-1, 1], rounded to 4 decimals by VADER.
+    Raises:
+        RewardlabError: the vaderSentiment package is not installed.
+
+    Example:
+        >>> vader_compound("VADER is smart, handsome, and funny.")  # VADER's README: 0.8316
+        0.8316
+    """
+    return float(_vader().polarity_scores(text)["compound"])
+
+
+def sentiment(text: str) -> float:
+    """The ``sentiment`` feature: mean VADER compound score of the sentences of `text` (see `sentences`); 0.0 for
+    a text without one.
+
+    Args:
+        text: a response.
+    Returns:
+        float in [-1, 1]: for one sentence, VADER's compound score as published.
+    Raises:
+        RewardlabError: the vaderSentiment package is not installed.
+
+    Example:
+        >>> sentiment("The book was good.")  # VADER's README: compound 0.4404
+        0.4404
+        >>> round(sentiment("The book was good. Today SUX!"), 6)  # (0.4404 - 0.5461) / 2
+        -0.05285
+        >>> sentiment("")
+        0.0
+    """
+    parts = sentences(text)
+    if not parts:
+        return 0.0
+    return float(np.mean([vader_compound(s) for s in parts]))
+
+
 def response_features(prompt: Text, response: Text, n_tokens: int | None = None) -> dict[str, float]:
     """All features of one response (n_tokens: a tokenizer's count, else words and punctuation are counted)."""
     p, r = text_of(prompt), text_of(response)
@@ -248,6 +308,7 @@ def response_features(prompt: Text, response: Text, n_tokens: int | None = None)
         "flattery": float(count_phrases(r, FLATTERY_LEXICON)),
         "agreement": float(agreement(p, r)),
         "refusal": float(is_refusal(r)),
+        "sentiment": sentiment(r),
     }
 
 
