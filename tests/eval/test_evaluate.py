@@ -6,6 +6,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 
 from rewardlab.eval.evaluate import compare_runs, evaluate
 from rewardlab.report import build_report
@@ -99,3 +100,27 @@ def test_sections_and_best_of_k_credit(tmp_path):
     res = evaluate(CallableScorer(lambda prompt, response: fixed[response]), {"k": sets}, tmp_path / "k",
                    n_resamples=50, plots=False)
     assert res["datasets"]["k"]["best_of_k_credit"]["accuracy"]["estimate"] == 0.75
+
+
+def test_harm_aware_metrics_on_pools(tmp_path):
+    """eval on K-sample pools reports harm-aware metrics: the gold scorer is perfectly aligned, its negation is
+    the worst possible, and the numbers are those of rewardlab.stats.harm on the same arrays."""
+    from rewardlab.eval.summary import headline
+    from rewardlab.scoring import CallableScorer
+    from rewardlab.stats.harm import harm_aware_metrics
+
+    po = simulate_pools(30, k=5, seed=7)
+    gold = _gold_lookup(po)
+    flipped = CallableScorer(lambda prompt, response: -gold.fn(prompt, response), name="neg")
+    data = {"pools": parse_rows(po)}
+    good = evaluate(gold, data, tmp_path / "g", n_resamples=50, plots=False)["datasets"]["pools"]["harm_aware"]
+    bad = evaluate(flipped, data, tmp_path / "b", n_resamples=50, plots=False)
+    h = bad["datasets"]["pools"]["harm_aware"]
+    assert good["ascent_alignment"]["estimate"] == pytest.approx(1.0) and good["harmful_error_mass"]["estimate"] == 0.0
+    assert good["pi0"] == "uniform"
+    g = np.asarray([r["scores"] for r in po])
+    ref = harm_aware_metrics(-g, g, n_resamples=0)
+    assert h["ascent_alignment"]["estimate"] == pytest.approx(-1.0)
+    assert h["harmful_error_mass"]["estimate"] == ref["harmful_error_mass"]["estimate"] > 0.2
+    assert "harm-aware: harmful error mass" in headline(bad)
+    assert "ascent alignment" in build_report(tmp_path / "b").read_text()

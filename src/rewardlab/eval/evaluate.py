@@ -19,6 +19,7 @@ from rewardlab.errors import RewardlabError
 from rewardlab.scoring.base import Scorer
 from rewardlab.stats.bootstrap import bootstrap_mean_ci, paired_bootstrap
 from rewardlab.stats.calibration import fit_temperature, pairwise_correct, pairwise_ece
+from rewardlab.stats.harm import harm_aware_metrics
 from rewardlab.stats.metrics import best_of_4_accuracy, gold_agreement, graded_metrics, pairwise_metrics
 from rewardlab.stats.ppe import _bok_weights, ppe_correctness_metrics, ppe_preference_metrics
 from rewardlab.stats.util import ci_dict, jsonable
@@ -162,6 +163,19 @@ def gold_best_of_k(values: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return _bok_weights(len(values)) @ np.asarray(values, dtype=float)[order]
 
 
+def harm_aware_eval(pred: np.ndarray, gold: np.ndarray, sets: list[KSampleSet], n_resamples: int,
+                    seed: int) -> dict[str, Any]:
+    """Harm-aware error metrics of the RM on equal-sized pools (ALGORITHMS.md section 3): the base policy is the
+    softmax of the records' `logprobs` when every record has them, else uniform over each pool."""
+    lps = [s.extra.get("logprobs") for s in sets]
+    log_pi0 = None
+    if all(isinstance(lp, list) and len(lp) == gold.shape[1] for lp in lps):
+        log_pi0 = np.asarray(lps, dtype=float)
+    h = harm_aware_metrics(pred, gold, log_pi0, n_resamples=n_resamples, seed=seed)
+    h["pi0"] = "logprobs" if log_pi0 is not None else "uniform"
+    return h
+
+
 def eval_ksample(scorer: Scorer, sets: list[KSampleSet], n_resamples: int, seed: int,
                  progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Ranking metrics (Spearman/Kendall), PPE correctness metrics and gold best-of-K curves for K-wise sets.
@@ -199,6 +213,9 @@ def eval_ksample(scorer: Scorer, sets: list[KSampleSet], n_resamples: int, seed:
         oracle_curve = np.mean([gold_best_of_k(np.asarray(s.scores), np.asarray(s.scores)) for s in sets], 0)
         m["gold_best_of_k"] = {"k": list(range(1, len(rm_curve) + 1)), "rm": rm_curve.tolist(),
                                "oracle": oracle_curve.tolist(), "best_possible": float(oracle[0])}
+        if len(rm_curve) >= 2:
+            m["harm_aware"] = harm_aware_eval(np.stack(pred), np.asarray([s.scores for s in sets], float), sets,
+                                              n_resamples, seed)
     rows = [{"id": s.id or str(i), "category": s.category, "rewards": p.tolist(), "scores": s.scores}
             for i, (s, p) in enumerate(zip(sets, pred, strict=True))]
     return jsonable(m), rows

@@ -46,6 +46,10 @@ def _ksample(name: str, m: dict[str, Any]) -> list[str]:
     if "gold_best_of_k" in m:
         g = m["gold_best_of_k"]
         line += f" | gold utility best-of-{g['k'][-1]}: RM {g['rm'][-1]:.2f} vs oracle {g['oracle'][-1]:.2f}"
+    if "harm_aware" in m:
+        h = m["harm_aware"]
+        return [line, f"  harm-aware: harmful error mass {_ci(h['harmful_error_mass'])} | ascent alignment "
+                f"{_ci(h['ascent_alignment'])} | ascent cosine {_ci(h['ascent_cosine'])} (pi_0 {h['pi0']})"]
     return [line]
 
 

@@ -24,6 +24,12 @@ DEFINITIONS = [
     ("Spearman / Kendall", "rank correlation of rewards with graded scores, overall and within each prompt."),
     ("best-of-K", "expected correctness (or gold utility) of the response the RM ranks first in a random K-subset; "
      "the oracle picks with the ground truth."),
+    ("harmful error mass", "(K-sample pools with gold scores) base-policy probability of the responses the RM "
+     "rates above its pool mean although their gold score is below the gold mean: the errors optimisation turns "
+     "into harm."),
+    ("ascent alignment", "sum pi_0^2 (r - mean r)(r_hat - mean r_hat) / sum pi_0^2 (r - mean r)^2 over prompts: "
+     "how fast a small softmax policy-gradient step on the RM raises the gold reward, relative to a step on the gold "
+     "itself (1 = as fast; < 0: the step lowers the gold); the cosine is its scale-free form, per prompt."),
     ("separability", "share of system pairs whose RM-derived rating CIs do not overlap (PPE)."),
     ("confidence agreement", "mean over system pairs of +1 when human and RM CIs separate them the same way, -1 "
      "opposite, 0 otherwise (PPE)."),
@@ -151,6 +157,11 @@ def _ksample_section(name: str, m: dict[str, Any], folder: Path, plots: list[str
         rows += [(f"gold utility of the RM's best-of-{g['k'][-1]}", _num(g["rm"][-1])),
                  (f"gold utility of the oracle's best-of-{g['k'][-1]}", _num(g["oracle"][-1])),
                  ("gold utility of a random response (K=1)", _num(g["rm"][0]))]
+    h = m.get("harm_aware")
+    if h:
+        rows += [(f"harmful error mass (pi_0 {h['pi0']})", _ci(h.get("harmful_error_mass"))),
+                 ("ascent alignment (1 = the gold reward's own ascent)", _ci(h.get("ascent_alignment"))),
+                 ("ascent cosine (scale-free)", _ci(h.get("ascent_cosine")))]
     imgs = "".join(_img(folder, p) for p in plots)
     return f"<h2>{_e(name)}: K samples per prompt</h2>{_table(rows)}<div class=plots>{imgs}</div>"
 
