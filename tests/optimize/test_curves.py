@@ -13,6 +13,7 @@ from scipy.optimize import minimize_scalar
 from rewardlab.optimize import (
     bon_expected,
     bon_kl,
+    bon_kl_exact,
     fit_gao,
     goodhart_curves,
     log2_n_grid,
@@ -124,6 +125,75 @@ def test_log2_n_grid():
     assert log2_n_grid(1).tolist() == [1]
     assert log2_n_grid(8).tolist() == [1, 2, 4, 8]
     assert log2_n_grid(1000).tolist() == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000]
+
+
+# ------------------------------------------------------------------------- exact best-of-n KL on a finite pool
+
+
+def brute_force_bon_kl(scores: list[float], n: int) -> float:
+    """KL(pick || uniform) by enumerating every n-subset (drawn without replacement, as bon_expected does) and
+    splitting each subset's pick uniformly among its tied maxima."""
+    m = len(scores)
+    subsets = list(itertools.combinations(range(m), n))
+    pick = np.zeros(m)
+    for subset in subsets:
+        best = max(scores[i] for i in subset)
+        tied = [i for i in subset if scores[i] == best]
+        for i in tied:
+            pick[i] += 1.0 / (len(tied) * len(subsets))
+    assert pick.sum() == pytest.approx(1.0)
+    return float(sum(p * math.log(p * m) for p in pick if p > 0))
+
+
+@pytest.mark.parametrize(("m", "levels"), [(1, 1), (3, 1), (5, 2), (7, 3), (8, 4), (9, 100)])
+def test_bon_kl_exact_equals_enumeration_with_ties(m, levels):
+    scores, _ = tied_pools(m * 7 + levels, 4, m, levels)
+    ns = list(range(1, m + 1))
+    got = bon_kl_exact(scores, ns)
+    for p in range(4):
+        expected = [brute_force_bon_kl(scores[p].tolist(), n) for n in ns]
+        np.testing.assert_allclose(got[p], expected, rtol=1e-10, atol=1e-12)
+    if levels < m:  # the fixture has ties, and they change the KL
+        assert any(len(set(row)) < m for row in scores.tolist())
+        no_ties = bon_kl_exact(np.arange(m, dtype=float)[None, :], ns)[0]
+        assert np.abs(got - no_ties).max() > 1e-3
+
+
+def test_bon_kl_exact_limits():
+    m = 1024
+    ranks = np.random.default_rng(5).permutation(m).astype(float)[None, :]
+    kl = bon_kl_exact(ranks, [1, m])[0]
+    assert kl[0] == 0.0 and kl[1] == pytest.approx(math.log(m), rel=1e-12)  # 6.93, the pick is the top one
+    assert bon_kl(m) == pytest.approx(5.9324, abs=1e-4)  # the large-pool formula is a full nat lower there
+    # c candidates tied at the top: at n = m the pick is uniform over them, KL = log(m / c)
+    top_tied = np.concatenate([np.arange(m - 3.0), [1e9, 1e9, 1e9]])[None, :]
+    assert bon_kl_exact(top_tied, [m])[0, 0] == pytest.approx(math.log(m / 3), rel=1e-12)
+    # every candidate tied: every n picks one uniformly, the base itself
+    np.testing.assert_allclose(bon_kl_exact(np.zeros((1, 16)), range(1, 17)), 0.0, atol=1e-12)
+    # as m grows with n fixed, the exact KL tends to the continuous formula, at rate 1 / m
+    ns = [2, 8, 32]
+    gap = {mm: bon_kl_exact(np.arange(mm, dtype=float)[None, :], ns)[0] - bon_kl(np.array(ns, float))
+           for mm in (10_000, 100_000)}
+    assert np.all(gap[100_000] > 0) and np.all(gap[100_000] < 2e-4)
+    np.testing.assert_allclose(gap[10_000] / gap[100_000], 10.0, rtol=0.05)
+
+
+def test_curves_share_one_kl_definition_at_the_top():
+    # n = m best-of-n and the beta = 0 tilted policy both pick the proxy's argmax (uniform among ties), so with a
+    # uniform pi_0 their exact on-pool KLs must agree: log m, or log(m / c) where c candidates tie at the top
+    rng = np.random.default_rng(11)
+    m = 64
+    proxy = rng.normal(size=(30, m))
+    proxy[:10, :3] = proxy[:10].max(axis=1, keepdims=True) + 1.0  # 3-way tie at the top of 10 prompts
+    gold = rng.normal(size=proxy.shape)
+    res = goodhart_curves(proxy, gold, ["mean"], ns=[1, 8, m], betas=[0.0], n_resamples=0)
+    c = res["curves"]["mean"]
+    top = (20 * math.log(m) + 10 * math.log(m / 3)) / 30
+    assert c["bon"]["kl"][-1] == pytest.approx(top, rel=1e-12)
+    assert c["tilted"]["kl"]["estimate"][0] == pytest.approx(top, rel=1e-12)
+    assert c["bon"]["kl"] == pytest.approx(bon_kl_exact(proxy, [1, 8, m]).mean(axis=0).tolist(), rel=1e-12)
+    assert c["bon"]["kl_analytic"] == pytest.approx(bon_kl(np.array([1.0, 8.0, m])).tolist(), rel=1e-12)
+    assert c["bon"]["sqrt_kl"] == pytest.approx(np.sqrt(c["bon"]["kl"]).tolist(), rel=1e-12)
 
 
 # ------------------------------------------------------------------------------------------- tilted policy
@@ -340,7 +410,9 @@ def test_goodhart_curves_bootstrap_and_perfect_proxy():
     assert c["bon"]["gold"]["estimate"] == pytest.approx(c["bon"]["proxy"]["estimate"], rel=1e-12)
     assert np.all(np.diff(c["bon"]["gold"]["estimate"]) > 0)
     assert np.all(np.diff(c["tilted"]["gold"]["estimate"]) < 0) and np.all(np.diff(c["tilted"]["kl"]["estimate"]) < 0)
-    assert c["bon"]["kl"] == pytest.approx(bon_kl(np.array(c["bon"]["n"], dtype=float)).tolist())
+    # best-of-n's x-axis is the exact on-pool KL; the large-pool formula is kept beside it
+    assert c["bon"]["kl"] == pytest.approx(bon_kl_exact(gold[:1], c["bon"]["n"])[0].tolist(), rel=1e-12)
+    assert c["bon"]["kl_analytic"] == pytest.approx(bon_kl(np.array(c["bon"]["n"], dtype=float)).tolist())
     # the prompt bootstrap is the shared stats helper's (same seed, same resamples)
     est, lo, hi = bootstrap_mean_ci(gold.mean(axis=1), n_resamples=300, seed=5)
     assert res["baseline_gold"]["uniform"] == pytest.approx({"estimate": est, "lo": lo, "hi": hi}, rel=1e-12)
@@ -369,3 +441,32 @@ def test_plot_goodhart_writes_pngs(tmp_path):
     for p in paths:
         with open(p, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_goodhart_curves_rejects_non_finite_proxy(bad):
+    mean, gold, members = ensemble_pools(51, 4, 6, 3)
+    mean[2, 4] = bad
+    with pytest.raises(ValueError, match=r"proxy must be finite: 1 non-finite value\(s\), the first .* at prompt 2, "
+                                         r"candidate 4"):
+        goodhart_curves(mean, gold, ["mean"], n_resamples=0)
+    std = np.ones_like(gold)
+    std[1, 0] = np.inf  # a finite mean but an infinite std: lcb's score is -inf
+    with pytest.raises(ValueError, match="rule 'lcb:1' gives non-finite scores"):
+        goodhart_curves(gold, gold, ["lcb:1"], std=std, n_resamples=0)
+
+
+def test_goodhart_curves_without_resamples_and_bad_grids():
+    mean, gold, members = ensemble_pools(52, 8, 6, 3)
+    res = goodhart_curves(mean, gold, ["mean", "min"], members=members, ns=[1, 3, 6], n_resamples=0)
+    c = res["curves"]["min"]
+    assert c["bon"]["n"] == [1, 3, 6]
+    assert all(v is None for q in ("gold", "proxy", "kl_ci") for k in ("lo", "hi") for v in c["bon"][q][k])
+    assert all(v is None for k in ("lo", "hi") for v in c["tilted"]["gold"][k])
+    assert "ci" not in c["bon"]["fit"] and res["baseline_gold"]["uniform"]["lo"] is None
+    with pytest.raises(ValueError, match="strictly increasing"):
+        goodhart_curves(mean, gold, ["mean"], ns=[1, 4, 2], n_resamples=0)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        goodhart_curves(mean, gold, ["mean"], ns=[1, 2, 2], n_resamples=0)
+    with pytest.raises(ValueError, match="n_resamples must be an integer >= 0"):
+        goodhart_curves(mean, gold, ["mean"], n_resamples=-1)

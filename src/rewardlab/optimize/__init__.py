@@ -9,6 +9,7 @@ from rewardlab._entry import lazy_attributes
 from rewardlab.optimize.curves import (
     bon_expected,
     bon_kl,
+    bon_kl_exact,
     fit_gao,
     goodhart_curves,
     log2_n_grid,
@@ -30,6 +31,7 @@ __all__ = [
     "best_of_n",
     "bon_expected",
     "bon_kl",
+    "bon_kl_exact",
     "fit_gao",
     "goodhart_curves",
     "log2_n_grid",

@@ -13,7 +13,13 @@ ensemble members) and a gold reward. Everything is exact on the pool (no samplin
   among the tied members of S, so each member of the block is equally likely: the expected value is the block's
   mean. Since C(a, n) - C(b, n) = sum_{i=b+1..a} C(i-1, n-1) (hockey stick), the answer is the classical unbiased
   estimator sum_{i=n..m} C(i-1, n-1) / C(m, n) v_(i) applied to values replaced by their tie-block means.
-- :func:`bon_kl`: the analytic KL(best-of-n || base) = log n - (n - 1) / n.
+- :func:`bon_kl_exact`: the exact KL of that best-of-n pick to the uniform draw of one candidate from the same
+  pool (tie-aware; docs/ALGORITHMS.md section 9): the candidate of ascending rank i is picked with probability
+  p_i = C(i-1, n-1) / C(m, n) (tied candidates share their block's total equally), and
+  KL = sum_i p_i log(m p_i). It is 0 at n = 1 and log m (log(m / c) with c candidates tied at the top) at n = m.
+- :func:`bon_kl`: the large-pool (continuous) limit of the same KL, log n - (n - 1) / n; at m = n = 1024 it is
+  5.93 where the exact on-pool KL is log 1024 = 6.93. The curves use the exact one and keep this as
+  ``kl_analytic``.
 - :func:`tilted_policy`: pi_beta proportional to pi_0 exp(proxy / beta) on each pool, its exact KL(pi_beta || pi_0)
   and expectations.
 - :func:`fit_gao`: the Gao et al. forms gold(d) = d (a - b d) (best-of-n) and d (a - b log d) (RL), d = sqrt(KL).
@@ -36,6 +42,7 @@ from rewardlab.stats.util import jsonable
 __all__ = [
     "bon_expected",
     "bon_kl",
+    "bon_kl_exact",
     "fit_gao",
     "goodhart_curves",
     "log2_n_grid",
@@ -93,15 +100,40 @@ def _tie_block_means(sorted_scores: np.ndarray, sorted_values: list[np.ndarray])
     return [(np.bincount(ids, weights=v.ravel()) / counts)[ids].reshape(v.shape) for v in sorted_values]
 
 
-def _bon_many(rank_scores: np.ndarray, values: list[np.ndarray], ns: np.ndarray) -> list[np.ndarray]:
-    """Tie-aware best-of-n expectations [P, len(ns)] of several value arrays, sharing one sort."""
+def _bon_many(
+    rank_scores: np.ndarray, values: list[np.ndarray], ns: np.ndarray, with_kl: bool = False
+) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Tie-aware best-of-n expectations [P, len(ns)] of several value arrays, sharing one sort; with ``with_kl``
+    also the exact KL [P, len(ns)] of the pick to the uniform pool (else None)."""
     if np.isnan(rank_scores).any():
         raise ValueError("rank_scores contain NaN")
     order = np.argsort(rank_scores, axis=1, kind="stable")
     s = np.take_along_axis(rank_scores, order, axis=1)
     vs = _tie_block_means(s, [np.take_along_axis(v, order, axis=1) for v in values])
     w = _bon_weights(rank_scores.shape[1], tuple(int(n) for n in ns))
-    return [v @ w.T for v in vs]
+    return [v @ w.T for v in vs], (_bon_kl_sorted(s, w, ns) if with_kl else None)
+
+
+def _bon_kl_sorted(s: np.ndarray, w: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """KL [P, J] of the best-of-n pick to the uniform pool, from ascending-sorted scores s [P, m] and the pick
+    probabilities w [J, m] of distinct ranks for the sizes ns [J]: tied candidates share their block's total
+    probability equally."""
+    n_p, m = s.shape
+    # without ties every prompt has the same pick distribution w[j]; the KL is sum_i w log(m w)
+    kl = np.repeat(xlogy(w, m * w).sum(axis=1)[None, :], n_p, axis=0)
+    new = np.ones(s.shape, dtype=bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    tied = ~new.all(axis=1)
+    if tied.any():
+        ids = np.cumsum(new[tied].ravel()) - 1  # global block id over the tied rows
+        counts = np.bincount(ids)
+        n_tied = int(tied.sum())
+        for j in range(w.shape[0]):
+            block_p = np.bincount(ids, weights=np.tile(w[j], n_tied))  # hockey stick: C(a, n) - C(b, n) / C(m, n)
+            q = (block_p / counts)[ids]
+            kl[tied, j] = xlogy(q, m * q).reshape(n_tied, m).sum(axis=1)
+    kl[:, np.asarray(ns) == 1] = 0.0  # n = 1 is the base itself: exactly 0, not a rounding residue
+    return np.maximum(kl, 0.0)
 
 
 def bon_expected(rank_scores: Any, values: Any, ns: Any) -> np.ndarray:
@@ -133,11 +165,14 @@ def bon_expected(rank_scores: Any, values: Any, ns: Any) -> np.ndarray:
     v = _pool("values", values)
     if v.shape != s.shape:
         raise ValueError(f"values has shape {v.shape}, rank_scores has shape {s.shape}: they must match")
-    return _bon_many(s, [v], _as_ns(ns, s.shape[1]))[0]
+    return _bon_many(s, [v], _as_ns(ns, s.shape[1]))[0][0]
 
 
 def bon_kl(n: Any) -> Any:
-    """Analytic KL(best-of-n || base policy) = log n - (n - 1) / n, in nats (0 at n = 1).
+    """Analytic KL(best-of-n || base policy) = log n - (n - 1) / n, in nats (0 at n = 1): the large-pool limit.
+
+    It is the KL of best-of-n from a continuous base policy (or a pool much larger than n). On a finite pool of m
+    candidates the exact KL is :func:`bon_kl_exact`, which is larger: log m instead of log m - 1 + 1/m at n = m.
 
     Args:
         n: a sample size >= 1, or an array of them.
@@ -159,6 +194,39 @@ def bon_kl(n: Any) -> Any:
         raise ValueError(f"n must be >= 1, got {n!r}")
     out = np.log(a) - (a - 1.0) / a
     return float(out) if out.ndim == 0 else out
+
+
+def bon_kl_exact(rank_scores: Any, ns: Any) -> np.ndarray:
+    """Exact KL(best-of-n pick || one uniform draw) on each prompt's finite pool of m candidates, in nats.
+
+    The best-of-n pick is the one :func:`bon_expected` averages over: n of the m candidates drawn uniformly without
+    replacement, the highest ``rank_scores`` kept, uniformly among tied maxima. Sorted ascending, the candidate of
+    rank i is picked with probability p_i = C(i-1, n-1) / C(m, n); a block of c tied candidates is picked with the
+    sum of its ranks' p_i, shared equally among its members. KL = sum_i p_i log(m p_i) (docs/ALGORITHMS.md
+    section 9): 0 at n = 1, log m at n = m without ties (log(m / c) with c tied at the top), and
+    :func:`bon_kl` (n) = log n - (n - 1) / n in the limit m -> infinity.
+
+    Args:
+        rank_scores: [P, m] scores that choose the best; NaN is not allowed (+-inf are ordinary, tied values).
+        ns: sample sizes, each in 1..m.
+
+    Returns:
+        np.ndarray: [P, len(ns)] KL per prompt and n (equal across prompts whose pools have no ties).
+
+    Raises:
+        ValueError: not 2-D, NaN scores, or an n outside 1..m.
+
+    Example:
+        >>> bon_kl_exact([[0.1, 0.5, 0.3, 0.9]], [1, 2, 4]).round(4)  # log 4 = 1.3863 at n = m
+        array([[0.    , 0.3749, 1.3863]])
+        >>> bon_kl_exact([[0.0, 1.0, 1.0]], [3]).round(4)  # two tied at the top: log(3 / 2)
+        array([[0.4055]])
+    """
+    s = _pool("rank_scores", rank_scores)
+    ns_ = _as_ns(ns, s.shape[1])
+    if np.isnan(s).any():
+        raise ValueError("rank_scores contain NaN")
+    return _bon_kl_sorted(np.sort(s, axis=1), _bon_weights(s.shape[1], tuple(int(n) for n in ns_)), ns_)
 
 
 def log2_n_grid(n_max: int) -> np.ndarray:
@@ -450,10 +518,15 @@ def goodhart_curves(
     For each rule, every candidate is scored by :func:`pessimistic_scores` (its own mean, std, members) and that
     score ranks the candidates; the curves report the gold of the very candidates that score picks. Per prompt:
 
-    - best-of-n (:func:`bon_expected`, the pool treated as draws from the base policy) for each n, at
-      KL = :func:`bon_kl` (n);
+    - best-of-n (:func:`bon_expected`, the pool treated as draws from the base policy) for each n, at its exact
+      KL on the pool, :func:`bon_kl_exact` (to one uniform draw from the pool, the n = 1 policy); the large-pool
+      formula :func:`bon_kl` is kept beside it as ``kl_analytic``;
     - the tilted policy pi_beta proportional to pi_0 exp(score / beta) (:func:`tilted_policy`) for each beta, at
-      its exact KL.
+      its exact KL on the pool (to pi_0 on the pool, the beta = inf policy).
+
+    With a uniform pi_0 both curves measure KL to the same base, the uniform pool, so their x-axes agree. With
+    ``log_pi0`` the tilted curve's base is pi_0 on the pool while best-of-n's stays the uniform pool: its draws are
+    uniform subsets of a pool sampled from pi_0 (weighting them by pi_0 again would count pi_0 twice).
 
     Curves are means over prompts (the KL of the tilted policy too: the KL of the whole policy when prompts are
     equally likely); 95% percentile-bootstrap CIs resample prompts, reusing the per-prompt curves, with the same
@@ -467,7 +540,7 @@ def goodhart_curves(
         rules: selection rules (see :func:`parse_rule`); duplicates are dropped.
         std: [P, m] proxy std, or None.
         members: [P, m, K] ensemble member rewards, or None.
-        ns: best-of-n sample sizes (1..m); default :func:`log2_n_grid` (m).
+        ns: best-of-n sample sizes, strictly increasing, each in 1..m; default :func:`log2_n_grid` (m).
         betas: tilted-policy temperatures; default, per rule, ``scale * geomspace(0.01, 100, 20)`` with ``scale``
             the root mean within-prompt variance of the rule's scores (recorded as ``beta_scale``).
         log_pi0: [P, m] base log-probabilities for the tilted policy (uniform when None).
@@ -477,14 +550,19 @@ def goodhart_curves(
 
     Returns:
         dict: JSON-ready. Top level: ``n_prompts``, ``n_candidates``, ``n_resamples``, ``confidence``, ``seed``,
-        ``baseline_gold`` ({uniform, pi0}, each {estimate, lo, hi}), ``rules`` (the rule names in order) and
-        ``curves`` {rule: {"bon": {n, kl, sqrt_kl, gold, proxy, proxy_mean, fit}, "tilted": {beta, beta_scale, kl,
-        sqrt_kl, gold, proxy, proxy_mean, fit}}}. Each curve quantity is {estimate, lo, hi} lists; ``proxy`` is the
-        rule's score (the objective optimised), ``proxy_mean`` the mean proxy of the same picks. ``fit`` is
-        :func:`fit_gao`'s dict plus ``baseline_gold`` and ``gold_at_peak_absolute`` (gain + baseline).
+        ``baseline_gold`` ({uniform, pi0}, each {estimate, lo, hi}), ``kl_definitions`` (what each KL is),
+        ``rules`` (the rule names in order) and
+        ``curves`` {rule: {"bon": {n, kl, kl_ci, kl_analytic, sqrt_kl, gold, proxy, proxy_mean, fit}, "tilted":
+        {beta, beta_scale, kl, sqrt_kl, gold, proxy, proxy_mean, fit}}}. Each curve quantity is {estimate, lo, hi}
+        lists; best-of-n's ``kl`` is the list of exact on-pool KLs (mean over prompts; ``kl_ci`` its {estimate, lo,
+        hi}; they differ between prompts only through ties) and ``kl_analytic`` the large-pool formula's.
+        ``proxy`` is the rule's score (the objective optimised), ``proxy_mean`` the mean proxy of the same picks.
+        ``fit`` is :func:`fit_gao`'s dict plus ``baseline_gold`` and ``gold_at_peak_absolute`` (gain + baseline);
+        best-of-n is fitted against sqrt of the exact KL. Without resamples every lo and hi is None.
 
     Raises:
-        ValueError: shapes, NaN, bad rules, a rule missing its input, or bad ns/betas.
+        ValueError: shapes, NaN or infinite proxy/gold, a rule whose scores are not finite, bad rules, a rule
+            missing its input, a negative ``n_resamples``, or bad ns (not increasing, outside 1..m) / betas.
 
     Example:
         >>> import numpy as np
@@ -502,8 +580,14 @@ def goodhart_curves(
     g = _pool("gold", gold)
     if g.shape != p.shape:
         raise ValueError(f"gold has shape {g.shape}, proxy has shape {p.shape}: they must match")
-    if np.isnan(p).any() or not np.all(np.isfinite(g)):
-        raise ValueError("proxy must not contain NaN and gold must be finite")
+    for what, a in (("proxy", p), ("gold", g)):
+        bad = np.argwhere(~np.isfinite(a))
+        if len(bad):
+            i, j = bad[0]
+            raise ValueError(f"{what} must be finite: {len(bad)} non-finite value(s), the first {a[i, j]} at "
+                             f"prompt {i}, candidate {j}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer) or n_resamples < 0:
+        raise ValueError(f"n_resamples must be an integer >= 0 (0: no CIs), got {n_resamples!r}")
     n_prompts, m = p.shape
     parsed: dict[str, Rule] = {}
     for r in rules:
@@ -512,7 +596,9 @@ def goodhart_curves(
     if not parsed:
         raise ValueError("at least one rule is required")
     n_grid = log2_n_grid(m) if ns is None else _as_ns(ns, m)
-    kl_bon = bon_kl(n_grid.astype(float))
+    if np.any(np.diff(n_grid) <= 0):
+        raise ValueError(f"ns must be strictly increasing (sorted, no repeats), got {n_grid.tolist()}")
+    kl_analytic = bon_kl(n_grid.astype(float))
     lp0 = _log_pi0(log_pi0, p.shape)
     pi0 = np.exp(lp0)
 
@@ -527,20 +613,20 @@ def goodhart_curves(
 
     for name, rule in parsed.items():
         scores = pessimistic_scores(rule, p, std, members)
-        if np.isnan(scores).any():
-            raise ValueError(f"rule '{name}' gives NaN scores")
+        if not np.all(np.isfinite(scores)):
+            raise ValueError(f"rule '{name}' gives non-finite scores (check the std / members inputs)")
         if betas is None:
             scale = float(np.sqrt(scores.var(axis=1).mean()))
             scale = scale if np.isfinite(scale) and scale > 0 else 1.0
             b = scale * np.geomspace(0.01, 100.0, 20)
         else:
             scale, b = None, _as_betas(betas)
-        bon_g, bon_p, bon_pm = _bon_many(scores, [g, scores, p], n_grid)
+        (bon_g, bon_p, bon_pm), kl_b = _bon_many(scores, [g, scores, p], n_grid, with_kl=True)
         kl_t, (t_g, t_p, t_pm) = _tilted_many(scores, [g, scores, p], b, lp0)
         layout[name] = {
             "betas": b,
             "beta_scale": scale,
-            "bon": {k: add(v) for k, v in (("gold", bon_g), ("proxy", bon_p), ("proxy_mean", bon_pm))},
+            "bon": {k: add(v) for k, v in (("kl", kl_b), ("gold", bon_g), ("proxy", bon_p), ("proxy_mean", bon_pm))},
             "tilted": {k: add(v) for k, v in (("kl", kl_t), ("gold", t_g), ("proxy", t_p), ("proxy_mean", t_pm))},
         }
 
@@ -574,13 +660,16 @@ def goodhart_curves(
     for name, lay in layout.items():
         bl, tl = lay["bon"], lay["tilted"]
         kl_t_est = est[tl["kl"]]
+        kl_b_est = est[bl["kl"]]
         curves[name] = {
             "bon": {
                 "n": n_grid,
-                "kl": kl_bon,
-                "sqrt_kl": np.sqrt(kl_bon),
+                "kl": kl_b_est,
+                "kl_ci": curve(bl["kl"]),
+                "kl_analytic": kl_analytic,
+                "sqrt_kl": np.sqrt(kl_b_est),
                 **{k: curve(bl[k]) for k in ("gold", "proxy", "proxy_mean")},
-                "fit": fit(np.sqrt(kl_bon), np.sqrt(kl_bon), bl["gold"], 0, "bon"),
+                "fit": fit(np.sqrt(kl_b_est), np.sqrt(reps[:, bl["kl"]]), bl["gold"], 0, "bon"),
             },
             "tilted": {
                 "beta": lay["betas"],
@@ -599,6 +688,12 @@ def goodhart_curves(
             "confidence": confidence,
             "seed": seed,
             "baseline_gold": {"uniform": curve(0), "pi0": curve(1)},
+            "kl_definitions": {
+                "bon": "exact KL on the pool of the best-of-n pick to one uniform draw from the pool",
+                "tilted": "exact KL on the pool of pi_beta to pi_0 ("
+                + ("uniform" if log_pi0 is None else "the given log_pi0") + ")",
+                "kl_analytic": "log n - (n - 1) / n, the large-pool limit of best-of-n's KL",
+            },
             "rules": list(parsed),
             "curves": curves,
         }
