@@ -558,10 +558,13 @@ def goodhart_cmd(
     select: Annotated[list[str] | None, typer.Option("--select", help="Selection rule(s), repeatable (default: "
                                                      "mean, and lcb:1, min, uwo:1 where the proxy has std or "
                                                      "members).")] = None,
-    n: Annotated[int | None, typer.Option("-n", help="Use the first n candidates of each pool.")] = None,
+    n: Annotated[int | None, typer.Option("-n", help="Use the first n candidates of each pool (>= 1).")] = None,
+    n_grid: Annotated[str | None, typer.Option("--n-grid", help="Best-of-n sample sizes, comma-separated and "
+                                               "increasing, e.g. 1,2,3,5,8,13 (each at most the pool size; "
+                                               "default 1, 2, 4, ... and the pool size).")] = None,
     pi0: Annotated[str, typer.Option("--pi0", help="Base policy of the tilted policies: uniform, or logprobs "
                                      "(the sampler's, from `rewardlab generate`).")] = "uniform",
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples over prompts for 95% CIs.")] = 200,
+    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples over prompts for 95% CIs (0: no CIs).")] = 200,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     bf16: Bf16Opt = False,
     device: DeviceOpt = "auto",
@@ -569,9 +572,14 @@ def goodhart_cmd(
 ) -> None:
     """Overoptimisation curves: best-of-n (exact over the pool) and KL-regularised tilted policies of each proxy,
     scored by the gold reward, with bootstrap CIs, Gao et al. fits and the sweet spot."""
-    from rewardlab.optimize.run import format_sweet_spots, is_gold_column, run_goodhart
+    from rewardlab.optimize.run import format_sweet_spots, is_gold_column, parse_n_grid, run_goodhart
     from rewardlab.scoring import get_scorer
 
+    if n is not None and n < 1:
+        raise RewardlabError(f"-n must be >= 1, got {n}")
+    if n_resamples < 0:
+        raise RewardlabError(f"--n-resamples must be >= 0 (0: no CIs), got {n_resamples}")
+    grid = None if n_grid is None else parse_n_grid(n_grid)
     pools = _pools(reading, data, n)
     gold_ref = gold if is_gold_column(pools, gold) else get_scorer(gold, bf16=bf16, device=device)
     proxies = {}
@@ -582,7 +590,7 @@ def goodhart_cmd(
         proxies[name] = get_scorer(spec, bf16=bf16, device=device)
     rules = select or ["mean", "lcb:1", "min", "uwo:1"]
     result = run_goodhart(pools, proxies, gold_ref, output, rules=rules, pi0=pi0, n_resamples=n_resamples,
-                          seed=seed)
+                          seed=seed, n_grid=grid)
     from rewardlab.report import build_report
 
     typer.echo(format_sweet_spots(result))

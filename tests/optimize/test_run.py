@@ -129,3 +129,114 @@ def test_bon_command_writes_one_pick_per_prompt(tmp_path):
     assert [p["index"] for p in picks] == [0] * 5 and all(p["score"] == -1.0 for p in picks)
     res = runner.invoke(app, ["bon", "-m", f"file:{scores}", "--data", str(path), "-n", "7", "-o", str(out)])
     assert res.exit_code != 0 and "fewer than n = 7" in str(res.exception or res.output)
+
+
+# ------------------------------------------------------------------ issue 27: goodhart / bon input checks
+
+
+def _length_proxy(rows, tmp_path, bad=None):
+    """A score file rewarding length; `bad` = (record index, candidate index, value) plants one reward."""
+    scores = tmp_path / "proxy.jsonl"
+    with open(scores, "w") as f:
+        for i, r in enumerate(rows):
+            for j, resp in enumerate(r["responses"]):
+                v = bad[2] if bad is not None and (i, j) == bad[:2] else float(len(resp))
+                f.write(json.dumps({"prompt": r["prompt"], "response": resp, "reward": v}) + "\n")
+    return scores
+
+
+def _goodhart(path, scores, out, *extra):
+    return runner.invoke(app, ["goodhart", "--data", str(path), "--proxy", f"file:{scores}", "--gold", "scores",
+                               "-o", str(out), *extra])
+
+
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_goodhart_and_bon_reject_n_below_one(tmp_path, n):
+    rows, path = _pool_file(tmp_path, n=4, k=8)
+    scores = _length_proxy(rows, tmp_path)
+    res = _goodhart(path, scores, tmp_path / "gh", "-n", n)
+    assert isinstance(res.exception, RewardlabError) and f"-n must be >= 1, got {n}" in str(res.exception)
+    assert not (tmp_path / "gh" / "goodhart.json").exists()
+    res = runner.invoke(app, ["bon", "-m", f"file:{scores}", "--data", str(path), "-n", n, "-o",
+                              str(tmp_path / "b.jsonl")])
+    assert isinstance(res.exception, RewardlabError) and f"-n must be >= 1, got {n}" in str(res.exception)
+    # the library entry point too: -3 used to keep the first m - 3 candidates of every pool
+    sets = [KSampleSet(prompt="p", responses=list("abcdefgh"), scores=list(range(8)), id="r0")]
+    with pytest.raises(RewardlabError, match=f"pools.jsonl: -n .* must be an integer >= 1, got {n}"):
+        as_pools(sets, n=int(n), source="pools.jsonl")
+
+
+def test_goodhart_without_resamples_prints_and_reports_estimates_only(tmp_path):
+    rows, path = _pool_file(tmp_path, n=6, k=8)
+    scores = _length_proxy(rows, tmp_path)
+    res = _goodhart(path, scores, tmp_path / "gh", "--n-resamples", "0")
+    assert res.exit_code == 0, res.output
+    out = json.loads((tmp_path / "gh" / "goodhart.json").read_text())
+    spot = out["sweet_spots"][f"file:{scores}"]["mean"]
+    assert spot["gold_at_n_max"]["lo"] is None and spot["gold_at_n_max"]["hi"] is None
+    # the estimates are printed without brackets, and they are the estimator's
+    gold = np.array([r["scores"] for r in rows], dtype=float)
+    proxy = np.array([[len(x) for x in r["responses"]] for r in rows], dtype=float)
+    at_max = bon_expected(proxy, gold, [8]).mean()
+    assert f"at n = 8: {at_max:.3f}\n" in res.stdout
+    assert all((tmp_path / "gh" / p).exists() for p in out["plots"])
+    html = (tmp_path / "gh" / "report.html").read_text()
+    assert f"{at_max:.3f}</td>" in html
+    res = _goodhart(path, scores, tmp_path / "gh2", "--n-resamples", "-1")
+    assert isinstance(res.exception, RewardlabError) and "--n-resamples must be >= 0" in str(res.exception)
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf")])
+def test_goodhart_rejects_an_infinite_proxy_naming_it(tmp_path, bad):
+    rows, path = _pool_file(tmp_path, n=4, k=8)
+    scores = _length_proxy(rows, tmp_path, bad=(2, 5, bad))
+    res = _goodhart(path, scores, tmp_path / "gh")
+    assert isinstance(res.exception, RewardlabError), res.output
+    assert f"file:{scores}: 1 non-finite rewards (first: {bad} at record {rows[2]['id']}, candidate 5)" in str(
+        res.exception)
+
+
+class _InfStd:
+    """Finite rewards with one infinite std: lcb:1 scores that candidate -inf."""
+
+    name = "gauss"
+
+    def score(self, prompts, responses, progress=True):
+        mean = np.array([len(r) for r in responses], dtype=float)
+        std = np.ones_like(mean)
+        std[3] = np.inf
+        return RewardOutput(mean, std, None)
+
+
+def test_run_goodhart_rejects_non_finite_std_naming_the_proxy(tmp_path):
+    rows, _ = _pool_file(tmp_path, n=3, k=8)
+    from rewardlab.data.formats import detect_spec, parse_row
+
+    spec = detect_spec(rows[0])
+    pools = as_pools([parse_row(r, spec, "mem", i) for i, r in enumerate(rows)])
+    with pytest.raises(RewardlabError, match=r"gauss: 1 non-finite std values \(first: inf at record .*, candidate 3\)"):
+        run_goodhart(pools, {"gauss": _InfStd()}, "scores", tmp_path / "g", rules=["mean", "lcb:1"])
+
+
+def test_goodhart_n_grid(tmp_path):
+    rows, path = _pool_file(tmp_path, n=6, k=12)
+    scores = _length_proxy(rows, tmp_path)
+    res = _goodhart(path, scores, tmp_path / "gh", "--n-grid", "1,3,5,12", "--n-resamples", "20")
+    assert res.exit_code == 0, res.output
+    out = json.loads((tmp_path / "gh" / "goodhart.json").read_text())
+    assert out["n_grid"] == [1, 3, 5, 12]
+    bon = out["proxies"][f"file:{scores}"]["curves"]["mean"]["bon"]
+    assert bon["n"] == [1, 3, 5, 12] and len(bon["kl"]) == len(bon["kl_analytic"]) == 4
+    gold = np.array([r["scores"] for r in rows], dtype=float)
+    proxy = np.array([[len(x) for x in r["responses"]] for r in rows], dtype=float)
+    np.testing.assert_allclose(bon["gold"]["estimate"], bon_expected(proxy, gold, [1, 3, 5, 12]).mean(0), rtol=1e-9)
+    spot = out["sweet_spots"][f"file:{scores}"]["mean"]
+    assert spot["n_max"] == 12 and spot["n_star"] in (1, 3, 5, 12)
+    assert bon["fit"]["n_points"] == 4
+    # -n and the grid together: the grid is checked against the kept candidates
+    res = _goodhart(path, scores, tmp_path / "gh2", "-n", "8", "--n-grid", "1,2,12")
+    assert isinstance(res.exception, RewardlabError) and "n = 12 is larger than the pool (8" in str(res.exception)
+    for grid, fragment in (("4,2", "strictly increasing"), ("1,2,2", "strictly increasing"), ("0,2", ">= 1"),
+                           ("1,x", "'x' is not a whole number"), ("1,2.5", "not a whole number"), ("", "empty")):
+        res = _goodhart(path, scores, tmp_path / "gh3", "--n-grid", grid)
+        assert isinstance(res.exception, RewardlabError) and fragment in str(res.exception), (grid, res.output)

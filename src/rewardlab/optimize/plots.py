@@ -76,12 +76,14 @@ def plot_goodhart(result: dict[str, Any], out_dir: str | Path, prefix: str = "go
             if line is not None:
                 ax_g.plot(*line, "--", color=color, lw=1, label=f"{rule}: Gao fit")
         for ax, what in ((ax_g, "gold reward"), (ax_p, "proxy score (rule)")):
-            ax.set_xlabel("sqrt(KL) (nats^0.5)")
+            ax.set_xlabel("sqrt(KL to the base policy, exact on the pool) (nats^0.5)")
             ax.set_ylabel(what)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-        fig.suptitle(f"{_TITLES[method]}: {result['n_prompts']} prompts x {result['n_candidates']} candidates, "
-                     f"{int(100 * result['confidence'])}% bootstrap CIs over prompts", fontsize=10)
+        cis = (f"{int(100 * result['confidence'])}% bootstrap CIs over prompts" if result.get("n_resamples", 1)
+               else "no CIs (0 bootstrap resamples)")
+        fig.suptitle(f"{_TITLES[method]}: {result['n_prompts']} prompts x {result['n_candidates']} candidates, {cis}",
+                     fontsize=10)
         fig.tight_layout()
         path = out / f"{prefix}_{method}.png"
         fig.savefig(path, dpi=DPI)

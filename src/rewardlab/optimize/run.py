@@ -48,7 +48,8 @@ def as_pools(records: Sequence[Record], n: int | None = None, source: str = "dat
     Returns:
         Pools: prompts, candidates, record ids and the records.
     Raises:
-        RewardlabError: not K-sample records, unequal pool sizes or n larger than a pool, naming the record.
+        RewardlabError: not K-sample records, unequal pool sizes, n < 1 or n larger than a pool, naming the
+            record.
 
     Example:
         >>> from rewardlab.data.schema import KSampleSet
@@ -57,6 +58,8 @@ def as_pools(records: Sequence[Record], n: int | None = None, source: str = "dat
     """
     if not records:
         raise RewardlabError(f"{source}: no records")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise RewardlabError(f"{source}: -n (the candidates kept per pool) must be an integer >= 1, got {n!r}")
     sets = []
     for i, r in enumerate(records):
         if not isinstance(r, KSampleSet):
@@ -71,6 +74,8 @@ def as_pools(records: Sequence[Record], n: int | None = None, source: str = "dat
 def _pool_size(sizes: list[int], ids: list[str], n: int | None, source: str) -> int:
     """The common pool size: n (every pool must have at least n candidates) or the size all pools share."""
     for rid, k in zip(ids, sizes, strict=True):
+        if k == 0:
+            raise RewardlabError(f"{source}: record {rid} has no candidates")
         if n is not None and k < n:
             raise RewardlabError(f"{source}: record {rid} has {k} candidates, fewer than n = {n}")
         if n is None and k != sizes[0]:
@@ -96,20 +101,24 @@ def score_pools(scorer: Any, pools: Pools, progress: bool = True) -> PoolScores:
     """Score every candidate once (one flat call: the scorer batches and shares prompts) and reshape to pools.
 
     Raises:
-        RewardlabError: non-finite rewards, naming the first record and candidate.
+        RewardlabError: non-finite rewards (NaN or +-inf in the mean, std or members), naming the scorer and the
+            first record and candidate.
     """
     p, m = pools.shape
     prompts = [pr for pr, cands in zip(pools.prompts, pools.candidates, strict=True) for _ in cands]
     responses = [c for cands in pools.candidates for c in cands]
     out = scorer.score(prompts, responses, progress=progress)
     mean = np.asarray(out.mean, dtype=float).reshape(p, m)
-    bad = np.argwhere(~np.isfinite(mean))
-    if len(bad):
-        i, j = bad[0]
-        raise RewardlabError(f"{getattr(scorer, 'name', 'scorer')}: {len(bad)} non-finite rewards (first: record "
-                             f"{pools.ids[i]}, candidate {j})")
     std = None if out.std is None else np.asarray(out.std, dtype=float).reshape(p, m)
     members = None if out.members is None else np.asarray(out.members, dtype=float).reshape(p, m, -1)
+    for what, a in (("rewards", mean), ("std values", std), ("member rewards", members)):
+        if a is None:
+            continue
+        bad = np.argwhere(~np.isfinite(a))
+        if len(bad):
+            i, j = bad[0][:2]
+            raise RewardlabError(f"{getattr(scorer, 'name', 'scorer')}: {len(bad)} non-finite {what} (first: "
+                                 f"{a[tuple(bad[0])]} at record {pools.ids[i]}, candidate {j})")
     return PoolScores(mean, std, members)
 
 
@@ -202,9 +211,49 @@ def pool_log_pi0(pools: Pools) -> np.ndarray | None:
     return np.asarray([[float(v) for v in x[:m]] for x in rows])
 
 
+def parse_n_grid(text: str | Sequence[int], pool_size: int | None = None) -> list[int]:
+    """A best-of-n grid from `--n-grid` text ("1,2,3,5,8") or a list: positive integers, strictly increasing,
+    each at most the pool size when it is given.
+
+    Args:
+        text: comma-separated integers, or a sequence of them.
+        pool_size: the candidates per pool (m), or None to skip that bound.
+    Returns:
+        list[int]: the grid.
+    Raises:
+        RewardlabError: an empty grid, a non-integer, a value < 1 or above the pool size, or values that are not
+            strictly increasing, naming --n-grid.
+
+    Example:
+        >>> parse_n_grid("1, 2, 3, 5, 8", pool_size=8)
+        [1, 2, 3, 5, 8]
+    """
+    items = [x.strip() for x in text.split(",")] if isinstance(text, str) else list(text)
+    if not items or items == [""]:
+        raise RewardlabError("--n-grid: empty; give comma-separated sample sizes such as 1,2,4,8")
+    grid = []
+    for x in items:
+        try:
+            v = int(x) if isinstance(x, str) else int(x) if not isinstance(x, bool) and x == int(x) else None
+        except (TypeError, ValueError, OverflowError):
+            v = None
+        if v is None:
+            raise RewardlabError(f"--n-grid: {x!r} is not a whole number")
+        grid.append(v)
+    if min(grid) < 1:
+        raise RewardlabError(f"--n-grid: every n must be >= 1, got {grid}")
+    if pool_size is not None and max(grid) > pool_size:
+        raise RewardlabError(f"--n-grid: n = {max(grid)} is larger than the pool ({pool_size} candidates per "
+                             "prompt)")
+    if any(b <= a for a, b in zip(grid, grid[1:], strict=False)):
+        raise RewardlabError(f"--n-grid: the sample sizes must be strictly increasing (sorted, no repeats), "
+                             f"got {grid}")
+    return grid
+
+
 def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir: str | Path,
                  rules: Sequence[str] = ("mean",), pi0: str = "uniform", n_resamples: int = 200, seed: int = 0,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, n_grid: str | Sequence[int] | None = None) -> dict[str, Any]:
     """Overoptimisation curves of each proxy (every rule) against the gold reward; writes goodhart.json + plots.
 
     Args:
@@ -214,13 +263,17 @@ def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir
         out_dir: folder for goodhart.json and the PNG plots.
         rules: selection rules; a rule the proxy cannot serve (min without members) is skipped with a note.
         pi0: 'uniform' or 'logprobs' (the base policy of the tilted policies: the records' sampler log-probs).
-        n_resamples: bootstrap resamples over prompts for the 95% CIs.
+        n_resamples: bootstrap resamples over prompts for the 95% CIs (0: no CIs, every lo/hi is None).
         seed: bootstrap seed.
         progress: progress bars while scoring.
+        n_grid: the best-of-n sample sizes (see `parse_n_grid`); default 1, 2, 4, ... up to the pool size, and
+            the pool size itself.
     Returns:
-        The JSON-ready result: {gold, n_prompts, n_candidates, proxies: {name: goodhart_curves(...)}, sweet_spots}.
+        The JSON-ready result: {gold, n_prompts, n_candidates, pi0, n_grid, proxies: {name: goodhart_curves(...)},
+        sweet_spots, plots}.
     Raises:
-        RewardlabError: bad pools, gold or rules.
+        RewardlabError: bad pools, gold, rules, n grid or n_resamples, or a proxy whose rewards are not finite
+            (naming the proxy).
 
     Example:
         >>> run_goodhart(pools, {"rm": scorer}, "scores", "runs/gh", rules=["mean", "lcb:1"])  # doctest: +SKIP
@@ -234,6 +287,9 @@ def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir
         except ValueError as e:
             raise RewardlabError(f"--select: {e}") from None
 
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 0:
+        raise RewardlabError(f"--n-resamples must be an integer >= 0 (0: no CIs), got {n_resamples!r}")
+    ns = None if n_grid is None else parse_n_grid(n_grid, pools.shape[1])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     g, gold_name = gold_values(pools, gold, progress)
@@ -246,7 +302,8 @@ def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir
     elif pi0 != "uniform":
         raise RewardlabError(f"pi0 must be 'uniform' or 'logprobs', got {pi0!r}")
     result: dict[str, Any] = {"gold": gold_name, "n_prompts": pools.shape[0], "n_candidates": pools.shape[1],
-                              "pi0": pi0, "proxies": {}, "sweet_spots": {}, "plots": []}
+                              "pi0": pi0, "n_grid": "powers of two" if ns is None else ns, "proxies": {},
+                              "sweet_spots": {}, "plots": []}
     for name, scorer in proxies.items():
         logger.info(f"goodhart: scoring {pools.shape[0]} x {pools.shape[1]} candidates with {name}")
         s = score_pools(scorer, pools, progress)
@@ -259,8 +316,11 @@ def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir
                 logger.warning(f"{name}: rule {r} skipped: {e}")
         if not usable:
             raise RewardlabError(f"{name}: none of the rules {list(rules)} can be computed from its output")
-        res = goodhart_curves(s.mean, g, usable, std=s.std, members=s.members, log_pi0=log_pi0,
-                              n_resamples=n_resamples, seed=seed)
+        try:
+            res = goodhart_curves(s.mean, g, usable, std=s.std, members=s.members, ns=ns, log_pi0=log_pi0,
+                                  n_resamples=n_resamples, seed=seed)
+        except ValueError as e:
+            raise RewardlabError(f"{name}: {e}") from None
         result["proxies"][name] = res
         result["sweet_spots"][name] = sweet_spots(res)
         prefix = "goodhart" if len(proxies) == 1 else f"goodhart_{_slug(name)}"
@@ -291,15 +351,20 @@ def sweet_spots(res: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_sweet_spots(result: dict[str, Any]) -> str:
-    """Terminal lines: per proxy and rule, n*, the gold there and at the largest n."""
+    """Terminal lines: per proxy and rule, n*, the gold there and at the largest n (with CIs when computed)."""
     lines = [f"gold: {result['gold']}; {result['n_prompts']} prompts x {result['n_candidates']} candidates"]
     for name, rules in result["sweet_spots"].items():
         for rule, s in rules.items():
-            a, b = s["gold_at_n_star"], s["gold_at_n_max"]
             lines.append(f"{name} [{rule}]: sweet spot n* = {s['n_star']} (KL {s['kl_star']:.2f}): gold "
-                         f"{a['estimate']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}]; at n = {s['n_max']}: "
-                         f"{b['estimate']:.3f} [{b['lo']:.3f}, {b['hi']:.3f}]")
+                         f"{_with_ci(s['gold_at_n_star'])}; at n = {s['n_max']}: {_with_ci(s['gold_at_n_max'])}")
     return "\n".join(lines)
+
+
+def _with_ci(q: dict[str, Any]) -> str:
+    """`estimate [lo, hi]`, or the estimate alone when there are no bounds (--n-resamples 0)."""
+    if q.get("lo") is None or q.get("hi") is None:
+        return f"{q['estimate']:.3f}"
+    return f"{q['estimate']:.3f} [{q['lo']:.3f}, {q['hi']:.3f}]"
 
 
 def _slug(name: str) -> str:
