@@ -18,6 +18,7 @@ from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.spec import DataSpec
 from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
+from rewardlab.logs.cli import logs_app
 from rewardlab.optimize.generate import GenerateSpec
 from rewardlab.serve.cli import serve_command
 from rewardlab.train.config import TrainConfig
@@ -655,6 +656,10 @@ def demo_cmd(
 # ------------------------------------------------------------------ serve (rewardlab.serve.cli; options from ServeSpec)
 
 app.command("serve")(serve_command)
+
+# ------------------------------------------------------------------ logs (rewardlab.logs.cli; options from the logs specs)
+
+app.add_typer(logs_app, name="logs")
 
 
 # ------------------------------------------------------------------ entry point
