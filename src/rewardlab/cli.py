@@ -15,6 +15,7 @@ import typer
 
 from rewardlab.cli_spec import FlagValues, parse_set, spec_options
 from rewardlab.data.balance import BalanceSpec
+from rewardlab.data.quality import QualitySpec
 from rewardlab.data.spec import DataSpec
 from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
@@ -92,6 +93,7 @@ def data_check(
 @data_app.command("stats")
 @DATA_OPTIONS
 @spec_options("balancing", BalanceSpec)
+@spec_options("quality", QualitySpec)
 def data_stats_cmd(
     source: Annotated[str, typer.Argument(help="File, datasets folder or hub id.")],
     tokenizer: Annotated[
@@ -100,9 +102,12 @@ def data_stats_cmd(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the statistics as JSON.")] = None,
     reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
     balancing: FlagValues = None,  # type: ignore[assignment]  (generated from BalanceSpec)
+    quality: FlagValues = None,  # type: ignore[assignment]  (generated from QualitySpec)
 ) -> None:
     """Counts, length distributions (characters and tokens), duplicates, ties, categories, longer-wins rate;
-    with --balance length, longer-wins per length-difference bin before and after `train --balance length`."""
+    annotator agreement (raw, Krippendorff's alpha, Fleiss' and Cohen's kappa) when records carry a `votes` column
+    or an annotator column, and intransitive preference cycles (A > B > C > A) per prompt; with --balance length,
+    longer-wins per length-difference bin before and after `train --balance length`."""
     from rewardlab.data.stats import data_stats
 
     res = _load(reading.build(source=source))
@@ -111,7 +116,7 @@ def data_stats_cmd(
         from rewardlab.models.backbone import load_tokenizer
 
         tok = load_tokenizer(tokenizer)
-    stats = data_stats(res.records, tok)
+    stats = data_stats(res.records, tok, quality.build())
     if "tokens" in stats:
         stats["tokens"]["tokenizer"] = tokenizer or "minilm"
     stats["source"] = source
@@ -163,6 +168,10 @@ def format_stats(s: dict) -> str:
         lines.append("longer response wins by category (chars):")
         for c, d in s["longer_wins_by_category"].items():
             lines.append(f"  {c:>14}: {d['rate']:.3f}  [{d['ci_low']:.3f}, {d['ci_high']:.3f}]  n={d['n']}")
+    if "quality" in s:
+        from rewardlab.data.quality import DataQuality
+
+        lines += DataQuality.from_dict(s["quality"]).lines()
     return "\n".join(lines)
 
 

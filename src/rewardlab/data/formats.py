@@ -19,6 +19,12 @@ REJECTED_ALIASES = ("rejected", "response_rejected", "rejected_response")
 HH_ASSISTANT = "\n\nAssistant:"
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 PAIR_COLUMNS = ("id", "margin", "label", "tie", "category")
+#: Columns naming who made the judgement of a row (one row per judgement; the first one present is used).
+ANNOTATOR_KEYS = ("annotator", "rater", "judge", "worker")
+#: Column of per-annotator labels on one record: a list (annotator j at position j) or {annotator: vote}; each vote
+#: is 1 (pairs: chosen preferred; battles: model_a), 0 (rejected; model_b), 0.5 (a tie) or null (no judgement).
+VOTES_KEY = "votes"
+VOTE_VALUES = (0.0, 0.5, 1.0)
 
 
 class RecordError(Exception):
@@ -166,6 +172,51 @@ def _str(row: dict[str, Any], key: str) -> str:
     return v
 
 
+def annotator_key(row: dict[str, Any]) -> str | None:
+    """The annotator column of a row (the first of ANNOTATOR_KEYS present and not null), or None."""
+    return next((k for k in ANNOTATOR_KEYS if row.get(k) is not None), None)
+
+
+def _annotator(row: dict[str, Any]) -> None:
+    """Check the annotator column: a non-empty name or a number."""
+    key = annotator_key(row)
+    if key is None:
+        return
+    v = row[key]
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        raise RecordError(key, f"wrong type: expected the annotator's name or number, got {type(v).__name__}")
+    if isinstance(v, str) and not v.strip():
+        raise RecordError(key, "empty text")
+
+
+def parse_votes(v: Any) -> dict[str, float | None] | None:
+    """The `votes` column as {annotator: vote or None} (a list names its annotators #1, #2, ...).
+
+    Raises:
+        RecordError: not a list or object, no vote, or a vote other than 1, 0, 0.5 or null.
+    """
+    if v is None:
+        return None
+    if isinstance(v, list):
+        items = [(f"#{j + 1}", x, f"{VOTES_KEY}[{j}]") for j, x in enumerate(v)]
+    elif isinstance(v, dict):
+        items = [(str(k), x, f"{VOTES_KEY}[{k!r}]") for k, x in v.items()]
+    else:
+        raise RecordError(VOTES_KEY, f"wrong type: expected a list of votes or an object annotator -> vote, got "
+                                     f"{type(v).__name__}")
+    out: dict[str, float | None] = {}
+    for name, x, field in items:
+        if x is None:
+            out[name] = None
+            continue
+        if isinstance(x, bool) or not isinstance(x, int | float) or float(x) not in VOTE_VALUES:
+            raise RecordError(field, f"expected 1, 0, 0.5 (tie) or null, got {x!r:.40}")
+        out[name] = float(x)
+    if all(x is None for x in out.values()):
+        raise RecordError(VOTES_KEY, "no vote (every entry is null)")
+    return out
+
+
 # ---------------------------------------------------------------- implicit prompts
 
 
@@ -219,12 +270,18 @@ def parse_pair(row: dict[str, Any], spec: FormatSpec) -> PreferencePair:
         prompt, chosen, rejected = split_implicit(chosen, rejected)
     if chosen == rejected:
         raise RecordError(spec.chosen_key, "identical to rejected")
+    _annotator(row)
+    votes = parse_votes(row.get(VOTES_KEY))
+    label = _number(row, "label", 0.0, 1.0)
+    if label is None and votes is not None:  # the share of votes for chosen, ties counting 1/2
+        cast = [x for x in votes.values() if x is not None]
+        label = sum(cast) / len(cast)
     pair = PreferencePair(
         prompt=prompt,
         chosen=chosen,
         rejected=rejected,
         margin=_number(row, "margin"),
-        label=_number(row, "label", 0.0, 1.0),
+        label=label,
         tie=_bool(row, "tie"),
         category=_opt_str(row, "category"),
         id=_opt_str(row, "id"),
@@ -258,6 +315,7 @@ def parse_ksample(row: dict[str, Any], spec: FormatSpec) -> KSampleSet:
                 raise RecordError(f"scores[{j}]", f"wrong type: expected a finite number, got {s!r:.40}")
             out_scores.append(float(s))
     correct = row.get("correct")
+    _annotator(row)
     if correct is not None:
         if not isinstance(correct, list) or len(correct) != len(resp):
             raise RecordError("correct", f"expected a list of {len(resp)} 0/1 values")
@@ -285,6 +343,8 @@ def parse_battle(row: dict[str, Any], spec: FormatSpec) -> Battle:
     winner = _str(row, "winner")
     if winner not in WINNERS:
         raise RecordError("winner", f"must be one of {', '.join(WINNERS)}, got {winner!r:.40}")
+    _annotator(row)
+    parse_votes(row.get(VOTES_KEY))
     used = {spec.prompt_key or "prompt", "model_a", "model_b", "response_a", "response_b", "winner", "category", "id"}
     return Battle(
         prompt=prompt,

@@ -1,4 +1,5 @@
-"""Dataset statistics: counts, length distributions, duplicates, ties, categories, the longer-wins baseline."""
+"""Dataset statistics: counts, length distributions, duplicates, ties, categories, the longer-wins baseline, and the
+data-quality section (annotator agreement, preference cycles: `rewardlab.data.quality`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.data.quality import QualitySpec, data_quality
 from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
 
 
@@ -142,12 +144,30 @@ def battle_stats(battles: list[Battle]) -> dict[str, Any]:
     }
 
 
-def data_stats(records: list[Record], tokenizer: Any = None) -> dict[str, Any]:
-    """Dispatch on the record kind."""
+def data_stats(records: list[Record], tokenizer: Any = None, quality: QualitySpec | None = None) -> dict[str, Any]:
+    """Statistics of the records, by their kind, with the data-quality section (annotator agreement and
+    preference cycles, `rewardlab.data.quality`) under "quality".
+
+    Args:
+        records: validated records of one kind.
+        tokenizer: counts token lengths of pairs when given.
+        quality: options of the data-quality section (default QualitySpec()).
+    Returns:
+        A JSON-ready dict (`kind`, counts, lengths, longer-wins rates, `quality`); {"n": 0} without records.
+
+    Example:
+        >>> from rewardlab.data.schema import PreferencePair as P
+        >>> s = data_stats([P("q", "long answer", "no", extra={"votes": [1, 1]})])
+        >>> s["n_pairs"], s["quality"]["agreement"]["raw_agreement"]["estimate"]
+        (1, 1.0)
+    """
     if not records:
         return {"n": 0}
     if isinstance(records[0], PreferencePair):
-        return pair_stats(records, tokenizer)  # type: ignore[arg-type]
-    if isinstance(records[0], KSampleSet):
-        return ksample_stats(records)  # type: ignore[arg-type]
-    return battle_stats(records)  # type: ignore[arg-type]
+        out = pair_stats(records, tokenizer)  # type: ignore[arg-type]
+    elif isinstance(records[0], KSampleSet):
+        out = ksample_stats(records)  # type: ignore[arg-type]
+    else:
+        out = battle_stats(records)  # type: ignore[arg-type]
+    out["quality"] = data_quality(records, quality).to_dict()
+    return out

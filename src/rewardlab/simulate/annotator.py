@@ -58,11 +58,14 @@ def _margin_level(strength: float) -> int:
     return sum(strength >= t for t in MARGIN_THRESHOLDS)
 
 
-def annotate(rng: random.Random, z: float, config: SimConfig) -> tuple[int, int, list[int], list[int]]:
-    """Draw config.n_annotators votes on a pair with logit z.
+def annotate(rng: random.Random, z: float, config: SimConfig,
+             sides: list[int] | None = None) -> tuple[int, int, list[int], list[int]]:
+    """Draw config.n_annotators votes on a pair with logit z, independently (each with its own uniform and flip).
 
     Returns (votes for a, votes for b, margin levels of the a-votes, margin levels of the b-votes); the number of
     tie votes is n_annotators minus the two counts. Margin levels are only filled when config.emit_margin.
+    With `sides`, each annotator's vote is appended to it in order: +1 for a, -1 for b, 0 for a tie (the draws
+    are the same with or without it).
     """
     tm = config.tie_margin
     pa, pb = vote_probabilities(z, tm)
@@ -79,9 +82,13 @@ def annotate(rng: random.Random, z: float, config: SimConfig) -> tuple[int, int,
         elif tm == 0.0 or u >= hi:
             side = -1
         else:
+            if sides is not None:
+                sides.append(0)
             continue  # tie vote
         if flip and rng.random() < flip:
             side = -side
+        if sides is not None:
+            sides.append(side)
         if side == 1:
             na += 1
         else:

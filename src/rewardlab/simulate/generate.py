@@ -110,12 +110,19 @@ def _orient(rng: random.Random, na: int, nb: int) -> tuple[bool, bool]:
     return rng.random() < 0.5, True
 
 
+def _votes(sides: list[int], toward: int) -> list[float]:
+    """Annotators' sides (+1 a, -1 b, 0 tie) as labels of the side `toward`: 1.0 for it, 0.0 against, 0.5 tie."""
+    return [0.5 if v == 0 else 1.0 if v == toward else 0.0 for v in sides]
+
+
 def simulate_pairs(n: int, seed: int = 0, config: SimConfig | None = None) -> list[dict[str, Any]]:
     """n preference pairs (two different responses to one prompt, judged by simulated annotators) with gold truth.
 
     Record keys: id, prompt, chosen, rejected, label (share of votes for chosen, tie votes counting 1/2; 1.0 with
     one annotator), tie, category (family), tau, gold_chosen, gold_rejected, p_chosen (one annotator's probability
-    of voting for chosen, before flips), attrs_chosen, attrs_rejected; margin (0-3) when config.emit_margin.
+    of voting for chosen, before flips), attrs_chosen, attrs_rejected; with config.n_annotators > 1, votes (one
+    label per annotator, annotator j at position j: 1.0 chose `chosen`, 0.0 `rejected`, 0.5 a tie; independent
+    draws, so `label` is their mean and `chosen` the majority side); margin (0-3) when config.emit_margin.
 
     Args:
         n: the number of pairs (>= 0); the first m pairs of a call equal the call with n = m.
@@ -161,7 +168,8 @@ def simulate_pairs(n: int, seed: int = 0, config: SimConfig | None = None) -> li
         ua, ub = gold_utility(attrs_a, w), gold_utility(attrs_b, w)
         tau = cfg.tau(fam)
         z = _logit(attrs_a, text_a, ua, attrs_b, text_b, ub, tau, cfg)
-        na, nb, lev_a, lev_b = annotate(rng, z, cfg)
+        sides: list[int] = []
+        na, nb, lev_a, lev_b = annotate(rng, z, cfg, sides)
         a_chosen, tie = _orient(rng, na, nb)
         pa, pb = vote_probabilities(z, cfg.tie_margin)
         votes = na if a_chosen else nb
@@ -184,6 +192,8 @@ def simulate_pairs(n: int, seed: int = 0, config: SimConfig | None = None) -> li
             "attrs_chosen": attrs_a,
             "attrs_rejected": attrs_b,
         }
+        if m > 1:  # each annotator's own label, from the chosen side: 1 chose it, 0 the other, 0.5 a tie
+            rec["votes"] = _votes(sides, 1 if a_chosen else -1)
         if cfg.emit_margin:
             rec["margin"] = 0 if tie or not lev_a else median_low(lev_a)
         out.append(rec)
@@ -238,7 +248,8 @@ def simulate_battles(
     """n battles between two different simulated systems on one prompt, judged by the configured annotators.
 
     Record keys: id, prompt, model_a, model_b, response_a, response_b, winner (model_a / model_b / tie),
-    category, tau, gold_a, gold_b, p_a (one annotator's probability of voting for model_a), attrs_a, attrs_b.
+    category, tau, gold_a, gold_b, p_a (one annotator's probability of voting for model_a), attrs_a, attrs_b;
+    with config.n_annotators > 1, votes (one per annotator: 1.0 model_a, 0.0 model_b, 0.5 a tie).
     The true ranking is system_expected_utility(systems, config).
     """
     _check_n(n)
@@ -264,7 +275,8 @@ def simulate_battles(
         ua, ub = gold_utility(attrs_a, w), gold_utility(attrs_b, w)
         tau = cfg.tau(fam)
         z = _logit(attrs_a, text_a, ua, attrs_b, text_b, ub, tau, cfg)
-        na, nb, _, _ = annotate(rng, z, cfg)
+        sides = []
+        na, nb, _, _ = annotate(rng, z, cfg, sides)
         winner = "model_a" if na > nb else "model_b" if nb > na else "tie"
         out.append(
             {
@@ -284,6 +296,8 @@ def simulate_battles(
                 "attrs_b": attrs_b,
             }
         )
+        if cfg.n_annotators > 1:
+            out[-1]["votes"] = _votes(sides, 1)
     return out
 
 
