@@ -219,11 +219,16 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     """
     folder = Path(folder)
     mpath, apath, gpath = folder / "metrics.json", folder / "audit.json", folder / "goodhart.json"
-    if not mpath.exists() and not apath.exists() and not gpath.exists():
-        raise RewardlabError(f"{folder}: no metrics.json, audit.json or goodhart.json (run `rewardlab eval`, "
-                             "`rewardlab audit` or `rewardlab goodhart`)")
+    dpath = folder / "data_stats.json"  # `rewardlab data stats DATA -o FOLDER/data_stats.json`
+    if not mpath.exists() and not apath.exists() and not gpath.exists() and not dpath.exists():
+        raise RewardlabError(f"{folder}: no metrics.json, audit.json, goodhart.json or data_stats.json (run "
+                             "`rewardlab eval`, `rewardlab audit`, `rewardlab goodhart` or `rewardlab data stats`)")
     metrics = json.loads(mpath.read_text()) if mpath.exists() else {"datasets": {}, "plots": {}}
     parts = []
+    if dpath.exists():
+        from rewardlab.report.quality import quality_html
+
+        parts.append(quality_html(json.loads(dpath.read_text())))
     plots = metrics.get("plots", {})
     for name, m in metrics.get("datasets", {}).items():
         fn = {"pairs": _pairs_section, "ksample": _ksample_section, "battles": _battles_section}[m["kind"]]
