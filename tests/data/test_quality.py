@@ -145,12 +145,12 @@ def _long_and_wide(rng: np.random.Generator, n_units: int, raters: list[str], p_
                 long.append(PreferencePair(f"q{u}", b, a, extra={"annotator": r}))
         if votes:
             wide.append(PreferencePair(f"q{u}", a, b, extra={"votes": votes}))
-            truth.append((a, b, votes))
+            truth.append((f"q{u}", a, b, votes))
     return long, wide, truth
 
 
-def _category(a: str, b: str, vote: float) -> int:
-    first, _ = orient(a, b)
+def _category(prompt: str, a: str, b: str, vote: float) -> int:
+    first, _ = orient(a, b, prompt)
     if vote == 0.5:
         return 2
     return 0 if (a if vote == 1.0 else b) == first else 1
@@ -165,9 +165,9 @@ def test_agreement_from_annotator_rows_equals_votes_and_direct_computation():
     for key in ("raw_agreement", "krippendorff_alpha", "fleiss_kappa"):
         assert getattr(from_long, key) == pytest.approx(getattr(from_wide, key), abs=1e-12), key
     counts = np.zeros((len(truth), 3))
-    for i, (a, b, votes) in enumerate(truth):
+    for i, (q, a, b, votes) in enumerate(truth):
         for v in votes.values():
-            counts[i, _category(a, b, v)] += 1
+            counts[i, _category(q, a, b, v)] += 1
     keep = counts.sum(axis=1) >= 2
     assert from_long.n_units == keep.sum() and from_long.n_annotators == 4
     assert from_long.krippendorff_alpha["estimate"] == pytest.approx(krippendorff_alpha(counts[keep]), abs=1e-12)
@@ -185,8 +185,8 @@ def test_cohen_kappa_of_two_annotators_equals_sklearn():
     long, _, truth = _long_and_wide(rng, 200, ["ann", "bob"])
     agr = data_quality(long, NO_CI).agreement
     assert agr is not None and agr.annotators == ["ann", "bob"]
-    ann = [_category(a, b, v["ann"]) for a, b, v in truth]
-    bob = [_category(a, b, v["bob"]) for a, b, v in truth]
+    ann = [_category(q, a, b, v["ann"]) for q, a, b, v in truth]
+    bob = [_category(q, a, b, v["bob"]) for q, a, b, v in truth]
     assert agr.cohen_kappa["estimate"] == pytest.approx(cohen_kappa_score(ann, bob), abs=1e-12)
 
 

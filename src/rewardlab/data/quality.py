@@ -19,7 +19,7 @@ Who judged what (agreement needs several judgements of one comparison):
 Agreement (see rewardlab.stats.agreement for the formulas): raw agreement, Fleiss' kappa, Krippendorff's alpha
 (nominal) and, with exactly two annotators, Cohen's kappa, over comparisons with at least two judgements; the
 categories are "first item preferred", "second item preferred" and "tie". Each comparison is oriented by a fixed
-rule that does not look at the votes (a hash of the two items), so the two sides are exchangeable and chance
+rule that does not look at the votes (a hash of the prompt and each item), so the two sides are exchangeable and chance
 agreement is not inflated, as it would be if every comparison were oriented toward its majority ("chosen").
 95% CIs: percentile bootstrap over comparisons (over prompts when prompts repeat).
 
@@ -169,7 +169,7 @@ class DataQuality:
             out.append(f"annotator agreement ({a.source}): {a.n_judgements} judgements of {a.n_units} comparisons "
                        f"by {a.n_annotators} annotators; judgements per comparison: {per}")
             shares = ", ".join(f"{k} {v:.3f}" for k, v in a.category_shares.items())
-            out.append(f"  {'vote shares':>20}: {shares} (comparisons oriented by a hash of the two items)")
+            out.append(f"  {'vote shares':>20}: {shares} (comparisons oriented by a hash of prompt and item)")
             for name, d in (("raw agreement", a.raw_agreement), ("Krippendorff alpha", a.krippendorff_alpha),
                             ("Fleiss kappa", a.fleiss_kappa), ("Cohen kappa", a.cohen_kappa)):
                 if d is not None:
@@ -299,24 +299,26 @@ def _judgements(records: Sequence[Record]) -> tuple[list[_Judgement], str | None
 # ------------------------------------------------------------------------------------------ agreement
 
 
-def orient(a: str, b: str) -> tuple[str, str]:
-    """The fixed (first, second) order of two item keys: by a hash of each, so it never looks at the votes.
+def orient(a: str, b: str, prompt: str = "") -> tuple[str, str]:
+    """The fixed (first, second) order of two item keys of one prompt: by a hash of (prompt, item), so it never
+    looks at the votes and the same two systems of battles are not always in the same order.
 
     Args:
         a, b: item keys (response texts, JSON of message lists, or system names).
+        prompt: the prompt's key.
     Returns:
         (first, second).
 
     Example:
-        >>> orient("yes", "no") == orient("no", "yes")
+        >>> orient("yes", "no", "q") == orient("no", "yes", "q")
         True
     """
-    return tuple(sorted((a, b), key=lambda k: (_hash(k), k)))  # type: ignore[return-value]
+    return tuple(sorted((a, b), key=lambda k: (_hash(prompt + "\x00" + k), k)))  # type: ignore[return-value]
 
 
 def _oriented(j: _Judgement) -> tuple[str, str, int]:
     """(first, second, category index) with the comparison's items in their hash order."""
-    first, second = orient(j.a, j.b)
+    first, second = orient(j.a, j.b, j.prompt)
     if j.vote == 0.5:
         return first, second, 2
     winner = j.a if j.vote == 1.0 else j.b
