@@ -165,8 +165,9 @@ class Renderer:
         return p, r, True
 
     def encode(self, prompts: list[Text], responses: list[Text]) -> list[dict[str, Any]]:
-        """Render and tokenise each (prompt, response): input_ids, token_type_ids, prompt_len, truncated, and
-        response_tokens (the response's own token count before any truncation)."""
+        """Render and tokenise each (prompt, response): input_ids, token_type_ids, prompt_len, truncated,
+        response_tokens (the response's own token count before any truncation) and full_tokens (the sequence's
+        length before truncation)."""
         if len(prompts) != len(responses):
             raise ValueError("prompts and responses differ in length")
         heads, tails = zip(*(self._texts(p, r) for p, r in zip(prompts, responses, strict=True)), strict=True) \
@@ -183,7 +184,8 @@ class Renderer:
             first = lay.prefix + p + lay.middle
             ids = first + r2 + lay.suffix + self.eos
             item: dict[str, Any] = {"input_ids": ids, "prompt_len": len(first), "truncated": cut,
-                                    "response_tokens": len(r)}
+                                    "response_tokens": len(r),
+                                    "full_tokens": len(ids) + (len(p_ids[h]) - len(p)) + (len(r) - len(r2))}
             if lay.has_types:
                 item["token_type_ids"] = [0] * len(first) + [1] * (len(ids) - len(first)) \
                     if self.spec.mode == "pair" else [0] * len(ids)

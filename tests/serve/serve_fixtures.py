@@ -17,6 +17,7 @@ import pytest
 from rewardlab.scoring import RewardOutput
 
 API_KEY = "test-key"
+JSON = {"Content-Type": "application/json"}  # for bodies sent as raw `content=`
 WAIT = 20.0  # the longest any test waits for anything
 
 

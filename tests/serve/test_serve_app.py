@@ -100,6 +100,9 @@ def test_openrlhf_empty_one_and_raw_queries(client, tiny_scorer):
     assert client.post("/get_reward", json={"query": [], "prompts": [], "labels": []}).json() == {
         "rewards": [], "scores": [], "extra_logs": {}}
     r = client.post("/get_reward", content='{"query": ["What is 2+2? 4"]}')  # curl -d: no JSON content type
+    assert r.status_code == 415 and "Content-Type: application/json" in r.json()["detail"]
+    r = client.post("/get_reward", content='{"query": ["What is 2+2? 4"]}',
+                    headers={"Content-Type": "application/json; charset=utf-8"})
     assert r.status_code == 200 and len(r.json()["rewards"]) == 1
     # pad tokens and a trailing EOS of the policy's decoding never reach the model
     pad, eos = tiny_scorer.loaded.tokenizer.pad_token, tiny_scorer.loaded.tokenizer.eos_token

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from serve_fixtures import (  # noqa: F401  (fixtures)
     API_KEY,
+    JSON,
     WAIT,
     anon_fixture,
     client_fixture,
@@ -46,7 +47,7 @@ def _until(cond, what: str, timeout: float = WAIT) -> None:
     ('{"items": [{"prompt": "a", "response": "b"}], "select": "min"}', 422, "select: rule 'min' needs ensemble"),
 ])
 def test_bad_bodies_name_the_field(client, body, status, named):
-    r = client.post("/v1/rewards", content=body)
+    r = client.post("/v1/rewards", content=body, headers=JSON)
     assert r.status_code == status and named in r.json()["detail"], r.text
 
 
@@ -59,7 +60,7 @@ def test_bad_bodies_name_the_field(client, body, status, named):
     ("/score", '{"prompts": ["a"], "responses": []}', "1 prompts but 0 responses"),
 ])
 def test_other_protocols_name_the_field(client, route, body, named):
-    r = client.post(route, content=body)
+    r = client.post(route, content=body, headers=JSON)
     assert r.status_code == 422 and named in r.json()["detail"], r.text
 
 
@@ -76,7 +77,7 @@ def test_size_limits(live, client):
         for _ in range(30):
             yield b"x" * 1000
 
-    r = client.post("/v1/rewards", content=chunked())
+    r = client.post("/v1/rewards", content=chunked(), headers=JSON)
     assert r.status_code == 413 and "max_body_bytes" in r.json()["detail"]
 
 
@@ -194,7 +195,7 @@ def test_client_disconnect_mid_request_leaks_nothing(gated):
         state = server.app.state.server
         body = b'{"items": [{"prompt": "p", "response": "gone"}]}'
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
-        sock.sendall(b"POST /v1/rewards HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST /v1/rewards HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         assert gated.entered.wait(WAIT)  # the request is in the model
         sock.close()

@@ -10,11 +10,16 @@ Routes (bearer auth on every inference route and /info when an api key is set):
 - ``POST /score`` {prompts, responses, select?} -> {rewards, std, members} (the 'rewardlab' protocol of HTTPScorer)
 - ``GET /health``, ``GET /ready``, ``GET /info``, ``GET /metrics`` (Prometheus)
 
-Bodies are read as JSON whatever their content type (so `curl -d` works) and validated with pydantic; every error
-names the field (`items[0].response: Field required`). Limits: body size (413), items per request (413), tokens
-per item (that item's error; 422 when no item could be scored), a bounded queue (503 + Retry-After), a
-per-request timeout (504). A model exception fails only the items it belongs to (500 when none could be scored);
-the server keeps serving. A client that disconnects has its waiting request dropped.
+Bodies must be sent as JSON (`Content-Type: application/json`, else 415: a web page cannot post JSON to another
+origin without a CORS preflight, which this server never grants) and are validated with pydantic; every error
+names the field (`items[0].response: Field required`). JSON that is not strict (NaN, Infinity, integers beyond
+Python's 4,300 digits), nested beyond `max_json_depth`, or holding a lone UTF-16 surrogate (not valid Unicode) is
+refused with 422 before anything reaches the model. The Host header must name an allowed host (on loopback:
+localhost, 127.0.0.1 or ::1), against DNS rebinding. Limits: body size (413), items per request (413), characters
+per item (checked before tokenising) and tokens per item (that item's error; 422 when no item could be scored),
+a queue bounded in requests and in tokens (503 + Retry-After), a per-request timeout (504). A model exception
+fails only the items it belongs to (500 when none could be scored); the server keeps serving. A client that
+disconnects has its waiting request dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -51,9 +57,11 @@ from rewardlab.serve.spec import ServeSpec
 logger = logging.getLogger(__name__)
 
 INFERENCE_ROUTES = ("/v1/rewards", "/get_reward", "/classify", "/score")
-PROTECTED_ROUTES = (*INFERENCE_ROUTES, "/info")
+DOC_ROUTES = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+PROTECTED_ROUTES = (*INFERENCE_ROUTES, "/info", *DOC_ROUTES)
 KNOWN_ROUTES = (*PROTECTED_ROUTES, "/health", "/ready", "/metrics")
 MAX_ERRORS_SHOWN = 5
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # ---------------------------------------------------------------------------------------------- request schemas
@@ -163,6 +171,34 @@ class ScoreRequest(_Select):
         return self
 
 
+REQUEST_BODIES: dict[str, type[BaseModel]] = {"/v1/rewards": RewardsRequest, "/get_reward": GetRewardRequest,
+                                               "/classify": ClassifyRequest, "/score": ScoreRequest}
+_REF = "#/components/schemas/{model}"
+
+
+def _body_doc(route: str) -> dict[str, Any]:
+    """The OpenAPI requestBody of a route (bodies are parsed by `_parse`, so FastAPI cannot infer them)."""
+    schema = REQUEST_BODIES[route].model_json_schema(ref_template=_REF)
+    schema.pop("$defs", None)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _with_body_schemas(app: FastAPI) -> None:
+    """Make app.openapi() list the request bodies' nested models under components/schemas."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = base()
+            found = doc.setdefault("components", {}).setdefault("schemas", {})
+            for model in REQUEST_BODIES.values():
+                for name, sub in model.model_json_schema(ref_template=_REF).get("$defs", {}).items():
+                    found.setdefault(name, sub)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _where(loc: tuple[Any, ...]) -> str:
     """('body', 'items', 0, 'prompt', 'str') -> 'items[0].prompt' (union member tags dropped)."""
     parts: list[str] = []
@@ -189,14 +225,61 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(seen[:MAX_ERRORS_SHOWN]) + more
 
 
-async def _parse(request: Request, model: type[BaseModel]) -> Any:
+def _not_strict(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _path(parts: tuple[Any, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(parts)) \
+        or "body"
+
+
+def check_json(obj: Any, max_depth: int) -> None:
+    """Refuse parsed JSON nested deeper than `max_depth` or holding a lone UTF-16 surrogate (JSON's escapes can
+    write one, Unicode text cannot hold it: tokenizers fail on it), naming where.
+
+    Args:
+        obj: the parsed body.
+        max_depth: the deepest nesting allowed (the body object is depth 1).
+
+    Raises:
+        HTTPException: 422 naming the path.
+
+    Example:
+        >>> check_json({"items": [{"prompt": "ok"}]}, 8)
+        >>> check_json({"items": [{"prompt": "ok" + chr(0xD800)}]}, 8)
+        Traceback (most recent call last):
+        fastapi.exceptions.HTTPException: 422: items[0].prompt: a lone UTF-16 surrogate (\\ud800 at character 2) ...
+        >>> check_json({"a": [[[1]]]}, 3)
+        Traceback (most recent call last):
+        fastapi.exceptions.HTTPException: 422: a[0][0]: JSON nested deeper than max_json_depth 3
+    """
+    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(obj, 1, ())]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > max_depth:
+            raise HTTPException(422, f"{_path(where)}: JSON nested deeper than max_json_depth {max_depth}")
+        pairs = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in pairs:
+            for text, at in ((key, where), (item, (*where, key))):
+                if type(text) is str and (bad := _SURROGATE.search(text)) is not None:
+                    raise HTTPException(422, f"{_path(at)}: a lone UTF-16 surrogate (\\u{ord(bad.group()):04x} at "
+                                        f"character {bad.start()}) is not valid Unicode text; send UTF-8 text")
+            if isinstance(item, dict | list):
+                stack.append((item, depth + 1, (*where, key)))
+
+
+async def _parse(request: Request, model: type[BaseModel], max_depth: int = 32) -> Any:
     body = await request.body()
     try:
-        obj = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise HTTPException(422, f"body: invalid JSON ({e})") from None
+        obj = json.loads(body, parse_constant=_not_strict)
+    except RecursionError:
+        raise HTTPException(422, f"body: JSON nested deeper than max_json_depth {max_depth}") from None
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, NaN, 4,300+ digit integers, bad UTF-8
+        raise HTTPException(422, f"body: invalid JSON ({str(e)[:200]})") from None
     if not isinstance(obj, dict):
         raise HTTPException(422, f"body: expected a JSON object, got {type(obj).__name__}")
+    check_json(obj, max_depth)
     try:
         return model.model_validate(obj)
     except ValidationError as e:
@@ -207,15 +290,40 @@ async def _parse(request: Request, model: type[BaseModel]) -> Any:
 # ---------------------------------------------------------------------------------------------- ASGI guard
 
 
-class Guard:
-    """Pure ASGI middleware in front of every route: bearer auth (401) on protected routes, then the body-size
-    limit (413, from Content-Length or while reading), then request metrics (latency, status, in flight)."""
+def _host_name(value: bytes) -> str:
+    """b'localhost:8600' -> 'localhost'; b'[::1]:8600' -> '::1'."""
+    host = value.decode("latin-1").strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
-    def __init__(self, app: Any, api_key: str | None, max_body_bytes: int, metrics: ServerMetrics):
+
+def _is_json(value: bytes) -> bool:
+    media = value.decode("latin-1").partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class Guard:
+    """Pure ASGI middleware in front of every route: the Host header (400 unless an allowed host: DNS
+    rebinding), bearer auth (401) on protected routes, then for bodies a JSON content type (415: no cross-origin
+    form post without a CORS preflight) and the body-size limit (413, from Content-Length or while reading),
+    then request metrics (latency, status, in flight)."""
+
+    def __init__(self, app: Any, api_key: str | None, max_body_bytes: int, metrics: ServerMetrics,
+                 allowed_hosts: frozenset[str] | None = None):
         self.app = app
         self.api_key = api_key.encode() if api_key else None
         self.max_body = max_body_bytes
         self.metrics = metrics
+        self.allowed_hosts = allowed_hosts
+
+    def _host_allowed(self, scope: dict[str, Any]) -> bool:
+        if self.allowed_hosts is None:
+            return True
+        for name, value in scope.get("headers", []):
+            if name == b"host":
+                return _host_name(value) in self.allowed_hosts
+        return False
 
     @staticmethod
     async def _reply(send: Any, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -261,6 +369,11 @@ class Guard:
                 self.metrics.latency.labels(route=route).observe(time.perf_counter() - t0)
 
     async def _guarded(self, scope: dict[str, Any], receive: Any, send: Any, path: str) -> None:
+        if not self._host_allowed(scope):
+            self.metrics.rejected.labels(reason="host").inc()
+            await self._reply(send, 400, "the Host header names a host this server does not answer (allowed: "
+                              f"{', '.join(sorted(self.allowed_hosts or ()))}; see --allowed-hosts)")
+            return
         if path in PROTECTED_ROUTES and not self._authorized(scope):
             self.metrics.rejected.labels(reason="auth").inc()
             await self._reply(send, 401, "missing or wrong api key: send the header 'Authorization: Bearer <key>'",
@@ -268,6 +381,10 @@ class Guard:
             return
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
+            return
+        if not any(name == b"content-type" and _is_json(value) for name, value in scope.get("headers", [])):
+            self.metrics.rejected.labels(reason="content_type").inc()
+            await self._reply(send, 415, "send the body as JSON with the header 'Content-Type: application/json'")
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
@@ -310,7 +427,9 @@ class ServerState:
         self.spec = spec
         self.scorer = scorer
         self.metrics = metrics
-        self.engine = BatchingEngine(scorer, spec.max_batch_tokens, spec.max_wait_ms, spec.max_queue, metrics)
+        self.engine = BatchingEngine(scorer, spec.max_batch_tokens, spec.max_wait_ms, spec.max_queue, metrics,
+                                     max_queue_tokens=spec.max_queue_tokens)
+        self.max_chars = spec.resolved_max_chars()
         self.revision: str | None = None
         self.render_hash: str | None = None
         self.render_spec: dict[str, Any] | None = None
@@ -336,7 +455,21 @@ class ServerState:
                                 "(serve a gaussian or ensemble head, or use mean)")
 
     async def run(self, request: Request, items: list[Item]) -> list[ItemResult]:
-        """Queue the items, wait for their results (timeout, disconnect and overload handled)."""
+        """Refuse over-long items (characters, before any tokenising), queue the others, wait for their results
+        (timeout, disconnect and overload handled)."""
+        out: list[ItemResult | None] = [None] * len(items)
+        for i, it in enumerate(items):
+            n = it.n_chars()
+            if n > self.max_chars:
+                self.metrics.rejected.labels(reason="item_chars").inc()
+                out[i] = ItemResult(error=f"{n} characters > max_chars_per_item {self.max_chars}", error_kind="input")
+        todo = [i for i, r in enumerate(out) if r is None]
+        if todo:
+            for i, r in zip(todo, await self._wait(request, [items[i] for i in todo]), strict=True):
+                out[i] = r
+        return [r for r in out if r is not None]
+
+    async def _wait(self, request: Request, items: list[Item]) -> list[ItemResult]:
         engine = self.engine
         try:
             job = engine.submit(items)
@@ -356,6 +489,8 @@ class ServerState:
                         return job.future.result()
                     except DrainingError as e:
                         raise HTTPException(503, str(e), headers={"Retry-After": "5"}) from None
+                    except Exception as e:  # logged by the worker; this request alone fails
+                        raise HTTPException(500, f"model error: {type(e).__name__}: {e}") from None
                 if watcher is not None and watcher in done:
                     if watcher.result().get("type") == "http.disconnect":
                         job.cancelled = True
@@ -405,6 +540,10 @@ def _pessimistic(rule: str, results: list[ItemResult]) -> list[float | None]:
         scores = pessimistic_scores(rule, mean, std=std, members=members)
     except ValueError as e:
         raise HTTPException(422, f"select: {e}") from None
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        raise HTTPException(422, f"select: rule '{rule}' gives a non-finite score ({scores[bad[0]]}) for item "
+                            f"{ok[int(bad[0])]}; its parameter is too large for these rewards")
     for j, i in enumerate(ok):
         out[i] = float(scores[j])
     return out
@@ -462,7 +601,8 @@ def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
 
     app = FastAPI(title="rewardlab reward server", lifespan=lifespan)
     app.state.server = state
-    app.add_middleware(Guard, api_key=api_key, max_body_bytes=spec.max_body_bytes, metrics=metrics)
+    app.add_middleware(Guard, api_key=api_key, max_body_bytes=spec.max_body_bytes, metrics=metrics,
+                       allowed_hosts=spec.resolved_allowed_hosts())
 
     @app.exception_handler(_ClientGone)
     async def _gone(request: Request, exc: _ClientGone) -> Response:
@@ -480,10 +620,10 @@ def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
     def identity() -> dict[str, Any]:
         return {"model": scorer.name, "revision": state.revision, "render_spec_hash": state.render_hash}
 
-    @app.post("/v1/rewards")
+    @app.post("/v1/rewards", openapi_extra=_body_doc("/v1/rewards"))
     async def rewards(request: Request) -> dict[str, Any]:
         """Rewards of {prompt, response} or {messages} items, with std, members and a pessimistic score."""
-        body = await _parse(request, RewardsRequest)
+        body = await _parse(request, RewardsRequest, spec.max_json_depth)
         check_count(len(body.items), "items")
         rule = body.select or spec.select
         state.check_rule(rule)
@@ -501,12 +641,13 @@ def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
         n_tok = sum(r.n_tokens or 0 for r in results)
         return {**identity(), "select": rule, "results": out, "usage": {"n_items": len(out), "n_tokens": n_tok}}
 
-    @app.post("/get_reward")
+    @app.post("/get_reward", openapi_extra=_body_doc("/get_reward"))
     async def get_reward(request: Request) -> dict[str, Any]:
-        """OpenRLHF's remote reward: query = prompt + response text. With `prompts` (each a prefix of its query),
-        the response is split off and both are rendered by the model's RenderSpec; otherwise a query is taken as
-        already-rendered text."""
-        body = await _parse(request, GetRewardRequest)
+        """OpenRLHF's remote reward: query = prompt + response text, the prompt in the policy's chat template. A
+        query in a known chat template (`policy_template`) is parsed back into messages and rendered by the
+        model's RenderSpec; else, with `prompts` (each a prefix of its query), the response is split off and both
+        are rendered by the model's RenderSpec; otherwise a query is taken as already-rendered text."""
+        body = await _parse(request, GetRewardRequest, spec.max_json_depth)
         n = len(body.query)
         if body.prompts is not None and len(body.prompts) != n:
             raise HTTPException(422, f"prompts: {len(body.prompts)} prompts for {n} queries")
@@ -515,7 +656,8 @@ def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
         state.check_rule(rule)
         if n == 0:
             return {"rewards": [], "scores": [], "extra_logs": {}}
-        results = await state.run(request, split_queries(body.query, body.prompts, scorer.tokenizer))
+        results = await state.run(request, split_queries(body.query, body.prompts, scorer.tokenizer,
+                                                          spec.policy_template))
         _fail_whole(results, "query")
         rewards = _pessimistic(rule, results)
         extra: dict[str, Any] = {"reward_mean": [r.reward for r in results]}
@@ -523,12 +665,12 @@ def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
             extra["reward_std"] = [r.std for r in results]
         return {"rewards": rewards, "scores": rewards, "extra_logs": extra}
 
-    @app.post("/classify")
+    @app.post("/classify", openapi_extra=_body_doc("/classify"))
     async def classify(request: Request) -> dict[str, Any]:
         """vLLM-compatible classification: `input` strings are taken as rendered text (verl renders with the
         reward model's chat template), `messages` are rendered by the model's RenderSpec. probs = [reward]
         (the server's selection rule), through a sigmoid unless use_activation is false."""
-        body = await _parse(request, ClassifyRequest)
+        body = await _parse(request, ClassifyRequest, spec.max_json_depth)
         if body.messages is not None:
             items = [Item(*_split_messages(body.messages))]
         else:
@@ -553,10 +695,10 @@ def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
                 "usage": {"prompt_tokens": n_tok, "total_tokens": n_tok, "completion_tokens": 0,
                           "prompt_tokens_details": None}}
 
-    @app.post("/score")
+    @app.post("/score", openapi_extra=_body_doc("/score"))
     async def score(request: Request) -> dict[str, Any]:
         """{prompts, responses} -> {rewards, std, members}: the 'rewardlab' protocol of HTTPScorer."""
-        body = await _parse(request, ScoreRequest)
+        body = await _parse(request, ScoreRequest, spec.max_json_depth)
         check_count(len(body.prompts), "prompts")
         rule = body.select or spec.select
         state.check_rule(rule)
@@ -595,6 +737,8 @@ def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
                 "select": spec.select, "limits": limits, "auth": api_key is not None,
                 "routes": [*INFERENCE_ROUTES, "/health", "/ready", "/info", "/metrics"],
                 "rewardlab_version": __version__}
+
+    _with_body_schemas(app)
 
     @app.get("/metrics")
     async def metrics_route() -> Response:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import logging
 import sys
 import time
@@ -32,8 +31,6 @@ from rewardlab.data.schema import Text, text_of
 from rewardlab.errors import RewardlabError
 
 logger = logging.getLogger(__name__)
-
-UNCUT_LENGTH = 1 << 30  # max_length of the renderer that measures items before truncation
 
 
 @dataclass
@@ -54,11 +51,20 @@ class Item:
         """Whether the item is pre-rendered text rather than a (prompt, response) pair."""
         return self.text is not None
 
-    def size_hint(self) -> int:
-        """A cheap token estimate (characters / 4), used only to decide how many requests to collect."""
+    def n_chars(self) -> int:
+        """Characters of the item's text (prompt and response contents, or the rendered text).
+
+        Example:
+            >>> Item(prompt="What is 2+2?", response="4").n_chars(), Item(text="abc").n_chars()
+            (13, 3)
+        """
         if self.text is not None:
-            return len(self.text) // 4 + 4
-        return (len(text_of(self.prompt or "")) + len(text_of(self.response or ""))) // 4 + 8
+            return len(self.text)
+        return len(text_of(self.prompt or "")) + len(text_of(self.response or ""))
+
+    def size_hint(self) -> int:
+        """A cheap token estimate (characters / 4), used to form batches and to bound the queue's tokens."""
+        return self.n_chars() // 4 + (4 if self.text is not None else 8)
 
 
 @dataclass
@@ -77,6 +83,24 @@ class ItemResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def _each_or_error(fn: Any, firsts: list[Any], seconds: list[Any]) -> list[Any]:
+    """`fn(firsts, seconds)` (one result per element) in one call; when that raises, element by element, so
+    an element that breaks `fn` (a text the tokenizer cannot take) becomes its own exception and the others
+    still get their results."""
+    if not firsts:
+        return []
+    try:
+        return list(fn(firsts, seconds))
+    except Exception:
+        out: list[Any] = []
+        for a, b in zip(firsts, seconds, strict=True):
+            try:
+                out.append(fn([a], [b])[0])
+            except Exception as e:
+                out.append(RewardlabError(f"cannot tokenise this item: {type(e).__name__}: {e}"))
+        return out
 
 
 class _PreRendered:
@@ -105,22 +129,49 @@ def strip_tokens(text: str, tokens: Sequence[str | None], trailing_only: bool = 
     return text
 
 
-def split_queries(queries: Sequence[str], prompts: Sequence[str] | None, tokenizer: Any = None) -> list[Item]:
-    """OpenRLHF's (query, prompt) pairs as Items: where the prompt starts its query, the rest is the response
-    (rendered with the prompt by the reward model's RenderSpec; trailing pad / EOS strings of the policy's decoding
-    removed); otherwise the query is taken as already-rendered text.
+def split_queries(queries: Sequence[str], prompts: Sequence[str] | None, tokenizer: Any = None,
+                  template: str = "auto") -> list[Item]:
+    """OpenRLHF's (query, prompt) pairs as Items, to be rendered by the reward model's own RenderSpec.
+
+    OpenRLHF's prompts carry the policy's chat template and its queries are prompt + decoded response, the
+    policy's stop token included. A query in a known chat template (`template`, or detected with 'auto') is parsed
+    back into the prompt's messages and the response with the policy's stop tokens removed
+    (`rewardlab.chat_parse`). Otherwise, where the prompt starts its query, the rest is the response (trailing pad /
+    EOS strings of the reward model's tokenizer removed); else the query is taken as already-rendered text.
+
+    Args:
+        queries: prompt + response texts.
+        prompts: their prompts, or None.
+        tokenizer: the reward model's tokenizer (its pad and EOS strings), or None.
+        template: the policy's chat template: 'auto', 'none' (never parse), or a name from
+            `rewardlab.chat_parse.TEMPLATE_NAMES`.
+
+    Returns:
+        One Item per query.
 
     Example:
         >>> [it.is_raw for it in split_queries(["2+2? 4", "free text"], ["2+2?", "other"])]
         [False, True]
         >>> split_queries(["Q: 2+2? A: 4</s>"], ["Q: 2+2?"], None)[0].response
         ' A: 4</s>'
+        >>> p = "<|im_start|>user\\n2+2?<|im_end|>\\n<|im_start|>assistant\\n"
+        >>> it = split_queries([p + "4<|im_end|>"], [p])[0]
+        >>> it.prompt, it.response
+        ('2+2?', '4')
     """
+    from rewardlab.chat_parse import split_templated
+
     specials = [tokenizer.pad_token, tokenizer.eos_token] if tokenizer is not None else []
     items = []
     for i, q in enumerate(queries):
         p = prompts[i] if prompts is not None else None
-        if p and q.startswith(p):
+        parsed = None if template == "none" else split_templated(strip_tokens(q, specials[:1]), p, template)
+        if parsed is not None:
+            messages, response, _ = parsed
+            one_turn = len(messages) == 1 and messages[0]["role"] == "user"
+            items.append(Item(prompt=messages[0]["content"] if one_turn else messages,
+                              response=strip_tokens(response, specials, trailing_only=True)))
+        elif p and q.startswith(p):
             items.append(Item(prompt=p, response=strip_tokens(q[len(p) :], specials, trailing_only=True)))
         else:
             items.append(Item(text=q))
@@ -166,9 +217,8 @@ class ItemScorer:
             self.tokenizer = loaded.tokenizer
             self._encoded = ModelScorer(
                 LoadedModel(loaded.model, loaded.tokenizer, _PreRendered(loaded.renderer.spec), loaded.meta),
-                token_budget=token_budget or source.token_budget, max_batch=source.max_batch, bf16=source.bf16, name=source.name,
-                prefix_sharing=source.prefix_sharing)
-            self._uncut: Any = None
+                token_budget=token_budget or source.token_budget, max_batch=source.max_batch, bf16=source.bf16,
+                name=source.name, prefix_sharing=source.prefix_sharing)
         elif callable(getattr(source, "score", None)):  # any Scorer
             self.model_scorer = None
             self.scorer = source
@@ -202,32 +252,17 @@ class ItemScorer:
 
     # ------------------------------------------------------------------ rendering
 
-    def _uncut_renderer(self) -> Any:
-        if self._uncut is None:
-            from rewardlab.render import Renderer
-
-            spec = dataclasses.replace(self.renderer.spec, max_length=UNCUT_LENGTH)
-            self._uncut = Renderer(self.tokenizer, spec)
-        return self._uncut
-
     def _encode_pairs(self, items: list[Item]) -> list[dict[str, Any] | Exception]:
-        prompts = [it.prompt for it in items]
-        responses = [it.response for it in items]
-        try:
-            encs: list[Any] = self.renderer.encode(prompts, responses)
-        except Exception:  # one item broke rendering: find which, keep the others
-            encs = []
-            for p, r in zip(prompts, responses, strict=True):
-                try:
-                    encs.append(self.renderer.encode([p], [r])[0])
-                except Exception as e:
-                    encs.append(e)
-        cut = [i for i, e in enumerate(encs) if isinstance(e, dict) and e["truncated"]]
-        if cut:  # the length before truncation decides max_tokens_per_item
-            full = self._uncut_renderer().encode([prompts[i] for i in cut], [responses[i] for i in cut])
-            for i, f in zip(cut, full, strict=True):
-                encs[i]["n_full"] = len(f["input_ids"])
+        """Each pair tokenised once: the renderer cuts after tokenising and reports the length before the cut
+        (`full_tokens`), which decides max_tokens_per_item."""
+        encs = _each_or_error(self.renderer.encode, [it.prompt for it in items], [it.response for it in items])
+        for e in encs:
+            if isinstance(e, dict):
+                e["n_full"] = e.pop("full_tokens", len(e["input_ids"]))
         return encs
+
+    def _tokenize_raw(self, texts: list[str], unused: list[None]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 
     def _encode_raw(self, items: list[Item]) -> list[dict[str, Any] | Exception]:
         r = self.renderer
@@ -241,10 +276,13 @@ class ItemScorer:
             if eos and not chat:  # the render spec appends EOS: exactly one, whatever the text ended with
                 t = strip_tokens(t, [tok.eos_token], trailing_only=True)
             texts.append(t)
-        ids = tok(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"] if texts else []
+        ids = _each_or_error(self._tokenize_raw, texts, [None] * len(texts))
         budget = r.spec.max_length - len(pre) - len(post) - len(eos)
         out: list[dict[str, Any] | Exception] = []
         for body in ids:
+            if isinstance(body, Exception):  # this text could not be tokenised (e.g. a lone surrogate)
+                out.append(body)
+                continue
             n_full = len(pre) + len(body) + len(post) + len(eos)
             cut = len(body) > budget
             if cut:  # keep the end: the response
@@ -381,14 +419,18 @@ class BatchingEngine:
         max_wait_ms: how long to wait for one more request while forming a batch (see `_collect`).
         max_queue: requests waiting at most; `submit` raises QueueFullError beyond.
         metrics: a ServerMetrics to update, or None.
+        max_queue_tokens: estimated tokens (`Item.size_hint`) waiting at most; `submit` raises QueueFullError
+            beyond (a request alone in an empty queue is always taken). Default: 16 x max_batch_tokens.
     """
 
     def __init__(self, scorer: ItemScorer, max_batch_tokens: int = 16384, max_wait_ms: float = 5.0,
-                 max_queue: int = 256, metrics: Any = None):
+                 max_queue: int = 256, metrics: Any = None, max_queue_tokens: int | None = None):
         self.scorer = scorer
         self.max_batch_tokens = max_batch_tokens
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
+        self.max_queue_tokens = max_queue_tokens or 16 * max_batch_tokens
+        self.queued_tokens = 0
         self.metrics = metrics
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_queue)
         self.draining = False
@@ -446,10 +488,14 @@ class BatchingEngine:
             raise DrainingError("the server is shutting down")
         self.start()
         job = Job(items, asyncio.get_running_loop().create_future(), sum(it.size_hint() for it in items))
+        if self.queue.qsize() and self.queued_tokens + job.size > self.max_queue_tokens:
+            raise QueueFullError(f"the request queue is full (about {self.queued_tokens} tokens waiting, "
+                                 f"max_queue_tokens {self.max_queue_tokens})")
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
             raise QueueFullError(f"the request queue is full ({self.max_queue} waiting)") from None
+        self.queued_tokens += job.size
         if self.metrics is not None:
             self.metrics.queue_depth.set(self.queue.qsize())
         return job
@@ -461,6 +507,7 @@ class BatchingEngine:
         send their next requests in a burst, and the burst is gathered whole; a lone request waits `max_wait`."""
         loop = asyncio.get_running_loop()
         job = await self.queue.get()
+        self.queued_tokens -= job.size
         jobs, size = [job], job.size
         start = loop.time()
         cap = start + max(self.max_wait, 0.1 * self.last_seconds)
@@ -476,10 +523,27 @@ class BatchingEngine:
                     job = await asyncio.wait_for(self.queue.get(), remaining)
                 except TimeoutError:
                     break
+            self.queued_tokens -= job.size
             jobs.append(job)
             size += job.size
             next_by = loop.time() + self.max_wait
         return jobs
+
+    async def _score(self, loop: asyncio.AbstractEventLoop, jobs: list[Job]) -> list[Any]:
+        """The jobs' results, scored together; when that call fails (score_groups reports item errors itself, so
+        this is an unexpected exception), each job alone, so only the job it belongs to gets it."""
+        try:
+            return await loop.run_in_executor(self._pool, self.scorer.score_groups, [j.items for j in jobs])
+        except Exception as e:
+            if len(jobs) == 1:
+                logger.exception("the model worker failed on one request")
+                return [e]
+            logger.warning("a batch of %d requests failed (%s: %s); scoring each alone", len(jobs),
+                           type(e).__name__, e)
+            out: list[Any] = []
+            for j in jobs:
+                out.extend(await self._score(loop, [j]))
+            return out
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -494,13 +558,7 @@ class BatchingEngine:
             self.busy = len(live)
             t0 = time.perf_counter()
             try:
-                results = await loop.run_in_executor(self._pool, self.scorer.score_groups, [j.items for j in live])
-            except Exception as e:  # score_groups reports item errors itself: this is a bug, not bad input
-                logger.exception("the model worker failed")
-                for j in live:
-                    if not j.future.done():
-                        j.future.set_exception(e)
-                continue
+                results = await self._score(loop, live)
             finally:
                 self.busy = 0
             dt = time.perf_counter() - t0
@@ -508,7 +566,11 @@ class BatchingEngine:
             self.n_batches += 1
             for j, r in zip(live, results, strict=True):
                 if not j.future.done():
-                    j.future.set_result(r)
+                    if isinstance(r, Exception):
+                        j.future.set_exception(r)
+                    else:
+                        j.future.set_result(r)
+            results = [r for r in results if not isinstance(r, Exception)]
             if m is not None:
                 n_items = sum(len(j.items) for j in live)
                 n_tok = sum(x.n_tokens or 0 for r in results for x in r)

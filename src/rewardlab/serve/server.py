@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from rewardlab.errors import RewardlabError
-from rewardlab.serve.spec import KERNEL_CACHE_ENV, ServeSpec, check_bind
+from rewardlab.serve.spec import API_KEY_ENV, KERNEL_CACHE_ENV, ServeSpec, check_bind
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +38,21 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-# Idle keep-alive connections are closed after this long. Longer than clients' own idle expiry (httpx 5 s,
-# aiohttp 15 s), so a client never sends on a connection the server is closing at that moment (uvicorn's
-# default, 5 s, equals httpx's and makes exactly that race: a connection error instead of an answer).
-KEEP_ALIVE_S = 75
+def _config(app: Any, host: str, port: int, log_level: str, grace: float,
+            spec: ServeSpec | None = None) -> uvicorn.Config:
+    """uvicorn's settings: the guarded h11 protocol (request read deadline, connection cap), keep-alive and TLS
+    from the spec (the app's own spec when none is given)."""
+    from rewardlab.serve.protocol import guarded
 
-
-def _config(app: Any, host: str, port: int, log_level: str, grace: float) -> uvicorn.Config:
+    spec = spec or getattr(getattr(getattr(app, "state", None), "server", None), "spec", None) or ServeSpec()
+    tls = {"ssl_certfile": spec.ssl_certfile, "ssl_keyfile": spec.ssl_keyfile} if spec.ssl_certfile else {}
+    # keep-alive: longer than clients' own idle expiry (httpx 5 s, aiohttp 15 s), so a client never sends on a
+    # connection the server is closing at that moment (uvicorn's default, 5 s, equals httpx's and makes exactly
+    # that race: a connection error instead of an answer)
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                          timeout_graceful_shutdown=int(grace) + 1, timeout_keep_alive=KEEP_ALIVE_S,
-                          access_log=log_level == "debug")
+                          timeout_graceful_shutdown=int(grace) + 1, timeout_keep_alive=int(spec.keep_alive_s),
+                          access_log=log_level == "debug", server_header=False,
+                          http=guarded(spec.request_read_timeout_s, spec.max_connections), **tls)
 
 
 def run_server(model: Any, spec: ServeSpec | None = None, log_level: str = "info") -> None:
@@ -75,16 +80,22 @@ def run_server(model: Any, spec: ServeSpec | None = None, log_level: str = "info
     from rewardlab.serve.app import create_app
 
     spec = spec or ServeSpec()
+    if spec.api_key:
+        logger.warning("the api key was given as an argument: other users of this machine can read it in `ps`; "
+                       "prefer --api-key-file or %s", API_KEY_ENV)
     check_bind(spec.host, spec.resolved_api_key())
+    for path in (spec.ssl_certfile, spec.ssl_keyfile):
+        if path and not os.path.isfile(path):
+            raise RewardlabError(f"TLS file {path} does not exist")
     set_kernel_cache(spec)
     if spec.cpu_threads:
         import torch
 
         torch.set_num_threads(spec.cpu_threads)  # this process is the server's own: its global setting is ours
     app = create_app(model, spec)
-    server = _Server(_config(app, spec.host, spec.port, log_level, spec.timeout_s + 5), app)
-    logger.info("rewardlab serve: http://%s:%d (auth %s)", spec.host, spec.port,
-                "on" if spec.resolved_api_key() else "off")
+    server = _Server(_config(app, spec.host, spec.port, log_level, spec.timeout_s + 5, spec), app)
+    logger.info("rewardlab serve: %s://%s:%d (auth %s)", "https" if spec.ssl_certfile else "http", spec.host,
+                spec.port, "on" if spec.resolved_api_key() else "off")
     server.run()
 
 
@@ -156,8 +167,9 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        """http://host:port of the running server."""
-        return f"http://{self.host}:{self.port}"
+        """http(s)://host:port of the running server."""
+        scheme = "https" if self.server.config.is_ssl else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def shutdown(self) -> None:
         """Begin a graceful shutdown, as SIGTERM does (returns at once; `join` waits for it)."""
