@@ -26,8 +26,13 @@ $(VENV)/.base: pyproject.toml $(LOCK) $(VENV)/.torch
 	$(PIP) install $(FIND) -c $(LOCK) -e ".[serve]"
 	touch $@
 
+# The oldest TRL that pyproject allows (dev/bench extras), beside the locked one: the TRL adapter test runs a GRPO
+# trainer of each (tests/integrations/test_trl_adapter.py), so both ends of the declared range are tested.
+TRL_LOWEST := 0.29.1
+
 $(VENV)/.dev: pyproject.toml $(LOCK) $(VENV)/.torch
 	$(PIP) install $(FIND) -c $(LOCK) -e ".[dev,serve]"
+	$(PIP) install --no-deps --upgrade --target $(VENV)/trl-$(TRL_LOWEST) trl==$(TRL_LOWEST)
 	touch $@ $(VENV)/.base
 
 $(VENV)/.bench: pyproject.toml $(LOCK) $(VENV)/.torch

@@ -5,6 +5,12 @@ TRL received equals offline scoring of the same (prompt, completion), rendered b
 from __future__ import annotations
 
 import asyncio
+import inspect
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,11 +62,16 @@ def _grpo(tiny_decoder, reward, out_dir):
 
 
 def _check(trainer, reward, rm_scorer):
+    import trl
+    from packaging.version import Version
+
     assert trainer.state.global_step == 2
     assert len(reward.calls) >= 2
+    # TRL 1.0 added the logging callbacks; 0.29 passes trainer_state only
+    passed = {"trainer_state"} | ({"log_metric", "log_extra"} if Version(trl.__version__) >= Version("1.0") else set())
     for prompts, completions, completion_ids, kw, out in reward.calls:
         assert isinstance(completions[0], list) and completions[0][0]["role"] == "assistant"  # conversational
-        assert completion_ids is not None and {"trainer_state", "log_metric", "log_extra"} <= set(kw)
+        assert completion_ids is not None and passed <= set(kw)
         want = rm_scorer.score(prompts, completions, progress=False).mean
         np.testing.assert_allclose(out, want, atol=1e-4)
     logged = [h for h in trainer.state.log_history if f"rewards/{reward.__name__}/mean" in h]
@@ -75,8 +86,48 @@ def test_grpo_in_process(tiny_decoder, rm_scorer, tmp_path):
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_grpo_against_a_live_server(tiny_decoder, rm_scorer, rm_server, tmp_path):
+    import trl
+
+    if os.environ.get(LOWEST_ENV):  # the run below, in a child process with the oldest TRL first on the path
+        assert trl.__version__ == os.environ[LOWEST_ENV], trl.__file__
     reward = AsyncRecording(rm_server.url, name="rm_remote")
     _check(_grpo(tiny_decoder, reward, tmp_path), reward, rm_scorer)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+LOWEST_ENV = "REWARDLAB_TRL_LOWEST"
+
+
+def _declared_lowest_trl() -> str:
+    text = (ROOT / "pyproject.toml").read_text()
+    found = set(re.findall(r'"trl>=([0-9.]+)"', text))
+    assert len(found) == 1, f"the extras declare different TRL lower bounds: {found}"
+    return found.pop()
+
+
+def test_async_reward_function_is_a_coroutine_function_to_every_trl():
+    """What each TRL checks: 0.29 asyncio.iscoroutinefunction(f), 1.0-1.15 inspect.iscoroutinefunction(f), 1.16
+    also f.__call__. An instance with `async def __call__` passed only the last (older trainers called it
+    synchronously and got a coroutine)."""
+    reward = AsyncRewardFunction("http://127.0.0.1:1", name="x")
+    assert inspect.iscoroutinefunction(reward) and asyncio.iscoroutinefunction(reward)
+    assert str(inspect.signature(reward)) == "(prompts, completions, completion_ids=None, **kwargs)"
+    assert not inspect.iscoroutinefunction(RewardFunction("http://127.0.0.1:1"))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_grpo_on_the_oldest_declared_trl():
+    """The other end of the declared range: the async live-server test, run by the oldest TRL pyproject allows
+    (installed beside the locked one by `make test`'s venv step, see Makefile TRL_LOWEST)."""
+    lowest = _declared_lowest_trl()
+    target = ROOT / ".venv" / f"trl-{lowest}"
+    if not (target / "trl").is_dir():
+        pytest.skip(f"TRL {lowest} is not installed at {target} (make's venv step installs it)")
+    env = {**os.environ, "PYTHONPATH": str(target), LOWEST_ENV: lowest}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(Path(__file__)),
+                          "-k", "test_grpo_against_a_live_server"], env=env, capture_output=True, text=True,
+                         cwd=ROOT, timeout=600)
+    assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]
 
 
 def test_sync_remote_and_async_local_variants(rm_scorer, rm_server):

@@ -59,3 +59,72 @@ def test_openrlhf_reward_func(rm_scorer, rm_server, tiny_rm, monkeypatch, where)
     assert empty["rewards"].shape == (0,)
     raw = openrlhf.reward_func(["What is 2+2? 4"], None, None)["rewards"]
     assert raw.shape == (1,) and torch.isfinite(raw).all()
+
+
+# the policy's chat template, as OpenRLHF renders its prompts (apply_chat_template with the *policy's* tokenizer)
+POLICY_TEMPLATES = {
+    "chatml": ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+               "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}", "<|im_end|>"),
+    "llama3": ("<|begin_of_text|>{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n"
+               "{{ m.content }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
+               "<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}", "<|eot_id|>"),
+}
+CHATS = [[{"role": "user", "content": p}] for p in PROMPTS[1:]] + [
+    [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is 2+2?"}]]
+
+
+def _openrlhf_batch(tiny_decoder, policy: str):
+    """(prompts, queries) as OpenRLHF sends them: prompts rendered by the policy's template, queries = prompt +
+    response + the policy's stop token."""
+    from transformers import AutoTokenizer
+
+    template, stop = POLICY_TEMPLATES[policy]
+    tok = AutoTokenizer.from_pretrained(tiny_decoder)
+    prompts = [tok.apply_chat_template(c, chat_template=template, add_generation_prompt=True, tokenize=False)
+               for c in CHATS]
+    return prompts, [p + r + stop for p, r in zip(prompts, RESPONSES, strict=True)]
+
+
+@pytest.mark.parametrize("policy", sorted(POLICY_TEMPLATES))
+@pytest.mark.parametrize("where", ["model", "url", "server"])
+def test_openrlhf_templated_prompts(rm_scorer, rm_server, tiny_rm, tiny_decoder, monkeypatch, policy, where):
+    """The reward is that of the conversation rendered by the reward model's own template: the policy's template
+    is parsed away, not wrapped again as user text, and its stop token never reaches the response."""
+    prompts, queries = _openrlhf_batch(tiny_decoder, policy)
+    want = rm_scorer.score(CHATS, RESPONSES, progress=False).mean
+    wrapped = rm_scorer.score(prompts, RESPONSES, progress=False).mean  # what wrapping the template again gives
+    assert np.abs(want - wrapped).max() > 1e-3  # the check can tell them apart
+    if where == "server":
+        import httpx
+
+        got = httpx.post(rm_server.url + "/get_reward", json={"query": queries, "prompts": prompts, "labels": None},
+                         timeout=30).json()["rewards"]
+    else:
+        monkeypatch.delenv("REWARDLAB_URL", raising=False)
+        monkeypatch.delenv("REWARDLAB_MODEL", raising=False)
+        monkeypatch.setenv("REWARDLAB_MODEL" if where == "model" else "REWARDLAB_URL",
+                           tiny_rm if where == "model" else rm_server.url)
+        monkeypatch.setenv("REWARDLAB_DEVICE", "cpu")
+        got = openrlhf.reward_func(queries, prompts, None)["rewards"].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_openrlhf_per_sample_threads_and_large_batches(rm_scorer, rm_server, tiny_rm, tiny_decoder, monkeypatch):
+    """OpenRLHF calls reward_func one sample at a time from threads; a batch beyond the server's max_items (256)
+    is sent in parts."""
+    import concurrent.futures
+
+    prompts, queries = _openrlhf_batch(tiny_decoder, "chatml")
+    want = rm_scorer.score(CHATS, RESPONSES, progress=False).mean
+    monkeypatch.delenv("REWARDLAB_URL", raising=False)
+    monkeypatch.setenv("REWARDLAB_MODEL", tiny_rm)
+    monkeypatch.setenv("REWARDLAB_DEVICE", "cpu")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: float(openrlhf.reward_func([queries[i % 4]], [prompts[i % 4]])["rewards"][0]),
+                            range(48)))
+    np.testing.assert_allclose(got, [want[i % 4] for i in range(48)], atol=1e-4)
+    monkeypatch.delenv("REWARDLAB_MODEL")
+    monkeypatch.setenv("REWARDLAB_URL", rm_server.url)
+    out = openrlhf.reward_func(queries * 75, prompts * 75, None)  # 300 queries
+    np.testing.assert_allclose(out["rewards"].numpy(), np.tile(want, 75), atol=1e-4)
+    assert out["extra_logs"]["reward_mean"].shape == (300,)

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import weakref
 from collections.abc import Sequence
@@ -111,10 +112,50 @@ class RewardFunction(_Base):
         return self._finish(self.score(prompts, completions), kwargs)
 
 
+async def _trl_call(prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                    **kwargs: Any) -> list[float]:
+    """The call TRL makes to a reward function (its code object marks AsyncRewardFunction as a coroutine
+    function; never called)."""
+    raise NotImplementedError
+
+
+def mark_coroutine_function(obj: Any) -> Any:
+    """Make `inspect.iscoroutinefunction(obj)` and `asyncio.iscoroutinefunction(obj)` true for an object whose
+    `__call__` is `async def`, on every Python this project supports, and return it.
+
+    TRL's GRPOTrainer tells async reward functions apart with those checks on the function object itself (0.29:
+    `asyncio.iscoroutinefunction(func)`, 1.0 to 1.15: `inspect.iscoroutinefunction(func)`; only 1.16 also looks
+    at `func.__call__`). Both are false for an instance, so older trainers called the instance synchronously and
+    got a coroutine. Python 3.11's inspect accepts a "function-like" object (a `__code__` with the coroutine
+    flag, `__name__`, `__defaults__`, `__kwdefaults__`: the duck type Cython functions use); Python 3.12+ also
+    has `inspect.markcoroutinefunction`. The code object is that of `_trl_call`, whose signature is the call TRL
+    makes, so `inspect.signature(obj)` stays right.
+
+    Example:
+        >>> class F:
+        ...     __name__ = "f"
+        ...     async def __call__(self, prompts, completions, completion_ids=None, **kwargs):
+        ...         return [0.0]
+        >>> inspect.iscoroutinefunction(F())
+        False
+        >>> f = mark_coroutine_function(F())
+        >>> inspect.iscoroutinefunction(f), str(inspect.signature(f))
+        (True, '(prompts, completions, completion_ids=None, **kwargs)')
+    """
+    obj.__code__ = _trl_call.__code__
+    obj.__defaults__ = _trl_call.__defaults__
+    obj.__kwdefaults__ = _trl_call.__kwdefaults__
+    marker = getattr(inspect, "markcoroutinefunction", None)  # Python 3.12+
+    if marker is not None:
+        marker(obj)
+    return obj
+
+
 class AsyncRewardFunction(_Base):
     """The asynchronous TRL reward function (`async def __call__`, run by TRL with asyncio.gather beside the
     other async reward functions); same arguments as RewardFunction. In-process models run in a worker thread,
-    servers are called with the AsyncRewardClient.
+    servers are called with the AsyncRewardClient. TRL's checks for a coroutine function hold for it (see
+    `mark_coroutine_function`), so every TRL from 0.29.1 (the first that runs on transformers 5) awaits it.
 
     Example:
         >>> import asyncio
@@ -129,6 +170,7 @@ class AsyncRewardFunction(_Base):
                  name: str = "rewardlab", **client_options: Any):
         super().__init__(source, select, api_key, device, name, client_options)
         self._clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        mark_coroutine_function(self)
 
     def _client(self) -> Any:
         loop = asyncio.get_running_loop()  # an httpx.AsyncClient belongs to one event loop
@@ -152,4 +194,4 @@ class AsyncRewardFunction(_Base):
         return self._finish(await self.score(prompts, completions), kwargs)
 
 
-__all__ = ["AsyncRewardFunction", "RewardFunction"]
+__all__ = ["AsyncRewardFunction", "RewardFunction", "mark_coroutine_function"]

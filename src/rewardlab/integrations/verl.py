@@ -2,9 +2,12 @@
 
 verl calls ``compute_score(data_source, solution_str, ground_truth, extra_info=None, **reward_kwargs)`` once per
 sample (the reward loop awaits it when it is a coroutine function) and accepts a float or a dict with "score".
-The reward model needs the prompt too: verl passes it only through the dataset's `extra_info`, so put it there
-as "prompt" (a string or chat messages; "question" is also read). The response (`solution_str`) and the prompt
-are rendered by the reward model's own RenderSpec on the server.
+The reward model needs the prompt the policy saw, and verl passes a custom reward function only the dataset's
+`extra_info` (its `raw_prompt` column is never in there). Write the prompt into `extra_info` as "prompt" when
+you build the dataset: the exact text or chat messages the policy was given. A "question" field is read only
+when there is no "prompt", and is often not what the policy saw (verl's gsm8k example stores the bare question,
+without the instruction appended to it in the prompt); a warning says so once. The response (`solution_str`) and
+the prompt are rendered by the reward model's own RenderSpec on the server.
 
 Configure it in verl's config (``reward.custom_reward_function``, formerly top-level ``custom_reward_function``)::
 
@@ -14,13 +17,17 @@ Configure it in verl's config (``reward.custom_reward_function``, formerly top-l
       reward_kwargs: {url: "http://127.0.0.1:8600", select: "lcb:1"}
 
 or through the environment: REWARDLAB_URL (several replicas: comma-separated), REWARDLAB_API_KEY,
-REWARDLAB_SELECT. verl's own reward-model path (``/classify``, vLLM's shape) also works against the server
-unchanged.
+REWARDLAB_SELECT.
+
+verl's own reward-model path calls only reward servers that verl launches itself (its reward-model workers).
+The server's ``/classify`` speaks vLLM's request and answer shapes, but pointing verl's reward model config at an
+external rewardlab server is not something verl supports as is: use this function.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import weakref
@@ -30,7 +37,9 @@ from rewardlab.errors import RewardlabError
 from rewardlab.integrations._source import KEY_ENV, SELECT_ENV, URL_ENV, shared_client
 from rewardlab.optimize.pessimism import parse_rule, pessimistic_scores
 
-PROMPT_KEYS = ("prompt", "question", "raw_prompt")
+PROMPT_KEYS = ("prompt", "question")
+
+logger = logging.getLogger(__name__)
 
 _async_lock = threading.Lock()
 _async_clients: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Any]] = weakref.WeakKeyDictionary()
@@ -43,14 +52,22 @@ def _settings(url: str | None, api_key: str | None, select: str | None) -> tuple
     return url, api_key or os.environ.get(KEY_ENV) or None, parse_rule(select or os.environ.get(SELECT_ENV) or "mean")
 
 
+_warned: set[str] = set()
+
+
 def _prompt(extra_info: Any) -> Any:
     if isinstance(extra_info, dict):
         for key in PROMPT_KEYS:
             value = extra_info.get(key)
-            if isinstance(value, str) or (isinstance(value, list) and value and isinstance(value[0], dict)):
-                return value
             if value is not None and hasattr(value, "tolist"):  # numpy arrays of messages from parquet
-                return list(value.tolist())
+                value = list(value.tolist())
+            if isinstance(value, str) or (isinstance(value, list) and value and isinstance(value[0], dict)):
+                if key != "prompt" and key not in _warned:
+                    _warned.add(key)
+                    logger.warning("rewardlab compute_score: no extra_info['prompt']; scoring against "
+                                   "extra_info[%r], which may lack what the policy saw (an instruction, a "
+                                   "system prompt). Put the policy's prompt in extra_info['prompt'].", key)
+                return value
     raise RewardlabError("rewardlab compute_score needs the prompt: add it to the dataset's extra_info as 'prompt' "
                          f"(a string or chat messages); got extra_info keys {sorted(extra_info or {})}")
 
