@@ -26,6 +26,7 @@ from rewardlab.models.backbone import load_tokenizer, resolve_model_path
 from rewardlab.models.reward_model import (
     HeadSpec,
     RewardModel,
+    attach_mlp_head,
     head_linear,
     head_module,
     head_module_name,
@@ -148,6 +149,8 @@ def build_reward_model(
     if pad_note:
         logger.warning(pad_note)
     renderer = Renderer(tokenizer, render)
+    if head.is_mlp:
+        attach_mlp_head(hf, head)
     rm = RewardModel(hf, head, native_pooling(hf.config))
     init_head(rm, seed)
     if disable_dropout:
@@ -237,6 +240,35 @@ def replace_head_rows(hf: nn.Module, mix: torch.Tensor) -> None:
 
 
 LENGTH_HEAD_FILE = "length_head.safetensors"
+MLP_PLAIN_HF_NOTE = ("an MLP head (ReLU layers before the output rows) is not the one linear layer of a plain "
+                     "*ForSequenceClassification model: load this folder with rewardlab.load (or rewardlab score, "
+                     "eval, serve); plain AutoModelForSequenceClassification would ignore the head's weights and "
+                     "start a random linear head")
+
+
+def _load_head_weights(hf: nn.Module, path: str) -> None:
+    """Load the saved weights of the head module (an MLP head) from a checkpoint's safetensors file(s).
+
+    Raises:
+        RewardlabError: a head weight is missing from the folder or has another shape.
+    """
+    from safetensors import safe_open
+
+    name = head_module_name(hf)
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            files = sorted({v for k, v in json.load(f)["weight_map"].items() if k.startswith(name + ".")})
+    else:
+        files = ["model.safetensors"]
+    state: dict[str, torch.Tensor] = {}
+    for fn in files:
+        with safe_open(os.path.join(path, fn), framework="pt") as f:
+            state.update({k[len(name) + 1 :]: f.get_tensor(k) for k in f.keys() if k.startswith(name + ".")})
+    try:
+        head_module(hf).load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise RewardlabError(f"{path}: the MLP head's weights do not match rewardlab.json's head: {e}") from None
 
 
 def save_checkpoint(loaded: LoadedModel, path: str | os.PathLike, extra_meta: dict[str, Any] | None = None) -> str:
@@ -262,9 +294,13 @@ def save_checkpoint(loaded: LoadedModel, path: str | os.PathLike, extra_meta: di
         if peft_model is None:
             hf = copy.deepcopy(hf)  # the in-memory model keeps both rows (training may go on)
         replace_head_rows(hf, torch.tensor([[1.0, 0.0]]))
-        head_meta = {**HeadSpec("scalar", pooling=spec.pooling).to_dict(), "trained_head": "disentangled"}
+        head_meta = {**HeadSpec("scalar", pooling=spec.pooling, hidden=spec.hidden,
+                                hidden_layers=spec.hidden_layers).to_dict(), "trained_head": "disentangled"}
     else:
         hf.config.num_labels = spec.n_outputs
+    if spec.is_mlp:  # config.json says so too, for anyone who opens the folder without rewardlab
+        hf.config.rewardlab_mlp_head = {"hidden": spec.hidden, "hidden_layers": spec.hidden_layers,
+                                        "note": MLP_PLAIN_HF_NOTE}
     with quiet_transformers():
         hf.save_pretrained(tmp)
     loaded.tokenizer.save_pretrained(tmp)
@@ -280,7 +316,8 @@ def save_checkpoint(loaded: LoadedModel, path: str | os.PathLike, extra_meta: di
         **head_meta,
         "pooling": loaded.model.pooling,
         "native_pooling": loaded.model.native,
-        "plain_hf_compatible": head_meta["head"] == "scalar" and loaded.model.is_native,
+        "plain_hf_compatible": head_meta["head"] == "scalar" and loaded.model.is_native and not spec.is_mlp,
+        **({"plain_hf_note": MLP_PLAIN_HF_NOTE} if spec.is_mlp else {}),
         "render": loaded.renderer.spec.to_dict(),
         "normalization": None,
         **{k: v for k, v in loaded.meta.items() if k not in ("render",)},
@@ -325,7 +362,8 @@ def load(path: str | os.PathLike, device: str | torch.device | None = None) -> L
         with open(meta_path) as f:
             meta = json.load(f)
     head = HeadSpec(head=meta.get("head", "scalar"), n_members=meta.get("n_members", 1),
-                    member_gaussian=meta.get("member_gaussian", False), pooling=meta.get("pooling", "auto"))
+                    member_gaussian=meta.get("member_gaussian", False), pooling=meta.get("pooling", "auto"),
+                    hidden=meta.get("hidden", 0), hidden_layers=meta.get("hidden_layers", 1))
     if not meta:
         from transformers import AutoConfig
 
@@ -340,6 +378,9 @@ def load(path: str | os.PathLike, device: str | torch.device | None = None) -> L
             )
     tokenizer = load_tokenizer(path)
     hf, _ = _load_hf(path, head.n_outputs)
+    if head.is_mlp:
+        attach_mlp_head(hf, head)
+        _load_head_weights(hf, path)
     ensure_pad_token(tokenizer, hf)
     render = RenderSpec.from_dict(meta["render"]) if "render" in meta else RenderSpec()
     rm = RewardModel(hf, head, native_pooling(hf.config))
@@ -352,10 +393,20 @@ def load(path: str | os.PathLike, device: str | torch.device | None = None) -> L
 def export_mean_only(src: str, dst: str) -> str:
     """Write a plain scalar HF model whose output is the mean reward of a Gaussian or ensemble checkpoint.
 
-    Exact: the mean of linear head rows is one linear row. Needs the architecture's native pooling.
+    Exact: the mean of linear head rows is one linear row. Needs the architecture's native pooling and a linear
+    head.
+
+    Raises:
+        RewardlabError: the checkpoint pools otherwise, or has an MLP head (no plain HF model reproduces it).
     """
     loaded = load(src)
     rm = loaded.model
+    if rm.head_spec.is_mlp:
+        raise RewardlabError(f"{src} has an MLP head (--head-hidden {rm.head_spec.hidden}, --head-layers "
+                             f"{rm.head_spec.hidden_layers}); a plain HF sequence-classification model has one "
+                             "linear layer there, so no mean-only plain model reproduces it. Use the checkpoint "
+                             "through rewardlab (rewardlab.load, score, eval, serve); the ensemble's mean reward is "
+                             "its 'mean' output")
     if not rm.is_native:
         raise RewardlabError(f"{src} pools with {rm.pooling!r}, not the architecture's native {rm.native!r}: "
                              "a plain HF model cannot reproduce it")

@@ -4,6 +4,8 @@ The head is the backbone's own sequence-classification head with `num_labels` ou
 variance), K / 2K (an ensemble of K members) or 2 (disentangled: quality q and length l, ODIN-style; training fits
 q + l, the reward is q). So a scalar checkpoint is a plain `*ForSequenceClassification` model, and the mean of an
 ensemble or the quality row of a disentangled head (linear functions of the head) export exactly to one plain model.
+Any head type can instead be an MLP (`HeadSpec.hidden` > 0, `MLPHead`): ReLU layers, then the same output rows. It
+loads through rewardlab only: a plain `*ForSequenceClassification` has one linear layer there.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class HeadSpec:
         member_gaussian: whether each ensemble member also predicts a variance; other heads get
             head == 'gaussian'.
         pooling: 'auto' (the architecture's native pooling), 'last' (last real token), 'mean' or 'cls'.
+        hidden: 0 for a linear head; else an MLP head with `hidden_layers` ReLU layers of this width per
+            ensemble member (`MLPHead`; members share no weights).
+        hidden_layers: number of hidden ReLU layers of an MLP head (hidden > 0).
 
     Raises:
         RewardlabError: an unknown head or pooling, or an ensemble with fewer than 2 members.
@@ -50,6 +55,8 @@ class HeadSpec:
         1
         >>> HeadSpec("disentangled").n_outputs
         2
+        >>> HeadSpec("scalar", hidden=256).is_mlp
+        True
         >>> HeadSpec("ensemble", n_members=1)
         Traceback (most recent call last):
         rewardlab.errors.RewardlabError: an ensemble head needs --members >= 2
@@ -59,10 +66,15 @@ class HeadSpec:
     n_members: int = 1
     member_gaussian: bool = False
     pooling: str = "auto"
+    hidden: int = 0
+    hidden_layers: int = 1
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise RewardlabError(f"--head must be one of {HEADS}, got {self.head!r}")
+        if self.hidden < 0 or self.hidden_layers < 1:
+            raise RewardlabError(f"an MLP head needs --head-hidden >= 0 and --head-layers >= 1, got {self.hidden} "
+                                 f"and {self.hidden_layers}")
         if self.pooling not in POOLINGS:
             raise RewardlabError(f"--pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.head != "ensemble":
@@ -78,9 +90,81 @@ class HeadSpec:
             return 2
         return self.n_members * (2 if self.member_gaussian else 1)
 
+    @property
+    def is_mlp(self) -> bool:
+        """Whether the head is an MLP (hidden > 0) rather than one linear layer."""
+        return self.hidden > 0
+
     def to_dict(self) -> dict[str, Any]:
         return {"head": self.head, "n_members": self.n_members, "member_gaussian": self.member_gaussian,
-                "pooling": self.pooling}
+                "pooling": self.pooling, "hidden": self.hidden, "hidden_layers": self.hidden_layers}
+
+
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask: the block-diagonal layers that keep the
+    members of an MLP ensemble independent inside one module. Masked weights start at 0 and get no gradient, so
+    they stay 0 and `weight` is the layer's true matrix (the mean-of-members row mix stays exact)."""
+
+    def __init__(self, in_features: int, out_features: int, mask: torch.Tensor, bias: bool = True):
+        super().__init__(in_features, out_features, bias=bias)
+        self.register_buffer("mask", mask.to(self.weight.dtype), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.mask.to(self.weight.dtype), self.bias)
+
+
+class MLPHead(nn.Module):
+    """A ReLU MLP reward head: `layers` hidden layers of width `hidden` per group, then `out_proj`, a linear layer
+    whose rows are the head's outputs (the same rows and order as a linear head's).
+
+    Groups are independent sub-networks (ensemble members: member j owns hidden block j and output rows j and
+    K + j); a scalar, Gaussian or disentangled head is one group, its rows reading one hidden vector. It reads a
+    pooled vector [..., H] like the linear head it replaces, so it sits where the HF model has its `score` or
+    `classifier` layer.
+
+    Example:
+        >>> head = MLPHead(8, hidden=4, layers=2, groups=3, outputs=6)
+        >>> head(torch.zeros(5, 8)).shape, head.out_proj.in_features
+        (torch.Size([5, 6]), 12)
+    """
+
+    def __init__(self, in_features: int, hidden: int, layers: int, groups: int, outputs: int):
+        super().__init__()
+        width = groups * hidden
+        block = torch.block_diag(*[torch.ones(hidden, hidden)] * groups)
+        self.hidden = nn.ModuleList([nn.Linear(in_features, width)] + [
+            MaskedLinear(width, width, block) if groups > 1 else nn.Linear(width, width) for _ in range(layers - 1)])
+        self.groups, self.width = groups, hidden
+        if groups > 1:
+            member = torch.arange(outputs) % groups
+            rows = (member[:, None] == torch.arange(width)[None, :] // hidden).float()
+            self.out_proj: nn.Linear = MaskedLinear(width, outputs, rows)
+        else:
+            self.out_proj = nn.Linear(width, outputs)
+
+    @property
+    def in_features(self) -> int:
+        return self.hidden[0].in_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.hidden:
+            x = F.relu(layer(x))
+        return self.out_proj(x)
+
+
+def attach_mlp_head(hf: nn.Module, spec: HeadSpec) -> None:
+    """Replace the HF model's linear `score`/`classifier` layer by an `MLPHead` of the spec's width and depth.
+
+    Raises:
+        RewardlabError: the model's head is not one linear layer (e.g. RoBERTa's dense + out_proj head).
+    """
+    head = head_module(hf)
+    if not isinstance(head, nn.Linear):
+        raise RewardlabError(f"--head-hidden needs a backbone whose classification head is one linear layer; "
+                             f"{type(hf).__name__} has {type(head).__name__}")
+    groups = spec.n_members if spec.head == "ensemble" else 1
+    mlp = MLPHead(head.in_features, spec.hidden, spec.hidden_layers, groups, spec.n_outputs)
+    setattr(hf, head_module_name(hf), mlp.to(device=head.weight.device, dtype=head.weight.dtype))
 
 
 def native_pooling(config: Any) -> str:
@@ -97,6 +181,13 @@ def head_module(hf: nn.Module) -> nn.Module:
         if isinstance(m, nn.Module):
             return m
     raise RewardlabError(f"{type(hf).__name__} has no 'score' or 'classifier' head rewardlab knows")
+
+
+def reads_vector(head: nn.Module) -> bool:
+    """Whether a head maps a pooled vector [B, H] to outputs (a linear layer or an MLP head, or peft's wrapper
+    of one), rather than a RoBERTa-style head that reads the first position of [B, T, H] itself."""
+    head = getattr(head, "original_module", head)
+    return isinstance(head, nn.Linear | MLPHead)
 
 
 def head_linear(hf: nn.Module) -> nn.Linear | None:
@@ -190,13 +281,13 @@ class RewardModel(nn.Module):
         hidden = self.hf.base_model(**kwargs).last_hidden_state
         pooled = pool(hidden, attention_mask, self.pooling)
         head = head_module(self.hf)
-        out = head(pooled) if isinstance(head, nn.Linear) else head(pooled.unsqueeze(1))
+        out = head(pooled) if reads_vector(head) else head(pooled.unsqueeze(1))
         return out.float()
 
     def supports_features(self) -> bool:
-        """Whether features() + head_logits() reproduce logits() (a linear head on a pooled vector)."""
+        """Whether features() + head_logits() reproduce logits() (a linear or MLP head on a pooled vector)."""
         head = head_module(self.hf)
-        if not isinstance(head, nn.Linear):
+        if not isinstance(head, nn.Linear | MLPHead):
             return False
         return not (self.is_native and self.native == "cls" and getattr(self.hf.base_model, "pooler", None) is None)
 
@@ -298,8 +389,8 @@ class RewardModel(nn.Module):
         if impl not in ("sdpa", "eager"):
             return f"attention implementation {impl!r} (packing needs sdpa or eager)"
         head = head_module(hf)
-        if not isinstance(head, nn.Linear) and not _is_wrapped_linear(head):
-            return "the head is not a linear layer on the pooled vector"
+        if not reads_vector(head):
+            return "the head is not a linear layer or MLP on the pooled vector"
         if self.is_causal_decoder():
             types = getattr(cfg, "layer_types", None)
             if types is not None and any(t != "full_attention" for t in types):
@@ -433,30 +524,51 @@ def _unwrap_peft(hf: nn.Module) -> nn.Module:
     return get() if callable(get) else hf
 
 
-def _is_wrapped_linear(m: nn.Module) -> bool:
-    """peft's modules_to_save wrapper around a linear head."""
-    orig = getattr(m, "original_module", None)
-    return isinstance(orig, nn.Linear)
+def _init_mlp_hidden(head: MLPHead, seed: int) -> None:
+    """He-normal hidden layers, each member's block from its own seed, zero biases, masked weights 0."""
+    with torch.no_grad():
+        for i, layer in enumerate(head.hidden):
+            fan_in = layer.in_features if i == 0 else head.width
+            w = torch.zeros_like(layer.weight, dtype=torch.float32)
+            for j in range(head.groups):
+                g = torch.Generator().manual_seed(seed * 1000 + j + 7919 * (i + 1))
+                rows = slice(j * head.width, (j + 1) * head.width)
+                cols = slice(None) if i == 0 else rows
+                shape = w[rows, cols].shape
+                w[rows, cols] = torch.randn(shape, generator=g) * math.sqrt(2.0 / fan_in)
+            layer.weight.copy_(w.to(layer.weight.dtype))
+            layer.bias.zero_()
 
 
 def init_head(rm: RewardModel, seed: int) -> None:
-    """Fresh head: each ensemble member (or disentangled) row from its own seed; variance rows start at s^2 = 1."""
+    """Fresh head: each ensemble member (or disentangled) row from its own seed; variance rows start at s^2 = 1.
+    An MLP head's hidden layers are seeded per member too, and each output row reads its own member's block."""
     head = head_module(rm.hf)
     lin = head if isinstance(head, nn.Linear) else getattr(head, "out_proj", None)
     if not isinstance(lin, nn.Linear):
         return
     spec = rm.head_spec
     k = spec.n_members
-    std = 1.0 / math.sqrt(lin.in_features + 1)
+    fan_in, block = lin.in_features, None
+    if isinstance(head, MLPHead):
+        _init_mlp_hidden(head, seed)
+        fan_in = head.width
+        if head.groups > 1:
+            block = head.width
+    std = 1.0 / math.sqrt(fan_in + 1)
     variance_rows = spec.member_gaussian
     if spec.head == "disentangled":  # quality and length rows: two plain reward rows
         k = spec.n_outputs
     with torch.no_grad():
         for j in range(spec.n_outputs):
             g = torch.Generator().manual_seed(seed * 1000 + (j % k))
-            w = torch.randn(lin.in_features, generator=g) * std
+            w = torch.randn(fan_in, generator=g) * std
             if variance_rows and j >= k:  # variance rows: small weights, bias at softplus^-1(1)
                 w = w * 0.1
+            if block is not None:  # member j % k reads its own hidden block only
+                full = torch.zeros(lin.in_features)
+                full[(j % k) * block : (j % k + 1) * block] = w
+                w = full
             lin.weight[j].copy_(w.to(lin.weight.dtype))
             if lin.bias is not None:
                 lin.bias[j] = SOFTPLUS_ONE if variance_rows and j >= k else 0.0

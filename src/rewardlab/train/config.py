@@ -41,7 +41,8 @@ FROZEN_ODIN_ORTHOGONAL = 0.1
 
 @dataclass
 class HeadConfig(Spec):
-    """The reward head: scalar, Gaussian (mean and variance) or an ensemble; and how the sequence is pooled."""
+    """The reward head: scalar, Gaussian (mean and variance) or an ensemble, linear or an MLP; and how the
+    sequence is pooled."""
 
     section_title = "model"
 
@@ -53,11 +54,18 @@ class HeadConfig(Spec):
     pooling: Literal["auto", "last", "mean", "cls"] = option("auto", help=(
         "How the sequence becomes one vector: auto (the architecture's own: cls for encoders, last token for "
         "decoders), last, mean or cls."))
+    hidden: int = option(0, min=0, flag="--head-hidden", help=(
+        "0: a linear head. N > 0: an MLP head, ReLU layers of N units (per ensemble member) before the output "
+        "rows, for every head type; it loads through rewardlab only (not as a plain HF model)."))
+    layers: int = option(1, min=1, flag="--head-layers", help="Hidden ReLU layers of an MLP head (--head-hidden).")
 
     def check(self) -> None:
         if self.member_gaussian and self.kind != "ensemble":
             raise ConfigError(f"{{0}} applies to ensembles; with {{1}} {self.kind!r} use {{1}} gaussian for a "
                               "variance head", "member_gaussian", "kind")
+        if self.layers != 1 and self.hidden == 0:
+            raise ConfigError("{0} sets the depth of an MLP head; give its width with {1} (0 is a linear head)",
+                              "layers", "hidden")
 
     @property
     def variance(self) -> bool:
@@ -68,7 +76,8 @@ class HeadConfig(Spec):
         """The model-side `HeadSpec` (stored in checkpoints)."""
         from rewardlab.models.reward_model import HeadSpec
 
-        return HeadSpec(self.kind, self.members if self.kind == "ensemble" else 1, self.member_gaussian, self.pooling)
+        return HeadSpec(self.kind, self.members if self.kind == "ensemble" else 1, self.member_gaussian, self.pooling,
+                        self.hidden, self.layers)
 
 
 @dataclass
