@@ -37,7 +37,8 @@ def _other_value(leaf):
 # a consistent set in which every field differs from its default (some rules tie fields together)
 FIXED = {"model.head.kind": "ensemble", "loss.name": "gaussian", "data.layout": "explicit", "run.device": "cpu",
          "run.report_to": ["tensorboard", "wandb"], "sim.preset": "human_like", "data.file_format": "jsonl",
-         "render.separator": " || ", "augment.kinds": ["probes", "off-prompt"], "augment.probes": ["filler", "hedges"]}
+         "render.separator": " || ", "augment.kinds": ["probes", "off-prompt"], "augment.probes": ["filler", "hedges"],
+         "render.max_length": "auto"}
 
 
 ODIN = {leaf.path for leaf in TrainConfig.leaves() if leaf.path.startswith("loss.odin_")}
@@ -84,6 +85,15 @@ def test_the_disentangled_heads_options_are_settable_from_the_command_line():
     assert res.exit_code == 0, res.output
     assert TrainConfig.from_dict(yaml.safe_load(res.stdout)).to_flat_dict() == values
     assert all(values[p] != default[p] for p in ODIN) and len(ODIN) == 5
+
+
+@pytest.mark.parametrize(("given", "want"), [("auto", "auto"), ("300", 300)])
+def test_max_length_is_a_number_or_auto_on_the_command_line(given, want):
+    res = runner.invoke(app, ["train", "--print-config", "--max-length", given])
+    assert res.exit_code == 0, res.output
+    assert yaml.safe_load(res.stdout)["render"]["max_length"] == want
+    bad = runner.invoke(app, ["train", "--print-config", "--max-length", "long"])
+    assert bad.exit_code != 0 and "--max-length must be an integer or one of ['auto']" in str(bad.exception)
 
 
 def test_config_file_then_flags_then_set(tmp_path):

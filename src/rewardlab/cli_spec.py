@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ def _cli_type(leaf: Leaf) -> Any:
         return str  # comma-separated
     if origin is typing.Literal:
         return type(typing.get_args(leaf.type)[0])
+    if origin in (typing.Union, types.UnionType):
+        return str  # a number or a keyword (`--max-length auto`), checked by the spec
     return leaf.type
 
 

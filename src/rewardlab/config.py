@@ -301,6 +301,17 @@ def _check_value(path: str, value: Any, tp: Any, meta: Any) -> Any:
             return None
         raise ConfigError("{0} must be set (it has no 'none' value)", path)
     choices = meta.get("choices") or literal_choices(tp)
+    if get_origin(plain) in (Union, types.UnionType):  # a number or a keyword, e.g. int | Literal["auto"]
+        words = tuple(w for a in get_args(plain) if get_origin(a) is Literal for w in get_args(a))
+        if value in words:
+            return value
+        if isinstance(value, str):  # the command line passes "256"
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigError(f"{{0}} must be an integer or one of {list(words)}, got {_shown(value)}",
+                                  path) from None
+        plain = int
     if get_origin(plain) is Literal:
         plain = type(get_args(plain)[0])
     if get_origin(plain) is list:

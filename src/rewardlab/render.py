@@ -41,7 +41,10 @@ class RenderSpec(Spec):
     separator: str = option("\n", help="Between prompt and response in plain mode.")
     eos: Literal["auto", "always", "never"] = option("auto", help="Append EOS: auto (plain mode, when the "
                                                       "tokenizer has one), always or never.")
-    max_length: int = option(512, min=8, help="Max tokens per sequence (longer pairs are truncated and counted).")
+    max_length: int | Literal["auto"] = option(512, min=8, help=(
+        "Max tokens per sequence (longer pairs are truncated and counted), or auto (rewardlab train: the length "
+        "that keeps 95% of the training pairs whole, rounded up to a multiple of 8, capped by the backbone's "
+        "positions)."))
     prompt_truncation: Literal["left", "right"] = option("left", help="left keeps the end of a long prompt.")
     response_truncation: Literal["left", "right"] = option("right", help="right keeps the start of a long "
                                                            "response.")
@@ -100,6 +103,9 @@ class Renderer:
     def __init__(self, tokenizer: Any, spec: RenderSpec):
         self.tok = tokenizer
         self.spec = spec
+        if not isinstance(spec.max_length, int):
+            raise RewardlabError(f"max_length {spec.max_length!r} must be a number of tokens here; 'auto' is resolved "
+                                 "from the training pairs by rewardlab train (its checkpoint saves the number)")
         if spec.mode not in MODES:
             raise RewardlabError(f"render mode must be one of {MODES}, got {spec.mode!r}")
         if spec.mode == "auto":

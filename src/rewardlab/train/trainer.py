@@ -410,6 +410,7 @@ class Prepared:
     bootstrap: torch.Tensor | None
     device: torch.device
     disentangle: DisentangleSpec | None = None  # the regularisers of --head disentangled
+    length: Any = None  # LengthReport of the training pairs (--max-length auto, or heavy truncation)
 
 
 def balance_train_data(cfg: TrainConfig, data: TrainData) -> TrainData:
@@ -463,7 +464,12 @@ def setup_data(cfg: TrainConfig) -> TrainData:
 
 def setup_model(cfg: TrainConfig, data: TrainData) -> Prepared:
     """Step 2: build the model, the loss (with anchors) and the encoded pairs."""
-    loaded = build_reward_model(cfg.model.backbone, cfg.model.head.spec(), cfg.render, seed=cfg.run.seed,
+    render, length = cfg.render, None
+    if render.max_length == "auto":
+        from rewardlab.train.max_length import resolve_max_length
+
+        render, length = resolve_max_length(cfg.model.backbone, render, data.train)
+    loaded = build_reward_model(cfg.model.backbone, cfg.model.head.spec(), render, seed=cfg.run.seed,
                                 lora=cfg.model.lora.as_dict(), freeze_backbone=cfg.model.freeze_backbone)
     train_anchors, eval_anchors, thresholds = _anchor_inputs(cfg, data)
     loss_kwargs: dict[str, Any] = {"center_eta": cfg.loss.center_eta}
@@ -474,6 +480,7 @@ def setup_model(cfg: TrainConfig, data: TrainData) -> Prepared:
     train_ex = encode_pairs(loaded.renderer, data.train, train_anchors)
     eval_ex = encode_pairs(loaded.renderer, data.eval, eval_anchors) if data.eval else None
     n_trunc = sum(e["truncated"] for e in train_ex) + sum(e["truncated"] for e in eval_ex or [])
+    length = _length_note(cfg, loaded, data, train_ex, length)
     if n_trunc:
         logger.warning(f"{n_trunc} pairs were longer than max_length={loaded.renderer.spec.max_length} tokens and "
                        "were truncated (end of prompt and start of response kept), none dropped")
@@ -490,7 +497,28 @@ def setup_model(cfg: TrainConfig, data: TrainData) -> Prepared:
     disentangle = (cfg.loss.disentangle_spec(frozen_backbone=cfg.model.freeze_backbone)
                    if cfg.model.head.kind == "disentangled" else None)
     return Prepared(cfg, data, loaded, loss_fn, cfg.loss_name, train_ex, eval_ex, thresholds, n_trunc, boot, device,
-                    disentangle)
+                    disentangle, length)
+
+
+def _length_note(cfg: TrainConfig, loaded: LoadedModel, data: TrainData, train_ex: list[dict[str, Any]],
+                 length: Any) -> Any:
+    """The LengthReport of the training pairs when `--max-length auto` made one or when more than 10% of them are
+    truncated (measured then, to name the length that keeps 95% whole); logs the note. None otherwise."""
+    from rewardlab.train.max_length import NOTE_ABOVE, length_report, pair_token_lengths, position_limit
+
+    share = sum(e["truncated"] for e in train_ex) / max(1, len(train_ex))
+    if length is None and share > NOTE_ABOVE:
+        lengths = pair_token_lengths(loaded.tokenizer, loaded.renderer.spec, data.train)
+        length = length_report(lengths, loaded.renderer.spec.max_length,
+                               position_limit(loaded.meta.get("base_model_path") or cfg.model.backbone),
+                               floor=loaded.renderer.n_special + 3)
+    if length is not None:
+        length.resolved = loaded.renderer.spec.max_length
+        length.share_truncated = share
+        note = length.note()
+        if note:
+            logger.warning(note)
+    return length
 
 
 class TrainerStrategy:
@@ -679,6 +707,8 @@ def _save_run(prep: Prepared, metrics: dict[str, float], **more: Any) -> None:
         "augment": data.augment,
         # --head disentangled: the regularisers' weights (the saved reward is the quality head alone)
         "disentangle": prep.disentangle.to_dict() if prep.disentangle else None,
+        # --max-length auto (or > 10% of the training pairs truncated): what was asked, what was used, and why
+        "max_length": prep.length.to_dict() if prep.length is not None else None,
         "metrics": metrics,
         **more,
     }
