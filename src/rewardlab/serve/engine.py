@@ -307,7 +307,9 @@ class ItemScorer:
         for i, e in enumerate(encs):
             if isinstance(e, dict):
                 n = e.pop("n_full", len(e["input_ids"]))
-                if n > self.max_tokens_per_item:
+                if not e["input_ids"]:  # found by the fuzz test: "" as raw text, no special tokens around it
+                    encs[i] = RewardlabError("the text is empty: nothing to score")
+                elif n > self.max_tokens_per_item:
                     encs[i] = RewardlabError(f"{n} tokens > max_tokens_per_item {self.max_tokens_per_item}")
         return encs
 
