@@ -21,6 +21,7 @@ from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
 from rewardlab.logs.cli import logs_app
 from rewardlab.optimize.generate import GenerateSpec
+from rewardlab.policy.sft_data import SFTBuildSpec
 from rewardlab.serve.cli import serve_command
 from rewardlab.train.config import TrainConfig
 
@@ -33,7 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-data_app = typer.Typer(help="Preference data: check, stats, convert, simulate.", no_args_is_help=True)
+data_app = typer.Typer(help="Preference data: check, stats, convert, simulate, build (SFT data).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 # ------------------------------------------------------------------ shared options
@@ -213,6 +214,24 @@ def data_simulate(
     rows = simulate_kind(kind, n=n, seed=seed, k=k, config=cfg)
     write_records(rows, output)
     typer.echo(f"wrote {len(rows)} simulated {kind} records to {output}")
+
+
+@data_app.command("build")
+@spec_options("settings", SFTBuildSpec)
+def data_build(
+    summary: Annotated[Path | None, typer.Option(help="Also write the build summary as JSON (keep it out of the SFT "
+                                                 "file's folder).")] = None,
+    settings: FlagValues = None,  # type: ignore[assignment]  (generated from SFTBuildSpec)
+) -> None:
+    """SFT data by AlpacaFarm's methods, in TRL's prompt-completion format (SFTTrainer loads it as is):
+    best-of-n and expert-iteration pick each pool's best candidate with --model; feedme keeps each pair's chosen
+    response; reward-conditioning writes both responses behind a positive / negative control token."""
+    from rewardlab.policy.sft_data import build_sft_data
+
+    res = build_sft_data(settings.build())
+    typer.echo("\n".join(res.lines()))
+    if summary:
+        typer.echo(f"wrote {res.write(summary)}")
 
 
 # ------------------------------------------------------------------ train
