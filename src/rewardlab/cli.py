@@ -294,15 +294,18 @@ def _read_all(spec: DataSpec, paths: list[str]) -> dict[str, list]:
 
 def _length_control(spec: LengthControlSpec, reading: FlagValues, scorer: Any,
                     datasets: dict[str, list[Any]]) -> Any:
-    """The LengthControl fitted on --length-control-data (logged, with a note for each dataset that shares prompts
-    with it), or None (cross-fit on the scored pairs)."""
+    """(the LengthControl fitted on the labels of --length-control-data (logged, with a note for each dataset that
+    shares prompts with it), its fit pairs, their chosen and rejected rewards), or None (cross-fit on the scored
+    pairs)."""
     if not spec.data:
         return None
     from rewardlab.data.schema import PreferencePair
-    from rewardlab.eval.length_control import fit_on_pairs, shared_prompts
+    from rewardlab.eval.length_control import fit_label_control, pair_data, score_pairs, shared_prompts
 
     pairs = [r for r in _load(reading.build(source=spec.data)).records if isinstance(r, PreferencePair)]
-    lc = fit_on_pairs(scorer, pairs, spec.feature, source=spec.data)  # type: ignore[arg-type]
+    rc, rr = score_pairs(scorer, pairs, spec.data)
+    lc_, lr_, y, prompts = pair_data(pairs)
+    lc = fit_label_control(rc, rr, lc_, lr_, y, spec.feature, prompts, spec.data)  # type: ignore[arg-type]
     typer.echo(lc.line())
     for name, recs in datasets.items():
         k = shared_prompts(pairs, recs)
@@ -311,7 +314,7 @@ def _length_control(spec: LengthControlSpec, reading: FlagValues, scorer: Any,
                     "controls")
             lc.notes.append(note)
             _echo_err(f"note: {note}")
-    return lc
+    return lc, pairs, rc, rr
 
 
 @app.command("score")
@@ -333,8 +336,10 @@ def score_cmd(
     """Score every response of a data file; rows {id, role, prompt, response, reward[, std, members]}.
 
     With --length-control, "reward" is q = reward - beta * f(length) and "reward_raw" the scorer's reward; beta is
-    fitted on --length-control-data, or else cross-fitted on the scored pairs (each half of the prompts with beta
-    from the other half).
+    fitted on the labels of --length-control-data, or else cross-fitted on the scored pairs (each half of the
+    prompts with beta from the other half). The control is checked (held-out accuracy and adversarial probes
+    before and after, printed and written to OUTPUT's stem + .length_control.json) and refused when it fails,
+    unless --length-control-force.
 
     Under `torchrun --nproc_per_node N` or `accelerate launch` each process scores a contiguous share on its own
     device; rank 0 writes one file, in input order."""
@@ -353,20 +358,44 @@ def score_cmd(
     finish_distributed()
     if not is_main_process():
         return
+    lc_info = None
     if control.enabled:
-        from rewardlab.eval.length_control import control_score_rows
-
-        info = control_score_rows(rows, res.records, fitted, control.feature)  # type: ignore[arg-type]
-        if fitted is None:
-            for k, fit in enumerate(info["folds"]):
-                typer.echo(f"cross-fit {k + 1}/2: beta {fit['beta']:+.4g} [{fit['beta_ci'][0]:+.4g}, "
-                           f"{fit['beta_ci'][1]:+.4g}] ({fit['source']})")
-        typer.echo("length control: 'reward' is q = reward - beta * f(length); 'reward_raw' is the scorer's reward")
+        lc_info = _control_scores(control, scorer, fitted, rows, res.records)
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    if lc_info is not None:
+        side = output.with_name(output.name.split(".")[0] + ".length_control.json")
+        side.write_text(json.dumps(lc_info, indent=2, allow_nan=False))
+        typer.echo(f"length control: fit and check in {side}")
     typer.echo(f"scored {len(rows)} responses with {scorer.name}; wrote {output}")
+
+
+def _control_scores(control: LengthControlSpec, scorer: Any, fitted: Any, rows: list[dict[str, Any]],
+                    records: list[Any]) -> dict[str, Any]:
+    """`score --length-control`: control the rows in place and check the control (on the scored pairs, or, for
+    records that are not pairs, cross-fitted on the fit pairs); print the fit and the check."""
+    from rewardlab.data.schema import PreferencePair
+    from rewardlab.eval.length_control import control_score_rows, guard_lines, guarded_control
+
+    opts = {"probes": control.probes, "force": control.force}
+    lc = fitted[0] if fitted else None
+    info = control_score_rows(rows, records, lc, control.feature, scorer, **opts)  # type: ignore[arg-type]
+    if lc is not None and not all(isinstance(r, PreferencePair) for r in records):
+        _, pairs, rc, rr = fitted  # not pairs: the check is on the fit pairs, each half with the other half's fit
+        _, _, check = guarded_control(scorer, pairs, rc, rr, None, control.feature,  # type: ignore[arg-type]
+                                      name=f"{control.data} (cross-fitted; the scored file has no labelled pairs)",
+                                      **opts)
+        info["guard"] = {**check["guard"], "on": f"{control.data}, cross-fitted on prompt halves"}
+    if lc is None:
+        for k, fit in enumerate(info["folds"]):
+            typer.echo(f"cross-fit {k + 1}/2: beta {fit['beta']:+.4g} [{fit['beta_ci'][0]:+.4g}, "
+                       f"{fit['beta_ci'][1]:+.4g}], labels' gamma_L {fit['gamma_length']:+.3f} ({fit['source']})")
+    for line in guard_lines(info):
+        typer.echo(f"length control check: {line}")
+    typer.echo("length control: 'reward' is q = reward - beta * f(length); 'reward_raw' is the scorer's reward")
+    return info
 
 
 @app.command("eval")
@@ -391,7 +420,9 @@ def eval_cmd(
     """Evaluate a reward model: accuracy with CIs, length baselines, calibration, PPE metrics, plots.
 
     With --length-control, pair datasets also get the accuracy of q = reward - beta * f(length), beta fitted on
-    --length-control-data or cross-fitted (each half of the prompts controlled with beta from the other half).
+    the labels of --length-control-data or cross-fitted (each half of the prompts controlled with beta from the
+    other half), checked (held-out accuracy and adversarial probes before and after) and refused when the check
+    fails, unless --length-control-force.
 
     Under `torchrun` / `accelerate launch` the responses are scored across the processes (each on its own
     device); rank 0 computes the statistics and writes the folder."""
@@ -427,8 +458,9 @@ def eval_cmd(
             return
     fitted = _length_control(control, reading, scorer, datasets) if control.enabled else None
     result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed, sections=section_map,
-                      length_control=(fitted or "cross-fit") if control.enabled else None,
-                      length_control_feature=control.feature)
+                      length_control=(fitted[0] if fitted else "cross-fit") if control.enabled else None,
+                      length_control_feature=control.feature, length_control_probes=control.probes,
+                      length_control_force=control.force)
     typer.echo(headline(result))
     typer.echo(f"wrote {output / 'metrics.json'}")
     if report:

@@ -17,12 +17,12 @@ import numpy as np
 from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
 from rewardlab.errors import RewardlabError
 from rewardlab.scoring.base import Scorer
-from rewardlab.stats.bootstrap import bootstrap_mean_ci, paired_bootstrap
+from rewardlab.stats.bootstrap import paired_bootstrap
 from rewardlab.stats.calibration import fit_temperature, pairwise_correct, pairwise_ece
 from rewardlab.stats.harm import harm_aware_metrics
 from rewardlab.stats.metrics import best_of_4_accuracy, gold_agreement, graded_metrics, pairwise_metrics
 from rewardlab.stats.ppe import _bok_weights, ppe_correctness_metrics, ppe_preference_metrics
-from rewardlab.stats.util import ci_dict, jsonable
+from rewardlab.stats.util import jsonable
 
 SCHEMA = "rewardlab.eval/1"
 
@@ -60,36 +60,39 @@ def pair_warnings(m: dict[str, Any], model_correct: np.ndarray, longer_correct: 
     return out
 
 
-def length_controlled(rc: np.ndarray, rr: np.ndarray, len_chosen: np.ndarray, len_rejected: np.ndarray,
-                      y: np.ndarray, prompts: list[Any], control: Any, n_resamples: int, seed: int,
-                      cluster: np.ndarray | None, feature: str = "log_chars",
-                      ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Accuracy after length control (`rewardlab.eval.length_control`): with a fitted LengthControl (fitted on
-    other pairs) or "cross-fit" (each half of the prompts controlled with beta fitted on the other half, with
-    `feature`). "corr_reward_diff_length_diff" is the Pearson correlation of the pairs' reward differences with
-    their length-feature differences, raw and controlled.
+def length_controlled(scorer: Scorer, pairs: list[PreferencePair], rc: np.ndarray, rr: np.ndarray, control: Any,
+                      n_resamples: int, seed: int, feature: str = "log_chars", probes: int = 200,
+                      force: bool = False, name: str = "pairs") -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Accuracy after length control (`rewardlab.eval.length_control`), checked: with a fitted LengthControl
+    (fitted on other pairs' labels) or "cross-fit" (each half of the prompts controlled with the label fit of the
+    other half, with `feature`). "guard" holds the held-out accuracy before and after and the adversarial probes'
+    win shares before and after (`guarded_control`, which refuses a failing control unless `force`).
+    "corr_reward_diff_length_diff" is the Pearson correlation of the pairs' reward differences with their
+    length-feature differences, raw and controlled.
 
     Returns:
         (metrics["length_controlled"], q_chosen, q_rejected).
-    """
-    from rewardlab.eval.length_control import LengthControl, cross_fit
 
-    if isinstance(control, LengthControl):
-        qc, qr = control.apply(rc, len_chosen), control.apply(rr, len_rejected)
-        fit: dict[str, Any] = {"method": "fitted on other pairs", "fit": control.to_dict()}
-        feature = control.feature
-        f_diff = control.f(len_chosen) - control.f(len_rejected)
-    elif control == "cross-fit":
-        qc, qr, fit = cross_fit(rc, rr, len_chosen, len_rejected, prompts, feature)  # type: ignore[arg-type]
-        f_diff = (np.log1p(len_chosen) - np.log1p(len_rejected)) if feature == "log_chars" else len_chosen - len_rejected
-    else:
+    Raises:
+        RewardlabError: an unknown `control`, or a control that fails its check without `force`.
+    """
+    from rewardlab.eval.length_control import LengthControl, guarded_control
+
+    if not (isinstance(control, LengthControl) or control == "cross-fit"):
         raise RewardlabError(f"length_control must be a LengthControl or 'cross-fit', got {control!r}")
-    acc = bootstrap_mean_ci(pairwise_correct(qc - qr, y), n_resamples, seed=seed, cluster=cluster)
+    fitted = control if isinstance(control, LengthControl) else None
+    qc, qr, fit = guarded_control(scorer, pairs, rc, rr, fitted, feature, probes=probes,  # type: ignore[arg-type]
+                                  n_resamples=n_resamples, seed=seed, force=force, progress=False, name=name)
+    if fitted is not None:
+        feature = fitted.feature
+    len_chosen = np.array([len(text_of(p.chosen)) for p in pairs], dtype=float)
+    len_rejected = np.array([len(text_of(p.rejected)) for p in pairs], dtype=float)
+    f_diff = (np.log1p(len_chosen) - np.log1p(len_rejected)) if feature == "log_chars" else len_chosen - len_rejected
 
     def corr(d: np.ndarray) -> float | None:
         return float(np.corrcoef(d, f_diff)[0, 1]) if np.std(d) > 0 and np.std(f_diff) > 0 else None
 
-    out = {**fit, "feature": feature, "accuracy": ci_dict(*acc, 0.95),
+    out = {**fit, "feature": feature, "accuracy": fit["guard"]["accuracy"]["after"],
            "corr_reward_diff_length_diff": {"raw": corr(rc - rr), "controlled": corr(qc - qr)}}
     return out, qc, qr
 
@@ -97,10 +100,12 @@ def length_controlled(rc: np.ndarray, rr: np.ndarray, len_chosen: np.ndarray, le
 def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, seed: int, progress: bool,
                sections: dict[str, str] | None = None,
                length_control: Any = None, length_control_feature: str = "log_chars",
+               length_control_probes: int = 200, length_control_force: bool = False, name: str = "pairs",
                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Metrics and per-pair rows for preference pairs; with `length_control` (a fitted `LengthControl` or
-    "cross-fit") also the accuracy of the length-controlled rewards ("length_controlled"; with the simulator's
-    gold utilities in the pairs, also their gold agreement)."""
+    "cross-fit") also the checked accuracy of the length-controlled rewards ("length_controlled", with the
+    accuracy and the adversarial probes before and after under "guard"; with the simulator's gold utilities in
+    the pairs, also their gold agreement)."""
     n = len(pairs)
     prompts = [p.prompt for p in pairs] * 2
     out = scorer.score(prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], progress=progress)
@@ -135,9 +140,12 @@ def eval_pairs(scorer: Scorer, pairs: list[PreferencePair], n_resamples: int, se
     m["warnings"] = pair_warnings(m, model_correct, longer_correct, seed)
     q = None
     if length_control is not None:
-        m["length_controlled"], qc, qr = length_controlled(rc, rr, len_chosen, len_rejected, y,
-                                                           [p.prompt for p in pairs], length_control, n_resamples,
-                                                           seed, cluster, length_control_feature)
+        m["length_controlled"], qc, qr = length_controlled(scorer, pairs, rc, rr, length_control, n_resamples, seed,
+                                                           length_control_feature, length_control_probes,
+                                                           length_control_force, name)
+        if m["length_controlled"]["guard"]["forced"]:
+            m["warnings"].append("length control failed its check and was used anyway (--length-control-force): "
+                                 + "; ".join(m["length_controlled"]["guard"]["reasons"]))
         q = (qc, qr)
         if gold is not None:  # what the length-controlled reward knows of the simulator's hidden utility
             m["length_controlled"]["gold_agreement"] = gold_agreement(qc, qr, *gold, n_resamples=n_resamples,
@@ -241,7 +249,8 @@ EVALUATORS = {"pairs": eval_pairs, "ksample": eval_ksample, "battles": eval_batt
 def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | os.PathLike,
              n_resamples: int = 1000, seed: int = 0, progress: bool = True, plots: bool = True,
              extra: dict[str, Any] | None = None, sections: dict[str, str] | None = None,
-             length_control: Any = None, length_control_feature: str = "log_chars") -> dict[str, Any]:
+             length_control: Any = None, length_control_feature: str = "log_chars",
+             length_control_probes: int = 200, length_control_force: bool = False) -> dict[str, Any]:
     """Evaluate one scorer on named datasets; writes metrics.json, scores_<name>.jsonl and plots to out_dir.
 
     Args:
@@ -255,11 +264,15 @@ def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | o
         plots: also write the PNG plots (their file names are listed under "plots").
         extra: more top-level entries for metrics.json (e.g. {"training": {...}}, which the report shows).
         sections: category -> section of pair datasets (RewardBench v1), for per-section accuracy.
-        length_control: None, a `LengthControl` fitted on other pairs (`fit_length_control`), or "cross-fit"
-            (each half of a pair dataset's prompts controlled with beta fitted on its other half): pair datasets
-            then also get "length_controlled" (accuracy of q = reward - beta * f(length) with its CI, the fit)
-            and q_chosen/q_rejected in their scores file; raw metrics are unchanged.
+        length_control: None, a `LengthControl` fitted on other pairs' labels (`fit_on_pairs`,
+            `fit_label_control`), or "cross-fit" (each half of a pair dataset's prompts controlled with the label
+            fit of its other half): pair datasets then also get "length_controlled" (accuracy of
+            q = reward - beta * f(length) with its CI, the fit, and "guard": held-out accuracy and adversarial
+            probe shares before and after) and q_chosen/q_rejected in their scores file; raw metrics are
+            unchanged.
         length_control_feature: f(length) of the cross-fit: "log_chars" or "chars".
+        length_control_probes: prompts of the adversarial probe check (0: none).
+        length_control_force: use a length control that fails its check (else a RewardlabError).
 
     Returns:
         dict: the content of metrics.json: "schema", "model" (the scorer's name), "created", "n_resamples",
@@ -267,8 +280,8 @@ def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | o
         `extra` entries.
 
     Raises:
-        RewardlabError: raised by the scorer (e.g. a wrong number of rewards, a server that does not answer);
-            evaluate raises nothing of its own.
+        RewardlabError: raised by the scorer (e.g. a wrong number of rewards, a server that does not answer), or
+            a length control that fails its check without `length_control_force`.
         ValueError: the scorer returned NaN or infinite rewards (every metric needs a number per response).
         OSError: out_dir cannot be created or written.
 
@@ -303,7 +316,8 @@ def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | o
         if not recs:
             continue
         kind = recs[0].kind
-        extra_args = (sections, length_control, length_control_feature) if kind == "pairs" else ()
+        extra_args = (sections, length_control, length_control_feature, length_control_probes,
+                      length_control_force, name) if kind == "pairs" else ()
         m, rows = EVALUATORS[kind](scorer, recs, n_resamples, seed, progress, *extra_args)
         m["kind"] = kind
         result["datasets"][name] = m

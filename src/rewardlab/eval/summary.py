@@ -23,10 +23,11 @@ def _pairs(name: str, m: dict[str, Any]) -> list[str]:
     if lc:
         if lc.get("method") == "cross-fit":
             fits = ", ".join(f"{f['beta']:+.3g} [{f['beta_ci'][0]:+.3g}, {f['beta_ci'][1]:+.3g}]" for f in lc["folds"])
-            how = f"cross-fitted on prompt halves, beta {fits}"
+            how = f"cross-fitted on prompt halves' labels, beta {fits}"
         else:
             f = lc["fit"]
-            how = f"beta {f['beta']:+.3g} [{f['beta_ci'][0]:+.3g}, {f['beta_ci'][1]:+.3g}] fitted on {f['source']}"
+            how = (f"beta {f['beta']:+.3g} [{f['beta_ci'][0]:+.3g}, {f['beta_ci'][1]:+.3g}] fitted on "
+                   f"{f['source']}'s labels")
         cor = lc.get("corr_reward_diff_length_diff") or {}
         r = " | r(reward diff, length diff) " + " -> ".join("n/a" if cor.get(k) is None else f"{cor[k]:+.2f}"
                                                              for k in ("raw", "controlled"))
@@ -35,6 +36,9 @@ def _pairs(name: str, m: dict[str, Any]) -> list[str]:
             g = (f" | gold agreement {_ci(lc['gold_agreement'].get('agreement'))} "
                  f"(raw {_ci(m['gold_agreement'].get('agreement'))})")
         out.append(f"  length-controlled accuracy {_ci(lc['accuracy'])} (raw {_ci(m['accuracy'])}; {how}){r}{g}")
+        from rewardlab.eval.length_control import guard_lines
+
+        out += [f"    {line}" for line in guard_lines(lc)]
     return out + [f"  warning: {w}" for w in m.get("warnings", [])]
 
 
