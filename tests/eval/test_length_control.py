@@ -68,6 +68,10 @@ def test_label_fit_equals_unpenalized_logistic_regression_of_sklearn() -> None:
     assert fit.beta == pytest.approx(-ref[1] / ref[0], rel=1e-5)  # q = r - beta * f matches the fitted log-odds
     # the true length preference the reward lacks, in reward units per unit of log length: -(-0.7) / 1.2
     assert fit.beta / fit.s == pytest.approx(0.7 / 1.2, rel=0.15)
+    # refitted with q in place of r, the same pairs' labels find no length coefficient left (a reparametrisation)
+    refit = fit_label_control(fit.apply(rc, lc), fit.apply(rr, lr), lc, lr, y)
+    assert refit.gamma_length == pytest.approx(0.0, abs=1e-7)
+    assert refit.gamma_reward == pytest.approx(fit.gamma_reward, rel=1e-7)
 
 
 def test_beta_ci_covers_the_truth_about_95_percent_of_the_time() -> None:
