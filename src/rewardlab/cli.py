@@ -21,6 +21,7 @@ from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
 from rewardlab.logs.cli import logs_app
 from rewardlab.optimize.generate import GenerateSpec
+from rewardlab.policy.loop import OptimizeSpec
 from rewardlab.policy.sft_data import SFTBuildSpec
 from rewardlab.serve.cli import serve_command
 from rewardlab.train.config import TrainConfig
@@ -656,6 +657,18 @@ def goodhart_cmd(
 
     typer.echo(format_sweet_spots(result))
     typer.echo(f"wrote {output / 'goodhart.json'}, {', '.join(result['plots'])} and {build_report(output)}")
+
+
+@app.command("optimize")
+@spec_options("settings", OptimizeSpec)
+def optimize_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from OptimizeSpec)
+    """Optimise a simulator policy against a reward model step by step (GRPO, REINFORCE, best-of-n, expert
+    iteration) and watch proxy and gold: steps.jsonl, optimize.json, optimize.png and the sweet spot."""
+    from rewardlab.policy.loop import run
+
+    res = run(settings.build())
+    typer.echo("\n".join(res.lines()))
+    typer.echo(f"wrote {', '.join(res.files)}")
 
 
 # ------------------------------------------------------------------ audit / demo
