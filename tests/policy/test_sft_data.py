@@ -128,7 +128,8 @@ def test_expert_iteration_rounds_chain_through_files(pools, tmp_path):
 def _pref_file(tmp_path: Path) -> tuple[Path, list[dict]]:
     rows = simulate_kind("pairs", n=30, seed=4)
     rows[3]["tie"] = True
-    rows[7]["tie"] = True
+    rows[7]["label"] = 0.5  # annotators split evenly: a tie too
+    rows[9]["label"] = 0.2  # most annotators preferred the `rejected` column
     path = tmp_path / "pairs.jsonl"
     write_records(rows, str(path))
     return path, rows
@@ -139,10 +140,12 @@ def test_feedme_keeps_each_chosen_response_and_skips_ties(tmp_path):
     out = tmp_path / "fm" / "train.jsonl"
     res = build_sft_data(SFTBuildSpec(method="feedme", output=str(out), data=DataSpec(source=str(path))))
     got = _read(out)
-    decided = [r for r in rows if not r.get("tie")]
+    decided = [r for r in rows if not r.get("tie") and r.get("label") != 0.5]
     assert res.rows_written == len(got) == len(decided) == 28
     assert res.skipped == {"ties (no preferred response)": 2}
-    assert [(g["prompt"], g["completion"]) for g in got] == [(r["prompt"], r["chosen"]) for r in decided]
+    assert [(g["prompt"], g["completion"]) for g in got] == [
+        (r["prompt"], r["rejected"] if r.get("label", 1) < 0.5 else r["chosen"]) for r in decided]
+    assert got[7]["completion"] == rows[9]["rejected"]  # rows 3 and 7 were skipped
 
 
 def test_feedme_on_battles_takes_the_winner(tmp_path):
@@ -166,10 +169,11 @@ def test_reward_conditioning_doubles_the_pairs_behind_control_tokens(tmp_path):
     res = build_sft_data(SFTBuildSpec(method="reward-conditioning", output=str(out), data=DataSpec(source=str(path)),
                                       positive_token="[GOOD]", negative_token="[BAD]"))
     got = _read(out)
-    decided = [r for r in rows if not r.get("tie")]
+    decided = [r for r in rows if not r.get("tie") and r.get("label") != 0.5]
     assert res.rows_written == len(got) == 2 * len(decided)
-    want = [row for r in decided for row in ((f"[GOOD] {r['prompt']}", r["chosen"], "positive"),
-                                             (f"[BAD] {r['prompt']}", r["rejected"], "negative"))]
+    best = [(r["rejected"], r["chosen"]) if r.get("label", 1) < 0.5 else (r["chosen"], r["rejected"]) for r in decided]
+    want = [row for r, (win, lose) in zip(decided, best, strict=True)
+            for row in ((f"[GOOD] {r['prompt']}", win, "positive"), (f"[BAD] {r['prompt']}", lose, "negative"))]
     assert [(g["prompt"], g["completion"], g["control"]) for g in got] == want
 
 

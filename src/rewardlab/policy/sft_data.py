@@ -17,8 +17,9 @@ method, reward, round, control) ride along; SFTTrainer ignores them.
   control token before the prompt and the rejected one with the negative token (twice the pairs). At inference,
   condition the prompt on the positive token the same way (`condition_prompt`).
 
-Ties (pairs marked `tie`, battles won by neither) have no preferred response: feedme and reward-conditioning skip
-them and count them in the result.
+Ties (pairs marked `tie` or with soft label 0.5, battles won by neither) have no preferred response: feedme and
+reward-conditioning skip them and count them in the result. A pair whose soft label is below 0.5 (most annotators
+preferred the `rejected` column) is taken the way the majority voted.
 """
 
 from __future__ import annotations
@@ -215,17 +216,19 @@ def _resolve_style(style: str, texts: list[Any], where: str) -> bool:
 
 
 def _preferences(records: list[Any], source: str) -> tuple[list[tuple[str, Text, Text, Text]], int]:
-    """(id, prompt, chosen, rejected) of every pair or decided battle, and the number of ties skipped."""
+    """(id, prompt, preferred, other) of every decided pair or battle (a pair's soft label below 0.5 swaps its
+    columns), and the number of ties skipped."""
     from rewardlab.data.schema import Battle, PreferencePair
 
     out, ties = [], 0
     for i, r in enumerate(records):
         rid = r.id or str(i)
         if isinstance(r, PreferencePair):
-            if r.tie:
+            if r.tie or r.label == 0.5:
                 ties += 1
                 continue
-            out.append((rid, r.prompt, r.chosen, r.rejected))
+            flipped = r.label is not None and r.label < 0.5  # most annotators preferred the `rejected` column
+            out.append((rid, r.prompt, r.rejected, r.chosen) if flipped else (rid, r.prompt, r.chosen, r.rejected))
         elif isinstance(r, Battle):
             if r.winner not in ("model_a", "model_b"):
                 ties += 1
