@@ -110,6 +110,8 @@ def test_label_fit_errors() -> None:
         fit_label_control(rc, rr, lc, lr, (rc > rr).astype(float))
     with pytest.raises(RewardlabError, match="does not predict the labels"):
         fit_label_control(-rc, -rr, lc, lr, y)  # a reward that ranks against its labels
+    with pytest.raises(RewardlabError, match="collinear"):  # a reward that is the length feature itself
+        fit_label_control(lc * 0.5, lr * 0.5, lc, lr, y, feature="chars")
     with pytest.raises(RewardlabError, match="same difference"):
         fit_label_control(np.ones(200), np.zeros(200), lc, lr, y)
     with pytest.raises(RewardlabError, match="at least 10 pairs"):

@@ -324,6 +324,10 @@ def fit_label_control(reward_chosen: Sequence[float] | np.ndarray, reward_reject
         raise RewardlabError("length control: the reward gives every fit pair the same difference; it cannot be "
                              "weighed against length")
     x = np.column_stack([d / sd, (gc - gr) / s])
+    if abs(float(x[:, 0] @ x[:, 1])) >= (1 - 1e-9) * math.sqrt(float(x[:, 0] @ x[:, 0]) * float(x[:, 1] @ x[:, 1])):
+        raise RewardlabError("length control: the reward and length differences of the fit pairs are collinear "
+                             "(a reward that is a function of length alone?); their effects on the labels cannot be "
+                             "told apart")
     w, hess, scores, converged = _logistic_no_intercept(x, y)
     if not converged or float(np.max(np.abs(w))) > MAX_LOGIT_COEF:
         raise RewardlabError(f"length control: the labels of the {n} fit pairs are (almost) perfectly separated by "
