@@ -1,6 +1,6 @@
-"""rewardlab.policy: using a reward model to improve a policy. Today: AlpacaFarm's SFT-data methods (best-of-n,
-expert iteration, binary FeedME, binary reward conditioning) as data builders for TRL's SFTTrainer
-(`rewardlab data build`, :mod:`rewardlab.policy.sft_data`).
+"""rewardlab.policy: using a reward model to improve a policy. Among its modules: AlpacaFarm's SFT-data methods
+(best-of-n, expert iteration, binary FeedME, binary reward conditioning) as data builders for TRL's SFTTrainer
+(`rewardlab data build`, :mod:`rewardlab.policy.sft_data`); the names below are those builders.
 
 Names are imported on first use, so importing the package loads no numpy.
 """
