@@ -1,6 +1,9 @@
 """rewardlab.policy: using a reward model to improve a policy. Among its modules: AlpacaFarm's SFT-data methods
 (best-of-n, expert iteration, binary FeedME, binary reward conditioning) as data builders for TRL's SFTTrainer
-(`rewardlab data build`, :mod:`rewardlab.policy.sft_data`); the names below are those builders.
+(`rewardlab data build`, :mod:`rewardlab.policy.sft_data`); a simulator policy over the simulator's response
+attributes (:mod:`rewardlab.policy.simpolicy`) and the loop that optimises it against a reward model with the gold
+quality beside the proxy (`rewardlab optimize`, :mod:`rewardlab.policy.loop`). The names below: the builders,
+the policy and the loop.
 
 Names are imported on first use, so importing the package loads no numpy.
 """
@@ -8,6 +11,10 @@ Names are imported on first use, so importing the package loads no numpy.
 from rewardlab._entry import lazy_attributes
 
 _LAZY = {
+    "OptimizeResult": ("rewardlab.policy.loop", "OptimizeResult"),
+    "OptimizeSpec": ("rewardlab.policy.loop", "OptimizeSpec"),
+    "SimPolicy": ("rewardlab.policy.simpolicy", "SimPolicy"),
+    "optimize_policy": ("rewardlab.policy.loop", "run"),
     "SFTBuildResult": ("rewardlab.policy.sft_data", "SFTBuildResult"),
     "SFTBuildSpec": ("rewardlab.policy.sft_data", "SFTBuildSpec"),
     "build_sft_data": ("rewardlab.policy.sft_data", "build_sft_data"),
