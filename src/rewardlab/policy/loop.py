@@ -78,7 +78,8 @@ class OptimizeSpec(Spec):
     base: str = option("default", help="Base policy: 'default' (the simulator's default propensities, those of "
                        "simulated training data) or a system, sys-a (best) .. sys-f (worst).")
     kl_beta: float = option(0.0, min=0.0, flag="--kl-beta", help="KL penalty beta: the loss adds beta KL(pi || pi0) "
-                            "(typical 0.01-0.1 with normalised advantages).")
+                            "(in units of the group-normalised advantage: on the simulator with a length-biased proxy, "
+                            "0.1 barely slowed the drift and 0.5 kept gold at its peak).")
     lr: float = option(0.5, min=0.0, min_exclusive=True, help="Step size of the logit updates (plain gradient "
                        "descent).")
     group: int = option(8, min=1, help="Samples per prompt (G of GRPO, n of best-of-n and expert iteration).")
