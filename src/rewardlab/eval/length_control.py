@@ -402,21 +402,8 @@ def fit_length_control(reward_chosen: Sequence[float] | np.ndarray, reward_rejec
         >>> round(lc.beta / lc.s, 1), bool(lc.beta_ci[0] < lc.beta < lc.beta_ci[1])  # 0.5 per unit of log length
         (0.5, True)
     """
-    rc, rr = np.asarray(reward_chosen, dtype=float), np.asarray(reward_rejected, dtype=float)
-    lc, lr = np.asarray(len_chosen, dtype=float), np.asarray(len_rejected, dtype=float)
-    if not rc.shape == rr.shape == lc.shape == lr.shape or rc.ndim != 1:
-        raise RewardlabError(f"length control: rewards ({rc.size}, {rr.size}) and lengths ({lc.size}, {lr.size}) "
-                             "must be one value per pair")
-    if rc.size < MIN_PAIRS:
-        raise RewardlabError(f"length control needs at least {MIN_PAIRS} pairs to fit beta, got {rc.size}")
-    gc, gr = _g(lc, feature), _g(lr, feature)
-    mu = float(np.mean(np.concatenate([gc, gr])))
-    s = float(np.std(gc - gr))
-    if not s > 0:
-        raise RewardlabError("length control: the responses of every pair have the same length ratio; no slope "
-                             "of reward on length can be fitted")
+    y, gc, gr, mu, s = _arrays(reward_chosen, reward_rejected, len_chosen, len_rejected, feature)
     x = (gc - gr) / s
-    y = rc - rr
     sxx = float(x @ x)
     beta = float(x @ y) / sxx
     e = y - beta * x
