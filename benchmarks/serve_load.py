@@ -104,14 +104,14 @@ def serve_baseline(model: str, port: int, threads: int | None) -> None:
 
 
 def serve_rewardlab(model: str, port: int, max_queue: int, max_batch_tokens: int, max_wait_ms: float,
-                    threads: int | None) -> None:
+                    threads: int | None, settings: dict[str, str] | None = None) -> None:
     from rewardlab.scoring import ModelScorer
     from rewardlab.serve import ServeSpec, run_server
 
     scorer = ModelScorer.from_path(model, device="cpu", token_budget=max_batch_tokens)
-    run_server(scorer, ServeSpec(port=port, max_queue=max_queue, max_batch_tokens=max_batch_tokens,
-                                 max_wait_ms=max_wait_ms, timeout_s=CLIENT_TIMEOUT, cpu_threads=threads),
-               log_level="warning")
+    spec = ServeSpec(port=port, max_queue=max_queue, max_batch_tokens=max_batch_tokens, max_wait_ms=max_wait_ms,
+                     timeout_s=CLIENT_TIMEOUT, cpu_threads=threads)
+    run_server(scorer, spec.with_overrides(settings or {}, "--server-set"), log_level="info")
 
 
 def free_port() -> int:
@@ -131,6 +131,8 @@ class ServerProcess:
                "--max-wait-ms", str(args.max_wait_ms)]
         if args.server_threads:
             cmd += ["--server-threads", str(args.server_threads)]
+        for setting in args.server_set:
+            cmd += ["--server-set", setting]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def wait_ready(self, timeout: float = 180.0) -> None:
@@ -353,6 +355,8 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="Comma-separated parts to skip: rewardlab, baseline, offline, "
                     "overload.")
     ap.add_argument("--json", default=None, help="Also write the summary here.")
+    ap.add_argument("--server-set", action="append", default=[], help="A ServeSpec setting of the rewardlab "
+                    "server, KEY=VALUE (repeatable), e.g. request_read_timeout_s=60.")
     ap.add_argument("--_serve", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--_port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -363,7 +367,7 @@ def main() -> None:
         return
     if args._serve == "rewardlab":
         serve_rewardlab(args.model, args._port, args.max_queue, args.max_batch_tokens, args.max_wait_ms,
-                        args.server_threads)
+                        args.server_threads, dict(s.split("=", 1) for s in args.server_set))
         return
     if args.server_threads:
         import torch
@@ -379,10 +383,11 @@ def main() -> None:
                                "max_batch_tokens": args.max_batch_tokens, "max_wait_ms": args.max_wait_ms,
                                "server_threads": args.server_threads, "load_average_at_start": os.getloadavg()}
 
-    print(f"{args.clients} clients x {args.requests} requests, interleaved: "
-          f"{', '.join(n for n in ('rewardlab', 'baseline', 'offline') if n not in skip)} ...", file=sys.stderr,
-          flush=True)
-    res = measure_interleaved(args, items, warm, skip)
+    parts = [n for n in ("rewardlab", "baseline", "offline") if n not in skip]
+    if parts:
+        print(f"{args.clients} clients x {args.requests} requests, interleaved: {', '.join(parts)} ...",
+              file=sys.stderr, flush=True)
+    res = measure_interleaved(args, items, warm, skip) if parts else {"rounds": 0}
     summary["rounds"] = res.pop("rounds")
     rewards = {n: res[n].pop("rewards") for n in res}
     summary.update(res)
