@@ -732,7 +732,16 @@ app.command("serve")(serve_command)
 
 # ------------------------------------------------------------------ logs (rewardlab.logs.cli; options from the logs specs)
 
-app.add_typer(logs_app, name="logs")
+
+def _logs_report(folder: Path | None) -> None:
+    """After a `logs` command: `logs eval` returns its output folder (None with --no-report) for report.html."""
+    if folder is not None:
+        from rewardlab.report import build_report
+
+        typer.echo(f"report: {build_report(folder)}")
+
+
+app.add_typer(logs_app, name="logs", result_callback=_logs_report)
 
 
 # ------------------------------------------------------------------ entry point

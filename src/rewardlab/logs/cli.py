@@ -27,17 +27,21 @@ def logs_eval_command(
     sim: Annotated[str, typer.Option("--sim", help="Replays: JSONL rows {context, model, features}, every "
                                      "candidate model on every cached context (no reward).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for logs_eval.json and logs_eval.png.")],
+    report: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
     settings: FlagValues = None,  # type: ignore[assignment]  (generated from LogsEvalSpec)
-) -> None:
+) -> Path | None:
     """Each model's value E[R | do(model)] and its difference to a baseline by five estimators, with CIs:
     difference in means on EXP, the naive OBS mean, direct plug-in over SIM, doubly robust, and an OBS-trained
-    reward corrected on EXP. Writes logs_eval.json and logs_eval.png."""
+    reward corrected on EXP. Writes logs_eval.json, logs_eval.png and report.html."""
     from rewardlab.logs.run import run_logs_eval
 
     spec = settings.build(obs=obs, exp=exp, sim=sim, output=str(output))
     res = run_logs_eval(spec)
     typer.echo("\n".join(res.lines()))
     typer.echo(f"wrote {spec.output}/logs_eval.json" + "".join(f", {spec.output}/{p}" for p in res.plots))
+    # the logs stage does not import the report (report/ sits above the stages): `rewardlab.cli` registers
+    # logs_app with a result callback that builds report.html in the folder returned here
+    return output if report else None
 
 
 @logs_app.command("simulate")

@@ -1,5 +1,5 @@
-"""`rewardlab report DIR`: one self-contained report.html (plots embedded) from metrics.json, audit.json and
-goodhart.json, whichever the folder has."""
+"""`rewardlab report DIR`: one self-contained report.html (plots embedded) from metrics.json, audit.json,
+goodhart.json, data_stats.json and logs_eval.json, whichever the folder has."""
 
 from __future__ import annotations
 
@@ -192,14 +192,15 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     The page is self-contained: the PNG plots of the folder are embedded, so it can be sent as one file.
 
     Args:
-        folder: an `evaluate` and/or `audit` output folder (metrics.json, audit.json and their plots).
+        folder: an `evaluate`, `audit`, `goodhart`, `data stats` and/or `logs eval` output folder (their JSON and
+            plots).
         title: the page title and heading (default: "rewardlab report" and "Reward model report").
 
     Returns:
         Path: folder/report.html.
 
     Raises:
-        RewardlabError: the folder has neither metrics.json nor audit.json.
+        RewardlabError: the folder has none of the result files, or its logs_eval.json is not a logs evaluation.
         json.JSONDecodeError: metrics.json or audit.json is not valid JSON.
 
     Example:
@@ -220,9 +221,11 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     folder = Path(folder)
     mpath, apath, gpath = folder / "metrics.json", folder / "audit.json", folder / "goodhart.json"
     dpath = folder / "data_stats.json"  # `rewardlab data stats DATA -o FOLDER/data_stats.json`
-    if not mpath.exists() and not apath.exists() and not gpath.exists() and not dpath.exists():
-        raise RewardlabError(f"{folder}: no metrics.json, audit.json, goodhart.json or data_stats.json (run "
-                             "`rewardlab eval`, `rewardlab audit`, `rewardlab goodhart` or `rewardlab data stats`)")
+    lpath = folder / "logs_eval.json"  # `rewardlab logs eval ... -o FOLDER`
+    if not any(p.exists() for p in (mpath, apath, gpath, dpath, lpath)):
+        raise RewardlabError(f"{folder}: no metrics.json, audit.json, goodhart.json, data_stats.json or "
+                             "logs_eval.json (run `rewardlab eval`, `rewardlab audit`, `rewardlab goodhart`, "
+                             "`rewardlab data stats` or `rewardlab logs eval`)")
     metrics = json.loads(mpath.read_text()) if mpath.exists() else {"datasets": {}, "plots": {}}
     parts = []
     if dpath.exists():
@@ -240,6 +243,11 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
         from rewardlab.report.goodhart import goodhart_html
 
         parts.append(goodhart_html(json.loads(gpath.read_text()), folder, _img))
+    if lpath.exists():
+        from rewardlab.logs.run import LogsEvalResult
+        from rewardlab.report.logs_eval import logs_eval_html
+
+        parts.append(logs_eval_html(LogsEvalResult.read(lpath), folder, _img))
     defs = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in DEFINITIONS)
     model = metrics.get("model") or (audit or {}).get("model", "")
     train = metrics.get("training")
