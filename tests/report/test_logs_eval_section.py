@@ -79,6 +79,7 @@ def test_logs_eval_builds_the_report_and_its_numbers_are_the_json(evaluated):
     raw = json.loads((folder / "logs_eval.json").read_text())  # read independently of LogsEvalResult
     html = (folder / "report.html").read_text()
     assert html.count(TITLE) == 1
+    assert "<div class=meta>schema rewardlab.logs_eval/1</div>" in html  # no empty model / created fields
     values, contrasts = _section_tables(html)
     models = raw["models"]
     assert values[0] == ["estimator", *models]

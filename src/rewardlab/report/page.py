@@ -243,11 +243,13 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
         from rewardlab.report.goodhart import goodhart_html
 
         parts.append(goodhart_html(json.loads(gpath.read_text()), folder, _img))
+    logs = None
     if lpath.exists():
         from rewardlab.logs.run import LogsEvalResult
         from rewardlab.report.logs_eval import logs_eval_html
 
-        parts.append(logs_eval_html(LogsEvalResult.read(lpath), folder, _img))
+        logs = LogsEvalResult.read(lpath)
+        parts.append(logs_eval_html(logs, folder, _img))
     defs = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in DEFINITIONS)
     model = metrics.get("model") or (audit or {}).get("model", "")
     train = metrics.get("training")
@@ -255,10 +257,14 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     if train:
         train_html = "<h2>Training</h2>" + _table([(k, _e(v)) for k, v in train.items()], ("setting", "value"))
     src = metrics if metrics.get("created") else (audit or {})
-    meta_bits = [f"model: {_e(model)}", f"created {_e(src.get('created', ''))}"]
+    meta_bits = [f"model: {_e(model)}"] if model else []
+    if src.get("created"):
+        meta_bits.append(f"created {_e(src['created'])}")
     if metrics.get("n_resamples"):
         meta_bits.append(f"bootstrap resamples: {_e(metrics['n_resamples'])}")
-    meta_bits.append(f"schema {_e(src.get('schema', ''))}")
+    schema = src.get("schema") or (logs.schema if logs else "")
+    if schema:
+        meta_bits.append(f"schema {_e(schema)}")
     meta_line = " &middot; ".join(meta_bits)
     doc = f"""<!doctype html><html lang=en><head><meta charset=utf-8>
 <meta name=viewport content="width=device-width, initial-scale=1">
