@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 class GuardedH11Protocol(H11Protocol):
     """H11Protocol with a request read deadline and a connection cap (class attributes, set by `guarded`)."""
 
-    read_timeout: float = 15.0
+    read_timeout: float = 60.0
     max_connections: int = 512
     closed_slow: int = 0  # connections closed for missing the read deadline (per class, i.e. per server)
     evicted: int = 0  # connections closed to make room for a new one
