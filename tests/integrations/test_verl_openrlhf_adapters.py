@@ -128,3 +128,16 @@ def test_openrlhf_per_sample_threads_and_large_batches(rm_scorer, rm_server, tin
     out = openrlhf.reward_func(queries * 75, prompts * 75, None)  # 300 queries
     np.testing.assert_allclose(out["rewards"].numpy(), np.tile(want, 75), atol=1e-4)
     assert out["extra_logs"]["reward_mean"].shape == (300,)
+
+
+def test_verl_warns_when_the_prompt_is_only_a_question(rm_server, caplog):
+    """verl's gsm8k data keep the bare question in extra_info; the policy saw it with an instruction."""
+    verl._warned.clear()
+    with caplog.at_level("WARNING", logger="rewardlab.integrations.verl"):
+        verl.compute_score("gsm8k", "4", "4", {"question": "What is 2+2?"}, url=rm_server.url)
+        verl.compute_score("gsm8k", "4", "4", {"question": "What is 2+2?"}, url=rm_server.url)
+        verl.compute_score("gsm8k", "4", "4", {"prompt": "What is 2+2?", "raw_prompt": "x"}, url=rm_server.url)
+    warned = [r.getMessage() for r in caplog.records if "extra_info['prompt']" in r.getMessage()]
+    assert len(warned) == 1 and "'question'" in warned[0]  # once, and not when 'prompt' is there
+    with pytest.raises(RewardlabError, match="needs the prompt"):
+        verl.compute_score("x", "4", None, {"raw_prompt": [{"role": "user", "content": "hi"}]}, url=rm_server.url)

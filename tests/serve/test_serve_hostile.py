@@ -467,3 +467,26 @@ def test_empty_raw_text_is_an_input_error(client):
     assert r.status_code == 422 and "query[0]: the text is empty" in r.json()["detail"], r.text
     r = client.post("/classify", json={"input": ["", "What is 2+2? 4"], "use_activation": False})
     assert r.status_code == 422 and "input[0]" in r.json()["detail"]
+
+
+def test_a_truncated_pair_is_tokenised_once(tiny_scorer, monkeypatch):
+    """Pairs over max_length were tokenised twice (a second, uncut renderer measured their full length); the
+    renderer now reports the length before its cut (full_tokens)."""
+    from rewardlab.render import Renderer
+    from rewardlab.serve.engine import Item, ItemScorer
+
+    calls: list[int] = []
+    real = Renderer._tok
+
+    def counting(self, texts):
+        calls.append(len(texts))
+        return real(self, texts)
+
+    monkeypatch.setattr(Renderer, "_tok", counting)
+    scorer = ItemScorer(tiny_scorer, max_tokens_per_item=600)
+    long = " ".join(["the"] * 540)  # > max_length 512: truncated by the render spec, still scored
+    result = scorer.score_items([Item("Say it.", long)])[0]
+    assert result.ok and result.truncated and result.n_tokens == 512
+    assert sum(calls) == 2  # the prompt once, the response once
+    too_long = scorer.score_items([Item("Say it.", " ".join(["the"] * 700))])[0]
+    assert "tokens > max_tokens_per_item 600" in too_long.error  # measured from that one tokenisation
