@@ -11,7 +11,9 @@ agreement rate on false-premise prompts. Methods (ALGORITHMS.md section 7):
 - ``expert-iteration``: best of G samples of the current policy per prompt, one maximum-likelihood (SFT) step
   toward them, repeated (the rounds of AlpacaFarm's expert iteration, one gradient step per round);
 - ``best-of-n``: the same fit to the best of G samples of the *base* policy (best-of-n distillation: the policy
-  moves toward the best-of-n distribution of pi0 and stops there).
+  moves toward the best-of-n distribution of pi0 and stops there);
+- ``drro``: grpo with the DRRO sampled bonus of ALGORITHMS.md section 4 (eps = --drro-eps x std(r) per group);
+  ``--advantage tea --bon-n N`` gives grpo best-of-N-aware advantages (:mod:`rewardlab.policy.robust`).
 
 Rewards: any Scorer on the rendered text (cached per distinct (prompt, text), hit rate reported), ``gold`` (the
 simulator's gold utility: the no-proxy-gap reference) or ``annotator:...`` (the simulated annotator's perceived
@@ -37,6 +39,7 @@ import numpy as np
 
 from rewardlab.config import ConfigError, Spec, option
 from rewardlab.errors import RewardlabError
+from rewardlab.policy.robust import drro_bonus_advantages, tea_advantages
 from rewardlab.policy.simpolicy import FACTORS, SimPolicy
 from rewardlab.simulate.config import ATTRIBUTES, SimConfig, UtilityWeights
 from rewardlab.simulate.families import FAMILY_IMPLS
@@ -47,7 +50,10 @@ log = logging.getLogger(__name__)
 
 RESULT_SCHEMA = "rewardlab.optimize_policy/1"
 CHECKPOINT_SCHEMA = "rewardlab.optimize_checkpoint/1"
-Method = Literal["grpo", "reinforce", "best-of-n", "expert-iteration"]
+Method = Literal["grpo", "reinforce", "best-of-n", "expert-iteration", "drro"]
+Advantage = Literal["group", "tea"]
+#: options added after the first checkpoints: left out of the resume fingerprint while at their defaults
+_LATER_DEFAULTS = {"advantage": "group", "bon_n": 1, "drro_eps": 0.5}
 #: spec fields that may change between a run and its resumption
 RESUMABLE_CHANGES = ("steps", "resume", "overwrite", "checkpoint_every", "output", "plot")
 
@@ -67,7 +73,8 @@ class OptimizeSpec(Spec):
     section_title = "optimization"
 
     method: Method = option("grpo", flag="--method", help="grpo, reinforce, best-of-n (distil the best of "
-                            "--group base samples) or expert-iteration (best of --group current samples).")
+                            "--group base samples), expert-iteration (best of --group current samples) or drro "
+                            "(grpo with the DRRO sampled bonus, --drro-eps).")
     reward: str | None = option(None, flag="--reward", help="The reward optimised: a reward-model folder, "
                                 "http(s)://server/get_reward, py:module:function, 'gold' (the simulator's gold "
                                 "utility) or 'annotator:human_like' / 'annotator:length=1,agreement=0.5,format=0.3' "
@@ -90,12 +97,23 @@ class OptimizeSpec(Spec):
     resume: bool = option(False, help="Continue the run in --output from its last checkpoint.")
     overwrite: bool = option(False, help="Start afresh in an --output that holds an earlier run.")
     plot: bool = option(True, help="Write optimize.png (proxy and gold against step and KL, attribute drift).")
+    drro_eps: float = option(0.5, min=0.0, flag="--drro-eps", help="drro: the sampled bonus eps as a multiple of "
+                             "each group's std(r) (ALGORITHMS.md section 4; sweep 0.1, 0.5, 1).")
+    advantage: Advantage = option("group", flag="--advantage", help="grpo's advantages: 'group' ((r - mean) / std "
+                                  "per group) or 'tea' (best-of-N-aware: exact U-statistic for --bon-n <= --group, "
+                                  "Tail-Extrapolated Advantage above).")
+    bon_n: int = option(1, min=1, flag="--bon-n", help="N of --advantage tea (the best-of-N served at test time).")
 
     def check(self) -> None:
         if self.method in ("grpo", "best-of-n", "expert-iteration") and self.group < 2:
             raise ConfigError(f"{{0}} must be >= 2 for {self.method} (advantages are relative within a group), "
                               f"got {self.group}" if self.method == "grpo" else
                               f"{{0}} must be >= 2 for {self.method} (best of a group), got {self.group}", "group")
+        if self.method == "drro" and self.group < 2:
+            raise ConfigError("{0} must be >= 2 for drro (the bonus is relative within a group), "
+                              f"got {self.group}", "group")
+        if self.advantage == "tea" and self.method != "grpo":
+            raise ConfigError(f"{{0}} tea needs --method grpo, got {self.method}", "advantage")
         if self.resume and self.overwrite:
             raise ConfigError("{0} and {1} exclude each other", "resume", "overwrite")
 
@@ -339,7 +357,8 @@ def _draw(policy: SimPolicy, items: list[Any], group: int, rng: Any) -> list[lis
 
 
 def _fingerprint(spec: OptimizeSpec) -> dict[str, Any]:
-    return {k: v for k, v in spec.to_dict().items() if k not in RESUMABLE_CHANGES}
+    return {k: v for k, v in spec.to_dict().items()
+            if k not in RESUMABLE_CHANGES and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])}
 
 
 def _write_checkpoint(path: Path, step: int, policy: SimPolicy, rewarder: Rewarder, spec: OptimizeSpec) -> None:
@@ -491,7 +510,14 @@ def _step(t: int, spec: OptimizeSpec, policy: SimPolicy, base: SimPolicy, pool: 
     if t < spec.steps:
         fams = [it.family for it, _ in flat]
         sets = [s[0] for _, s in flat]
-        if spec.method in ("grpo", "reinforce"):
+        if spec.method == "grpo" and spec.advantage == "tea":
+            w = np.concatenate([tea_advantages(row, spec.bon_n) for row in r.reshape(len(items), group)])
+        elif spec.method == "drro":
+            np_rng = np.random.default_rng(rng.getrandbits(63))
+            p_est = np.exp([policy.log_prob(it.family, s[0]) for it, s in flat]).reshape(len(items), group)
+            w = np.concatenate([drro_bonus_advantages(row, p_row, spec.drro_eps * float(row.std()), np_rng)
+                                for row, p_row in zip(r.reshape(len(items), group), p_est, strict=True)])
+        elif spec.method in ("grpo", "reinforce"):
             w = group_advantages(r.reshape(len(items), group), spec.method).reshape(-1)
         else:  # best-of-n / expert iteration: maximum likelihood on each group's best sample
             best = r.reshape(len(items), group).argmax(axis=1)
