@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rewardlab.errors import RewardlabError
+
 Message = dict[str, str]
 
 
@@ -169,7 +171,7 @@ def parse_turns(text: str, template: str = "auto") -> tuple[str, list[tuple[str,
         The template and its turns; the last turn is open (closed False) when the text stops inside it.
 
     Raises:
-        ValueError: an unknown template name.
+        RewardlabError: an unknown template name.
 
     Example:
         >>> parse_turns("<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\nHello")
@@ -185,7 +187,7 @@ def parse_turns(text: str, template: str = "auto") -> tuple[str, list[tuple[str,
     elif template in _MARKED:
         turns = _parse_marked(_MARKED[template], text)
     else:
-        raise ValueError(f"unknown chat template {template!r}: auto or one of {', '.join(TEMPLATE_NAMES)}")
+        raise RewardlabError(f"unknown chat template {template!r}: auto or one of {', '.join(TEMPLATE_NAMES)}")
     return None if not turns else (template, turns)
 
 
@@ -207,7 +209,7 @@ def split_templated(query: str, prompt: str | None = None,
         or holds no user turn before the response.
 
     Raises:
-        ValueError: an unknown template name.
+        RewardlabError: an unknown template name.
 
     Example:
         >>> p = "<|im_start|>system\\nBe brief.<|im_end|>\\n<|im_start|>user\\n2+2?<|im_end|>\\n<|im_start|>assistant\\n"

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 MAX_SHOWN = 20
 
 
-class RewardlabError(Exception):
+class RewardlabError(ValueError):
     """A user-facing error (bad input, bad flag, missing file); the CLI prints it and exits with code 2.
 
     DataValidationError (invalid records) and rewardlab.config.ConfigError (bad settings) are subclasses, so one
-    `except RewardlabError` catches every mistake the library reports.
+    `except RewardlabError` catches every mistake the library reports. It is itself a ValueError, so code written
+    against the usual Python contract (`except ValueError` around a bad argument) catches it too: there is one
+    error family, not two.
 
     Example:
         >>> from rewardlab import RewardlabError, get_scorer

@@ -35,6 +35,7 @@ import numpy as np
 from rewardlab.audit._score import score_finite
 from rewardlab.data.schema import PreferencePair, Text, text_of
 from rewardlab.data.stats import wilson_interval
+from rewardlab.errors import RewardlabError
 from rewardlab.scoring.base import Scorer
 from rewardlab.stats.util import ci_dict, jsonable
 
@@ -166,7 +167,7 @@ def adversarial_responses(prompts: Sequence[Text], references: Sequence[Text], n
                 resp.append(None if j is None else _as_response(references[i], off_prompt_answer(_last(references[j]))))
             out[name] = resp
         else:
-            raise ValueError(f"unknown adversarial probe {name!r}; known: {list(ADVERSARIAL)}")
+            raise RewardlabError(f"unknown adversarial probe {name!r}; known: {list(ADVERSARIAL)}")
     return out
 
 
@@ -198,7 +199,7 @@ def run_adversarial(scorer: Scorer, prompts: Sequence[Text], references: Sequenc
         n_outscores, share_tied, mean_margin (adversarial - real), flagged, examples}}.
 
     Raises:
-        ValueError: an unknown probe name or a threshold outside (0, 1).
+        RewardlabError: an unknown probe name or a threshold outside (0, 1).
         RewardlabError: the scorer returns non-finite rewards or a wrong number of them.
 
     Example:
@@ -211,9 +212,9 @@ def run_adversarial(scorer: Scorer, prompts: Sequence[Text], references: Sequenc
     names = list(ADVERSARIAL if names is None else names)
     unknown = [n for n in names if n not in ADVERSARIAL]
     if unknown:
-        raise ValueError(f"unknown adversarial probes {unknown}; known: {list(ADVERSARIAL)}")
+        raise RewardlabError(f"unknown adversarial probes {unknown}; known: {list(ADVERSARIAL)}")
     if not 0 < threshold < 1:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+        raise RewardlabError(f"threshold must be in (0, 1), got {threshold!r}")
     n = len(references)
     out: dict[str, Any] = {"n": n, "threshold": threshold, "reference": reference_rule, "probes": {}}
     if n == 0 or not names:

@@ -21,6 +21,7 @@ import numpy as np
 from rewardlab.audit._score import score_finite
 from rewardlab.audit.features import sentences
 from rewardlab.data.schema import Text, text_of
+from rewardlab.errors import RewardlabError
 from rewardlab.scoring.base import Scorer
 from rewardlab.stats.bootstrap import bootstrap_mean_ci
 from rewardlab.stats.util import ci_dict, jsonable
@@ -213,7 +214,7 @@ def run_probes(scorer: Scorer, prompts: Sequence[Text], responses: Sequence[Text
     names = list(probes or PROBES)
     unknown = [n for n in names if n not in PROBES and n not in VARIANTS]
     if unknown:
-        raise ValueError(f"unknown probes {unknown}; known: {list(ALL_PROBES)}")
+        raise RewardlabError(f"unknown probes {unknown}; known: {list(ALL_PROBES)}")
     n = len(responses)
     if n == 0:
         return {"n": 0, "probes": {}}

@@ -45,6 +45,7 @@ from rewardlab.audit.length import length_control
 from rewardlab.audit.perturb import ALL_PROBES, PROBES, heldout_variants, probe_flag_text, run_probes
 from rewardlab.audit.sycophancy import builtin_cases, sycophancy_flag_text, sycophancy_margins
 from rewardlab.data.schema import PreferencePair, text_of
+from rewardlab.errors import RewardlabError
 from rewardlab.scoring.base import Scorer
 from rewardlab.stats.util import jsonable
 
@@ -185,7 +186,7 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         and probes. out_dir also gets audit_responses.jsonl (each scored response and its features).
 
     Raises:
-        ValueError: threshold or adversarial_threshold is not in (0, 1), or an unknown probe name.
+        RewardlabError: threshold or adversarial_threshold is not in (0, 1), or an unknown probe name.
         RewardlabError: the scorer returns NaN or infinite rewards or a wrong number of them (or raises one itself).
         KeyError: a case lacks prompt, agreeing or correcting.
 
@@ -209,13 +210,13 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
 
     say = logger.info
     if not 0 < threshold < 1:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+        raise RewardlabError(f"threshold must be in (0, 1), got {threshold!r}")
     if not 0 < adversarial_threshold < 1:
-        raise ValueError(f"adversarial_threshold must be in (0, 1), got {adversarial_threshold!r}")
+        raise RewardlabError(f"adversarial_threshold must be in (0, 1), got {adversarial_threshold!r}")
     adv_names = list(ADVERSARIAL if adversarial is None else adversarial)
     unknown = [n for n in adv_names if n not in ADVERSARIAL]
     if unknown:
-        raise ValueError(f"unknown adversarial probes {unknown}; known: {list(ADVERSARIAL)}")
+        raise RewardlabError(f"unknown adversarial probes {unknown}; known: {list(ADVERSARIAL)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = _tokenizer_of(scorer, tokenizer)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.errors import RewardlabError
 from rewardlab.logs.estimators import LogArrays
 
 __all__ = ["SyntheticLogs", "confounding_terms", "generate_arrays", "generate_logs"]
@@ -125,14 +126,14 @@ def generate_logs(n_obs: int = 20000, n_exp: int = 500, n_sim: int = 2000, n_mod
         SyntheticLogs; `truth` holds value (V(a)), confounding_term (the naive OBS bias per model) and the
         settings.
     Raises:
-        ValueError: fewer than 2 models, alignment outside [0, 1] or sizes below 1.
+        RewardlabError: fewer than 2 models, alignment outside [0, 1] or sizes below 1.
     """
     if n_models < 2:
-        raise ValueError("n_models must be >= 2")
+        raise RewardlabError("n_models must be >= 2")
     if not 0.0 <= alignment <= 1.0:
-        raise ValueError("alignment must be in [0, 1]")
+        raise RewardlabError("alignment must be in [0, 1]")
     if min(n_obs, n_exp, n_sim) < 1:
-        raise ValueError("n_obs, n_exp and n_sim must be >= 1")
+        raise RewardlabError("n_obs, n_exp and n_sim must be >= 1")
     arrays, value = generate_arrays(n_obs, n_exp, n_sim, n_models, confounding, selection, alignment, noise, seed)
     names = [f"model_{a}" for a in range(n_models)]
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln, logsumexp, xlogy
 
+from rewardlab.errors import RewardlabError
 from rewardlab.optimize.pessimism import Rule, parse_rule, pessimistic_scores
 from rewardlab.stats.bootstrap import bootstrap_sums, percentile_interval
 from rewardlab.stats.util import jsonable
@@ -58,21 +59,21 @@ _FORMS = ("bon", "rl")
 def _pool(name: str, x: Any, ndim: int = 2) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64)
     if a.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D [prompts, candidates], got shape {a.shape}")
+        raise RewardlabError(f"{name} must be {ndim}-D [prompts, candidates], got shape {a.shape}")
     if a.shape[-1] == 0 or a.shape[0] == 0:
-        raise ValueError(f"{name} must have at least one prompt and one candidate, got shape {a.shape}")
+        raise RewardlabError(f"{name} must have at least one prompt and one candidate, got shape {a.shape}")
     return a
 
 
 def _as_ns(ns: Any, m: int) -> np.ndarray:
     raw = np.atleast_1d(np.asarray(ns))
     if raw.ndim != 1 or raw.size == 0:
-        raise ValueError(f"ns must be a non-empty 1-D list of sample sizes, got {ns!r}")
+        raise RewardlabError(f"ns must be a non-empty 1-D list of sample sizes, got {ns!r}")
     if raw.dtype.kind not in "iuf" or np.any(raw != np.round(raw)):
-        raise ValueError(f"ns must be whole numbers, got {ns!r}")
+        raise RewardlabError(f"ns must be whole numbers, got {ns!r}")
     out = raw.astype(np.int64)
     if out.min() < 1 or out.max() > m:
-        raise ValueError(f"every n must be in 1..m = 1..{m} (the pool size), got {out.tolist()}")
+        raise RewardlabError(f"every n must be in 1..m = 1..{m} (the pool size), got {out.tolist()}")
     return out
 
 
@@ -106,7 +107,7 @@ def _bon_many(
     """Tie-aware best-of-n expectations [P, len(ns)] of several value arrays, sharing one sort; with ``with_kl``
     also the exact KL [P, len(ns)] of the pick to the uniform pool (else None)."""
     if np.isnan(rank_scores).any():
-        raise ValueError("rank_scores contain NaN")
+        raise RewardlabError("rank_scores contain NaN")
     order = np.argsort(rank_scores, axis=1, kind="stable")
     s = np.take_along_axis(rank_scores, order, axis=1)
     vs = _tie_block_means(s, [np.take_along_axis(v, order, axis=1) for v in values])
@@ -153,7 +154,7 @@ def bon_expected(rank_scores: Any, values: Any, ns: Any) -> np.ndarray:
         np.ndarray: [P, len(ns)] expected values.
 
     Raises:
-        ValueError: shapes differ or are not 2-D, NaN rank scores, or an n outside 1..m.
+        RewardlabError: shapes differ or are not 2-D, NaN rank scores, or an n outside 1..m.
 
     Example:
         >>> bon_expected([[1.0, 2.0, 3.0]], [[10.0, 20.0, 30.0]], [1, 2, 3])
@@ -164,7 +165,7 @@ def bon_expected(rank_scores: Any, values: Any, ns: Any) -> np.ndarray:
     s = _pool("rank_scores", rank_scores)
     v = _pool("values", values)
     if v.shape != s.shape:
-        raise ValueError(f"values has shape {v.shape}, rank_scores has shape {s.shape}: they must match")
+        raise RewardlabError(f"values has shape {v.shape}, rank_scores has shape {s.shape}: they must match")
     return _bon_many(s, [v], _as_ns(ns, s.shape[1]))[0][0]
 
 
@@ -181,7 +182,7 @@ def bon_kl(n: Any) -> Any:
         float or np.ndarray: the KL for each n.
 
     Raises:
-        ValueError: n < 1.
+        RewardlabError: n < 1.
 
     Example:
         >>> round(bon_kl(4), 6)
@@ -191,7 +192,7 @@ def bon_kl(n: Any) -> Any:
     """
     a = np.asarray(n, dtype=np.float64)
     if np.any(~(a >= 1)):
-        raise ValueError(f"n must be >= 1, got {n!r}")
+        raise RewardlabError(f"n must be >= 1, got {n!r}")
     out = np.log(a) - (a - 1.0) / a
     return float(out) if out.ndim == 0 else out
 
@@ -214,7 +215,7 @@ def bon_kl_exact(rank_scores: Any, ns: Any) -> np.ndarray:
         np.ndarray: [P, len(ns)] KL per prompt and n (equal across prompts whose pools have no ties).
 
     Raises:
-        ValueError: not 2-D, NaN scores, or an n outside 1..m.
+        RewardlabError: not 2-D, NaN scores, or an n outside 1..m.
 
     Example:
         >>> bon_kl_exact([[0.1, 0.5, 0.3, 0.9]], [1, 2, 4]).round(4)  # log 4 = 1.3863 at n = m
@@ -225,7 +226,7 @@ def bon_kl_exact(rank_scores: Any, ns: Any) -> np.ndarray:
     s = _pool("rank_scores", rank_scores)
     ns_ = _as_ns(ns, s.shape[1])
     if np.isnan(s).any():
-        raise ValueError("rank_scores contain NaN")
+        raise RewardlabError("rank_scores contain NaN")
     return _bon_kl_sorted(np.sort(s, axis=1), _bon_weights(s.shape[1], tuple(int(n) for n in ns_)), ns_)
 
 
@@ -239,14 +240,14 @@ def log2_n_grid(n_max: int) -> np.ndarray:
         np.ndarray: increasing int64 sample sizes.
 
     Raises:
-        ValueError: n_max < 1.
+        RewardlabError: n_max < 1.
 
     Example:
         >>> log2_n_grid(10)
         array([ 1,  2,  4,  8, 10])
     """
     if n_max < 1:
-        raise ValueError("n_max must be >= 1")
+        raise RewardlabError("n_max must be >= 1")
     grid = [1 << k for k in range(int(n_max).bit_length()) if (1 << k) <= n_max]
     if grid[-1] != n_max:
         grid.append(int(n_max))
@@ -261,19 +262,19 @@ def _log_pi0(log_pi0: Any, shape: tuple[int, int]) -> np.ndarray:
         return np.full(shape, -np.log(shape[1]))
     lp = np.asarray(log_pi0, dtype=np.float64)
     if lp.shape != shape:
-        raise ValueError(f"log_pi0 has shape {lp.shape}, the pools have shape {shape}: they must match")
+        raise RewardlabError(f"log_pi0 has shape {lp.shape}, the pools have shape {shape}: they must match")
     if np.isnan(lp).any() or np.isposinf(lp).any():
-        raise ValueError("log_pi0 must not contain NaN or +inf")
+        raise RewardlabError("log_pi0 must not contain NaN or +inf")
     norm = logsumexp(lp, axis=1, keepdims=True)
     if not np.all(np.isfinite(norm)):
-        raise ValueError("every prompt needs at least one candidate with pi_0 > 0 (finite log_pi0)")
+        raise RewardlabError("every prompt needs at least one candidate with pi_0 > 0 (finite log_pi0)")
     return lp - norm
 
 
 def _as_betas(betas: Any) -> np.ndarray:
     b = np.atleast_1d(np.asarray(betas, dtype=np.float64))
     if b.ndim != 1 or b.size == 0 or np.isnan(b).any() or np.any(b < 0):
-        raise ValueError(f"betas must be a non-empty 1-D list of values in [0, inf], got {betas!r}")
+        raise RewardlabError(f"betas must be a non-empty 1-D list of values in [0, inf], got {betas!r}")
     return b
 
 
@@ -330,7 +331,7 @@ def tilted_policy(
         [P, B] = E_pi_beta[gold] and ``proxy_value`` [P, B] = E_pi_beta[proxy].
 
     Raises:
-        ValueError: shapes differ, NaN inputs, negative or NaN betas, or a prompt with no pi_0 support.
+        RewardlabError: shapes differ, NaN inputs, negative or NaN betas, or a prompt with no pi_0 support.
 
     Example:
         >>> kl, g, p = tilted_policy([[0.0, 1.0]], [[0.0, 10.0]], [0.0, 1.0, float("inf")])
@@ -340,9 +341,9 @@ def tilted_policy(
     p = _pool("proxy", proxy)
     g = _pool("gold", gold)
     if g.shape != p.shape:
-        raise ValueError(f"gold has shape {g.shape}, proxy has shape {p.shape}: they must match")
+        raise RewardlabError(f"gold has shape {g.shape}, proxy has shape {p.shape}: they must match")
     if np.isnan(p).any() or np.isnan(g).any():
-        raise ValueError("proxy and gold must not contain NaN")
+        raise RewardlabError("proxy and gold must not contain NaN")
     kl, (gv, pv) = _tilted_many(p, [g, p], _as_betas(betas), _log_pi0(log_pi0, p.shape))
     return kl, gv, pv
 
@@ -392,7 +393,7 @@ _PEAK_NOTES = (
 
 def _check_form(form: str) -> str:
     if form not in _FORMS:
-        raise ValueError(f"form must be 'bon' (d (a - b d)) or 'rl' (d (a - b log d)), got {form!r}")
+        raise RewardlabError(f"form must be 'bon' (d (a - b d)) or 'rl' (d (a - b log d)), got {form!r}")
     return form
 
 
@@ -427,7 +428,7 @@ def fit_gao(
         each {lo, hi}, and ``n_resamples_without_peak`` (replicates where b <= 0, left out of the d*/gold* CIs).
 
     Raises:
-        ValueError: a bad form, shapes, negative or non-finite d, or fewer than two distinct positive d.
+        RewardlabError: a bad form, shapes, negative or non-finite d, or fewer than two distinct positive d.
 
     Example:
         >>> import numpy as np
@@ -442,16 +443,16 @@ def fit_gao(
     dd = np.asarray(d, dtype=np.float64)
     y = np.asarray(gold, dtype=np.float64)
     if dd.ndim != 1 or y.ndim not in (1, 2) or y.shape[-1] != dd.size:
-        raise ValueError(f"d must be [J] and gold [J] or [P, J]; got {dd.shape} and {y.shape}")
+        raise RewardlabError(f"d must be [J] and gold [J] or [P, J]; got {dd.shape} and {y.shape}")
     if not np.all(np.isfinite(dd)) or np.any(dd < 0) or not np.all(np.isfinite(y)):
-        raise ValueError("d must be finite and >= 0, gold finite")
+        raise RewardlabError("d must be finite and >= 0, gold finite")
     if np.unique(dd[dd > 0]).size < 2:
-        raise ValueError("the fit needs at least two distinct positive d values")
+        raise RewardlabError("the fit needs at least two distinct positive d values")
     y_mean = y if y.ndim == 1 else y.mean(axis=0)
     out = _fit_result(dd, y_mean, form)
     if n_resamples > 0:
         if y.ndim != 2:
-            raise ValueError("bootstrap CIs need per-prompt gold [P, J]")
+            raise RewardlabError("bootstrap CIs need per-prompt gold [P, J]")
         sums, sizes = bootstrap_sums(y, n_resamples, seed)
         out.update(_fit_cis(dd, sums / sizes[:, None], form, confidence))
     return jsonable(out)
@@ -561,7 +562,7 @@ def goodhart_curves(
         best-of-n is fitted against sqrt of the exact KL. Without resamples every lo and hi is None.
 
     Raises:
-        ValueError: shapes, NaN or infinite proxy/gold, a rule whose scores are not finite, bad rules, a rule
+        RewardlabError: shapes, NaN or infinite proxy/gold, a rule whose scores are not finite, bad rules, a rule
             missing its input, a negative ``n_resamples``, or bad ns (not increasing, outside 1..m) / betas.
 
     Example:
@@ -579,25 +580,25 @@ def goodhart_curves(
     p = _pool("proxy", proxy)
     g = _pool("gold", gold)
     if g.shape != p.shape:
-        raise ValueError(f"gold has shape {g.shape}, proxy has shape {p.shape}: they must match")
+        raise RewardlabError(f"gold has shape {g.shape}, proxy has shape {p.shape}: they must match")
     for what, a in (("proxy", p), ("gold", g)):
         bad = np.argwhere(~np.isfinite(a))
         if len(bad):
             i, j = bad[0]
-            raise ValueError(f"{what} must be finite: {len(bad)} non-finite value(s), the first {a[i, j]} at "
+            raise RewardlabError(f"{what} must be finite: {len(bad)} non-finite value(s), the first {a[i, j]} at "
                              f"prompt {i}, candidate {j}")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer) or n_resamples < 0:
-        raise ValueError(f"n_resamples must be an integer >= 0 (0: no CIs), got {n_resamples!r}")
+        raise RewardlabError(f"n_resamples must be an integer >= 0 (0: no CIs), got {n_resamples!r}")
     n_prompts, m = p.shape
     parsed: dict[str, Rule] = {}
     for r in rules:
         rule = parse_rule(r)
         parsed.setdefault(rule.name, rule)
     if not parsed:
-        raise ValueError("at least one rule is required")
+        raise RewardlabError("at least one rule is required")
     n_grid = log2_n_grid(m) if ns is None else _as_ns(ns, m)
     if np.any(np.diff(n_grid) <= 0):
-        raise ValueError(f"ns must be strictly increasing (sorted, no repeats), got {n_grid.tolist()}")
+        raise RewardlabError(f"ns must be strictly increasing (sorted, no repeats), got {n_grid.tolist()}")
     kl_analytic = bon_kl(n_grid.astype(float))
     lp0 = _log_pi0(log_pi0, p.shape)
     pi0 = np.exp(lp0)
@@ -614,7 +615,7 @@ def goodhart_curves(
     for name, rule in parsed.items():
         scores = pessimistic_scores(rule, p, std, members)
         if not np.all(np.isfinite(scores)):
-            raise ValueError(f"rule '{name}' gives non-finite scores (check the std / members inputs)")
+            raise RewardlabError(f"rule '{name}' gives non-finite scores (check the std / members inputs)")
         if betas is None:
             scale = float(np.sqrt(scores.var(axis=1).mean()))
             scale = scale if np.isfinite(scale) and scale > 0 else 1.0

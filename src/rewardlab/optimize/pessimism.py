@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
+from rewardlab.errors import RewardlabError
+
 __all__ = ["RULE_FORMS", "Rule", "parse_rule", "pessimistic_scores", "select_best"]
 
 RULE_FORMS = "mean, lcb:k (k >= 0), quantile:q (0 < q < 1), min, uwo:lam (lam >= 0)"
@@ -95,7 +97,7 @@ def parse_rule(text: str | Rule) -> Rule:
         Rule: the parsed rule.
 
     Raises:
-        ValueError: unknown text, a parameter that does not parse, is not finite, k or lam < 0, or q outside (0, 1);
+        RewardlabError: unknown text, a parameter that does not parse, is not finite, k or lam < 0, or q outside (0, 1);
             the message names the rule and the allowed forms.
 
     Example:
@@ -105,12 +107,12 @@ def parse_rule(text: str | Rule) -> Rule:
         ('uwo:0.5', 'quantile:0.1', 'lcb:1')
         >>> parse_rule("quantile:1.5")
         Traceback (most recent call last):
-        ValueError: rule 'quantile:1.5': q must be in (0, 1); allowed forms: mean, lcb:k (k >= 0), quantile:q (0 < q < 1), min, uwo:lam (lam >= 0)
+        rewardlab.errors.RewardlabError: rule 'quantile:1.5': q must be in (0, 1); allowed forms: mean, lcb:k (k >= 0), quantile:q (0 < q < 1), min, uwo:lam (lam >= 0)
     """
     if isinstance(text, Rule):
         return text
     if not isinstance(text, str):
-        raise ValueError(f"rule {text!r}: expected a string; allowed forms: {RULE_FORMS}")
+        raise RewardlabError(f"rule {text!r}: expected a string; allowed forms: {RULE_FORMS}")
     t = text.strip().lower()
     for pattern, kind, default in _PATTERNS:
         m = pattern.match(t)
@@ -120,22 +122,22 @@ def parse_rule(text: str | Rule) -> Rule:
             return Rule(kind)
         value = default if default is not None else float(m.group(1))
         if not math.isfinite(value):
-            raise ValueError(f"rule {text!r}: the parameter must be finite; allowed forms: {RULE_FORMS}")
+            raise RewardlabError(f"rule {text!r}: the parameter must be finite; allowed forms: {RULE_FORMS}")
         if kind == "quantile" and not 0.0 < value < 1.0:
-            raise ValueError(f"rule {text!r}: q must be in (0, 1); allowed forms: {RULE_FORMS}")
+            raise RewardlabError(f"rule {text!r}: q must be in (0, 1); allowed forms: {RULE_FORMS}")
         if kind in ("lcb", "uwo") and value < 0:
             what = "k" if kind == "lcb" else "lam"
-            raise ValueError(f"rule {text!r}: {what} must be >= 0 (a negative value is optimism, not pessimism); "
+            raise RewardlabError(f"rule {text!r}: {what} must be >= 0 (a negative value is optimism, not pessimism); "
                              f"allowed forms: {RULE_FORMS}")
         return Rule(kind, float(value))
-    raise ValueError(f"unknown rule {text!r}; allowed forms: {RULE_FORMS}")
+    raise RewardlabError(f"unknown rule {text!r}; allowed forms: {RULE_FORMS}")
 
 
 def _as_float(x: Any, name: str) -> np.ndarray:
     try:
         return np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be numeric: {e}") from None
+        raise RewardlabError(f"{name} must be numeric: {e}") from None
 
 
 def pessimistic_scores(
@@ -158,7 +160,7 @@ def pessimistic_scores(
         np.ndarray: float64 scores of shape S (a new array, never a view of ``mean``).
 
     Raises:
-        ValueError: a bad rule; the input the rule needs is missing; shapes do not match; a negative std.
+        RewardlabError: a bad rule; the input the rule needs is missing; shapes do not match; a negative std.
 
     Example:
         >>> import numpy as np
@@ -172,7 +174,7 @@ def pessimistic_scores(
         array([0.3592])
         >>> pessimistic_scores("min", mean)
         Traceback (most recent call last):
-        ValueError: rule 'min' needs members (ensemble member rewards, members on the last axis); got none
+        rewardlab.errors.RewardlabError: rule 'min' needs members (ensemble member rewards, members on the last axis); got none
     """
     r = parse_rule(rule)
     mu = _as_float(mean, "mean")
@@ -180,22 +182,22 @@ def pessimistic_scores(
     mem = None if members is None else _as_float(members, "members")
     if s is not None:
         if s.shape != mu.shape:
-            raise ValueError(f"std has shape {s.shape}, mean has shape {mu.shape}: they must match")
+            raise RewardlabError(f"std has shape {s.shape}, mean has shape {mu.shape}: they must match")
         if np.any(s < 0):
-            raise ValueError("std must be >= 0")
+            raise RewardlabError("std must be >= 0")
     if mem is not None and (mem.ndim != mu.ndim + 1 or mem.shape[:-1] != mu.shape or mem.shape[-1] < 1):
-        raise ValueError(f"members must have shape mean.shape + (K,) = {mu.shape} + (K,), got {mem.shape}")
+        raise RewardlabError(f"members must have shape mean.shape + (K,) = {mu.shape} + (K,), got {mem.shape}")
     if r.kind == "mean":
         return mu.copy()
     if r.kind in ("min", "uwo") and mem is None:
-        raise ValueError(f"rule '{r}' needs members (ensemble member rewards, members on the last axis); got none")
+        raise RewardlabError(f"rule '{r}' needs members (ensemble member rewards, members on the last axis); got none")
     if r.kind == "min":
         return mem.min(axis=-1)
     if r.kind == "uwo":
         return mu - r.param * mem.var(axis=-1)
     if s is None:
         if mem is None:
-            raise ValueError(f"rule '{r}' needs std or members (to compute the population std); got neither")
+            raise RewardlabError(f"rule '{r}' needs std or members (to compute the population std); got neither")
         s = mem.std(axis=-1)
     if r.kind == "lcb":
         return mu - r.param * s
@@ -213,7 +215,7 @@ def select_best(scores: Any) -> tuple[np.ndarray, np.ndarray]:
         number of candidates equal to the maximum (1 when the maximum is unique).
 
     Raises:
-        ValueError: no candidates, or NaN scores.
+        RewardlabError: no candidates, or NaN scores.
 
     Example:
         >>> select_best([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]])
@@ -221,9 +223,9 @@ def select_best(scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     s = _as_float(scores, "scores")
     if s.ndim == 0 or s.shape[-1] == 0:
-        raise ValueError(f"scores must have at least one candidate on the last axis, got shape {s.shape}")
+        raise RewardlabError(f"scores must have at least one candidate on the last axis, got shape {s.shape}")
     if np.isnan(s).any():
-        raise ValueError("scores contain NaN")
+        raise RewardlabError("scores contain NaN")
     index = np.argmax(s, axis=-1)  # first occurrence of the maximum
     best = np.take_along_axis(s, index[..., None], axis=-1)
     n_ties = np.count_nonzero(s == best, axis=-1)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
+from rewardlab.errors import RewardlabError
+
 
 @dataclass
 class RewardOutput:
@@ -45,7 +47,7 @@ class RewardOutput:
     def quantile(self, q: float) -> np.ndarray:
         """Gaussian quantile reward mu + Phi^-1(q) s (q = 0.1 gives mu - 1.2816 s); the mean when no std."""
         if not 0 < q < 1:
-            raise ValueError("q must be in (0, 1)")
+            raise RewardlabError("q must be in (0, 1)")
         if self.std is None:
             return self.mean.copy()
         return self.mean + ndtri(q) * self.std
@@ -75,7 +77,7 @@ class RewardOutput:
             np.ndarray: N rewards.
 
         Raises:
-            ValueError: an unknown rule, a parameter out of range, or a rule whose input this output lacks (std for
+            RewardlabError: an unknown rule, a parameter out of range, or a rule whose input this output lacks (std for
                 quantile and lcb, members for min and uwo): never a silent fall back to the mean.
 
         Example:

@@ -85,7 +85,7 @@ def _split_messages(messages: list[Message]) -> tuple[Any, Any]:
 
 def _check_messages(messages: list[Message]) -> None:
     if len(messages) < 2 or messages[-1].role != "assistant":
-        raise ValueError("messages must hold at least one prompt message and end with the assistant's response")
+        raise RewardlabError("messages must hold at least one prompt message and end with the assistant's response")
 
 
 class RewardItemIn(BaseModel):
@@ -100,10 +100,10 @@ class RewardItemIn(BaseModel):
     def _one_form(self) -> RewardItemIn:
         if self.messages is not None:
             if self.prompt is not None or self.response is not None:
-                raise ValueError("give either messages or prompt and response, not both")
+                raise RewardlabError("give either messages or prompt and response, not both")
             _check_messages(self.messages)
         elif self.prompt is None or self.response is None:
-            raise ValueError("an item needs prompt and response (or messages)")
+            raise RewardlabError("an item needs prompt and response (or messages)")
         return self
 
     def to_item(self) -> Item:
@@ -151,9 +151,9 @@ class ClassifyRequest(BaseModel):
     @model_validator(mode="after")
     def _one_form(self) -> ClassifyRequest:
         if (self.input is None) == (self.messages is None):
-            raise ValueError("give exactly one of input and messages")
+            raise RewardlabError("give exactly one of input and messages")
         if isinstance(self.input, list) and not self.input:
-            raise ValueError("input must not be an empty list")
+            raise RewardlabError("input must not be an empty list")
         if self.messages is not None:
             _check_messages(self.messages)
         return self
@@ -167,7 +167,7 @@ class ScoreRequest(_Select):
     @model_validator(mode="after")
     def _same_length(self) -> ScoreRequest:
         if len(self.prompts) != len(self.responses):
-            raise ValueError(f"{len(self.prompts)} prompts but {len(self.responses)} responses")
+            raise RewardlabError(f"{len(self.prompts)} prompts but {len(self.responses)} responses")
         return self
 
 
@@ -226,7 +226,7 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 
 
 def _not_strict(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise RewardlabError(f"{name} is not JSON")
 
 
 def _path(parts: tuple[Any, ...]) -> str:

@@ -29,13 +29,15 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
+from rewardlab.errors import RewardlabError
+
 
 def _table(counts: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     c = np.asarray(counts, dtype=float)
     if c.ndim != 2:
-        raise ValueError(f"counts must be a 2-D table [units, categories], got shape {c.shape}")
+        raise RewardlabError(f"counts must be a 2-D table [units, categories], got shape {c.shape}")
     if (c < 0).any() or not np.isfinite(c).all():
-        raise ValueError("counts must be finite and >= 0")
+        raise RewardlabError("counts must be finite and >= 0")
     return c
 
 
@@ -68,7 +70,7 @@ def fleiss_kappa(counts: Sequence[Sequence[float]] | np.ndarray) -> float:
     Returns:
         float (1 perfect agreement, 0 chance level); NaN when only one category occurs.
     Raises:
-        ValueError: rows with different totals, or fewer than 2 ratings per unit.
+        RewardlabError: rows with different totals, or fewer than 2 ratings per unit.
 
     Example:
         >>> round(fleiss_kappa([[2, 0], [0, 2], [1, 1]]), 4)
@@ -79,7 +81,7 @@ def fleiss_kappa(counts: Sequence[Sequence[float]] | np.ndarray) -> float:
     if c.shape[0] == 0:
         return float("nan")
     if not np.allclose(m, m[0]) or m[0] < 2:
-        raise ValueError("Fleiss' kappa needs the same number (>= 2) of ratings for every unit")
+        raise RewardlabError("Fleiss' kappa needs the same number (>= 2) of ratings for every unit")
     p_bar = float(np.mean((c * (c - 1)).sum(axis=1) / (m * (m - 1))))
     p = c.sum(axis=0) / c.sum()
     p_e = float((p**2).sum())
@@ -127,7 +129,7 @@ def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
     Returns:
         float; NaN with no unit, or when both raters use one and the same category throughout.
     Raises:
-        ValueError: a and b differ in length.
+        RewardlabError: a and b differ in length.
 
     Example:
         >>> # 50 proposals: both yes 20, both no 15, yes/no 5, no/yes 10 -> p_o 0.7, p_e 0.5, kappa 0.4
@@ -137,7 +139,7 @@ def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
         0.4
     """
     if len(a) != len(b):
-        raise ValueError(f"the two raters labelled different numbers of units: {len(a)} and {len(b)}")
+        raise RewardlabError(f"the two raters labelled different numbers of units: {len(a)} and {len(b)}")
     if not len(a):
         return float("nan")
     cats = sorted(set(a) | set(b), key=repr)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.errors import RewardlabError
 from rewardlab.stats.util import ci_dict, jsonable
 
 __all__ = [
@@ -48,7 +49,7 @@ class _Clusters:
     def __init__(self, cluster: Sequence[Any] | np.ndarray, n: int) -> None:
         labels = np.asarray(cluster)
         if labels.shape != (n,):
-            raise ValueError(f"cluster must have shape ({n},), got {labels.shape}")
+            raise RewardlabError(f"cluster must have shape ({n},), got {labels.shape}")
         _, codes = np.unique(labels, return_inverse=True)
         self.codes = codes.reshape(-1)
         self.order = np.argsort(self.codes, kind="stable")
@@ -78,13 +79,13 @@ def _draw_chunks(n_units: int, n_resamples: int, rng: np.random.Generator) -> It
 
 def _n_items(arrays: Sequence[np.ndarray]) -> int:
     if not arrays:
-        raise ValueError("at least one array is required")
+        raise RewardlabError("at least one array is required")
     n = len(arrays[0])
     for a in arrays[1:]:
         if len(a) != n:
-            raise ValueError(f"all arrays must have the same length; got {[len(a) for a in arrays]}")
+            raise RewardlabError(f"all arrays must have the same length; got {[len(a) for a in arrays]}")
     if n == 0:
-        raise ValueError("cannot bootstrap zero items")
+        raise RewardlabError("cannot bootstrap zero items")
     return n
 
 
@@ -108,7 +109,7 @@ def percentile_interval(
 ) -> tuple[float, float]:
     """Percentile interval of bootstrap replicates (non-finite replicates dropped; NaN if none remain)."""
     if not 0.0 < confidence < 1.0:
-        raise ValueError("confidence must be in (0, 1)")
+        raise RewardlabError("confidence must be in (0, 1)")
     reps = np.asarray(replicates, dtype=float)
     reps = reps[np.isfinite(reps)]
     if reps.size == 0:
@@ -195,7 +196,7 @@ def bootstrap_mean_cis(
     """bootstrap_mean_ci for every column of an (n, m) array in one pass over shared resamples."""
     v = np.asarray(columns, dtype=float)
     if v.ndim != 2:
-        raise ValueError("columns must be a 2-D (n_items, n_metrics) array")
+        raise RewardlabError("columns must be a 2-D (n_items, n_metrics) array")
     _n_items([v])
     reps = _mean_replicates(v, n_resamples, seed, cluster)
     est = v.mean(axis=0)

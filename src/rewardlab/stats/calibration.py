@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit
 
+from rewardlab.errors import RewardlabError
 from rewardlab.stats.util import jsonable
 
 __all__ = [
@@ -54,18 +55,18 @@ def _prep(delta: ArrayLike, y: ArrayLike | None) -> tuple[np.ndarray, np.ndarray
     else:
         yy = np.asarray(y, dtype=float).reshape(-1)
         if yy.shape != d.shape:
-            raise ValueError(f"y has shape {yy.shape}, delta has shape {d.shape}")
+            raise RewardlabError(f"y has shape {yy.shape}, delta has shape {d.shape}")
         if np.any((yy < 0) | (yy > 1)):
-            raise ValueError("labels must lie in [0, 1]")
+            raise RewardlabError("labels must lie in [0, 1]")
     if d.size == 0:
-        raise ValueError("empty input")
+        raise RewardlabError("empty input")
     return d, yy
 
 
 def _check_t(temperature: float) -> float:
     t = float(temperature)
     if not np.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be positive and finite, got {temperature}")
+        raise RewardlabError(f"temperature must be positive and finite, got {temperature}")
     return t
 
 
@@ -109,7 +110,7 @@ def _binned(
     """Per-bin (edges, counts, confidence sums, correctness sums) plus total n."""
     d, yy = _prep(delta, y)
     if n_bins < 1:
-        raise ValueError("n_bins must be >= 1")
+        raise RewardlabError("n_bins must be >= 1")
     p = expit(d / _check_t(temperature))
     conf = np.maximum(p, 1.0 - p)
     correct = pairwise_correct(d, yy)
@@ -183,7 +184,7 @@ def fit_temperature(
     d, yy = _prep(delta, y)
     lo, hi = float(bounds[0]), float(bounds[1])
     if not 0 < lo < hi:
-        raise ValueError("bounds must satisfy 0 < lo < hi")
+        raise RewardlabError("bounds must satisfy 0 < lo < hi")
 
     def objective(log_t: float) -> float:
         return float(_nll_items(d * np.exp(-log_t), yy).mean())

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.errors import RewardlabError
 from rewardlab.stats.bootstrap import bootstrap_sums, percentile_interval
 from rewardlab.stats.util import ci_dict, jsonable
 
@@ -55,15 +56,15 @@ def base_probabilities(shape: tuple[int, int], log_pi0: np.ndarray | None = None
     Returns:
         [P, m] probabilities, each row summing to 1.
     Raises:
-        ValueError: `log_pi0` of another shape or with non-finite values.
+        RewardlabError: `log_pi0` of another shape or with non-finite values.
     """
     if log_pi0 is None:
         return np.full(shape, 1.0 / shape[1])
     lp = np.asarray(log_pi0, dtype=float)
     if lp.shape != tuple(shape):
-        raise ValueError(f"log_pi0 must have shape {tuple(shape)}, got {lp.shape}")
+        raise RewardlabError(f"log_pi0 must have shape {tuple(shape)}, got {lp.shape}")
     if not np.isfinite(lp).all():
-        raise ValueError("log_pi0 has non-finite values")
+        raise RewardlabError("log_pi0 has non-finite values")
     w = np.exp(lp - lp.max(axis=1, keepdims=True))
     return w / w.sum(axis=1, keepdims=True)
 
@@ -117,7 +118,7 @@ def harm_aware_metrics(proxy: np.ndarray, gold: np.ndarray, log_pi0: np.ndarray 
         share_positive_alignment (share of prompts with rho > 0), each {estimate, lo, hi, confidence};
         n_prompts, n_constant_gold (prompts left out of rho), pi0 ('uniform' or 'given').
     Raises:
-        ValueError: arrays of different shapes, fewer than 2 candidates, or non-finite values.
+        RewardlabError: arrays of different shapes, fewer than 2 candidates, or non-finite values.
 
     Example:
         >>> import numpy as np
@@ -128,11 +129,11 @@ def harm_aware_metrics(proxy: np.ndarray, gold: np.ndarray, log_pi0: np.ndarray 
     p = np.asarray(proxy, dtype=float)
     g = np.asarray(gold, dtype=float)
     if p.ndim != 2 or p.shape != g.shape:
-        raise ValueError(f"proxy and gold must be [prompts, candidates] arrays of one shape, got {p.shape}, {g.shape}")
+        raise RewardlabError(f"proxy and gold must be [prompts, candidates] arrays of one shape, got {p.shape}, {g.shape}")
     if p.shape[1] < 2:
-        raise ValueError("harm-aware metrics need at least 2 candidates per prompt")
+        raise RewardlabError("harm-aware metrics need at least 2 candidates per prompt")
     if not (np.isfinite(p).all() and np.isfinite(g).all()):
-        raise ValueError("proxy and gold rewards must be finite")
+        raise RewardlabError("proxy and gold rewards must be finite")
     pi0 = base_probabilities(p.shape, log_pi0)
     h = harmful_error_mass(p, g, pi0)
     num, den, den_hat = ascent_terms(p, g, pi0)

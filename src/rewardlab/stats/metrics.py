@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from rewardlab.errors import RewardlabError
 from rewardlab.stats.bootstrap import (
     bootstrap_ci,
     bootstrap_mean_ci,
@@ -60,9 +61,9 @@ ArrayLike = Sequence[float] | np.ndarray
 def _arr(x: Any, name: str, n: int | None = None) -> np.ndarray:
     a = np.asarray(x, dtype=float).reshape(-1) if np.ndim(x) else np.asarray([x], dtype=float)
     if n is not None and a.size != n:
-        raise ValueError(f"{name} has {a.size} items, expected {n}")
+        raise RewardlabError(f"{name} has {a.size} items, expected {n}")
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains non-finite values")
+        raise RewardlabError(f"{name} contains non-finite values")
     return a
 
 
@@ -71,7 +72,7 @@ def _labels(labels: ArrayLike | None, n: int) -> np.ndarray:
         return np.ones(n)
     y = _arr(labels, "labels", n)
     if np.any((y < 0) | (y > 1)):
-        raise ValueError("labels must lie in [0, 1] (probability that the chosen response is preferred)")
+        raise RewardlabError("labels must lie in [0, 1] (probability that the chosen response is preferred)")
     return y
 
 
@@ -168,12 +169,12 @@ def pairwise_metrics(
     rc = _arr(r_chosen, "r_chosen")
     n = rc.size
     if n == 0:
-        raise ValueError("no pairs")
+        raise RewardlabError("no pairs")
     rr = _arr(r_rejected, "r_rejected", n)
     y = _labels(labels, n)
     delta = rc - rr
     if cluster is not None and len(cluster) != n:
-        raise ValueError("cluster must have one id per pair")
+        raise RewardlabError("cluster must have one id per pair")
 
     correct = pairwise_correct(delta, y)
     n_ties = int(np.count_nonzero(delta == 0))
@@ -183,7 +184,7 @@ def pairwise_metrics(
         note = "temperature supplied by the caller"
     elif validation is not None:
         if len(validation) not in (2, 3):
-            raise ValueError("validation must be (r_chosen, r_rejected) or (r_chosen, r_rejected, labels)")
+            raise RewardlabError("validation must be (r_chosen, r_rejected) or (r_chosen, r_rejected, labels)")
         v_rc = _arr(validation[0], "validation r_chosen")
         v_rr = _arr(validation[1], "validation r_rejected", v_rc.size)
         v_y = _labels(validation[2] if len(validation) == 3 else None, v_rc.size)
@@ -195,7 +196,7 @@ def pairwise_metrics(
 
     len_c = len_r = None
     if (len_chosen is None) != (len_rejected is None):
-        raise ValueError("give both len_chosen and len_rejected, or neither")
+        raise RewardlabError("give both len_chosen and len_rejected, or neither")
     if len_chosen is not None:
         len_c = _arr(len_chosen, "len_chosen", n)
         len_r = _arr(len_rejected, "len_rejected", n)
@@ -264,7 +265,7 @@ def pairwise_metrics(
     if categories is not None:
         cats = np.asarray(categories, dtype=object).reshape(-1)
         if cats.size != n:
-            raise ValueError("categories must have one entry per pair")
+            raise RewardlabError("categories must have one entry per pair")
         per_cat: dict[str, Any] = {}
         for cat in sorted(set(cats.tolist()), key=str):
             m = cats == cat
@@ -303,7 +304,7 @@ def pairwise_metrics(
             out["section_mean"] = float(np.mean(est)) if est else None
             out["unmapped_categories"] = sorted({str(c) for c in cats[sec_of == None].tolist()})  # noqa: E711
     elif sections is not None:
-        raise ValueError("sections needs categories")
+        raise RewardlabError("sections needs categories")
 
     return jsonable(out)
 
@@ -331,7 +332,7 @@ def compare_models(
     ca = pairwise_accuracy_items(rc_a, rr_a, labels)
     cb = pairwise_accuracy_items(rc_b, rr_b, labels)
     if ca.size != cb.size:
-        raise ValueError("both models must be scored on the same pairs")
+        raise RewardlabError("both models must be scored on the same pairs")
     res = paired_bootstrap(
         ca,
         cb,
@@ -372,7 +373,7 @@ def best_of_4_accuracy(
     """
     ch = _arr(chosen_scores, "chosen_scores")
     if len(rejected_scores) != ch.size:
-        raise ValueError("one row of rejected scores per chosen score")
+        raise RewardlabError("one row of rejected scores per chosen score")
     credit = np.array([best_of_4_credit(c, r) for c, r in zip(ch, rejected_scores, strict=True)])
     n_tied = int(np.count_nonzero((credit > 0) & (credit < 1)))
     return jsonable(
@@ -425,7 +426,7 @@ def graded_metrics(
     if groups is not None:
         g = np.asarray(groups, dtype=object).reshape(-1)
         if g.size != p.size:
-            raise ValueError("groups must have one entry per item")
+            raise RewardlabError("groups must have one entry per item")
         keys = sorted(set(g.tolist()), key=str)
         out["n_groups"] = len(keys)
         for kind in ("spearman", "kendall"):

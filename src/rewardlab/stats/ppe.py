@@ -49,6 +49,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import expit, gammaln
 
+from rewardlab.errors import RewardlabError
 from rewardlab.stats.bootstrap import bootstrap_ci, bootstrap_mean_ci, percentile_interval
 from rewardlab.stats.util import ci_dict, jsonable
 
@@ -84,11 +85,11 @@ def normalize_winner(winner: Sequence[Any] | np.ndarray) -> np.ndarray:
             elif s.startswith("tie"):
                 out[k] = 0.5
             else:
-                raise ValueError(f"unknown winner {w!r}")
+                raise RewardlabError(f"unknown winner {w!r}")
         else:
             v = float(w)
             if not 0.0 <= v <= 1.0:
-                raise ValueError(f"numeric winner must be in [0, 1], got {w!r}")
+                raise RewardlabError(f"numeric winner must be in [0, 1], got {w!r}")
             out[k] = v
     return out
 
@@ -102,16 +103,16 @@ def _encode(model_a: Sequence[Any], model_b: Sequence[Any], models: Sequence[Any
     a = np.asarray(model_a, dtype=object).reshape(-1)
     b = np.asarray(model_b, dtype=object).reshape(-1)
     if a.size != b.size:
-        raise ValueError("model_a and model_b must have the same length")
+        raise RewardlabError("model_a and model_b must have the same length")
     names = list(models) if models is not None else sorted(set(a.tolist()) | set(b.tolist()), key=str)
     index = {m: i for i, m in enumerate(names)}
     try:
         ia = np.array([index[m] for m in a.tolist()], dtype=int)
         ib = np.array([index[m] for m in b.tolist()], dtype=int)
     except KeyError as e:
-        raise ValueError(f"model {e.args[0]!r} not in models") from None
+        raise RewardlabError(f"model {e.args[0]!r} not in models") from None
     if np.any(ia == ib):
-        raise ValueError("a battle has the same model on both sides")
+        raise RewardlabError("a battle has the same model on both sides")
     return names, ia, ib
 
 
@@ -175,7 +176,7 @@ def fit_bradley_terry(
     names, ia, ib = _encode(model_a, model_b, models)
     y = normalize_winner(winner)
     if y.size != ia.size:
-        raise ValueError("winner must have one entry per battle")
+        raise RewardlabError("winner must have one entry per battle")
     w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
     beta = _bt_newton(ia, ib, y, w, len(names), l2)
     return jsonable(
@@ -258,9 +259,9 @@ def ppe_preference_metrics(
     sb = np.asarray(rm_score_b, dtype=float).reshape(-1)
     n = ia.size
     if not (yh.size == sa.size == sb.size == n):
-        raise ValueError("winner, rm_score_a and rm_score_b need one entry per battle")
+        raise RewardlabError("winner, rm_score_a and rm_score_b need one entry per battle")
     if n == 0:
-        raise ValueError("no battles")
+        raise RewardlabError("no battles")
     yr = np.where(sa > sb, 1.0, np.where(sa < sb, 0.0, 0.5))
 
     ones = np.ones(n)
@@ -374,11 +375,11 @@ def _check_sc(scores: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores, dtype=float).reshape(-1)
     c = np.asarray(correct, dtype=float).reshape(-1)
     if s.size != c.size or s.size == 0:
-        raise ValueError("scores and correct must be non-empty and of equal length")
+        raise RewardlabError("scores and correct must be non-empty and of equal length")
     if not np.all((c == 0) | (c == 1)):
-        raise ValueError("correct must be 0/1")
+        raise RewardlabError("correct must be 0/1")
     if not np.all(np.isfinite(s)):
-        raise ValueError("scores must be finite")
+        raise RewardlabError("scores must be finite")
     return s, c
 
 
@@ -427,7 +428,7 @@ def ppe_correctness_metrics(
     (lists for K = 1..max n), ``n_prompts_per_k``, ``tie_rule``.
     """
     if len(scores) != len(correct) or len(scores) == 0:
-        raise ValueError("need the same, non-zero number of prompts in scores and correct")
+        raise RewardlabError("need the same, non-zero number of prompts in scores and correct")
     pairs = [_check_sc(s, c) for s, c in zip(scores, correct, strict=True)]
     n_p = len(pairs)
     n_max = max(s.size for s, _ in pairs)

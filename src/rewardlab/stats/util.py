@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.errors import RewardlabError
+
 
 def jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays to Python types and non-finite floats to None, recursively."""
@@ -36,7 +38,7 @@ def as_1d(x: Any, name: str, dtype: Any = float) -> np.ndarray:
     """Validate and return a 1-D numpy array."""
     a = np.asarray(x, dtype=dtype)
     if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+        raise RewardlabError(f"{name} must be 1-D, got shape {a.shape}")
     return a
 
 
@@ -44,5 +46,5 @@ def same_length(**arrays: Sequence[Any] | np.ndarray | None) -> int:
     """Check that all given (non-None) arrays have the same length and return it."""
     lengths = {k: len(v) for k, v in arrays.items() if v is not None}
     if len(set(lengths.values())) > 1:
-        raise ValueError(f"length mismatch: {lengths}")
+        raise RewardlabError(f"length mismatch: {lengths}")
     return next(iter(lengths.values())) if lengths else 0
