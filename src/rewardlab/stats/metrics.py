@@ -138,6 +138,172 @@ def length_baselines(
     )
 
 
+def _pair_arrays(
+    r_chosen: ArrayLike, r_rejected: ArrayLike, labels: ArrayLike | None, cluster: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """The checked labels y and the reward differences Delta = r_chosen - r_rejected of a non-empty pair set."""
+    rc = _arr(r_chosen, "r_chosen")
+    n = rc.size
+    if n == 0:
+        raise RewardlabError("no pairs")
+    rr = _arr(r_rejected, "r_rejected", n)
+    y = _labels(labels, n)
+    if cluster is not None and len(cluster) != n:
+        raise RewardlabError("cluster must have one id per pair")
+    return y, rc - rr
+
+
+def _temperature(
+    delta: np.ndarray, y: np.ndarray, temperature: float | None, validation: tuple[Any, ...] | None
+) -> dict[str, Any]:
+    """The calibration temperature {value, source, note}: given, else fitted on the validation split, else
+    fitted in-sample."""
+    if temperature is not None:
+        return {"value": float(temperature), "source": "given", "note": "temperature supplied by the caller"}
+    if validation is not None:
+        if len(validation) not in (2, 3):
+            raise RewardlabError("validation must be (r_chosen, r_rejected) or (r_chosen, r_rejected, labels)")
+        v_rc = _arr(validation[0], "validation r_chosen")
+        v_rr = _arr(validation[1], "validation r_rejected", v_rc.size)
+        v_y = _labels(validation[2] if len(validation) == 3 else None, v_rc.size)
+        return {"value": fit_temperature(v_rc - v_rr, v_y), "source": "validation",
+                "note": f"fitted by NLL minimisation on a validation split of {v_rc.size} pairs"}
+    return {"value": fit_temperature(delta, y), "source": "in_sample",
+            "note": "fitted in-sample on the evaluated pairs (no validation split given): calibrated metrics are "
+                    "optimistic"}
+
+
+def _lengths(
+    len_chosen: ArrayLike | None, len_rejected: ArrayLike | None, n: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The checked (len_chosen, len_rejected) arrays of n pairs, or None when neither is given."""
+    if (len_chosen is None) != (len_rejected is None):
+        raise RewardlabError("give both len_chosen and len_rejected, or neither")
+    if len_chosen is None:
+        return None
+    return _arr(len_chosen, "len_chosen", n), _arr(len_rejected, "len_rejected", n)
+
+
+def _item_columns(
+    delta: np.ndarray, y: np.ndarray, t_value: float, lengths: tuple[np.ndarray, np.ndarray] | None
+) -> dict[str, np.ndarray]:
+    """The per-pair columns whose means are the overall metrics: accuracy, reward gap, raw and calibrated NLL and
+    Brier, and with lengths the longer / shorter baselines' correctness."""
+    cols: dict[str, np.ndarray] = {
+        "accuracy": pairwise_correct(delta, y),
+        "reward_gap": (2.0 * y - 1.0) * delta,
+        "nll": preference_nll_items(delta, y, 1.0),
+        "brier": brier_items(delta, y, 1.0),
+        "nll_calibrated": preference_nll_items(delta, y, t_value),
+        "brier_calibrated": brier_items(delta, y, t_value),
+    }
+    if lengths is not None:
+        len_c, len_r = lengths
+        cols["longer"] = pairwise_correct(len_c - len_r, y)
+        cols["shorter"] = pairwise_correct(len_r - len_c, y)
+    return cols
+
+
+def _overall_cis(
+    cols: dict[str, np.ndarray],
+    delta: np.ndarray,
+    y: np.ndarray,
+    t_value: float,
+    n_bins: int,
+    n_resamples: int,
+    seed: int,
+    cluster: Any,
+    confidence: float,
+) -> dict[str, dict[str, Any]]:
+    """Every overall metric with its CI, from one bootstrap pass: the column means of `cols`, and the raw and
+    calibrated ECE (sum_b |sum_{i in b} (correct_i - conf_i)| / n, from per-bin term columns)."""
+    n = delta.size
+    n_mean = len(cols)
+    blocks = [np.column_stack(list(cols.values()))]
+    for t in (1.0, t_value):
+        bins, terms = ece_terms(delta, y, t, n_bins)
+        onehot = np.zeros((n, n_bins))
+        onehot[np.arange(n), bins] = terms
+        blocks.append(onehot)
+    matrix = np.hstack(blocks)
+    full = matrix.sum(axis=0)
+    sums, sizes = bootstrap_sums(matrix, n_resamples, seed, cluster)
+
+    def finish(estimate: float, reps: np.ndarray) -> dict[str, Any]:
+        return ci_dict(estimate, *percentile_interval(reps, confidence), confidence)
+
+    res = {k: finish(full[j] / n, sums[:, j] / sizes) for j, k in enumerate(cols)}
+    for name, start in (("ece", n_mean), ("ece_calibrated", n_mean + n_bins)):
+        sl = slice(start, start + n_bins)
+        res[name] = finish(np.abs(full[sl]).sum() / n, np.abs(sums[:, sl]).sum(axis=1) / sizes)
+    return res
+
+
+def _length_entry(longer: Any, shorter: Any, lengths: tuple[np.ndarray, np.ndarray], mask: Any) -> dict[str, Any]:
+    """The `length_baselines` entry of a set of pairs (all, or one category's: `mask`)."""
+    len_c, len_r = lengths
+    return {"longer": longer, "shorter": shorter, "n": int(len_c[mask].size),
+            "n_length_ties": int(np.count_nonzero(len_c[mask] == len_r[mask]))}
+
+
+def _per_category(
+    cats: np.ndarray,
+    cols: dict[str, np.ndarray],
+    delta: np.ndarray,
+    lengths: tuple[np.ndarray, np.ndarray] | None,
+    n_resamples: int,
+    seed: int,
+    cluster: Any,
+    confidence: float,
+) -> dict[str, Any]:
+    """{category: {n, n_model_ties, accuracy, length_baselines?}}, each CI resampling within the category."""
+    per_cat: dict[str, Any] = {}
+    for cat in sorted(set(cats.tolist()), key=str):
+        m = cats == cat
+        sub = {"accuracy": cols["accuracy"][m]}
+        if lengths is not None:
+            sub["longer"], sub["shorter"] = cols["longer"][m], cols["shorter"][m]
+        cis = _cis(sub, n_resamples, confidence, seed, _sub(cluster, m))
+        entry: dict[str, Any] = {
+            "n": int(m.sum()),
+            "n_model_ties": int(np.count_nonzero(delta[m] == 0)),
+            "accuracy": cis["accuracy"],
+        }
+        if lengths is not None:
+            entry["length_baselines"] = _length_entry(cis["longer"], cis["shorter"], lengths, m)
+        per_cat[str(cat)] = entry
+    return per_cat
+
+
+def _sections(
+    cats: np.ndarray,
+    sections: Mapping[Any, str],
+    correct: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    cluster: Any,
+    confidence: float,
+) -> dict[str, Any]:
+    """RewardBench-v1 sections: {sections: {section: {n, categories, accuracy}}, section_mean (unweighted mean of
+    the section accuracies), unmapped_categories}."""
+    sec_of = np.array([sections.get(c) for c in cats.tolist()], dtype=object)
+    sec_out: dict[str, Any] = {}
+    for sec in sorted({s for s in sec_of.tolist() if s is not None}, key=str):
+        m = sec_of == sec
+        sec_out[str(sec)] = {
+            "n": int(m.sum()),
+            "categories": sorted({str(c) for c in cats[m].tolist()}),
+            # prompt-count weighted: sum_c n_c acc_c / sum_c n_c == mean over the section's items
+            "accuracy": _ci(correct[m], n_resamples, confidence, seed, _sub(cluster, m)),
+        }
+    est = [v["accuracy"]["estimate"] for v in sec_out.values()]
+    return {
+        "sections": sec_out,
+        "section_mean": float(np.mean(est)) if est else None,
+        "unmapped_categories": sorted({str(c) for c in cats[sec_of == None].tolist()}),  # noqa: E711
+    }
+
+
 def pairwise_metrics(
     r_chosen: ArrayLike,
     r_rejected: ArrayLike,
@@ -165,87 +331,26 @@ def pairwise_metrics(
     (category -> section, RewardBench v1) ``sections`` ({section: {n, categories, accuracy}}) and
     ``section_mean`` (unweighted mean of section scores) and ``unmapped_categories``.
     Each metric value is {estimate, lo, hi, confidence}.
+
+    Steps: check the pairs (:func:`_pair_arrays`), the temperature (:func:`_temperature`) and the lengths, one
+    bootstrap pass over every overall metric (:func:`_overall_cis`), then per category and per section.
     """
-    rc = _arr(r_chosen, "r_chosen")
-    n = rc.size
-    if n == 0:
-        raise RewardlabError("no pairs")
-    rr = _arr(r_rejected, "r_rejected", n)
-    y = _labels(labels, n)
-    delta = rc - rr
-    if cluster is not None and len(cluster) != n:
-        raise RewardlabError("cluster must have one id per pair")
-
-    correct = pairwise_correct(delta, y)
+    y, delta = _pair_arrays(r_chosen, r_rejected, labels, cluster)
+    n = delta.size
     n_ties = int(np.count_nonzero(delta == 0))
-
-    if temperature is not None:
-        t_value, t_source = float(temperature), "given"
-        note = "temperature supplied by the caller"
-    elif validation is not None:
-        if len(validation) not in (2, 3):
-            raise RewardlabError("validation must be (r_chosen, r_rejected) or (r_chosen, r_rejected, labels)")
-        v_rc = _arr(validation[0], "validation r_chosen")
-        v_rr = _arr(validation[1], "validation r_rejected", v_rc.size)
-        v_y = _labels(validation[2] if len(validation) == 3 else None, v_rc.size)
-        t_value, t_source = fit_temperature(v_rc - v_rr, v_y), "validation"
-        note = f"fitted by NLL minimisation on a validation split of {v_rc.size} pairs"
-    else:
-        t_value, t_source = fit_temperature(delta, y), "in_sample"
-        note = "fitted in-sample on the evaluated pairs (no validation split given): calibrated metrics are optimistic"
-
-    len_c = len_r = None
-    if (len_chosen is None) != (len_rejected is None):
-        raise RewardlabError("give both len_chosen and len_rejected, or neither")
-    if len_chosen is not None:
-        len_c = _arr(len_chosen, "len_chosen", n)
-        len_r = _arr(len_rejected, "len_rejected", n)
-
-    # one bootstrap pass for every overall metric: all are functions of resampled column sums
-    cols: dict[str, np.ndarray] = {
-        "accuracy": correct,
-        "reward_gap": (2.0 * y - 1.0) * delta,
-        "nll": preference_nll_items(delta, y, 1.0),
-        "brier": brier_items(delta, y, 1.0),
-        "nll_calibrated": preference_nll_items(delta, y, t_value),
-        "brier_calibrated": brier_items(delta, y, t_value),
-    }
-    if len_c is not None and len_r is not None:
-        cols["longer"] = pairwise_correct(len_c - len_r, y)
-        cols["shorter"] = pairwise_correct(len_r - len_c, y)
-    n_mean = len(cols)
-    blocks = [np.column_stack(list(cols.values()))]
-    for t in (1.0, t_value):  # ECE = sum_b |sum_{i in b} (correct_i - conf_i)| / n: per-bin term columns
-        bins, terms = ece_terms(delta, y, t, n_bins)
-        onehot = np.zeros((n, n_bins))
-        onehot[np.arange(n), bins] = terms
-        blocks.append(onehot)
-    matrix = np.hstack(blocks)
-    full = matrix.sum(axis=0)
-    sums, sizes = bootstrap_sums(matrix, n_resamples, seed, cluster)
-
-    def finish(estimate: float, reps: np.ndarray) -> dict[str, Any]:
-        return ci_dict(estimate, *percentile_interval(reps, confidence), confidence)
-
-    res = {k: finish(full[j] / n, sums[:, j] / sizes) for j, k in enumerate(cols)}
-    for name, start in (("ece", n_mean), ("ece_calibrated", n_mean + n_bins)):
-        sl = slice(start, start + n_bins)
-        res[name] = finish(np.abs(full[sl]).sum() / n, np.abs(sums[:, sl]).sum(axis=1) / sizes)
-
+    temp = _temperature(delta, y, temperature, validation)
+    t_value = temp["value"]
+    lengths = _lengths(len_chosen, len_rejected, n)
+    cols = _item_columns(delta, y, t_value, lengths)
+    res = _overall_cis(cols, delta, y, t_value, n_bins, n_resamples, seed, cluster, confidence)
     out: dict[str, Any] = {
         "n": n,
         "n_model_ties": n_ties,
         "model_tie_rate": n_ties / n,
         "label_kind": _label_kind(labels, y),
-        "accuracy": res["accuracy"],
-        "reward_gap": res["reward_gap"],
-        "nll": res["nll"],
-        "brier": res["brier"],
-        "ece": res["ece"],
-        "temperature": {"value": t_value, "source": t_source, "note": note},
-        "nll_calibrated": res["nll_calibrated"],
-        "brier_calibrated": res["brier_calibrated"],
-        "ece_calibrated": res["ece_calibrated"],
+        **{k: res[k] for k in ("accuracy", "reward_gap", "nll", "brier", "ece")},
+        "temperature": temp,
+        **{k: res[k] for k in ("nll_calibrated", "brier_calibrated", "ece_calibrated")},
         "reliability": {
             "raw": reliability_diagram(delta, y, 1.0, n_bins),
             "calibrated": reliability_diagram(delta, y, t_value, n_bins),
@@ -254,58 +359,17 @@ def pairwise_metrics(
         "confidence": confidence,
         "clustered": cluster is not None,
     }
-    if len_c is not None and len_r is not None:
-        out["length_baselines"] = {
-            "longer": res["longer"],
-            "shorter": res["shorter"],
-            "n": n,
-            "n_length_ties": int(np.count_nonzero(len_c == len_r)),
-        }
-
+    if lengths is not None:
+        out["length_baselines"] = _length_entry(res["longer"], res["shorter"], lengths, slice(None))
     if categories is not None:
         cats = np.asarray(categories, dtype=object).reshape(-1)
         if cats.size != n:
             raise RewardlabError("categories must have one entry per pair")
-        per_cat: dict[str, Any] = {}
-        for cat in sorted(set(cats.tolist()), key=str):
-            m = cats == cat
-            sub = {"accuracy": correct[m]}
-            if len_c is not None and len_r is not None:
-                sub["longer"], sub["shorter"] = cols["longer"][m], cols["shorter"][m]
-            cis = _cis(sub, n_resamples, confidence, seed, _sub(cluster, m))
-            entry: dict[str, Any] = {
-                "n": int(m.sum()),
-                "n_model_ties": int(np.count_nonzero(delta[m] == 0)),
-                "accuracy": cis["accuracy"],
-            }
-            if len_c is not None and len_r is not None:
-                entry["length_baselines"] = {
-                    "longer": cis["longer"],
-                    "shorter": cis["shorter"],
-                    "n": int(m.sum()),
-                    "n_length_ties": int(np.count_nonzero(len_c[m] == len_r[m])),
-                }
-            per_cat[str(cat)] = entry
-        out["per_category"] = per_cat
-
+        out["per_category"] = _per_category(cats, cols, delta, lengths, n_resamples, seed, cluster, confidence)
         if sections is not None:
-            sec_of = np.array([sections.get(c) for c in cats.tolist()], dtype=object)
-            sec_out: dict[str, Any] = {}
-            for sec in sorted({s for s in sec_of.tolist() if s is not None}, key=str):
-                m = sec_of == sec
-                sec_out[str(sec)] = {
-                    "n": int(m.sum()),
-                    "categories": sorted({str(c) for c in cats[m].tolist()}),
-                    # prompt-count weighted: sum_c n_c acc_c / sum_c n_c == mean over the section's items
-                    "accuracy": _ci(correct[m], n_resamples, confidence, seed, _sub(cluster, m)),
-                }
-            out["sections"] = sec_out
-            est = [v["accuracy"]["estimate"] for v in sec_out.values()]
-            out["section_mean"] = float(np.mean(est)) if est else None
-            out["unmapped_categories"] = sorted({str(c) for c in cats[sec_of == None].tolist()})  # noqa: E711
+            out.update(_sections(cats, sections, cols["accuracy"], n_resamples, seed, cluster, confidence))
     elif sections is not None:
         raise RewardlabError("sections needs categories")
-
     return jsonable(out)
 
 
