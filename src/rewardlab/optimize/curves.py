@@ -500,6 +500,167 @@ def _fit_cis(d: np.ndarray, y_reps: np.ndarray, form: str, confidence: float) ->
 # ------------------------------------------------------------------------------------------ Goodhart curves
 
 
+def _goodhart_pools(proxy: Any, gold: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The checked [P, m] proxy and gold pools: the same shape and every value finite (the first bad one named)."""
+    p = _pool("proxy", proxy)
+    g = _pool("gold", gold)
+    if g.shape != p.shape:
+        raise RewardlabError(f"gold has shape {g.shape}, proxy has shape {p.shape}: they must match")
+    for what, a in (("proxy", p), ("gold", g)):
+        bad = np.argwhere(~np.isfinite(a))
+        if len(bad):
+            i, j = bad[0]
+            raise RewardlabError(f"{what} must be finite: {len(bad)} non-finite value(s), the first {a[i, j]} at "
+                             f"prompt {i}, candidate {j}")
+    return p, g
+
+
+def _goodhart_rules(rules: Sequence[str | Rule]) -> dict[str, Rule]:
+    """The parsed selection rules by name, in order, each name once (its first spelling kept); at least one."""
+    parsed: dict[str, Rule] = {}
+    for r in rules:
+        rule = parse_rule(r)
+        parsed.setdefault(rule.name, rule)
+    if not parsed:
+        raise RewardlabError("at least one rule is required")
+    return parsed
+
+
+def _goodhart_ns(ns: Any, m: int) -> np.ndarray:
+    """The best-of-n sample sizes: :func:`log2_n_grid` (m) by default, else ``ns`` checked (in 1..m, strictly
+    increasing)."""
+    n_grid = log2_n_grid(m) if ns is None else _as_ns(ns, m)
+    if np.any(np.diff(n_grid) <= 0):
+        raise RewardlabError(f"ns must be strictly increasing (sorted, no repeats), got {n_grid.tolist()}")
+    return n_grid
+
+
+def _rule_betas(scores: np.ndarray, betas: Any) -> tuple[float | None, np.ndarray]:
+    """(beta_scale, betas) of one rule: the given betas (scale None), else ``scale * geomspace(0.01, 100, 20)``
+    with scale the root mean within-prompt variance of the rule's scores (1 when that is 0 or not finite)."""
+    if betas is not None:
+        return None, _as_betas(betas)
+    scale = float(np.sqrt(scores.var(axis=1).mean()))
+    scale = scale if np.isfinite(scale) and scale > 0 else 1.0
+    return scale, scale * np.geomspace(0.01, 100.0, 20)
+
+
+_CURVE_KEYS = ("kl", "gold", "proxy", "proxy_mean")  # the per-prompt blocks of each curve, in table order
+
+
+class _CurveTable:
+    """Every per-prompt number the curves average, as the columns of one [P, K] table: the curves are its column
+    means, and one bootstrap over prompts (its rows) gives every CI from the same, paired resamples.
+
+    Columns 0 and 1 are the uniform-pool and the pi_0 mean gold of each prompt (the fits' baselines); `add` appends
+    a block of columns, `resample` fixes the estimates and replicates, then `curve` and `fit` read them.
+    """
+
+    def __init__(self, baselines: list[np.ndarray]) -> None:
+        self.columns = list(baselines)
+        self.est = np.empty(0)
+        self.reps = np.empty((0, 0))
+        self.confidence = 0.95
+
+    def add(self, block: np.ndarray) -> slice:
+        """Append a [P, J] block of columns; returns where it sits in the table."""
+        start = sum(c.shape[1] for c in self.columns)
+        self.columns.append(block)
+        return slice(start, start + block.shape[1])
+
+    def resample(self, n_resamples: int, seed: int, confidence: float) -> None:
+        """The column means (`est`) and, with ``n_resamples`` > 0, their bootstrap replicates over prompts
+        (`reps`, [n_resamples, K]; else no rows)."""
+        table = np.concatenate(self.columns, axis=1)  # [P, K]
+        self.est = table.mean(axis=0)
+        self.confidence = confidence
+        if n_resamples > 0:
+            sums, sizes = bootstrap_sums(table, n_resamples, seed)
+            self.reps = sums / sizes[:, None]
+        else:
+            self.reps = np.empty((0, table.shape[1]))
+
+    def curve(self, sl: slice | int) -> dict[str, Any]:
+        """{estimate, lo, hi} of one column (an int) or lists of them for a block (a slice); lo/hi None without
+        resamples."""
+        idx = range(sl.start, sl.stop) if isinstance(sl, slice) else [sl]
+        lo_hi = [percentile_interval(self.reps[:, k], self.confidence) for k in idx]
+        e = [float(self.est[k]) for k in idx]
+        if isinstance(sl, int):
+            return {"estimate": e[0], "lo": lo_hi[0][0], "hi": lo_hi[0][1]}
+        return {"estimate": e, "lo": [x[0] for x in lo_hi], "hi": [x[1] for x in lo_hi]}
+
+    def fit(self, d_est: np.ndarray, d_reps: np.ndarray, gold_sl: slice, base: int, form: str) -> dict[str, Any]:
+        """The Gao fit (``form``) of the gold gain over the baseline column ``base`` against d = sqrt(KL), with
+        ``baseline_gold``, ``gold_at_peak_absolute`` and, with resamples, CIs refitted on every replicate curve."""
+        est, reps = self.est, self.reps
+        if np.unique(d_est[d_est > 0]).size < 2:
+            return {"form": form, "error": "fewer than two distinct positive sqrt(KL) values: no fit"}
+        out = _fit_result(d_est, est[gold_sl] - est[base], form)
+        out["baseline_gold"] = float(est[base])
+        out["gold_at_peak_absolute"] = out["gold_at_peak"] + float(est[base])
+        if reps.shape[0]:
+            out.update(_fit_cis(d_reps, reps[:, gold_sl] - reps[:, [base]], form, self.confidence))
+        return out
+
+
+def _add_rule(
+    table: _CurveTable,
+    name: str,
+    rule: Rule,
+    pools: tuple[np.ndarray, np.ndarray, np.ndarray],
+    std: Any,
+    members: Any,
+    n_grid: np.ndarray,
+    betas: Any,
+) -> dict[str, Any]:
+    """Score the candidates by one rule and add its per-prompt best-of-n and tilted-policy curves (KL, gold, the
+    rule's score, the mean proxy) to the table; returns the rule's betas, beta scale and column slices.
+
+    ``pools`` is (proxy, gold, normalised log pi_0), each [P, m]."""
+    p, g, lp0 = pools
+    scores = pessimistic_scores(rule, p, std, members)
+    if not np.all(np.isfinite(scores)):
+        raise RewardlabError(f"rule '{name}' gives non-finite scores (check the std / members inputs)")
+    scale, b = _rule_betas(scores, betas)
+    (bon_g, bon_p, bon_pm), kl_b = _bon_many(scores, [g, scores, p], n_grid, with_kl=True)
+    kl_t, (t_g, t_p, t_pm) = _tilted_many(scores, [g, scores, p], b, lp0)
+    return {
+        "betas": b,
+        "beta_scale": scale,
+        "bon": {k: table.add(v) for k, v in zip(_CURVE_KEYS, (kl_b, bon_g, bon_p, bon_pm), strict=True)},
+        "tilted": {k: table.add(v) for k, v in zip(_CURVE_KEYS, (kl_t, t_g, t_p, t_pm), strict=True)},
+    }
+
+
+def _rule_curves(
+    table: _CurveTable, lay: dict[str, Any], n_grid: np.ndarray, kl_analytic: np.ndarray
+) -> dict[str, Any]:
+    """One rule's {"bon": ..., "tilted": ...} curves (estimates with CIs) and their Gao fits, from the table."""
+    bl, tl = lay["bon"], lay["tilted"]
+    kl_t_est = table.est[tl["kl"]]
+    kl_b_est = table.est[bl["kl"]]
+    return {
+        "bon": {
+            "n": n_grid,
+            "kl": kl_b_est,
+            "kl_ci": table.curve(bl["kl"]),
+            "kl_analytic": kl_analytic,
+            "sqrt_kl": np.sqrt(kl_b_est),
+            **{k: table.curve(bl[k]) for k in ("gold", "proxy", "proxy_mean")},
+            "fit": table.fit(np.sqrt(kl_b_est), np.sqrt(table.reps[:, bl["kl"]]), bl["gold"], 0, "bon"),
+        },
+        "tilted": {
+            "beta": lay["betas"],
+            "beta_scale": lay["beta_scale"],
+            "kl": table.curve(tl["kl"]),
+            "sqrt_kl": np.sqrt(kl_t_est),
+            **{k: table.curve(tl[k]) for k in ("gold", "proxy", "proxy_mean")},
+            "fit": table.fit(np.sqrt(kl_t_est), np.sqrt(table.reps[:, tl["kl"]]), tl["gold"], 1, "rl"),
+        },
+    }
+
+
 def goodhart_curves(
     proxy: Any,
     gold: Any,
@@ -577,110 +738,19 @@ def goodhart_curves(
         >>> g["estimate"][-1] > g["estimate"][0], g["lo"][-1] <= g["estimate"][-1] <= g["hi"][-1]
         (True, True)
     """
-    p = _pool("proxy", proxy)
-    g = _pool("gold", gold)
-    if g.shape != p.shape:
-        raise RewardlabError(f"gold has shape {g.shape}, proxy has shape {p.shape}: they must match")
-    for what, a in (("proxy", p), ("gold", g)):
-        bad = np.argwhere(~np.isfinite(a))
-        if len(bad):
-            i, j = bad[0]
-            raise RewardlabError(f"{what} must be finite: {len(bad)} non-finite value(s), the first {a[i, j]} at "
-                             f"prompt {i}, candidate {j}")
+    p, g = _goodhart_pools(proxy, gold)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer) or n_resamples < 0:
         raise RewardlabError(f"n_resamples must be an integer >= 0 (0: no CIs), got {n_resamples!r}")
     n_prompts, m = p.shape
-    parsed: dict[str, Rule] = {}
-    for r in rules:
-        rule = parse_rule(r)
-        parsed.setdefault(rule.name, rule)
-    if not parsed:
-        raise RewardlabError("at least one rule is required")
-    n_grid = log2_n_grid(m) if ns is None else _as_ns(ns, m)
-    if np.any(np.diff(n_grid) <= 0):
-        raise RewardlabError(f"ns must be strictly increasing (sorted, no repeats), got {n_grid.tolist()}")
-    kl_analytic = bon_kl(n_grid.astype(float))
+    parsed = _goodhart_rules(rules)
+    n_grid = _goodhart_ns(ns, m)
     lp0 = _log_pi0(log_pi0, p.shape)
-    pi0 = np.exp(lp0)
-
     # the table of per-prompt numbers: column 0 = uniform-pool mean gold, 1 = pi_0 mean gold, then curve blocks
-    columns: list[np.ndarray] = [g.mean(axis=1)[:, None], np.einsum("pm,pm->p", pi0, g)[:, None]]
-    layout: dict[str, dict[str, Any]] = {}
-
-    def add(block: np.ndarray) -> slice:
-        start = sum(c.shape[1] for c in columns)
-        columns.append(block)
-        return slice(start, start + block.shape[1])
-
-    for name, rule in parsed.items():
-        scores = pessimistic_scores(rule, p, std, members)
-        if not np.all(np.isfinite(scores)):
-            raise RewardlabError(f"rule '{name}' gives non-finite scores (check the std / members inputs)")
-        if betas is None:
-            scale = float(np.sqrt(scores.var(axis=1).mean()))
-            scale = scale if np.isfinite(scale) and scale > 0 else 1.0
-            b = scale * np.geomspace(0.01, 100.0, 20)
-        else:
-            scale, b = None, _as_betas(betas)
-        (bon_g, bon_p, bon_pm), kl_b = _bon_many(scores, [g, scores, p], n_grid, with_kl=True)
-        kl_t, (t_g, t_p, t_pm) = _tilted_many(scores, [g, scores, p], b, lp0)
-        layout[name] = {
-            "betas": b,
-            "beta_scale": scale,
-            "bon": {k: add(v) for k, v in (("kl", kl_b), ("gold", bon_g), ("proxy", bon_p), ("proxy_mean", bon_pm))},
-            "tilted": {k: add(v) for k, v in (("kl", kl_t), ("gold", t_g), ("proxy", t_p), ("proxy_mean", t_pm))},
-        }
-
-    table = np.concatenate(columns, axis=1)  # [P, K]: every per-prompt number the curves average
-    est = table.mean(axis=0)
-    if n_resamples > 0:
-        sums, sizes = bootstrap_sums(table, n_resamples, seed)
-        reps = sums / sizes[:, None]
-    else:
-        reps = np.empty((0, table.shape[1]))
-
-    def curve(sl: slice | int) -> dict[str, Any]:
-        idx = range(sl.start, sl.stop) if isinstance(sl, slice) else [sl]
-        lo_hi = [percentile_interval(reps[:, k], confidence) for k in idx]
-        e = [float(est[k]) for k in idx]
-        if isinstance(sl, int):
-            return {"estimate": e[0], "lo": lo_hi[0][0], "hi": lo_hi[0][1]}
-        return {"estimate": e, "lo": [x[0] for x in lo_hi], "hi": [x[1] for x in lo_hi]}
-
-    def fit(d_est: np.ndarray, d_reps: np.ndarray, gold_sl: slice, base: int, form: str) -> dict[str, Any]:
-        if np.unique(d_est[d_est > 0]).size < 2:
-            return {"form": form, "error": "fewer than two distinct positive sqrt(KL) values: no fit"}
-        out = _fit_result(d_est, est[gold_sl] - est[base], form)
-        out["baseline_gold"] = float(est[base])
-        out["gold_at_peak_absolute"] = out["gold_at_peak"] + float(est[base])
-        if reps.shape[0]:
-            out.update(_fit_cis(d_reps, reps[:, gold_sl] - reps[:, [base]], form, confidence))
-        return out
-
-    curves: dict[str, Any] = {}
-    for name, lay in layout.items():
-        bl, tl = lay["bon"], lay["tilted"]
-        kl_t_est = est[tl["kl"]]
-        kl_b_est = est[bl["kl"]]
-        curves[name] = {
-            "bon": {
-                "n": n_grid,
-                "kl": kl_b_est,
-                "kl_ci": curve(bl["kl"]),
-                "kl_analytic": kl_analytic,
-                "sqrt_kl": np.sqrt(kl_b_est),
-                **{k: curve(bl[k]) for k in ("gold", "proxy", "proxy_mean")},
-                "fit": fit(np.sqrt(kl_b_est), np.sqrt(reps[:, bl["kl"]]), bl["gold"], 0, "bon"),
-            },
-            "tilted": {
-                "beta": lay["betas"],
-                "beta_scale": lay["beta_scale"],
-                "kl": curve(tl["kl"]),
-                "sqrt_kl": np.sqrt(kl_t_est),
-                **{k: curve(tl[k]) for k in ("gold", "proxy", "proxy_mean")},
-                "fit": fit(np.sqrt(kl_t_est), np.sqrt(reps[:, tl["kl"]]), tl["gold"], 1, "rl"),
-            },
-        }
+    table = _CurveTable([g.mean(axis=1)[:, None], np.einsum("pm,pm->p", np.exp(lp0), g)[:, None]])
+    layout = {name: _add_rule(table, name, rule, (p, g, lp0), std, members, n_grid, betas)
+              for name, rule in parsed.items()}
+    table.resample(n_resamples, seed, confidence)
+    kl_analytic = bon_kl(n_grid.astype(float))
     return jsonable(
         {
             "n_prompts": n_prompts,
@@ -688,7 +758,7 @@ def goodhart_curves(
             "n_resamples": n_resamples,
             "confidence": confidence,
             "seed": seed,
-            "baseline_gold": {"uniform": curve(0), "pi0": curve(1)},
+            "baseline_gold": {"uniform": table.curve(0), "pi0": table.curve(1)},
             "kl_definitions": {
                 "bon": "exact KL on the pool of the best-of-n pick to one uniform draw from the pool",
                 "tilted": "exact KL on the pool of pi_beta to pi_0 ("
@@ -696,6 +766,6 @@ def goodhart_curves(
                 "kl_analytic": "log n - (n - 1) / n, the large-pool limit of best-of-n's KL",
             },
             "rules": list(parsed),
-            "curves": curves,
+            "curves": {name: _rule_curves(table, lay, n_grid, kl_analytic) for name, lay in layout.items()},
         }
     )
