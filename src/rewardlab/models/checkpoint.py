@@ -96,13 +96,39 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def _load_hf(path: str, n_outputs: int, dtype: torch.dtype | None = None) -> tuple[nn.Module, str | None]:
+def truncate_config(config: Any, num_layers: int, where: str = "the backbone") -> Any:
+    """Keep the first `num_layers` transformer layers in a model config (`num_hidden_layers`, and the per-layer
+    `layer_types` list when the architecture has one), so that `from_pretrained` builds and loads only those.
+
+    The saved model's config then says `num_hidden_layers = num_layers`, so plain HF loading rebuilds the same
+    truncated model.
+
+    Raises:
+        RewardlabError: the config has no `num_hidden_layers`, or fewer layers than asked for.
+    """
+    have = getattr(config, "num_hidden_layers", None)
+    if not isinstance(have, int):
+        raise RewardlabError(f"--num-layers: {where} has no num_hidden_layers in its config, so it cannot be "
+                             "truncated")
+    if num_layers > have:
+        raise RewardlabError(f"--num-layers {num_layers}: {where} has only {have} layers")
+    config.num_hidden_layers = num_layers
+    types = getattr(config, "layer_types", None)
+    if isinstance(types, list | tuple) and len(types) >= num_layers:
+        config.layer_types = list(types[:num_layers])
+    return config
+
+
+def _load_hf(path: str, n_outputs: int, dtype: torch.dtype | None = None,
+             num_layers: int | None = None) -> tuple[nn.Module, str | None]:
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     try:
         config = AutoConfig.from_pretrained(path)
     except Exception as e:
         raise RewardlabError(f"cannot load a model config from {path!r}: {e}") from None
+    if num_layers is not None:
+        truncate_config(config, num_layers, path)
     note = None
     old = getattr(config, "num_labels", None)
     mismatched = old is not None and old != n_outputs and config.architectures and any(
@@ -132,12 +158,38 @@ def build_reward_model(
     lora: dict[str, Any] | None = None,
     freeze_backbone: bool = False,
     disable_dropout: bool = True,
+    num_layers: int | None = None,
 ) -> LoadedModel:
-    """A fresh reward model on `backbone` (alias, folder or hub id) with a newly initialised head."""
+    """A fresh reward model on `backbone` (alias, folder or hub id) with a newly initialised head.
+
+    Args:
+        backbone: 'minilm' (default), 'smollm2', a folder or a hub id.
+        head: the head (default: scalar).
+        render: how text becomes ids (default: RenderSpec(); 'auto' mode picks the chat template when the
+            tokenizer has one).
+        seed: seed of the head's initialisation.
+        lora: LoRA settings ({'r', 'alpha', ...}) or None for full fine-tuning.
+        freeze_backbone: train the head only.
+        disable_dropout: set every dropout probability to 0 (pairwise losses compare two forward passes).
+        num_layers: keep only the backbone's first k transformer layers (None: all); the config says k, so the
+            saved model reloads (also with plain HF loading) as the same truncated model.
+
+    Returns:
+        LoadedModel: the model, its tokenizer, the renderer and the metadata saved with it.
+
+    Raises:
+        RewardlabError: the backbone cannot be loaded, or has fewer layers than `num_layers`.
+
+    Example:
+        >>> from rewardlab.models import build_reward_model
+        >>> lm = build_reward_model("minilm", num_layers=2)  # doctest: +SKIP
+        >>> lm.model.config.num_hidden_layers  # doctest: +SKIP
+        2
+    """
     head = head or HeadSpec()
     path = resolve_model_path(backbone)
     tokenizer = load_tokenizer(path)
-    hf, note = _load_hf(path, head.n_outputs)
+    hf, note = _load_hf(path, head.n_outputs, num_layers=num_layers)
     if note:
         logger.warning(note)
     render = copy.deepcopy(render or RenderSpec())
@@ -161,7 +213,7 @@ def build_reward_model(
         for p in rm.hf.base_model.parameters():
             p.requires_grad_(False)
     meta = {"base_model": backbone or "minilm", "base_model_path": path, "lora": None,
-            "freeze_backbone": freeze_backbone}
+            "freeze_backbone": freeze_backbone, "num_layers": num_layers}
     if lora:
         rm = apply_lora(rm, lora)
         meta["lora"] = lora

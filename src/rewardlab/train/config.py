@@ -1,6 +1,6 @@
 """TrainConfig: every setting of `rewardlab train`, as a tree of validated specs.
 
-    TrainConfig(model=ModelSpec(backbone, head=HeadConfig, lora=LoraSpec, freeze_backbone),
+    TrainConfig(model=ModelSpec(backbone, head=HeadConfig, lora=LoraSpec, freeze_backbone, num_layers),
                 render=RenderSpec, data=DataSpec, heldout=HeldoutSpec, balance=BalanceSpec, augment=AugmentSpec,
                 sim=SimSpec, loss=LossSpec, optim=OptimSpec, run=RunSpec)
 
@@ -102,10 +102,14 @@ class ModelSpec(Spec):
     section_title = "model"
 
     backbone: str = option("minilm", flag="--model", help=(
-        "Backbone: 'minilm' (offline default), 'smollm2', a folder or a hub id."))
+        "Backbone: 'minilm' (offline default), 'smollm2' (SmolLM2-135M-Instruct, offline after `make smollm`; chat "
+        "template, up to 8,192 positions), a folder or a hub id."))
     head: HeadConfig = field(default_factory=HeadConfig)
     lora: LoraSpec = field(default_factory=LoraSpec)
     freeze_backbone: bool = option(False, help="Train the head only (features cached once; see --cache-features).")
+    num_layers: int | None = option(None, min=1, flag="--num-layers", help=(
+        "Keep only the backbone's first N transformer layers (a smaller, faster model; the saved config says N, so "
+        "plain HF loading gives the same model). Default: all."))
 
     def check(self) -> None:
         if self.lora.enabled and self.freeze_backbone:

@@ -4,6 +4,7 @@ length-grouped batches, calibration metrics during evaluation, atomic checkpoint
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -389,6 +390,7 @@ class TrainResult:
     n_eval: int
     n_truncated: int
     loaded: LoadedModel
+    data: TrainData | None = None  # the pairs trained and evaluated on (after balancing and augmentation)
 
 
 # ---------------------------------------------------------------- the recipe
@@ -445,10 +447,11 @@ def augment_train_data(cfg: TrainConfig, data: TrainData) -> TrainData:
     return data
 
 
-def setup_data(cfg: TrainConfig) -> TrainData:
+def setup_data(cfg: TrainConfig, loaded: TrainData | None = None) -> TrainData:
     """Step 1: read (or simulate) the pairs, balance the training pairs when asked (`--balance length`), and check
-    that the loss can use them."""
-    data = load_train_data(cfg)
+    that the loss can use them. `loaded`: pairs already read with `load_train_data` for the same data settings
+    (a sweep reads them once for all its runs); balancing and augmenting work on a copy, never on it."""
+    data = load_train_data(cfg) if loaded is None else dataclasses.replace(loaded)
     if not data.train:
         raise RewardlabError("no training pairs")
     if cfg.balance.enabled:
@@ -462,23 +465,42 @@ def setup_data(cfg: TrainConfig) -> TrainData:
     return data
 
 
-def setup_model(cfg: TrainConfig, data: TrainData) -> Prepared:
-    """Step 2: build the model, the loss (with anchors) and the encoded pairs."""
+def encode_cached(loaded: LoadedModel, pairs: list[PreferencePair], anchors: list | None,
+                  cache: dict[Any, list[dict[str, Any]]] | None) -> list[dict[str, Any]]:
+    """`encode_pairs` through a cache shared by runs on the same tokenizer (a sweep's rungs on one backbone):
+    keyed by the backbone's folder, the resolved RenderSpec and the pairs' fingerprint, so a hit gives exactly the
+    ids encoding would give. Pairs with anchor columns are encoded afresh."""
+    if cache is None or anchors is not None:
+        return encode_pairs(loaded.renderer, pairs, anchors)
+    key = (str(loaded.meta.get("base_model_path")), len(loaded.tokenizer),
+           json.dumps(loaded.renderer.spec.to_dict(), sort_keys=True), data_fingerprint(pairs))
+    if key in cache:
+        logger.info(f"reusing the tokenised {len(pairs)} pairs of an earlier run on this tokenizer")
+    else:
+        cache[key] = encode_pairs(loaded.renderer, pairs, anchors)
+    return cache[key]
+
+
+def setup_model(cfg: TrainConfig, data: TrainData,
+                encode_cache: dict[Any, list[dict[str, Any]]] | None = None) -> Prepared:
+    """Step 2: build the model, the loss (with anchors) and the encoded pairs (through `encode_cache` when given,
+    see `encode_cached`)."""
     render, length = cfg.render, None
     if render.max_length == "auto":
         from rewardlab.train.max_length import resolve_max_length
 
         render, length = resolve_max_length(cfg.model.backbone, render, data.train)
     loaded = build_reward_model(cfg.model.backbone, cfg.model.head.spec(), render, seed=cfg.run.seed,
-                                lora=cfg.model.lora.as_dict(), freeze_backbone=cfg.model.freeze_backbone)
+                                lora=cfg.model.lora.as_dict(), freeze_backbone=cfg.model.freeze_backbone,
+                                num_layers=cfg.model.num_layers)
     train_anchors, eval_anchors, thresholds = _anchor_inputs(cfg, data)
     loss_kwargs: dict[str, Any] = {"center_eta": cfg.loss.center_eta}
     if cfg.loss_name == "gaussian":
         loss_kwargs["anchor_lambda"] = cfg.loss.anchor_lambda if thresholds else 0.0
         loss_kwargs["anchor_thresholds"] = thresholds
     loss_fn = get_loss(cfg.loss_name, **loss_kwargs)
-    train_ex = encode_pairs(loaded.renderer, data.train, train_anchors)
-    eval_ex = encode_pairs(loaded.renderer, data.eval, eval_anchors) if data.eval else None
+    train_ex = encode_cached(loaded, data.train, train_anchors, encode_cache)
+    eval_ex = encode_cached(loaded, data.eval, eval_anchors, encode_cache) if data.eval else None
     n_trunc = sum(e["truncated"] for e in train_ex) + sum(e["truncated"] for e in eval_ex or [])
     length = _length_note(cfg, loaded, data, train_ex, length)
     if n_trunc:
@@ -655,7 +677,8 @@ class FrozenFeatureStrategy:
         pass
 
 
-def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> TrainResult:
+def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None, *, data: TrainData | None = None,
+          encode_cache: dict[Any, list[dict[str, Any]]] | None = None) -> TrainResult:
     """Train a reward model as `cfg` says and save it (atomically) to `cfg.run.output`.
 
     The recipe: set up the data, set up the model (and loss), pick the strategy (the Trainer, or cached features
@@ -664,6 +687,9 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> T
     Args:
         cfg: a validated TrainConfig (bad combinations were already refused when it was built).
         callbacks: extra `transformers.TrainerCallback`s (Trainer strategy only).
+        data: pairs already read by `load_train_data(cfg)` (None: read them); balancing and augmentation still
+            apply, on a copy.
+        encode_cache: a dict shared by several runs, so runs on the same tokenizer and pairs tokenise them once.
     Returns:
         TrainResult: the output folder, held-out metrics, pair counts and the trained model.
     Raises:
@@ -680,15 +706,16 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> T
     set_seed(cfg.run.seed)
     if cfg.loss_name != cfg.loss.name:
         logger.warning("a Gaussian head trains with --loss gaussian (mean and variance); using it")
-    data = setup_data(cfg)
-    prep = setup_model(cfg, data)
+    data = setup_data(cfg, data)
+    prep = setup_model(cfg, data, encode_cache)
     strategy_cls = FrozenFeatureStrategy if FrozenFeatureStrategy.applies(cfg, prep.loaded) else TrainerStrategy
     strategy = strategy_cls(prep, callbacks)
     metrics = strategy.fit()
     if strategy.is_main():
         _save_run(prep, metrics, **strategy.extra)
     strategy.finish()
-    return TrainResult(cfg.run.output, metrics, len(data.train), len(data.eval), prep.n_truncated, prep.loaded)
+    return TrainResult(cfg.run.output, metrics, len(data.train), len(data.eval), prep.n_truncated, prep.loaded,
+                       data)
 
 
 def _save_run(prep: Prepared, metrics: dict[str, float], **more: Any) -> None:
