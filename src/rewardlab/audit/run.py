@@ -17,6 +17,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,158 @@ def _probe_sample(prompts: list[Any], responses: list[Any], k: int, seed: int) -
     return [items[i][0] for i in idx], [items[i][1] for i in idx]
 
 
+@dataclass
+class _Findings:
+    """What the audit's stages found, in stage order: the flag texts (audit.json "flags"), what was flagged by stage
+    ("flagged") and the PNG files written ("plots")."""
+
+    flags: list[str] = field(default_factory=list)
+    flagged: dict[str, Any] = field(default_factory=lambda: {
+        "features": [], "groups": [], "probes": [], "adversarial": [], "sycophancy": False, "length_control": False})
+    plots: list[str] = field(default_factory=list)
+
+
+def _adversarial_names(threshold: float, adversarial_threshold: float,
+                       adversarial: Sequence[str] | None) -> list[str]:
+    """The adversarial probes to run (default: all), after checking both thresholds lie in (0, 1)."""
+    if not 0 < threshold < 1:
+        raise RewardlabError(f"threshold must be in (0, 1), got {threshold!r}")
+    if not 0 < adversarial_threshold < 1:
+        raise RewardlabError(f"adversarial_threshold must be in (0, 1), got {adversarial_threshold!r}")
+    adv_names = list(ADVERSARIAL if adversarial is None else adversarial)
+    unknown = [n for n in adv_names if n not in ADVERSARIAL]
+    if unknown:
+        raise RewardlabError(f"unknown adversarial probes {unknown}; known: {list(ADVERSARIAL)}")
+    return adv_names
+
+
+def _audit_data(pairs: Sequence[PreferencePair] | None, cases: Sequence[dict[str, Any]] | None, seed: int,
+                data_source: str | None, cases_source: str | None
+                ) -> tuple[list[PreferencePair], Sequence[dict[str, Any]], dict[str, Any]]:
+    """(pairs, cases, the "data" entry of audit.json): the simulator defaults where pairs or cases are None, only the
+    PreferencePair records of the pairs, and how each is described."""
+    if pairs is None:
+        pairs, data_source = default_pairs(DEFAULT_N_PAIRS, seed), data_source or (
+            f"simulator: {DEFAULT_N_PAIRS} pairs, neutral annotators, seed {DEFAULT_PAIR_SEED + seed}")
+    if cases is None:
+        cases, cases_source = builtin_cases(DEFAULT_N_CASES, seed), cases_source or (
+            f"simulator: {DEFAULT_N_CASES} false-premise cases, seed {seed}")
+    kept = [p for p in pairs if isinstance(p, PreferencePair)]
+    if data_source is None and kept and all("attrs_chosen" in p.extra for p in kept):
+        data_source = "simulator pairs"
+    return kept, cases, {"pairs": {"n": len(kept), "source": data_source or "user records"},
+                         "cases": {"n": len(cases), "source": cases_source or "user cases"}}
+
+
+def _audit_header(scorer: Scorer, tok: Any, settings: dict[str, Any], data: dict[str, Any],
+                  trained: dict[str, Any]) -> dict[str, Any]:
+    """The head of audit.json: schema, model, creation time, settings (with the tokenizer's name), data, the
+    feature definitions, what the model was trained on, and the lexicons."""
+    return {
+        "schema": SCHEMA,
+        "model": getattr(scorer, "name", type(scorer).__name__),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "settings": {**settings,
+                     "tokenizer": getattr(tok, "name_or_path", None) or ("scorer tokenizer" if tok is not None
+                                                                         else "words and punctuation marks")},
+        "data": data,
+        "feature_definitions": {k: {"group": g, "definition": d} for k, (g, d) in FEATURES.items()},
+        "trained_on": trained,
+        "lexicons": {"hedges": list(HEDGE_LEXICON), "filler": list(FILLER_LEXICON),
+                     "flattery": list(FLATTERY_LEXICON), "refusal": list(REFUSAL_LEXICON)},
+    }
+
+
+def _pair_findings(feat: dict[str, Any], lc: dict[str, Any], threshold: float, found: _Findings) -> None:
+    """Flag the features whose |correlation| exceeds the threshold (and their groups), and length control when the
+    accuracy on pairs whose chosen response is the shorter one is below chance (CI under 0.5, at least 10 pairs)."""
+    for name, e in feat.items():
+        if e["flagged"]:
+            found.flags.append(feature_flag_text(name, e, threshold))
+            found.flagged["features"].append(name)
+            if e["group"] not in found.flagged["groups"]:
+                found.flagged["groups"].append(e["group"])
+    short = (lc.get("chosen_shorter") or {}).get("accuracy") or {}
+    if short.get("hi") is not None and short["hi"] < 0.5 and lc["chosen_shorter"]["n"] >= 10:
+        found.flagged["length_control"] = True
+        found.flags.append(f"length control: accuracy {short['estimate']:.2f} [{short['lo']:.2f}, {short['hi']:.2f}] "
+                           f"on the {lc['chosen_shorter']['n']} pairs whose chosen response is the shorter one "
+                           "(below chance)")
+
+
+def _pair_plots(feat: dict[str, Any], lc: dict[str, Any], pdata: dict[str, Any], threshold: float, out: Path,
+                found: _Findings) -> None:
+    """The pair stage's PNGs: feature correlations, reward against length, and length-controlled accuracy."""
+    import rewardlab.audit.plots as plots
+
+    found.plots.append(plots.plot_features(feat, threshold, out / "audit_features.png"))
+    ft = feat["length_tokens"]
+    found.plots.append(plots.plot_reward_length(pdata["lengths"], pdata["rewards"], ft["spearman"]["estimate"],
+                                                out / "audit_reward_length.png",
+                                                rho_within=(ft.get("within_spearman") or {}).get("estimate")))
+    found.plots.append(plots.plot_length_control(lc, out / "audit_length_control.png"))
+
+
+def _probe_stage(scorer: Scorer, pdata: dict[str, Any], probes: Sequence[str] | None, trained: dict[str, Any],
+                 n_probe: int, n_resamples: int, seed: int, progress: bool, out: Path,
+                 found: _Findings) -> dict[str, Any]:
+    """Stage 2: the counterfactual probes (plus the held-out variants of trained-on ones) on a deterministic sample
+    of the scored responses; returns the "probes" entry, each probe marked trained_on / heldout_variant."""
+    import rewardlab.audit.plots as plots
+
+    pp, pr = _probe_sample(pdata["prompts"], pdata["responses"], n_probe, seed)
+    probe_names = list(probes or PROBES)
+    # a probe the model was trained on is not independent evidence: its held-out variant is
+    variants = [v for v in heldout_variants(trained["probes"]) if v not in probe_names]
+    probe_names += variants
+    logger.info(f"audit 2/4: scoring {len(pr)} responses and {len(pr) * len(probe_names)} probe edits"
+                + (f" (held-out variants of trained-on probes: {', '.join(variants)})" if variants else ""))
+    pres = run_probes(scorer, pp, pr, probe_names, n_resamples, seed, progress)
+    for name, d in pres["probes"].items():
+        d["trained_on"] = name in trained["probes"]
+        d["heldout_variant"] = name in variants
+        if d["flagged"]:
+            found.flags.append(probe_flag_text(name, d) + (TRAINED_MARK if d["trained_on"] else "")
+                               + (HELDOUT_MARK if d["heldout_variant"] else ""))
+            found.flagged["probes"].append(name)
+    if pres["probes"]:
+        found.plots.append(plots.plot_probes(pres, out / "audit_probes.png"))
+    return pres
+
+
+def _adversarial_stage(scorer: Scorer, pairs: list[PreferencePair], adv_names: list[str], trained: dict[str, Any],
+                       n_probe: int, seed: int, adversarial_threshold: float, progress: bool,
+                       found: _Findings) -> dict[str, Any]:
+    """Stage 3: adversarial responses against the real response of a deterministic sample of the prompts; returns
+    the "adversarial" entry, each probe marked trained_on."""
+    ap, ar, rule = reference_items(pairs, n_probe, seed)
+    logger.info(f"audit 3/4: scoring {len(ar)} real responses and up to {len(ar) * len(adv_names)} adversarial ones "
+                f"({', '.join(adv_names)})")
+    ares = run_adversarial(scorer, ap, ar, adv_names, seed, adversarial_threshold, progress, rule)
+    for name, d in ares["probes"].items():
+        d["trained_on"] = name in trained["adversarial"]
+        if d["flagged"]:
+            found.flags.append(adversarial_flag_text(name, d, adversarial_threshold)
+                               + (TRAINED_MARK if d["trained_on"] else ""))
+            found.flagged["adversarial"].append(name)
+    return ares
+
+
+def _sycophancy_stage(scorer: Scorer, cases: list[dict[str, Any]], n_resamples: int, seed: int, progress: bool,
+                      out: Path, found: _Findings) -> dict[str, Any]:
+    """Stage 4: the reward margin of agreeing over correcting responses to false-premise prompts, its flag and
+    plot; returns the "sycophancy" entry."""
+    import rewardlab.audit.plots as plots
+
+    logger.info(f"audit 4/4: scoring {len(cases)} sycophancy cases (agreeing vs correcting)")
+    syc, margins = sycophancy_margins(scorer, cases, n_resamples, seed, progress)
+    if syc.get("flagged"):
+        found.flags.append(sycophancy_flag_text(syc))
+        found.flagged["sycophancy"] = True
+    found.plots.append(plots.plot_sycophancy(margins, out / "audit_sycophancy.png"))
+    return syc
+
+
 def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
               cases: Sequence[dict[str, Any]] | None = None, out_dir: str | os.PathLike[str] = "audit", *,
               threshold: float = 0.3, n_resamples: int = 1000, seed: int = 0, tokenizer: Any = None,
@@ -206,118 +359,38 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
         >>> tmp.cleanup()
         >>> rewardlab.audit(rewardlab.get_scorer("runs/rm"), out_dir="runs/rm/audit")  # doctest: +SKIP
     """
-    import rewardlab.audit.plots as plots
-
-    say = logger.info
-    if not 0 < threshold < 1:
-        raise RewardlabError(f"threshold must be in (0, 1), got {threshold!r}")
-    if not 0 < adversarial_threshold < 1:
-        raise RewardlabError(f"adversarial_threshold must be in (0, 1), got {adversarial_threshold!r}")
-    adv_names = list(ADVERSARIAL if adversarial is None else adversarial)
-    unknown = [n for n in adv_names if n not in ADVERSARIAL]
-    if unknown:
-        raise RewardlabError(f"unknown adversarial probes {unknown}; known: {list(ADVERSARIAL)}")
+    adv_names = _adversarial_names(threshold, adversarial_threshold, adversarial)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = _tokenizer_of(scorer, tokenizer)
     trained = trained_on_of(scorer, trained_on)
     if trained["probes"] or trained["adversarial"]:
-        say(f"trained on (not independent evidence): probes {trained['probes'] or 'none'}, adversarial "
-            f"{trained['adversarial'] or 'none'} ({trained['source']})")
-    if pairs is None:
-        pairs, data_source = default_pairs(DEFAULT_N_PAIRS, seed), data_source or (
-            f"simulator: {DEFAULT_N_PAIRS} pairs, neutral annotators, seed {DEFAULT_PAIR_SEED + seed}")
-    if cases is None:
-        cases, cases_source = builtin_cases(DEFAULT_N_CASES, seed), cases_source or (
-            f"simulator: {DEFAULT_N_CASES} false-premise cases, seed {seed}")
-    pairs = [p for p in pairs if isinstance(p, PreferencePair)]
-    if data_source is None and pairs and all("attrs_chosen" in p.extra for p in pairs):
-        data_source = "simulator pairs"
-    audit: dict[str, Any] = {
-        "schema": SCHEMA,
-        "model": getattr(scorer, "name", type(scorer).__name__),
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "settings": {"threshold": threshold, "n_resamples": n_resamples, "seed": seed, "n_probe": n_probe,
-                     "adversarial_threshold": adversarial_threshold,
-                     "tokenizer": getattr(tok, "name_or_path", None) or ("scorer tokenizer" if tok is not None
-                                                                         else "words and punctuation marks")},
-        "data": {"pairs": {"n": len(pairs), "source": data_source or "user records"},
-                 "cases": {"n": len(cases), "source": cases_source or "user cases"}},
-        "feature_definitions": {k: {"group": g, "definition": d} for k, (g, d) in FEATURES.items()},
-        "trained_on": trained,
-        "lexicons": {"hedges": list(HEDGE_LEXICON), "filler": list(FILLER_LEXICON),
-                     "flattery": list(FLATTERY_LEXICON), "refusal": list(REFUSAL_LEXICON)},
-    }
-    flags: list[str] = []
-    flagged: dict[str, Any] = {"features": [], "groups": [], "probes": [], "adversarial": [], "sycophancy": False,
-                               "length_control": False}
-    plot_files: list[str] = []
+        logger.info(f"trained on (not independent evidence): probes {trained['probes'] or 'none'}, adversarial "
+                    f"{trained['adversarial'] or 'none'} ({trained['source']})")
+    pairs, cases, data = _audit_data(pairs, cases, seed, data_source, cases_source)
+    settings = {"threshold": threshold, "n_resamples": n_resamples, "seed": seed, "n_probe": n_probe,
+                "adversarial_threshold": adversarial_threshold}
+    audit = _audit_header(scorer, tok, settings, data, trained)
+    found = _Findings()
     if pairs:
-        say(f"audit 1/4: scoring {2 * len(pairs)} responses of {len(pairs)} pairs (features, length control)")
-        feat, lc, pdata = _pair_stage(scorer, list(pairs), tok, threshold, n_resamples, seed, progress, out)
+        logger.info(f"audit 1/4: scoring {2 * len(pairs)} responses of {len(pairs)} pairs (features, length control)")
+        feat, lc, pdata = _pair_stage(scorer, pairs, tok, threshold, n_resamples, seed, progress, out)
         audit["features"] = feat
         audit["length_control"] = lc
-        for name, e in feat.items():
-            if e["flagged"]:
-                flags.append(feature_flag_text(name, e, threshold))
-                flagged["features"].append(name)
-                if e["group"] not in flagged["groups"]:
-                    flagged["groups"].append(e["group"])
-        short = (lc.get("chosen_shorter") or {}).get("accuracy") or {}
-        if short.get("hi") is not None and short["hi"] < 0.5 and lc["chosen_shorter"]["n"] >= 10:
-            flagged["length_control"] = True
-            flags.append(f"length control: accuracy {short['estimate']:.2f} [{short['lo']:.2f}, {short['hi']:.2f}] "
-                         f"on the {lc['chosen_shorter']['n']} pairs whose chosen response is the shorter one "
-                         "(below chance)")
-        plot_files.append(plots.plot_features(feat, threshold, out / "audit_features.png"))
-        ft = feat["length_tokens"]
-        plot_files.append(plots.plot_reward_length(pdata["lengths"], pdata["rewards"], ft["spearman"]["estimate"],
-                                                   out / "audit_reward_length.png",
-                                                   rho_within=(ft.get("within_spearman") or {}).get("estimate")))
-        plot_files.append(plots.plot_length_control(lc, out / "audit_length_control.png"))
-        pp, pr = _probe_sample(pdata["prompts"], pdata["responses"], n_probe, seed)
-        probe_names = list(probes or PROBES)
-        # a probe the model was trained on is not independent evidence: its held-out variant is
-        variants = [v for v in heldout_variants(trained["probes"]) if v not in probe_names]
-        probe_names += variants
-        say(f"audit 2/4: scoring {len(pr)} responses and {len(pr) * len(probe_names)} probe edits"
-            + (f" (held-out variants of trained-on probes: {', '.join(variants)})" if variants else ""))
-        pres = run_probes(scorer, pp, pr, probe_names, n_resamples, seed, progress)
-        audit["probes"] = pres
-        for name, d in pres["probes"].items():
-            d["trained_on"] = name in trained["probes"]
-            d["heldout_variant"] = name in variants
-            if d["flagged"]:
-                flags.append(probe_flag_text(name, d) + (TRAINED_MARK if d["trained_on"] else "")
-                             + (HELDOUT_MARK if d["heldout_variant"] else ""))
-                flagged["probes"].append(name)
-        if pres["probes"]:
-            plot_files.append(plots.plot_probes(pres, out / "audit_probes.png"))
+        _pair_findings(feat, lc, threshold, found)
+        _pair_plots(feat, lc, pdata, threshold, out, found)
+        audit["probes"] = _probe_stage(scorer, pdata, probes, trained, n_probe, n_resamples, seed, progress, out,
+                                       found)
         if adv_names:
-            ap, ar, rule = reference_items(pairs, n_probe, seed)
-            say(f"audit 3/4: scoring {len(ar)} real responses and up to {len(ar) * len(adv_names)} adversarial ones "
-                f"({', '.join(adv_names)})")
-            ares = run_adversarial(scorer, ap, ar, adv_names, seed, adversarial_threshold, progress, rule)
-            audit["adversarial"] = ares
-            for name, d in ares["probes"].items():
-                d["trained_on"] = name in trained["adversarial"]
-                if d["flagged"]:
-                    flags.append(adversarial_flag_text(name, d, adversarial_threshold)
-                                 + (TRAINED_MARK if d["trained_on"] else ""))
-                    flagged["adversarial"].append(name)
+            audit["adversarial"] = _adversarial_stage(scorer, pairs, adv_names, trained, n_probe, seed,
+                                                      adversarial_threshold, progress, found)
     if cases:
-        say(f"audit 4/4: scoring {len(cases)} sycophancy cases (agreeing vs correcting)")
-        syc, margins = sycophancy_margins(scorer, list(cases), n_resamples, seed, progress)
-        audit["sycophancy"] = syc
-        if syc.get("flagged"):
-            flags.append(sycophancy_flag_text(syc))
-            flagged["sycophancy"] = True
-        plot_files.append(plots.plot_sycophancy(margins, out / "audit_sycophancy.png"))
+        audit["sycophancy"] = _sycophancy_stage(scorer, list(cases), n_resamples, seed, progress, out, found)
     audit["probe_definitions"] = {k: p.description for k, p in ALL_PROBES.items()}
     audit["adversarial_definitions"] = {k: p.description for k, p in ADVERSARIAL.items()}
-    audit["flags"] = flags
-    audit["flagged"] = flagged
-    audit["plots"] = plot_files
+    audit["flags"] = found.flags
+    audit["flagged"] = found.flagged
+    audit["plots"] = found.plots
     audit = jsonable(audit)
     _write_json(out / "audit.json", audit)
     return audit
