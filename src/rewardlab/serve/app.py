@@ -443,6 +443,23 @@ class ServerState:
             self.render_spec = loaded.renderer.spec.to_dict()
             self.device = str(scorer.model_scorer.device)
 
+    def check_count(self, n: int, field: str) -> None:
+        """413 when a request holds more than max_items items (`field` names them)."""
+        if n > self.spec.max_items:
+            self.metrics.rejected.labels(reason="too_many_items").inc()
+            raise HTTPException(413, f"{field}: {n} items > max_items {self.spec.max_items}; split the request")
+
+    def identity(self) -> dict[str, Any]:
+        """The served model's name, revision and render-spec hash, as every answer that names the model gives them."""
+        return {"model": self.scorer.name, "revision": self.revision, "render_spec_hash": self.render_hash}
+
+    def rule_for(self, select: str | None) -> str:
+        """The selection rule of a request: its `select`, else the server's; checked against the model
+        (`check_rule`)."""
+        rule = select or self.spec.select
+        self.check_rule(rule)
+        return rule
+
     def check_rule(self, rule: str) -> None:
         """422 when the model cannot give what the rule needs (known for model scorers before any work)."""
         r = parse_rule(rule)
@@ -557,6 +574,193 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+# ---------------------------------------------------------------------------------------------- the routes
+# Each inference route is a handler `(state, request) -> answer`; `_endpoint` makes it a FastAPI endpoint that keeps
+# its name (less the underscore) and docstring: the operation id, summary and description /docs shows.
+
+
+async def _rewards(state: ServerState, request: Request) -> dict[str, Any]:
+    """Rewards of {prompt, response} or {messages} items, with std, members and a pessimistic score."""
+    body = await _parse(request, RewardsRequest, state.spec.max_json_depth)
+    state.check_count(len(body.items), "items")
+    rule = state.rule_for(body.select)
+    results = await state.run(request, [it.to_item() for it in body.items])
+    if not any(r.ok for r in results):
+        _fail_whole(results, "items")
+    pess = _pessimistic(rule, results)
+    out = []
+    for i, (r, p) in enumerate(zip(results, pess, strict=True)):
+        if r.ok:
+            out.append({"index": i, "reward": r.reward, "std": r.std, "members": r.members, "pessimistic": p,
+                        "n_tokens": r.n_tokens, "truncated": r.truncated})
+        else:
+            out.append({"index": i, "error": r.error, "error_kind": r.error_kind, "n_tokens": r.n_tokens})
+    n_tok = sum(r.n_tokens or 0 for r in results)
+    return {**state.identity(), "select": rule, "results": out, "usage": {"n_items": len(out), "n_tokens": n_tok}}
+
+
+async def _get_reward(state: ServerState, request: Request) -> dict[str, Any]:
+    """OpenRLHF's remote reward: query = prompt + response text, the prompt in the policy's chat template. A
+    query in a known chat template (`policy_template`) is parsed back into messages and rendered by the
+    model's RenderSpec; else, with `prompts` (each a prefix of its query), the response is split off and both
+    are rendered by the model's RenderSpec; otherwise a query is taken as already-rendered text."""
+    spec = state.spec
+    body = await _parse(request, GetRewardRequest, spec.max_json_depth)
+    n = len(body.query)
+    if body.prompts is not None and len(body.prompts) != n:
+        raise HTTPException(422, f"prompts: {len(body.prompts)} prompts for {n} queries")
+    state.check_count(n, "query")
+    rule = state.rule_for(body.select)
+    if n == 0:
+        return {"rewards": [], "scores": [], "extra_logs": {}}
+    results = await state.run(request, split_queries(body.query, body.prompts, state.scorer.tokenizer,
+                                                      spec.policy_template))
+    _fail_whole(results, "query")
+    rewards = _pessimistic(rule, results)
+    extra: dict[str, Any] = {"reward_mean": [r.reward for r in results]}
+    if all(r.std is not None for r in results):
+        extra["reward_std"] = [r.std for r in results]
+    return {"rewards": rewards, "scores": rewards, "extra_logs": extra}
+
+
+async def _classify(state: ServerState, request: Request) -> dict[str, Any]:
+    """vLLM-compatible classification: `input` strings are taken as rendered text (verl renders with the
+    reward model's chat template), `messages` are rendered by the model's RenderSpec. probs = [reward]
+    (the server's selection rule), through a sigmoid unless use_activation is false."""
+    body = await _parse(request, ClassifyRequest, state.spec.max_json_depth)
+    if body.messages is not None:
+        items = [Item(*_split_messages(body.messages))]
+    else:
+        texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
+        state.check_count(len(texts), "input")
+        items = [Item(text=t) for t in texts]
+    rule = state.rule_for(None)
+    results = await state.run(request, items)
+    _fail_whole(results, "input")
+    values = _pessimistic(rule, results)
+    activate = body.use_activation if body.use_activation is not None else (
+        body.activation if body.activation is not None else True)
+    data = []
+    for i, (r, v) in enumerate(zip(results, values, strict=True)):
+        prob = _sigmoid(v) if activate else v
+        data.append({"index": i, "label": "LABEL_0", "probs": [prob], "num_classes": 1, "reward": r.reward,
+                     "std": r.std})
+    n_tok = sum(r.n_tokens or 0 for r in results)
+    return {"id": f"classify-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()),
+            "model": body.model or state.scorer.name, "data": data,
+            "usage": {"prompt_tokens": n_tok, "total_tokens": n_tok, "completion_tokens": 0,
+                      "prompt_tokens_details": None}}
+
+
+async def _score(state: ServerState, request: Request) -> dict[str, Any]:
+    """{prompts, responses} -> {rewards, std, members}: the 'rewardlab' protocol of HTTPScorer."""
+    body = await _parse(request, ScoreRequest, state.spec.max_json_depth)
+    state.check_count(len(body.prompts), "prompts")
+    rule = state.rule_for(body.select)
+    if not body.prompts:
+        return {"rewards": [], "std": None, "members": None, **state.identity()}
+    items = [Item(_text(p), _text(r)) for p, r in zip(body.prompts, body.responses, strict=True)]
+    results = await state.run(request, items)
+    _fail_whole(results, "prompts")
+    std = [r.std for r in results] if all(r.std is not None for r in results) else None
+    members = [r.members for r in results] if all(r.members is not None for r in results) else None
+    return {"rewards": _pessimistic(rule, results), "mean": [r.reward for r in results], "std": std,
+            "members": members, **state.identity()}
+
+
+_HANDLERS = {"/v1/rewards": _rewards, "/get_reward": _get_reward, "/classify": _classify, "/score": _score}
+
+
+def _endpoint(state: ServerState, handler: Any) -> Any:
+    """The FastAPI endpoint `(request) -> handler(state, request)`, named and documented as the handler (less its
+    leading underscore)."""
+
+    async def endpoint(request: Request) -> dict[str, Any]:
+        return await handler(state, request)
+
+    endpoint.__name__ = endpoint.__qualname__ = handler.__name__.lstrip("_")
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+def _add_status_routes(app: FastAPI, state: ServerState, api_key: str | None) -> None:
+    """GET /health, /ready and /info; then the OpenAPI document's body schemas and GET /metrics."""
+    spec, scorer, metrics = state.spec, state.scorer, state.metrics
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """Liveness: 200 while the process serves HTTP."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        """Readiness: 200 when the model worker runs and the server is not shutting down, else 503."""
+        engine = state.engine
+        if engine.draining or not engine.running:
+            why = "shutting down" if engine.draining else "model worker not running"
+            return JSONResponse({"status": why}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready", "queue": engine.queue.qsize()})
+
+    @app.get("/info")
+    async def info() -> dict[str, Any]:
+        """The model (name, revision, head, device), its render spec and hash, the limits and the routes."""
+        from rewardlab.version import __version__
+
+        limits = {k: getattr(spec, k) for k in ("max_batch_tokens", "max_wait_ms", "max_queue", "max_items",
+                                                "max_tokens_per_item", "max_body_bytes", "timeout_s")}
+        return {**state.identity(), "head": scorer.head, "render_spec": state.render_spec, "device": state.device,
+                "select": spec.select, "limits": limits, "auth": api_key is not None,
+                "routes": [*INFERENCE_ROUTES, "/health", "/ready", "/info", "/metrics"],
+                "rewardlab_version": __version__}
+
+    _with_body_schemas(app)
+
+    @app.get("/metrics")
+    async def metrics_route() -> Response:
+        """Prometheus metrics of this server."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        metrics.queue_depth.set(state.engine.queue.qsize())
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _client_gone(request: Request, exc: _ClientGone) -> Response:
+    """The client left while its request waited: 499, which nobody receives."""
+    return Response(status_code=499)
+
+
+async def _rewardlab_error(request: Request, exc: RewardlabError) -> JSONResponse:
+    """A RewardlabError no route turned into an HTTP error: 500 with its message."""
+    return JSONResponse({"detail": str(exc)}, status_code=500)
+
+
+def _item_scorer(scorer_or_loaded: Any, spec: ServeSpec) -> ItemScorer:
+    """The ItemScorer to serve: a checkpoint path is loaded onto `spec.device`; an ItemScorer is kept; anything else
+    is wrapped with the spec's token budget, per-item token limit and bf16 setting."""
+    if isinstance(scorer_or_loaded, str):
+        from rewardlab.scoring.base import ModelScorer
+
+        scorer_or_loaded = ModelScorer.from_path(scorer_or_loaded, device=spec.device,
+                                                 token_budget=spec.max_batch_tokens, bf16=spec.bf16)
+    return scorer_or_loaded if isinstance(scorer_or_loaded, ItemScorer) else ItemScorer(
+        scorer_or_loaded, token_budget=spec.max_batch_tokens, max_tokens_per_item=spec.max_tokens_per_item,
+        bf16=spec.bf16)
+
+
+def _lifespan(state: ServerState) -> Any:
+    """The app's lifespan: start the model worker (and log what is served), and on shutdown stop it, letting
+    queued requests finish within timeout_s."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        state.engine.start()
+        logger.info("serving %s (revision %s, render spec %s)", state.scorer.name, state.revision, state.render_hash)
+        yield
+        await state.engine.stop(timeout=state.spec.timeout_s)
+
+    return lifespan
+
+
 def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
     """The reward server's FastAPI app (run it with uvicorn, `run_server`, or `BackgroundServer` in tests).
 
@@ -580,174 +784,19 @@ def create_app(scorer_or_loaded: Any, spec: ServeSpec | None = None) -> FastAPI:
         ['/classify', '/get_reward', '/v1/rewards']
     """
     spec = spec or ServeSpec()
-    if isinstance(scorer_or_loaded, str):
-        from rewardlab.scoring.base import ModelScorer
-
-        scorer_or_loaded = ModelScorer.from_path(scorer_or_loaded, device=spec.device,
-                                                 token_budget=spec.max_batch_tokens, bf16=spec.bf16)
-    scorer = scorer_or_loaded if isinstance(scorer_or_loaded, ItemScorer) else ItemScorer(
-        scorer_or_loaded, token_budget=spec.max_batch_tokens, max_tokens_per_item=spec.max_tokens_per_item,
-        bf16=spec.bf16)
+    scorer = _item_scorer(scorer_or_loaded, spec)
     metrics = ServerMetrics()
     state = ServerState(scorer, spec, metrics)
     api_key = spec.resolved_api_key()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Any:
-        state.engine.start()
-        logger.info("serving %s (revision %s, render spec %s)", scorer.name, state.revision, state.render_hash)
-        yield
-        await state.engine.stop(timeout=spec.timeout_s)
-
-    app = FastAPI(title="rewardlab reward server", lifespan=lifespan)
+    app = FastAPI(title="rewardlab reward server", lifespan=_lifespan(state))
     app.state.server = state
     app.add_middleware(Guard, api_key=api_key, max_body_bytes=spec.max_body_bytes, metrics=metrics,
                        allowed_hosts=spec.resolved_allowed_hosts())
-
-    @app.exception_handler(_ClientGone)
-    async def _gone(request: Request, exc: _ClientGone) -> Response:
-        return Response(status_code=499)
-
-    @app.exception_handler(RewardlabError)
-    async def _rewardlab_error(request: Request, exc: RewardlabError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=500)
-
-    def check_count(n: int, field: str) -> None:
-        if n > spec.max_items:
-            state.metrics.rejected.labels(reason="too_many_items").inc()
-            raise HTTPException(413, f"{field}: {n} items > max_items {spec.max_items}; split the request")
-
-    def identity() -> dict[str, Any]:
-        return {"model": scorer.name, "revision": state.revision, "render_spec_hash": state.render_hash}
-
-    @app.post("/v1/rewards", openapi_extra=_body_doc("/v1/rewards"))
-    async def rewards(request: Request) -> dict[str, Any]:
-        """Rewards of {prompt, response} or {messages} items, with std, members and a pessimistic score."""
-        body = await _parse(request, RewardsRequest, spec.max_json_depth)
-        check_count(len(body.items), "items")
-        rule = body.select or spec.select
-        state.check_rule(rule)
-        results = await state.run(request, [it.to_item() for it in body.items])
-        if not any(r.ok for r in results):
-            _fail_whole(results, "items")
-        pess = _pessimistic(rule, results)
-        out = []
-        for i, (r, p) in enumerate(zip(results, pess, strict=True)):
-            if r.ok:
-                out.append({"index": i, "reward": r.reward, "std": r.std, "members": r.members, "pessimistic": p,
-                            "n_tokens": r.n_tokens, "truncated": r.truncated})
-            else:
-                out.append({"index": i, "error": r.error, "error_kind": r.error_kind, "n_tokens": r.n_tokens})
-        n_tok = sum(r.n_tokens or 0 for r in results)
-        return {**identity(), "select": rule, "results": out, "usage": {"n_items": len(out), "n_tokens": n_tok}}
-
-    @app.post("/get_reward", openapi_extra=_body_doc("/get_reward"))
-    async def get_reward(request: Request) -> dict[str, Any]:
-        """OpenRLHF's remote reward: query = prompt + response text, the prompt in the policy's chat template. A
-        query in a known chat template (`policy_template`) is parsed back into messages and rendered by the
-        model's RenderSpec; else, with `prompts` (each a prefix of its query), the response is split off and both
-        are rendered by the model's RenderSpec; otherwise a query is taken as already-rendered text."""
-        body = await _parse(request, GetRewardRequest, spec.max_json_depth)
-        n = len(body.query)
-        if body.prompts is not None and len(body.prompts) != n:
-            raise HTTPException(422, f"prompts: {len(body.prompts)} prompts for {n} queries")
-        check_count(n, "query")
-        rule = body.select or spec.select
-        state.check_rule(rule)
-        if n == 0:
-            return {"rewards": [], "scores": [], "extra_logs": {}}
-        results = await state.run(request, split_queries(body.query, body.prompts, scorer.tokenizer,
-                                                          spec.policy_template))
-        _fail_whole(results, "query")
-        rewards = _pessimistic(rule, results)
-        extra: dict[str, Any] = {"reward_mean": [r.reward for r in results]}
-        if all(r.std is not None for r in results):
-            extra["reward_std"] = [r.std for r in results]
-        return {"rewards": rewards, "scores": rewards, "extra_logs": extra}
-
-    @app.post("/classify", openapi_extra=_body_doc("/classify"))
-    async def classify(request: Request) -> dict[str, Any]:
-        """vLLM-compatible classification: `input` strings are taken as rendered text (verl renders with the
-        reward model's chat template), `messages` are rendered by the model's RenderSpec. probs = [reward]
-        (the server's selection rule), through a sigmoid unless use_activation is false."""
-        body = await _parse(request, ClassifyRequest, spec.max_json_depth)
-        if body.messages is not None:
-            items = [Item(*_split_messages(body.messages))]
-        else:
-            texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
-            check_count(len(texts), "input")
-            items = [Item(text=t) for t in texts]
-        rule = spec.select
-        state.check_rule(rule)
-        results = await state.run(request, items)
-        _fail_whole(results, "input")
-        values = _pessimistic(rule, results)
-        activate = body.use_activation if body.use_activation is not None else (
-            body.activation if body.activation is not None else True)
-        data = []
-        for i, (r, v) in enumerate(zip(results, values, strict=True)):
-            prob = _sigmoid(v) if activate else v
-            data.append({"index": i, "label": "LABEL_0", "probs": [prob], "num_classes": 1, "reward": r.reward,
-                         "std": r.std})
-        n_tok = sum(r.n_tokens or 0 for r in results)
-        return {"id": f"classify-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()),
-                "model": body.model or scorer.name, "data": data,
-                "usage": {"prompt_tokens": n_tok, "total_tokens": n_tok, "completion_tokens": 0,
-                          "prompt_tokens_details": None}}
-
-    @app.post("/score", openapi_extra=_body_doc("/score"))
-    async def score(request: Request) -> dict[str, Any]:
-        """{prompts, responses} -> {rewards, std, members}: the 'rewardlab' protocol of HTTPScorer."""
-        body = await _parse(request, ScoreRequest, spec.max_json_depth)
-        check_count(len(body.prompts), "prompts")
-        rule = body.select or spec.select
-        state.check_rule(rule)
-        if not body.prompts:
-            return {"rewards": [], "std": None, "members": None, **identity()}
-        items = [Item(_text(p), _text(r)) for p, r in zip(body.prompts, body.responses, strict=True)]
-        results = await state.run(request, items)
-        _fail_whole(results, "prompts")
-        std = [r.std for r in results] if all(r.std is not None for r in results) else None
-        members = [r.members for r in results] if all(r.members is not None for r in results) else None
-        return {"rewards": _pessimistic(rule, results), "mean": [r.reward for r in results], "std": std,
-                "members": members, **identity()}
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        """Liveness: 200 while the process serves HTTP."""
-        return {"status": "ok"}
-
-    @app.get("/ready")
-    async def ready() -> Response:
-        """Readiness: 200 when the model worker runs and the server is not shutting down, else 503."""
-        engine = state.engine
-        if engine.draining or not engine.running:
-            why = "shutting down" if engine.draining else "model worker not running"
-            return JSONResponse({"status": why}, status_code=503, headers={"Retry-After": "5"})
-        return JSONResponse({"status": "ready", "queue": engine.queue.qsize()})
-
-    @app.get("/info")
-    async def info() -> dict[str, Any]:
-        """The model (name, revision, head, device), its render spec and hash, the limits and the routes."""
-        from rewardlab.version import __version__
-
-        limits = {k: getattr(spec, k) for k in ("max_batch_tokens", "max_wait_ms", "max_queue", "max_items",
-                                                "max_tokens_per_item", "max_body_bytes", "timeout_s")}
-        return {**identity(), "head": scorer.head, "render_spec": state.render_spec, "device": state.device,
-                "select": spec.select, "limits": limits, "auth": api_key is not None,
-                "routes": [*INFERENCE_ROUTES, "/health", "/ready", "/info", "/metrics"],
-                "rewardlab_version": __version__}
-
-    _with_body_schemas(app)
-
-    @app.get("/metrics")
-    async def metrics_route() -> Response:
-        """Prometheus metrics of this server."""
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        metrics.queue_depth.set(state.engine.queue.qsize())
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
+    app.add_exception_handler(_ClientGone, _client_gone)  # type: ignore[arg-type]
+    app.add_exception_handler(RewardlabError, _rewardlab_error)  # type: ignore[arg-type]
+    for route, handler in _HANDLERS.items():
+        app.post(route, openapi_extra=_body_doc(route))(_endpoint(state, handler))
+    _add_status_routes(app, state, api_key)
     return app
 
 
