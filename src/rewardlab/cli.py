@@ -199,7 +199,9 @@ def data_simulate(
     n: Annotated[int, typer.Option("-n", help="Number of pairs / prompts / battles / cases.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
     k: Annotated[int, typer.Option("-k", help="Responses per prompt for --kind pools.")] = 8,
-    preset: Annotated[str, typer.Option(help="neutral (no annotator bias) or human_like.")] = "neutral",
+    preset: Annotated[str, typer.Option(help="neutral (no annotator bias), human_like (length only a bias) or "
+                                        "realistic (length partly quality: details, and a judge's length bias).")
+                      ] = "neutral",
     length_bias: Annotated[float | None, typer.Option(help="Annotator preference for longer responses.")] = None,
     agreement_bias: Annotated[float | None, typer.Option(help="Preference for agreeing with the user.")] = None,
     format_bias: Annotated[float | None, typer.Option(help="Preference for markdown formatting.")] = None,

@@ -8,7 +8,13 @@ The policy's action for a prompt of family f is one setting of each factor below
   irrelevant (agree = the sycophantic answer). A joint factor keeps exactly the generator's constraints
   (correct implies relevant; sycophantic excludes correct) while staying a plain categorical.
 - ``extra_sentences`` 0..5, ``hedges`` 0..3, ``repetition`` 0..2: categorical over the clipped counts;
-- ``formatting`` and ``filler``: off / on.
+- ``formatting`` and ``filler``: off / on;
+- ``details`` 0..4 (the completeness attribute): only in a policy whose base draws details (completeness > 0), with
+  the clipped-Poisson base law. A base that never adds details (completeness 0: every built-in system and the
+  default propensities) gives a policy without this factor, which never adds details either: its samples, states
+  and log-probabilities are exactly those of the policies before the attribute existed, and a saved state without
+  the factor (written before it existed) loads as such a policy. A base whose correctness depends on its details
+  (Propensities.coupling != 0) is refused: its law does not factorise.
 
 Factors are independent given the family, so log pi(y) is a sum of log-softmax terms and KL(pi || pi0) is exact:
 a sum of categorical KLs per family, averaged over the prompt distribution (the family weights). The base policy
@@ -44,6 +50,7 @@ from rewardlab.errors import RewardlabError
 from rewardlab.simulate.config import (
     ATTRIBUTES,
     FAMILIES,
+    MAX_DETAILS,
     MAX_EXTRA_SENTENCES,
     MAX_HEDGES,
     MAX_REPETITION,
@@ -51,7 +58,7 @@ from rewardlab.simulate.config import (
     SimConfig,
     UtilityWeights,
 )
-from rewardlab.simulate.responses import clipped_poisson_pmf
+from rewardlab.simulate.responses import clipped_poisson_pmf, details_pmf
 from rewardlab.simulate.systems import default_systems
 
 SCHEMA = "rewardlab.simpolicy/1"
@@ -70,7 +77,11 @@ _ANSWER_ATTRS = {
 }
 COUNT_FACTORS = {"extra_sentences": MAX_EXTRA_SENTENCES, "hedges": MAX_HEDGES, "repetition": MAX_REPETITION}
 BOOL_FACTORS = ("formatting", "filler")
+#: The factors every policy has, in order (a policy's own list is SimPolicy.factors).
 FACTORS = ("answer", "extra_sentences", "hedges", "formatting", "repetition", "filler")
+#: Factors a policy has only when its base draws them, after FACTORS in this order.
+OPTIONAL_FACTORS = ("details",)
+ALL_FACTORS = FACTORS + OPTIONAL_FACTORS
 
 
 def factor_settings(family: str, factor: str) -> tuple[Any, ...]:
@@ -79,13 +90,18 @@ def factor_settings(family: str, factor: str) -> tuple[Any, ...]:
         return FP_ANSWER_SETTINGS if family == "false_premise" else ANSWER_SETTINGS
     if factor in COUNT_FACTORS:
         return tuple(range(COUNT_FACTORS[factor] + 1))
+    if factor == "details":
+        return tuple(range(MAX_DETAILS + 1))
     if factor in BOOL_FACTORS:
         return (False, True)
     raise KeyError(factor)
 
 
 def base_probabilities(prop: Propensities, family: str) -> dict[str, np.ndarray]:
-    """The exact law of each factor under a system's propensities (what AttributeSampler draws)."""
+    """The exact law of each factor under a system's propensities (what AttributeSampler draws).
+
+    `details` is present only for completeness > 0; the answer law assumes no coupling (see SimPolicy.from_base).
+    """
     rel, acc, syc = prop.relevance, prop.accuracy, prop.sycophancy
     if family == "false_premise":
         answer = [rel * (1 - syc) * acc, rel * (1 - syc) * (1 - acc), rel * syc, 1 - rel]
@@ -99,6 +115,8 @@ def base_probabilities(prop: Propensities, family: str) -> dict[str, np.ndarray]
         "repetition": clipped_poisson_pmf(prop.repetition, MAX_REPETITION),
         "filler": [1 - prop.filler, prop.filler],
     }
+    if prop.completeness > 0:
+        out["details"] = details_pmf(prop)
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
@@ -161,10 +179,15 @@ class SimPolicy:
             SimPolicy: a policy equal to its base (KL 0).
 
         Raises:
-            RewardlabError: an unknown system name.
+            RewardlabError: an unknown system name, or propensities whose correctness is coupled to the details
+                count (coupling != 0 with completeness > 0): that law is not a product of independent factors.
         """
         cfg = config or SimConfig()
         name, prop = resolve_base(base)
+        if prop.coupling != 0 and prop.completeness > 0:
+            raise RewardlabError(
+                f"base policy {name!r}: propensities.coupling is {prop.coupling!r}; a policy factorises only when "
+                "correctness does not depend on the details count (use coupling 0)")
         fams = cfg.active_families()
         total = sum(float(cfg.family_weights[f]) for f in fams)
         weights = {f: float(cfg.family_weights[f]) / total for f in fams}
@@ -179,6 +202,12 @@ class SimPolicy:
         """Active families in canonical order."""
         return [f for f in FAMILIES if f in self.family_weights]
 
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """This policy's factors: FACTORS, then `details` when its base draws details."""
+        first = self.logits[self.families[0]]
+        return FACTORS + tuple(k for k in OPTIONAL_FACTORS if k in first)
+
     def logp(self, family: str, factor: str) -> np.ndarray:
         """log pi(setting | family) of one factor."""
         return log_softmax(self.logits[family][factor])
@@ -189,16 +218,16 @@ class SimPolicy:
 
     def log_prob(self, family: str, settings: dict[str, int]) -> float:
         """Exact log pi(y | family) of a response given by its setting indices (factor -> index)."""
-        return float(sum(self.logp(family, k)[settings[k]] for k in FACTORS))
+        return float(sum(self.logp(family, k)[settings[k]] for k in self.factors))
 
     def base_log_prob(self, family: str, settings: dict[str, int]) -> float:
         """Exact log pi0(y | family)."""
-        return float(sum(self.base_logp[family][k][settings[k]] for k in FACTORS))
+        return float(sum(self.base_logp[family][k][settings[k]] for k in self.factors))
 
     def kl_family(self, family: str) -> float:
         """KL(pi(. | family) || pi0(. | family)): the sum of the factors' categorical KLs."""
         total = 0.0
-        for k in FACTORS:
+        for k in self.factors:
             lp = self.logp(family, k)
             total += float(np.sum(np.exp(lp) * (lp - self.base_logp[family][k])))
         return total
@@ -210,7 +239,7 @@ class SimPolicy:
     def expected_attributes(self, family: str | None = None) -> dict[str, float]:
         """Exact expectation of every simulator attribute, for one family or averaged over the families."""
         if family is None:
-            out = dict.fromkeys(ATTRIBUTES, 0.0)
+            out = dict.fromkeys(ATTRIBUTES + tuple(k for k in OPTIONAL_FACTORS if k in self.factors), 0.0)
             for f, w in self.family_weights.items():
                 for k, v in self.expected_attributes(f).items():
                     out[k] += w * v
@@ -227,13 +256,19 @@ class SimPolicy:
             ea[k] = float(np.dot(self.probs(family, k), np.arange(cap + 1)))
         for k in BOOL_FACTORS:
             ea[k] = float(self.probs(family, k)[1])
-        return {k: float(ea[k]) for k in ATTRIBUTES}
+        out = {k: float(ea[k]) for k in ATTRIBUTES}
+        if "details" in self.factors:
+            out["details"] = float(np.dot(self.probs(family, "details"), np.arange(MAX_DETAILS + 1)))
+        return out
 
     def expected_gold(self, weights: UtilityWeights | None = None) -> float:
         """Exact E_pi[gold utility] over the prompt distribution (gold is linear in the attributes)."""
         w = weights or UtilityWeights()
         ea = self.expected_attributes()
-        return float(sum(getattr(w, k) * ea[k] for k in ATTRIBUTES))
+        total = sum(getattr(w, k) * ea[k] for k in ATTRIBUTES)
+        if "details" in ea:
+            total += w.details * ea["details"]
+        return float(total)
 
     def agreement_rate(self) -> float | None:
         """P(agree with the false claim | a false-premise prompt), or None without that family."""
@@ -245,7 +280,7 @@ class SimPolicy:
 
     def cdfs(self, family: str) -> dict[str, list[float]]:
         """Per factor, the cumulative probabilities of all settings but the last (what sampling bisects)."""
-        return {k: np.cumsum(self.probs(family, k))[:-1].tolist() for k in FACTORS}
+        return {k: np.cumsum(self.probs(family, k))[:-1].tolist() for k in self.factors}
 
     def sample_settings(self, family: str, rng: random.Random,
                         cdfs: dict[str, list[float]] | None = None) -> dict[str, int]:
@@ -254,18 +289,22 @@ class SimPolicy:
         `cdfs` (from :meth:`cdfs`) saves recomputing the softmax when drawing many samples of one policy.
         """
         c = cdfs or self.cdfs(family)
-        return {k: bisect_right(c[k], rng.random()) for k in FACTORS}
+        return {k: bisect_right(c[k], rng.random()) for k in self.factors}
 
     @staticmethod
     def attributes(family: str, settings: dict[str, int]) -> dict[str, Any]:
-        """The simulator's attribute dict (what render and gold_utility take) of setting indices."""
+        """The simulator's attribute dict (what render and gold_utility take) of setting indices (with `details`
+        only when the settings have it, as the generator's dicts)."""
         rel, cor, syc = _ANSWER_ATTRS[factor_settings(family, "answer")[settings["answer"]]]
         attrs: dict[str, Any] = {"correct": cor, "relevant": rel, "sycophantic": syc}
         for k in COUNT_FACTORS:
             attrs[k] = int(settings[k])
         for k in BOOL_FACTORS:
             attrs[k] = bool(settings[k])
-        return {k: attrs[k] for k in ATTRIBUTES}
+        out = {k: attrs[k] for k in ATTRIBUTES}
+        if "details" in settings:
+            out["details"] = int(settings["details"])
+        return out
 
     # ------------------------------------------------------------------ state
 
@@ -275,13 +314,14 @@ class SimPolicy:
 
     def flat(self) -> np.ndarray:
         """All logits as one vector (families, then factors, in canonical order)."""
-        return np.concatenate([self.logits[f][k] for f in self.families for k in FACTORS])
+        return np.concatenate([self.logits[f][k] for f in self.families for k in self.factors])
 
     def set_flat(self, v: np.ndarray) -> None:
         """Inverse of :meth:`flat`."""
         i = 0
+        factors = self.factors
         for f in self.families:
-            for k in FACTORS:
+            for k in factors:
                 n = self.logits[f][k].shape[0]
                 self.logits[f][k] = np.array(v[i:i + n], dtype=float)
                 i += n
@@ -292,27 +332,39 @@ class SimPolicy:
             "schema": SCHEMA,
             "base": self.base_name,
             "family_weights": dict(self.family_weights),
-            "logits": {f: {k: self.logits[f][k].tolist() for k in FACTORS} for f in self.families},
-            "base_logp": {f: {k: self.base_logp[f][k].tolist() for k in FACTORS} for f in self.families},
+            "logits": {f: {k: self.logits[f][k].tolist() for k in self.factors} for f in self.families},
+            "base_logp": {f: {k: self.base_logp[f][k].tolist() for k in self.factors} for f in self.families},
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "policy") -> SimPolicy:
         """Inverse of :meth:`to_dict`.
 
+        A state without the optional `details` factor (every state written before it existed) is a policy that
+        never adds details, as its base did.
+
         Raises:
-            RewardlabError: a wrong schema, an unknown family, or a factor missing or of the wrong size.
+            RewardlabError: a wrong schema, an unknown family, a factor missing or of the wrong size, or an
+                optional factor present in some families (or tables) and not in others.
         """
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             raise RewardlabError(f"{where}: not a simulator policy (expected schema {SCHEMA!r})")
         try:
             weights = {str(f): float(w) for f, w in d["family_weights"].items()}
+            if not weights:
+                raise RewardlabError(f"{where}: no family")
             logits, base = {}, {}
+            first = d["logits"][next(iter(weights))]
+            factors = FACTORS + tuple(k for k in OPTIONAL_FACTORS if k in first)
             for f in weights:
                 if f not in FAMILIES:
                     raise RewardlabError(f"{where}: unknown family {f!r}")
+                for k in OPTIONAL_FACTORS:
+                    if (k in factors) != (k in d["logits"][f]) or (k in factors) != (k in d["base_logp"][f]):
+                        raise RewardlabError(f"{where}: factor {k!r} must be in every family's logits and "
+                                             f"base_logp or in none (family {f!r})")
                 logits[f], base[f] = {}, {}
-                for k in FACTORS:
+                for k in factors:
                     n = len(factor_settings(f, k))
                     for table, src in ((logits, d["logits"]), (base, d["base_logp"])):
                         v = np.asarray(src[f][k], dtype=float)

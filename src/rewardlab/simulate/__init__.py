@@ -3,13 +3,17 @@
 Prompts come from five task families, each with its own annotator noise temperature tau (SimConfig.taus):
 arithmetic 0.25, facts 0.5 (a built-in table of 64 facts), units 1.0, advice 2.0 (subjective), false_premise 0.5
 ("I'm sure the capital of Australia is Sydney, right?"). Each response has visible attributes: correct, relevant,
-extra_sentences, hedges, formatting, repetition, filler, sycophantic. Gold utility u = sum of UtilityWeights times
-attributes. Annotators prefer a over b with probability
+extra_sentences, hedges, formatting, repetition, filler, sycophantic, and, when Propensities.completeness > 0,
+details (substantive supporting sentences, which make an answer both longer and better; see Propensities for the
+law and its coupling to correctness). Gold utility u = sum of UtilityWeights times attributes (a missing details
+count is 0). Annotators prefer a over b with probability
     sigmoid((u_a - u_b + length_bias (len_a - len_b) / length_norm + agreement_bias (syc_a - syc_b)
              + format_bias (fmt_a - fmt_b)) / tau_family)
 with len in words and length_norm 50 words by default; then optional Rao-Kupper ties (tie_margin), label flips
 (flip_prob) and several annotators per pair (soft labels). neutral() has every bias 0; human_like() has length 1.0,
-agreement 0.5, format 0.3.
+agreement 0.5, format 0.3 (length is only a bias: no response is longer because it is better); realistic() adds
+details and keeps a judge's length bias, calibrated on real judge data (the longer response chosen in about 0.89 of
+pairs, 0.78 when the lengths differ by less than the median: lengthstats.length_stats).
 
 Generators (each returns a list of JSON-serialisable dicts; same seed -> byte-identical output):
 - simulate_pairs(n, seed, config): id, prompt, chosen, rejected, label, tie, category, tau, gold_chosen,
@@ -28,14 +32,17 @@ Quick start::
 
 from rewardlab.simulate.annotator import MARGIN_THRESHOLDS, preference_logit, sigmoid, vote_probabilities
 from rewardlab.simulate.config import (
+    ALL_ATTRIBUTES,
     ATTRIBUTES,
     DEFAULT_TAUS,
     FAMILIES,
+    MAX_DETAILS,
     Propensities,
     SimConfig,
     UtilityWeights,
     human_like,
     neutral,
+    realistic,
 )
 from rewardlab.simulate.facts import FACTS, Fact
 from rewardlab.simulate.generate import (
@@ -45,6 +52,7 @@ from rewardlab.simulate.generate import (
     simulate_pairs,
     simulate_pools,
 )
+from rewardlab.simulate.lengthstats import format_length_stats, length_stats
 from rewardlab.simulate.responses import AttributeSampler, gold_utility, word_count
 from rewardlab.simulate.systems import (
     System,
@@ -55,11 +63,13 @@ from rewardlab.simulate.systems import (
 )
 
 __all__ = [
+    "ALL_ATTRIBUTES",
     "ATTRIBUTES",
     "DEFAULT_TAUS",
     "FACTS",
     "FAMILIES",
     "MARGIN_THRESHOLDS",
+    "MAX_DETAILS",
     "AttributeSampler",
     "Fact",
     "Propensities",
@@ -70,11 +80,14 @@ __all__ = [
     "expected_attributes",
     "expected_utility",
     "false_premise_cases",
+    "format_length_stats",
     "gold_utility",
     "human_like",
+    "length_stats",
     "make_rng",
     "neutral",
     "preference_logit",
+    "realistic",
     "sigmoid",
     "simulate_battles",
     "simulate_pairs",

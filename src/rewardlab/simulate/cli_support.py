@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.errors import RewardlabError
-from rewardlab.simulate.config import SimConfig, human_like, neutral
+from rewardlab.simulate.config import SimConfig, human_like, neutral, realistic
 from rewardlab.simulate.generate import false_premise_cases, simulate_battles, simulate_pairs, simulate_pools
 
-PRESETS = {"neutral": neutral, "human_like": human_like, "human-like": human_like}
+#: Simulator presets by name: neutral (no annotator bias), human_like (length is only a bias), realistic (length is
+#: partly quality: responses carry details, and the judge keeps a length bias).
+PRESETS = {"neutral": neutral, "human_like": human_like, "human-like": human_like, "realistic": realistic}
 KINDS = ("pairs", "pools", "battles", "sycophancy")
 
 

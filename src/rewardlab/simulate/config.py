@@ -35,15 +35,29 @@ ATTRIBUTES: tuple[str, ...] = (
     "sycophantic",
 )
 
+#: Attributes that only some configurations draw: `details` (completeness) exists in a response's attribute dict
+#: only when its propensities have completeness > 0, so the old presets' records keep exactly their old keys.
+#: Everywhere an attribute dict is read, a missing optional attribute counts as 0.
+OPTIONAL_ATTRIBUTES: tuple[str, ...] = ("details",)
+
+#: Every attribute the gold utility can weigh: ATTRIBUTES, then OPTIONAL_ATTRIBUTES.
+ALL_ATTRIBUTES: tuple[str, ...] = ATTRIBUTES + OPTIONAL_ATTRIBUTES
+
 #: Caps on the count attributes (a clipped Poisson draw never exceeds these).
 MAX_EXTRA_SENTENCES = 5
 MAX_HEDGES = 3
 MAX_REPETITION = 2
+MAX_DETAILS = 4
 
 
 @dataclass
 class UtilityWeights:
-    """Weights of the gold utility u = sum_k w_k * attribute_k (booleans count as 0/1)."""
+    """Weights of the gold utility u = sum_k w_k * attribute_k (booleans count as 0/1).
+
+    `details` weighs the completeness attribute (substantive supporting sentences: a worked step, a true related
+    fact, an extra concrete step, ...). It is positive by default; it changes nothing for propensities with
+    completeness 0 (the old presets and systems), whose responses never have details.
+    """
 
     correct: float = 2.0
     relevant: float = 1.5
@@ -53,6 +67,7 @@ class UtilityWeights:
     repetition: float = -0.5
     filler: float = -0.2
     sycophantic: float = -2.0
+    details: float = 1.0
 
 
 @dataclass
@@ -62,6 +77,17 @@ class Propensities:
     `accuracy` is P(correct | relevant) (for false-premise prompts: P(right answer | relevant, not sycophantic)),
     `sycophancy` is P(agrees with the false premise | false-premise prompt, relevant). Count attributes are
     Poisson draws with the given mean, clipped at MAX_EXTRA_SENTENCES / MAX_HEDGES / MAX_REPETITION.
+
+    Completeness (`details`, the number of substantive supporting sentences, 0..MAX_DETAILS):
+        D = min(Poisson(completeness), MAX_DETAILS), drawn for every response (relevant or not);
+        with coupling c != 0 and 0 < accuracy < 1, the accuracy used for that response is
+            P(correct | relevant, D) = sigmoid(logit(accuracy) + c * (D - E[D]))
+        where E[D] = sum_k k P(D = k) is the mean of the clipped law (so `accuracy` is the accuracy of a response
+        of average completeness, not the average accuracy); accuracy 0 or 1 is never changed. On false-premise
+        prompts the same coupled accuracy is P(right answer | relevant, not sycophantic); relevance and
+        sycophancy do not depend on D. With completeness 0 (the default) no D is drawn at all: responses have
+        no `details` key and the generator consumes exactly the random numbers it did before the attribute
+        existed.
     """
 
     accuracy: float = 0.6
@@ -72,6 +98,8 @@ class Propensities:
     repetition: float = 0.2
     filler: float = 0.3
     sycophancy: float = 0.4
+    completeness: float = 0.0
+    coupling: float = 0.0
 
 
 @dataclass
@@ -158,10 +186,12 @@ class SimConfig:
             v = getattr(p, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"propensities.{name} must be a probability, got {v!r}")
-        for name in ("verbosity", "hedging", "repetition"):
+        for name in ("verbosity", "hedging", "repetition", "completeness"):
             v = getattr(p, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"propensities.{name} must be a mean >= 0, got {v!r}")
+        if not math.isfinite(p.coupling):
+            raise ValueError(f"propensities.coupling must be a finite number, got {p.coupling!r}")
         if not 0.0 <= self.flip_prob <= 1.0:
             raise ValueError(f"flip_prob must be in [0, 1], got {self.flip_prob!r}")
         if not (isinstance(self.n_annotators, int) and self.n_annotators >= 1):
@@ -218,3 +248,31 @@ def neutral() -> SimConfig:
 def human_like() -> SimConfig:
     """Preset with the 'human' biases that teach reward models to hack: length, agreement and formatting."""
     return SimConfig(length_bias=1.0, agreement_bias=0.5, format_bias=0.3)
+
+
+def realistic() -> SimConfig:
+    """Preset where length is partly quality, calibrated on the length statistics of real judge preferences.
+
+    Responses carry `details` (completeness 2.0: substantive supporting sentences, each worth 1.0 gold utility
+    and 5-20 words), and careful answers are more often right (coupling 2.0 logits per detail around the mean);
+    capable-model style (accuracy 0.8, relevance 0.95, little padding: verbosity 0.3, hedging 0.1, no repetition);
+    a judge less noisy than human annotators (every family's tau times 0.75) that keeps a length bias (7.0 per 50
+    words) and human_like's agreement and format biases. On simulate_pairs(4000, seed=0) the longer response (in
+    words) is chosen in 0.885 of the pairs with unequal lengths and in 0.776 of those whose length difference is
+    below the median (real judge data: about 0.91 and 0.73; see `rewardlab.simulate.lengthstats.length_stats`);
+    the longer response has the higher gold utility in 0.777 of them, and length explains R^2 = 0.55 of the gold
+    differences.
+
+    Example:
+        >>> cfg = realistic()
+        >>> cfg.propensities.completeness, cfg.length_bias, cfg.tau("advice")
+        (2.0, 7.0, 1.5)
+    """
+    return SimConfig(
+        taus={f: 0.75 * t for f, t in DEFAULT_TAUS.items()},
+        propensities=Propensities(accuracy=0.8, relevance=0.95, verbosity=0.3, hedging=0.1, formatting=0.3,
+                                  repetition=0.0, filler=0.3, sycophancy=0.4, completeness=2.0, coupling=2.0),
+        length_bias=7.0,
+        agreement_bias=0.5,
+        format_bias=0.3,
+    )

@@ -7,7 +7,15 @@ A family exposes three operations, all driven by a caller-supplied `random.Rando
   ("correct", "wrong", "explicit" = correct and naming the question, used for an irrelevant response that
   answers another question; false-premise prompts also "agree", "fix", "wrong_fix") with the key value in markdown bold
   when `markdown`, plus a pool of restating/elaborating sentences consistent with the answer given;
-- `other(spec, rng) -> spec`: a different question of the same family, which an irrelevant response answers.
+- `other(spec, rng) -> spec`: a different question of the same family, which an irrelevant response answers;
+- `answer_details(spec, rng, mode, markdown) -> (sentences, elaborations, details)`: the same answer (the same
+  random draws, so the same text) plus the pool of *details* consistent with it: substantive supporting sentences
+  (a worked step or a check, a true related fact, the conversion at work, an extra concrete step, why the premise
+  is wrong), which the completeness attribute adds. A pool always holds at least MAX_DETAILS sentences, and none of
+  them is an elaboration (elaborations restate; details add substance).
+
+Families implement `compose(spec, rng, mode, markdown, with_details)`; building the details pool draws no random
+numbers, so `answer` and `answer_details` consume the stream identically.
 """
 
 from __future__ import annotations
@@ -17,7 +25,20 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from rewardlab.simulate.facts import ANSWERS_BY_KIND, FACTS, Fact, cap, elaborations, questions, statement
+from rewardlab.simulate.facts import (
+    ANSWERS_BY_KIND,
+    FACTS,
+    Fact,
+    cap,
+    details,
+    elaborations,
+    questions,
+    statement,
+    true_details,
+)
+
+#: (core sentences, elaborations, details) of one answer
+Composed = tuple[list[str], tuple[str, ...], tuple[str, ...]]
 
 
 @dataclass(slots=True)
@@ -43,10 +64,19 @@ class Family(ABC):
         """A different question of the same family: what an irrelevant response answers instead."""
 
     @abstractmethod
+    def compose(self, spec: Any, rng: random.Random, mode: str, markdown: bool, with_details: bool) -> Composed:
+        """Core answer sentences for `mode`, its elaborations, and (when `with_details`) its details pool."""
+
     def answer(
         self, spec: Any, rng: random.Random, mode: str, markdown: bool
     ) -> tuple[list[str], tuple[str, ...]]:
         """Core answer sentences for `mode` and the pool of elaborations consistent with that answer."""
+        sents, elab, _ = self.compose(spec, rng, mode, markdown, False)
+        return sents, elab
+
+    def answer_details(self, spec: Any, rng: random.Random, mode: str, markdown: bool) -> Composed:
+        """`answer` (same draws, same sentences) plus the pool of details consistent with it."""
+        return self.compose(spec, rng, mode, markdown, True)
 
 
 def fmt_num(x: float) -> str:
@@ -129,9 +159,7 @@ class Arithmetic(Family):
         op, a, b = spec
         return a + b if op == "add" else a - b if op == "sub" else a * b
 
-    def answer(
-        self, spec: Any, rng: random.Random, mode: str, markdown: bool
-    ) -> tuple[list[str], tuple[str, ...]]:
+    def compose(self, spec: Any, rng: random.Random, mode: str, markdown: bool, with_details: bool) -> Composed:
         op, a, b = spec
         v = self.value(spec)
         if mode not in ("correct", "explicit"):
@@ -183,7 +211,69 @@ class Arithmetic(Family):
                 "This is a basic multiplication problem.",
             )
         # "explicit" (an irrelevant response answering another question) must show which question it answers
-        return [rng.choice((forms[0], forms[2]) if mode == "explicit" else forms)], elab
+        sents = [rng.choice((forms[0], forms[2]) if mode == "explicit" else forms)]
+        return sents, elab, _arith_details(op, a, b, v, v == self.value(spec)) if with_details else ()
+
+
+def _round10(x: int) -> int:
+    return (x + 5) // 10 * 10
+
+
+def _arith_details(op: str, a: int, b: int, v: int, right: bool) -> tuple[str, ...]:
+    """Worked steps and checks of a op b = v. Steps that end in v show the slip when v is wrong; checks (which would
+    be false) only come with the right value."""
+    bt, bo = divmod(b, 10)
+    ao = a % 10
+    ra, rb = _round10(a), _round10(b)
+    if op == "add":
+        s = ao + bo
+        steps = (
+            f"Step by step: {a} + {bt * 10} = {a + bt * 10}, then {a + bt * 10} + {bo} = {v}." if bo
+            else f"Step by step: adding {bt} tens to {a} gives {v}.",
+            f"In the ones column, {ao} + {bo} = {s}, so you write {s - 10} and carry 1 to the tens." if s >= 10
+            else f"In the ones column, {ao} + {bo} = {s}, so there is nothing to carry.",
+            f"As a sanity check, rounding to the nearest ten gives about {ra} + {rb} = {ra + rb}.",
+            f"The tens on their own add up to {a - ao} + {bt * 10} = {a - ao + bt * 10}.",
+        )
+        checks = (
+            f"To double-check, {v} - {a} = {b}, which is the number we added.",
+            f"Adding in the other order, {b} + {a}, gives the same {v}.",
+        )
+    elif op == "sub":
+        steps = (
+            f"Step by step: {a} - {bt * 10} = {a - bt * 10}, then {a - bt * 10} - {bo} = {v}." if bo
+            else f"Step by step: taking {bt} tens away from {a} leaves {v}.",
+            f"In the ones column, {ao} is smaller than {bo}, so you borrow a ten and work out "
+            f"{ao + 10} - {bo} = {ao + 10 - bo}." if ao < bo
+            else f"In the ones column, {ao} - {bo} = {ao - bo}, so no borrowing is needed.",
+            f"As a sanity check, rounding to the nearest ten gives about {ra} - {rb} = {ra - rb}.",
+            f"Counting in tens, {a} is {a // 10} tens and {ao}, and {b} is {bt} tens and {bo}.",
+        )
+        checks = (
+            f"To double-check, {v} + {b} = {a}, which is where we started.",
+            f"Counting up from {b} to {a} also gives {v}.",
+        )
+    else:
+        if a > 10:
+            split = f"Splitting {a} into 10 and {a - 10}: 10 × {b} = {10 * b} and {a - 10} × {b} = {(a - 10) * b}."
+        elif b > 10:
+            split = f"Splitting {b} into 10 and {b - 10}: {a} × 10 = {10 * a} and {a} × {b - 10} = {a * (b - 10)}."
+        elif a == 10 or b == 10:
+            split = "Multiplying by 10 just puts a zero on the end of the other number."
+        else:
+            split = f"Since {a} × 10 = {10 * a}, you can take away {10 - b} lots of {a}, which is {a * (10 - b)}."
+        size = "a bit more than" if b > 10 else "a bit less than" if b < 10 else "exactly"
+        steps = (
+            f"Breaking it up: {a} × {b - 1} = {a * (b - 1)}, and one more {a} makes {v}.",
+            split,
+            f"As a rough check, {a} × 10 = {10 * a}, so the answer should be {size} that.",
+            f"Counting up in {a}s: {a}, {2 * a}, {3 * a}, and so on, {b} times.",
+        )
+        checks = (
+            f"To double-check, {v} ÷ {a} = {b}.",
+            f"Swapping the factors, {b} × {a} also gives {v}.",
+        )
+    return steps + checks if right else steps
 
 
 # ----------------------------------------------------------------------------------------------------- facts
@@ -223,13 +313,11 @@ class Facts(Family):
         j = rng.randrange(len(FACTS) - 1)
         return j + 1 if j >= spec else j
 
-    def answer(
-        self, spec: Any, rng: random.Random, mode: str, markdown: bool
-    ) -> tuple[list[str], tuple[str, ...]]:
+    def compose(self, spec: Any, rng: random.Random, mode: str, markdown: bool, with_details: bool) -> Composed:
         f = FACTS[spec]
         value = f.answer if mode in ("correct", "explicit") else _wrong_value(f, rng)
         s = _fact_sentence(f, value, rng, markdown, explicit=mode == "explicit")
-        return [s], elaborations(f.kind, f.subject, value)
+        return [s], elaborations(f.kind, f.subject, value), details(f, value) if with_details else ()
 
 
 # ------------------------------------------------------------------------------------------- false premise
@@ -274,21 +362,21 @@ class FalsePremise(Family):
         j = rng.randrange(len(FACTS) - 1)
         return ("plain", j + 1 if j >= spec else j)
 
-    def answer(
-        self, spec: Any, rng: random.Random, mode: str, markdown: bool
-    ) -> tuple[list[str], tuple[str, ...]]:
+    def compose(self, spec: Any, rng: random.Random, mode: str, markdown: bool, with_details: bool) -> Composed:
         if isinstance(spec, tuple):  # an irrelevant response: a plain answer about another fact
             f = FACTS[spec[1]]
-            return [_fact_sentence(f, f.answer, rng, markdown, True)], elaborations(f.kind, f.subject, f.answer)
+            sents = [_fact_sentence(f, f.answer, rng, markdown, True)]
+            return sents, elaborations(f.kind, f.subject, f.answer), true_details(f) if with_details else ()
         f = FACTS[spec]
         if mode == "agree":
             claim = statement(f.kind, f.subject, _b(f.decoy, markdown))
             sents = [x.format(c=claim, C=cap(claim)) for x in rng.choice(_AGREE)]
-            return sents, elaborations(f.kind, f.subject, f.decoy)
+            return sents, elaborations(f.kind, f.subject, f.decoy), details(f, f.decoy) if with_details else ()
         value = f.answer if mode == "fix" else _wrong_value(f, rng, avoid=(f.decoy,))
         t = statement(f.kind, f.subject, _b(value, markdown))
         sents = [x.format(t=t, T=cap(t), d=f.decoy, D=cap(f.decoy)) for x in rng.choice(_FIX)]
-        return sents, elaborations(f.kind, f.subject, value)
+        # the right fix comes with why the premise is wrong (the true details say what the decoy really is)
+        return sents, elaborations(f.kind, f.subject, value), details(f, value) if with_details else ()
 
 
 # ----------------------------------------------------------------------------------------------------- units
@@ -356,9 +444,7 @@ class Units(Family):
             if s[0] != spec[0]:
                 return s
 
-    def answer(
-        self, spec: Any, rng: random.Random, mode: str, markdown: bool
-    ) -> tuple[list[str], tuple[str, ...]]:
+    def compose(self, spec: Any, rng: random.Random, mode: str, markdown: bool, with_details: bool) -> Composed:
         inverse = spec[1]
         ss, sp, ts, tp, q, v, factor, wrong = self._parts(spec)
         used = factor
@@ -398,7 +484,27 @@ class Units(Family):
             f"In other words, the result is {vs} {tw}.",
         )
         # "explicit" (an irrelevant response answering another question) must show which question it answers
-        return [rng.choice((forms[0], forms[1], forms[4]) if mode == "explicit" else forms)], elab
+        sents = [rng.choice((forms[0], forms[1], forms[4]) if mode == "explicit" else forms)]
+        if not with_details:
+            return sents, elab, ()
+        if inverse:  # q source units (sp) -> v target units (tp); one ts holds `used` sp
+            det: tuple[str, ...] = (
+                f"Worked out: {qs} ÷ {used} = {vs}.",
+                f"For example, {fmt_num(2 * used)} {sp} would be 2 {tp}.",
+                f"A handy reference point is that 10 {tp} make {fmt_num(10 * used)} {sp}.",
+                f"Likewise, 0.5 {tp} is {fmt_num(used / 2)} {sp}.",
+            )
+            check = f"Going back the other way, {vs} × {used} = {qs}, so it checks out."
+        else:  # one ss holds `used` tp
+            det = (
+                f"Worked out: {qs} × {used} = {vs}.",
+                f"For example, 2 {sp} would be {fmt_num(2 * used)} {tp}.",
+                f"A handy reference point is that 10 {sp} make {fmt_num(10 * used)} {tp}.",
+                f"Likewise, 0.5 {sp} is {fmt_num(used / 2)} {tp}.",
+            )
+            check = f"Going back the other way, {vs} ÷ {used} = {qs}, so it checks out."
+        right = mode in ("correct", "explicit")
+        return sents, elab, det + (check,) if right else det
 
 
 # ---------------------------------------------------------------------------------------------------- advice
@@ -562,6 +668,70 @@ _ADVICE = (
         ("Friendships usually grow from repeated casual contact.", "Most newcomers feel the same way."),
     ),
 )
+#: More concrete steps per topic (same order as _ADVICE): what a more complete answer adds.
+_ADVICE_MORE = (
+    (
+        "keep a notebook by the bed and write down any worries before you turn off the light",
+        "limit naps to 20 minutes and take them before 3 pm",
+        "avoid alcohol in the last three hours before bed",
+    ),
+    (
+        "pay off high-interest credit card debt before you start investing",
+        "compare prices for insurance and phone plans once a year",
+        "plan meals for the week and shop with a list",
+    ),
+    (
+        "prepare an answer to 'tell me about yourself' that lasts under two minutes",
+        "match each requirement in the job description to an example from your experience",
+        "send a short thank-you email within a day of the interview",
+    ),
+    (
+        "label objects around your home with their names in the new language",
+        "keep a small notebook of new phrases and review it each evening",
+        "switch the language of your phone to the one you are learning",
+    ),
+    (
+        "get dressed for work even though you are at home",
+        "take a real lunch break away from your desk",
+        "block distracting websites during working hours with a browser extension",
+    ),
+    (
+        "learn your first two sentences by heart so the start goes smoothly",
+        "look at individual people in the audience rather than at the back wall",
+        "time yourself and cut material if the talk runs long",
+    ),
+    (
+        "warm up with five minutes of brisk walking before each run",
+        "follow a structured beginner plan such as Couch to 5K",
+        "log each run so you can see your progress",
+    ),
+    (
+        "test yourself with flashcards instead of rereading your notes",
+        "explain each topic out loud as if you were teaching it to a friend",
+        "schedule short breaks with some light exercise between study sessions",
+    ),
+    (
+        "repot a plant into a slightly bigger pot when roots grow out of the drainage holes",
+        "check the undersides of the leaves for pests every couple of weeks",
+        "group plants together to raise the humidity around them",
+    ),
+    (
+        "keep functions short enough to read without scrolling",
+        "explain the reasons for non-obvious decisions in the commit message",
+        "delete dead code instead of commenting it out",
+    ),
+    (
+        "keep a small set of staple spices and learn what each one adds",
+        "use a thermometer to check when meat is done",
+        "let meat rest for a few minutes after cooking before you cut it",
+    ),
+    (
+        "follow up within a week when you meet someone you get along with",
+        "host a small dinner or games night once you know a few people",
+        "become a regular at one cafe or gym so that faces become familiar",
+    ),
+)
+_MORE_LEADS = ("Also, {s}.", "It also helps to {s}.", "On top of that, {s}.", "Another useful step: {s}.")
 _ADVICE_PROMPTS = ("{q}", "I need some advice. {q}", "{q} Any tips?", "Can you help me with something? {q}")
 _INTROS = (
     "Here are a few concrete steps you can take.",
@@ -599,24 +769,32 @@ class Advice(Family):
         j = rng.randrange(len(_ADVICE) - 1)
         return j + 1 if j >= spec else j
 
-    def answer(
-        self, spec: Any, rng: random.Random, mode: str, markdown: bool
-    ) -> tuple[list[str], tuple[str, ...]]:
+    def compose(self, spec: Any, rng: random.Random, mode: str, markdown: bool, with_details: bool) -> Composed:
         _, steps, vague, topic_elab = _ADVICE[spec]
         elab = topic_elab + _ADVICE_ELAB
         if mode in ("correct", "explicit"):
             chosen = rng.sample(steps, 3)
             intro = rng.choice(_INTROS)
+            det = _advice_details(spec, chosen, markdown) if with_details else ()
             if markdown:
-                return [f"**{intro}**"] + [f"- {cap(s)}." for s in chosen], elab
+                return [f"**{intro}**"] + [f"- {cap(s)}." for s in chosen], elab, det
             words = rng.choice(_ORDINALS)
-            return [intro] + [f"{w}, {s}." for w, s in zip(words, chosen, strict=True)], elab
+            return [intro] + [f"{w}, {s}." for w, s in zip(words, chosen, strict=True)], elab, det
         out = [rng.choice(vague)]
         if rng.random() < 0.5:
             out.append(rng.choice(_VAGUE))
         if markdown:
             out[0] = f"**{out[0]}**"
-        return out, elab
+        # a vague answer made more complete: the topic's further concrete steps
+        return out, elab, _advice_details(spec, [], markdown) if with_details else ()
+
+
+def _advice_details(topic: int, used: list[str], markdown: bool) -> tuple[str, ...]:
+    """Concrete steps not yet given (the topic's unused steps, then its further steps), bullets in markdown."""
+    extra = [s for s in _ADVICE[topic][1] if s not in used] + list(_ADVICE_MORE[topic])
+    if markdown:
+        return tuple(f"- {cap(s)}." for s in extra)
+    return tuple(_MORE_LEADS[i % len(_MORE_LEADS)].format(s=s) for i, s in enumerate(extra))
 
 
 FAMILY_IMPLS: dict[str, Family] = {

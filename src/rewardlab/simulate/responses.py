@@ -7,7 +7,10 @@ A response is first drawn as an attribute dict (see config.ATTRIBUTES), then ren
 - formatting: markdown (the key value or the lead in **bold**, steps and elaborations as "- " bullets);
 - repetition: that many verbatim copies of sentences already said;
 - filler: "Great question!" at the start and/or "I hope this helps!" at the end;
-- sycophantic: (false-premise prompts only) agrees with the false claim instead of correcting it.
+- sycophantic: (false-premise prompts only) agrees with the false claim instead of correcting it;
+- details (only drawn when Propensities.completeness > 0): that many substantive supporting sentences right after
+  the core answer (a worked step or check, a related fact, the conversion factor at work, an extra concrete step,
+  why the premise is wrong), consistent with the answer given and never one of the padding sentences above.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from rewardlab.simulate.config import (
     ATTRIBUTES,
+    MAX_DETAILS,
     MAX_EXTRA_SENTENCES,
     MAX_HEDGES,
     MAX_REPETITION,
@@ -81,6 +85,34 @@ def _cdf(pmf: list[float]) -> list[float]:
     return out
 
 
+def details_pmf(prop: Propensities) -> list[float]:
+    """P(D = k), k = 0..MAX_DETAILS, of the completeness count D = min(Poisson(completeness), MAX_DETAILS)."""
+    return clipped_poisson_pmf(prop.completeness, MAX_DETAILS)
+
+
+def coupled_accuracy(prop: Propensities) -> list[float]:
+    """P(correct | relevant, D = k) for k = 0..MAX_DETAILS (see Propensities): sigmoid(logit(acc) + c (k - E[D])).
+
+    Example:
+        >>> from rewardlab.simulate.config import Propensities
+        >>> [round(x, 3) for x in coupled_accuracy(Propensities(accuracy=0.5, completeness=1.0, coupling=1.0))]
+        [0.27, 0.501, 0.732, 0.881, 0.953]
+        >>> coupled_accuracy(Propensities(accuracy=0.6))  # no coupling: the accuracy for every count
+        [0.6, 0.6, 0.6, 0.6, 0.6]
+    """
+    acc, c = prop.accuracy, prop.coupling
+    if c == 0 or not 0.0 < acc < 1.0:
+        return [acc] * (MAX_DETAILS + 1)
+    pmf = details_pmf(prop)
+    mean = sum(k * q for k, q in enumerate(pmf))
+    base = math.log(acc / (1.0 - acc))
+    out = []
+    for k in range(MAX_DETAILS + 1):
+        z = base + c * (k - mean)
+        out.append(1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z)))
+    return out
+
+
 class AttributeSampler:
     """Draws attribute dicts from a Propensities set, using one caller-supplied random.Random."""
 
@@ -89,9 +121,14 @@ class AttributeSampler:
         self._extra = _cdf(clipped_poisson_pmf(prop.verbosity, MAX_EXTRA_SENTENCES))
         self._hedges = _cdf(clipped_poisson_pmf(prop.hedging, MAX_HEDGES))
         self._rep = _cdf(clipped_poisson_pmf(prop.repetition, MAX_REPETITION))
+        self._with_details = prop.completeness > 0
+        self._details = _cdf(details_pmf(prop))
+        self._acc = coupled_accuracy(prop)
 
     def sample(self, rng: random.Random, family: str) -> dict[str, Any]:
         """One response's attributes for a prompt of `family` (sycophancy exists only for false_premise)."""
+        if self._with_details:
+            return self._sample_details(rng, family)
         p = self.prop
         r = rng.random
         relevant = r() < p.relevance
@@ -112,11 +149,44 @@ class AttributeSampler:
             "sycophantic": sycophantic,
         }
 
+    def _sample_details(self, rng: random.Random, family: str) -> dict[str, Any]:
+        """sample() with completeness > 0: relevance, then D, then sycophancy / correctness at P(correct | D)."""
+        p = self.prop
+        r = rng.random
+        relevant = r() < p.relevance
+        details = bisect_right(self._details, r())
+        acc = self._acc[details]
+        sycophantic = False
+        if family == "false_premise" and relevant:
+            sycophantic = r() < p.sycophancy
+            correct = (not sycophantic) and r() < acc
+        else:
+            correct = relevant and r() < acc
+        return {
+            "correct": correct,
+            "relevant": relevant,
+            "extra_sentences": bisect_right(self._extra, r()),
+            "hedges": bisect_right(self._hedges, r()),
+            "formatting": r() < p.formatting,
+            "repetition": bisect_right(self._rep, r()),
+            "filler": r() < p.filler,
+            "sycophantic": sycophantic,
+            "details": details,
+        }
+
 
 def gold_utility(attrs: dict[str, Any], weights: UtilityWeights | None = None) -> float:
-    """Gold utility u = sum_k w_k * attrs[k] (booleans as 0/1), rounded to 9 decimals for stable JSON."""
+    """Gold utility u = sum_k w_k * attrs[k] (booleans as 0/1), rounded to 9 decimals for stable JSON.
+
+    The optional attributes (`details`) count as 0 when the dict lacks them (records from before they existed,
+    or from propensities with completeness 0).
+    """
     w = weights or UtilityWeights()
-    return round(sum(getattr(w, k) * float(attrs[k]) for k in ATTRIBUTES), 9)
+    u = sum(getattr(w, k) * float(attrs[k]) for k in ATTRIBUTES)
+    d = attrs.get("details")
+    if d:
+        u += w.details * float(d)
+    return round(u, 9)
 
 
 def answer_mode(family: str, attrs: dict[str, Any]) -> str:
@@ -138,14 +208,26 @@ def _prefixable(s: str) -> bool:
 
 
 def render(impl: Any, spec: Any, family: str, attrs: dict[str, Any], rng: random.Random) -> str:
-    """English text of a response to the prompt `spec` of family `impl` with exactly the given attributes."""
+    """English text of a response to the prompt `spec` of family `impl` with exactly the given attributes.
+
+    Without a `details` count (or with 0) the text and the random draws are exactly those of the simulator before
+    the completeness attribute existed.
+    """
     markdown = bool(attrs["formatting"])
-    if attrs["relevant"]:
+    n_details = attrs.get("details", 0)
+    if n_details:
+        if attrs["relevant"]:
+            sents, pool, dpool = impl.answer_details(spec, rng, answer_mode(family, attrs), markdown)
+        else:
+            sents, pool, dpool = impl.answer_details(impl.other(spec, rng), rng, "explicit", markdown)
+    elif attrs["relevant"]:
         sents, pool = impl.answer(spec, rng, answer_mode(family, attrs), markdown)
     else:
         sents, pool = impl.answer(impl.other(spec, rng), rng, "explicit", markdown)
     n_extra = attrs["extra_sentences"]
     elabs = rng.sample(pool, n_extra) if n_extra else []
+    if n_details:  # the details follow the core answer (bullets in markdown lists, sentences otherwise)
+        sents = sents + rng.sample(dpool, n_details)
     h = attrs["hedges"]
     if h and _prefixable(sents[0]) and rng.random() < 0.6:
         sents[0] = rng.choice(HEDGE_PREFIXES) + _decap(sents[0])

@@ -13,7 +13,7 @@ from rewardlab.simulate.config import (
     Propensities,
     SimConfig,
 )
-from rewardlab.simulate.responses import clipped_poisson_pmf
+from rewardlab.simulate.responses import clipped_poisson_pmf, coupled_accuracy, details_pmf
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,19 @@ def default_systems() -> list[System]:
 
 
 def expected_attributes(prop: Propensities, config: SimConfig | None = None) -> dict[str, float]:
-    """Exact expectation of every attribute under the family mixture of `config` (no sampling)."""
+    """Exact expectation of every attribute under the family mixture of `config` (no sampling).
+
+    With completeness > 0 the accuracy is averaged over the law of the details count D (Propensities):
+    E[correct] = relevance * (1 - pi_fp * sycophancy) * sum_k P(D = k) * P(correct | relevant, D = k), where pi_fp
+    is the false-premise share of the family weights; E[details] = sum_k k P(D = k) (0 for completeness 0).
+
+    Example:
+        >>> from rewardlab.simulate import Propensities, expected_attributes
+        >>> ea = expected_attributes(Propensities(accuracy=0.5, relevance=1.0, sycophancy=0.0, completeness=1.0,
+        ...                                       coupling=1.0))
+        >>> round(ea["details"], 4), round(ea["correct"], 4)
+        (0.9957, 0.4903)
+    """
     cfg = config or SimConfig()
     total = sum(cfg.family_weights.get(f, 0.0) for f in FAMILIES)
     pi_fp = cfg.family_weights.get("false_premise", 0.0) / total
@@ -52,8 +64,11 @@ def expected_attributes(prop: Propensities, config: SimConfig | None = None) -> 
     def mean(m: float, cap: int) -> float:
         return sum(k * p for k, p in enumerate(clipped_poisson_pmf(m, cap)))
 
+    accuracy = prop.accuracy
+    if prop.completeness > 0:
+        accuracy = sum(q * a for q, a in zip(details_pmf(prop), coupled_accuracy(prop), strict=True))
     return {
-        "correct": prop.relevance * prop.accuracy * (1.0 - pi_fp * prop.sycophancy),
+        "correct": prop.relevance * accuracy * (1.0 - pi_fp * prop.sycophancy),
         "relevant": prop.relevance,
         "extra_sentences": mean(prop.verbosity, MAX_EXTRA_SENTENCES),
         "hedges": mean(prop.hedging, MAX_HEDGES),
@@ -61,6 +76,7 @@ def expected_attributes(prop: Propensities, config: SimConfig | None = None) -> 
         "repetition": mean(prop.repetition, MAX_REPETITION),
         "filler": prop.filler,
         "sycophantic": pi_fp * prop.relevance * prop.sycophancy,
+        "details": sum(k * p for k, p in enumerate(details_pmf(prop))),
     }
 
 
@@ -68,7 +84,7 @@ def expected_utility(prop: Propensities, config: SimConfig | None = None) -> flo
     """Exact expected gold utility of one response drawn with these propensities (linear in the attributes)."""
     cfg = config or SimConfig()
     ea = expected_attributes(prop, cfg)
-    return sum(getattr(cfg.weights, k) * ea[k] for k in ATTRIBUTES)
+    return sum(getattr(cfg.weights, k) * ea[k] for k in ATTRIBUTES) + cfg.weights.details * ea["details"]
 
 
 def system_expected_utility(

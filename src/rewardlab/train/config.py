@@ -136,8 +136,8 @@ class SimSpec(Spec):
 
     n: int = option(4000, min=1, flag="--sim-n", help="Simulated training pairs.")
     eval_n: int = option(500, min=1, flag="--sim-eval-n", help="Simulated held-out pairs.")
-    preset: Literal["neutral", "human_like", "human-like"] = option("neutral", flag="--sim-preset", help=(
-        "Annotator preset: neutral (no bias) or human_like."))
+    preset: Literal["neutral", "human_like", "human-like", "realistic"] = option("neutral", flag="--sim-preset", help=(
+        "Simulator preset: neutral (no bias), human_like (length only a bias) or realistic (length partly quality)."))
     length_bias: float | None = option(None, flag="--sim-length-bias", help="Annotator preference for longer "
                                        "responses (overrides the preset).")
     seed: int = option(0, min=0, flag="--sim-seed", help="Simulator seed (held-out pairs use seed + 10000).")
