@@ -2,22 +2,35 @@
 
 `run(spec)` starts from a base policy (:class:`rewardlab.policy.simpolicy.SimPolicy`), takes `spec.steps`
 optimisation steps toward a reward and logs every step to ``steps.jsonl``: the proxy reward and the gold utility
-of the sampled responses, the exact expected gold, the exact KL(pi || pi0), the exact attribute rates and the
-agreement rate on false-premise prompts. Methods (ALGORITHMS.md section 7):
+of the sampled responses, the exact expected gold, the exact gold win rate against the base policy, the exact
+KL(pi || pi0), the exact attribute rates and the agreement rate on false-premise prompts. Methods (ALGORITHMS.md
+section 7 and docs/ALGORITHMS.md section 11):
 
 - ``grpo``: G samples per prompt, advantages A_i = (r_i - mean r) / (std r + 1e-6) within each group;
 - ``reinforce``: advantages r_i - mean r over the whole batch (the mean baseline);
   both minimise -mean(A_i log pi(y_i)) + beta KL(pi || pi0) with the exact gradient of the factorised softmax;
+- ``drro``: grpo with the DRRO sampled bonus of ALGORITHMS.md section 4 (eps = --drro-eps x std(r) per group);
+- ``dro``: grpo with standard DRO's sampled penalty (eps = --drro-eps x std(r) taken from the group's most
+  probable sample: the supergradient of <p, r> - eps ||p||_inf, :func:`rewardlab.policy.robust.dro_penalty_advantages`);
+  ``--advantage tea --bon-n N`` gives grpo best-of-N-aware advantages (:mod:`rewardlab.policy.robust`);
 - ``expert-iteration``: best of G samples of the current policy per prompt, one maximum-likelihood (SFT) step
   toward them, repeated (the rounds of AlpacaFarm's expert iteration, one gradient step per round);
 - ``best-of-n``: the same fit to the best of G samples of the *base* policy (best-of-n distillation: the policy
   moves toward the best-of-n distribution of pi0 and stops there);
-- ``drro``: grpo with the DRRO sampled bonus of ALGORITHMS.md section 4 (eps = --drro-eps x std(r) per group);
-  ``--advantage tea --bon-n N`` gives grpo best-of-N-aware advantages (:mod:`rewardlab.policy.robust`).
+- ``feedme`` (binary FeedME): pairs of base-policy samples judged by the reward; one maximum-likelihood step on the
+  winner of each pair (equal rewards: a tie, skipped);
+- ``reward-conditioning`` (binary reward conditioning): the same pairs; the policy is conditioned on a control
+  c = +1 (good) / -1 (bad) by a tilt shared by every family, logits(y | f, c) = theta_f(y) + c delta . a(y)
+  (a(y) the response's attribute vector); maximum likelihood on the winners with c = +1 and the losers with c = -1;
+  the policy served, measured and judged is the one conditioned on +1;
+- ``sft``: maximum likelihood on samples of a reference system (`--sft-reference`; AlpacaFarm's SFT on reference
+  demonstrations); the reward is only logged.
 
-Rewards: any Scorer on the rendered text (cached per distinct (prompt, text), hit rate reported), ``gold`` (the
-simulator's gold utility: the no-proxy-gap reference) or ``annotator:...`` (the simulated annotator's perceived
-utility, gold plus its length / agreement / format biases: the reward an RM trained on its labels tends to).
+Rewards (:mod:`rewardlab.policy.rewards`): any Scorer on the rendered text (cached per distinct (prompt, text), hit
+rate reported), ``gold``, ``annotator:...`` (the simulated annotator's perceived utility), ``bow:...`` (a bag-of-words
+Bradley-Terry reward model trained on simulated pairs), or several separated by ';', combined by `--select` (mean,
+min, uwo:lam, lcb:k, quantile:q). `--rm-update-every k` updates the reward model every k steps on pairs of the current
+policy's samples labelled by the simulated annotator `--rm-annotator`, logging its gold agreement before and after.
 
 Runs are seeded (step t draws from its own stream of (seed, t)) and checkpoint every `checkpoint_every` steps;
 `resume` continues a killed run from its last checkpoint and gives the records of an uninterrupted run. A scorer
@@ -31,7 +44,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,9 +52,11 @@ import numpy as np
 
 from rewardlab.config import ConfigError, Spec, option
 from rewardlab.errors import RewardlabError
-from rewardlab.policy.robust import drro_bonus_advantages, tea_advantages
-from rewardlab.policy.simpolicy import FACTORS, SimPolicy
-from rewardlab.simulate.config import ATTRIBUTES, SimConfig, UtilityWeights
+from rewardlab.policy.rewards import Rewarder, annotator_config, label_pairs, parse_annotator
+from rewardlab.policy.robust import dro_penalty_advantages, drro_bonus_advantages, tea_advantages
+from rewardlab.policy.simpolicy import FACTORS, SimPolicy, factor_settings, resolve_base
+from rewardlab.policy.winrate import win_rate
+from rewardlab.simulate.config import ATTRIBUTES, SimConfig
 from rewardlab.simulate.families import FAMILY_IMPLS
 from rewardlab.simulate.generate import _family_picker, make_rng
 from rewardlab.simulate.responses import gold_utility, render, word_count
@@ -50,10 +65,17 @@ log = logging.getLogger(__name__)
 
 RESULT_SCHEMA = "rewardlab.optimize_policy/1"
 CHECKPOINT_SCHEMA = "rewardlab.optimize_checkpoint/1"
-Method = Literal["grpo", "reinforce", "best-of-n", "expert-iteration", "drro"]
+Method = Literal["grpo", "reinforce", "best-of-n", "expert-iteration", "drro", "dro", "feedme",
+                 "reward-conditioning", "sft"]
 Advantage = Literal["group", "tea"]
+#: methods whose update is a maximum-likelihood fit to pairs of base-policy samples judged by the reward
+PAIR_METHODS = ("feedme", "reward-conditioning")
+#: where each method's update samples come from (default: the current policy)
+SAMPLES_FROM = {"best-of-n": "base", "feedme": "base", "reward-conditioning": "base", "sft": "reference"}
 #: options added after the first checkpoints: left out of the resume fingerprint while at their defaults
-_LATER_DEFAULTS = {"advantage": "group", "bon_n": 1, "drro_eps": 0.5}
+_LATER_DEFAULTS = {"advantage": "group", "bon_n": 1, "drro_eps": 0.5, "select": "mean", "sft_reference": "sys-b",
+                   "rm_update_every": 0, "rm_update_pairs": 64, "rm_annotator": "human_like"}
+__all__ = ["OptimizeResult", "OptimizeSpec", "Rewarder", "parse_annotator", "policy_gradient", "run"]
 #: spec fields that may change between a run and its resumption
 RESUMABLE_CHANGES = ("steps", "resume", "overwrite", "checkpoint_every", "output", "plot")
 
@@ -73,12 +95,16 @@ class OptimizeSpec(Spec):
     section_title = "optimization"
 
     method: Method = option("grpo", flag="--method", help="grpo, reinforce, best-of-n (distil the best of "
-                            "--group base samples), expert-iteration (best of --group current samples) or drro "
-                            "(grpo with the DRRO sampled bonus, --drro-eps).")
+                            "--group base samples), expert-iteration (best of --group current samples), drro "
+                            "(grpo with the DRRO sampled bonus, --drro-eps), dro (grpo with standard DRO's penalty), "
+                            "feedme (binary FeedME: fit the winners of base-sample pairs), reward-conditioning "
+                            "(binary reward conditioning) or sft (fit samples of --sft-reference).")
     reward: str | None = option(None, flag="--reward", help="The reward optimised: a reward-model folder, "
                                 "http(s)://server/get_reward, py:module:function, 'gold' (the simulator's gold "
-                                "utility) or 'annotator:human_like' / 'annotator:length=1,agreement=0.5,format=0.3' "
-                                "(the simulated annotator's biased perceived utility).")
+                                "utility), 'annotator:human_like' / 'annotator:length=1,agreement=0.5,format=0.3' "
+                                "(the simulated annotator's biased perceived utility), 'bow:human_like[:N[:SEED]]' "
+                                "(a bag-of-words reward model trained on N simulated pairs), or several separated "
+                                "by ';' (an ensemble, combined by --select).")
     output: str | None = option(None, flag="--output", aliases=("-o",), help="Output folder (steps.jsonl, "
                                 "checkpoint.json, optimize.json, optimize.png).")
     steps: int = option(50, min=0, help="Optimisation steps.")
@@ -103,125 +129,46 @@ class OptimizeSpec(Spec):
                                   "per group) or 'tea' (best-of-N-aware: exact U-statistic for --bon-n <= --group, "
                                   "Tail-Extrapolated Advantage above).")
     bon_n: int = option(1, min=1, flag="--bon-n", help="N of --advantage tea (the best-of-N served at test time).")
+    select: str = option("mean", help="How the reward's mean, std and ensemble members become the reward optimised: "
+                         "mean, min, uwo:lam (mean - lam Var(members)), lcb:k (mean - k std) or quantile:q (the "
+                         "Gaussian quantile of a heteroscedastic model), as in `rewardlab bon`.")
+    sft_reference: str = option("sys-b", help="sft: the system whose samples are the reference demonstrations "
+                                "(sys-a .. sys-f; sys-b, accurate, verbose and formatted, stands in for AlpacaFarm's "
+                                "davinci-003 demonstrations).")
+    rm_update_every: int = option(0, min=0, help="Update the reward model every this many steps on pairs of the "
+                                  "current policy's samples labelled by --rm-annotator (0: never; needs a reward the "
+                                  "loop can train, bow:...).")
+    rm_update_pairs: int = option(64, min=1, help="Pairs labelled per reward-model update (as many more, held out, "
+                                  "measure its gold agreement before and after).")
+    rm_annotator: str = option("human_like", help="The simulated annotator labelling the update pairs: human_like, "
+                               "neutral or length=B,agreement=B,format=B.")
 
     def check(self) -> None:
         if self.method in ("grpo", "best-of-n", "expert-iteration") and self.group < 2:
             raise ConfigError(f"{{0}} must be >= 2 for {self.method} (advantages are relative within a group), "
                               f"got {self.group}" if self.method == "grpo" else
                               f"{{0}} must be >= 2 for {self.method} (best of a group), got {self.group}", "group")
-        if self.method == "drro" and self.group < 2:
-            raise ConfigError("{0} must be >= 2 for drro (the bonus is relative within a group), "
+        if self.method in ("drro", "dro") and self.group < 2:
+            raise ConfigError(f"{{0}} must be >= 2 for {self.method} (the bonus is relative within a group), "
                               f"got {self.group}", "group")
+        try:
+            resolve_base(self.sft_reference)
+        except RewardlabError as e:
+            raise ConfigError(f"{{0}}: {e}", "sft_reference") from None
+        try:
+            from rewardlab.optimize.pessimism import parse_rule
+
+            parse_rule(self.select)
+        except RewardlabError as e:
+            raise ConfigError(f"{{0}}: {e}", "select") from None
+        try:
+            parse_annotator(self.rm_annotator)
+        except RewardlabError as e:
+            raise ConfigError(f"{{0}}: {e}", "rm_annotator") from None
         if self.advantage == "tea" and self.method != "grpo":
             raise ConfigError(f"{{0}} tea needs --method grpo, got {self.method}", "advantage")
         if self.resume and self.overwrite:
             raise ConfigError("{0} and {1} exclude each other", "resume", "overwrite")
-
-
-# ---------------------------------------------------------------------------------------------- rewards
-
-
-def parse_annotator(spec: str) -> dict[str, float]:
-    """The biases of an 'annotator:...' reward: a preset (human_like, neutral) or length=,agreement=,format=.
-
-    Raises:
-        RewardlabError: an unknown preset or key, or a value that is not a number.
-    """
-    body = spec.split(":", 1)[1].strip()
-    presets = {"human_like": {"length": 1.0, "agreement": 0.5, "format": 0.3},
-               "neutral": {"length": 0.0, "agreement": 0.0, "format": 0.0}}
-    if body in presets:
-        return dict(presets[body])
-    out = {"length": 0.0, "agreement": 0.0, "format": 0.0}
-    for item in filter(None, (s.strip() for s in body.split(","))):
-        key, sep, val = item.partition("=")
-        if not sep or key.strip() not in out:
-            raise RewardlabError(f"--reward {spec!r}: expected a preset ({', '.join(presets)}) or "
-                                 f"length=B,agreement=B,format=B; got {item!r}")
-        try:
-            out[key.strip()] = float(val)
-        except ValueError:
-            raise RewardlabError(f"--reward {spec!r}: {key.strip()} must be a number, got {val!r}") from None
-    return out
-
-
-class Rewarder:
-    """The reward of sampled responses: a Scorer on text (cached per distinct (prompt, text)), gold, or the
-    simulated annotator's perceived utility.
-
-    Args:
-        reward: the reward spec string (see OptimizeSpec.reward); used for the name and for gold / annotator.
-        scorer: a Scorer object (used instead of loading `reward`).
-        weights: gold utility weights; length_norm: words per unit of the annotator's length bias.
-    """
-
-    def __init__(self, reward: str, scorer: Any = None, weights: UtilityWeights | None = None,
-                 length_norm: float = 50.0):
-        self.name = getattr(scorer, "name", None) or reward
-        self.weights = weights or UtilityWeights()
-        self.length_norm = length_norm
-        self.kind = "scorer"
-        self.biases: dict[str, float] = {}
-        self.scorer = scorer
-        if scorer is None:
-            if reward == "gold":
-                self.kind = "gold"
-            elif reward.startswith("annotator:"):
-                self.kind, self.biases = "annotator", parse_annotator(reward)
-            else:
-                from rewardlab.scoring.base import get_scorer
-
-                self.scorer = get_scorer(reward)
-                self.name = reward
-        self.cache: dict[tuple[str, str], float] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def __call__(self, step: int, prompts: list[str], texts: list[str], attrs: list[dict[str, Any]]) -> np.ndarray:
-        """Rewards of the responses sampled at `step`.
-
-        Raises:
-            RewardlabError: the scorer raised, returned the wrong number of rewards or a non-finite one (naming
-                the step and the first bad response).
-        """
-        if self.kind == "gold":
-            return np.array([gold_utility(a, self.weights) for a in attrs])
-        if self.kind == "annotator":
-            b = self.biases
-            return np.array([gold_utility(a, self.weights) + b["length"] * word_count(t) / self.length_norm
-                             + b["agreement"] * float(a["sycophantic"]) + b["format"] * float(a["formatting"])
-                             for a, t in zip(attrs, texts, strict=True)])
-        keys = list(zip(prompts, texts, strict=True))
-        todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
-        self.hits += len(keys) - len(todo)
-        self.misses += len(todo)
-        if todo:
-            try:
-                out = self.scorer.score([k[0] for k in todo], [k[1] for k in todo], progress=False)
-                vals = np.asarray(out.mean, dtype=float).reshape(-1)
-            except RewardlabError as e:
-                raise RewardlabError(f"step {step}: the reward model {self.name} failed: {e}") from None
-            except Exception as e:  # a scorer is user code: any failure becomes one clear error naming the step
-                raise RewardlabError(f"step {step}: the reward model {self.name} failed: "
-                                     f"{type(e).__name__}: {e}") from e
-            if vals.shape[0] != len(todo):
-                raise RewardlabError(f"step {step}: the reward model {self.name} returned {vals.shape[0]} rewards "
-                                     f"for {len(todo)} responses")
-            bad = np.flatnonzero(~np.isfinite(vals))
-            if bad.size:
-                p, t = todo[int(bad[0])]
-                raise RewardlabError(f"step {step}: the reward model {self.name} returned a non-finite reward "
-                                     f"({vals[bad[0]]}) for {bad.size} of {len(todo)} responses; first: prompt "
-                                     f"{p[:60]!r}, response {t[:60]!r}")
-            for k, v in zip(todo, vals.tolist(), strict=True):
-                self.cache[k] = float(v)
-        return np.array([self.cache[k] for k in keys])
-
-    def cache_stats(self) -> dict[str, Any]:
-        """Hits, misses, hit rate and distinct texts of the score cache (None for gold / annotator rewards)."""
-        total = self.hits + self.misses
-        return {"hits": self.hits, "misses": self.misses, "distinct": len(self.cache),
-                "hit_rate": self.hits / total if total else None}
 
 
 # ---------------------------------------------------------------------------------------------- gradients
@@ -278,6 +225,67 @@ def group_advantages(r: np.ndarray, method: str) -> np.ndarray:
     return r - r.mean()
 
 
+def attribute_features(policy: SimPolicy) -> dict[str, dict[str, np.ndarray]]:
+    """a_{f,k}[j]: the attribute vector (ATTRIBUTES order, booleans as 0/1) that setting j of factor k adds in
+    family f, relative to setting 0. Attributes are split between the factors, so a response's attribute vector is
+    the family's all-zero-settings vector plus the sum over its factors: the reward-conditioning tilt
+    delta . a(y) is a sum of per-factor logit offsets and the conditioned policy stays a factorised softmax.
+
+    Raises:
+        RewardlabError: an attribute that depends on two factors at once (the tilt would not factorise).
+    """
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for f in policy.families:
+        zero = dict.fromkeys(FACTORS, 0)
+
+        def vec(settings: dict[str, int], fam: str = f) -> np.ndarray:
+            a = SimPolicy.attributes(fam, settings)
+            return np.array([float(a[k]) for k in ATTRIBUTES])
+
+        a0 = vec(zero)
+        out[f] = {k: np.array([vec({**zero, k: j}) - a0 for j in range(len(factor_settings(f, k)))])
+                  for k in FACTORS}
+        last = {k: len(factor_settings(f, k)) - 1 for k in FACTORS}  # check additivity on the all-last response
+        if not np.allclose(vec(last), a0 + sum(out[f][k][last[k]] for k in FACTORS)):
+            raise RewardlabError(f"reward conditioning: family {f}'s attributes are not additive over the policy's "
+                                 "factors")
+    return out
+
+
+def conditioned(policy: SimPolicy, feats: dict[str, dict[str, np.ndarray]], delta: np.ndarray,
+                sign: float) -> SimPolicy:
+    """The policy conditioned on the control c = sign: logits theta_{f,k} + sign a_{f,k} . delta (same base)."""
+    logits = {f: {k: policy.logits[f][k] + sign * (feats[f][k] @ delta) for k in FACTORS} for f in policy.families}
+    return SimPolicy(policy.base_name, dict(policy.family_weights), logits, policy.base_logp)
+
+
+def conditioning_loss(policy: SimPolicy, feats: dict[str, dict[str, np.ndarray]], delta: np.ndarray,
+                      good: list[tuple[str, dict[str, int]]], bad: list[tuple[str, dict[str, int]]],
+                      kl_beta: float) -> float:
+    """L = -(1/2)[mean_good log pi(y | +) + mean_bad log pi(y | -)] + kl_beta KL(pi(. | +) || pi0) (for checks)."""
+    plus, minus = conditioned(policy, feats, delta, 1.0), conditioned(policy, feats, delta, -1.0)
+    lg = np.mean([plus.log_prob(f, s) for f, s in good])
+    lb = np.mean([minus.log_prob(f, s) for f, s in bad])
+    return float(-0.5 * (lg + lb) + kl_beta * plus.kl())
+
+
+def conditioning_gradient(policy: SimPolicy, feats: dict[str, dict[str, np.ndarray]], delta: np.ndarray,
+                          good: list[tuple[str, dict[str, int]]], bad: list[tuple[str, dict[str, int]]],
+                          kl_beta: float) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
+    """Exact gradient of :func:`conditioning_loss` w.r.t. theta (per family and factor) and delta.
+
+    With z_+ = theta + a . delta and z_- = theta - a . delta: dL/dtheta = g_+ + g_- and
+    dL/ddelta = sum_{f,k} a_{f,k}^T (g_+ - g_-), where g_+- are the gradients w.r.t. z_+- of each half of L.
+    """
+    plus, minus = conditioned(policy, feats, delta, 1.0), conditioned(policy, feats, delta, -1.0)
+    g_p = policy_gradient(plus, [f for f, _ in good], [s for _, s in good], np.full(len(good), 0.5), kl_beta)
+    g_m = policy_gradient(minus, [f for f, _ in bad], [s for _, s in bad], np.full(len(bad), 0.5), 0.0)
+    g_theta = {f: {k: g_p[f][k] + g_m[f][k] for k in FACTORS} for f in policy.families}
+    g_delta = sum((feats[f][k].T @ (g_p[f][k] - g_m[f][k]) for f in policy.families for k in FACTORS),
+                  np.zeros(len(ATTRIBUTES)))
+    return g_theta, g_delta
+
+
 # ---------------------------------------------------------------------------------------------- result
 
 
@@ -285,9 +293,11 @@ def group_advantages(r: np.ndarray, method: str) -> np.ndarray:
 class OptimizeResult:
     """What one optimisation run measured: a record per step (step 0 is the base policy) and its summary.
 
-    `sweet_spot` is the step of maximum exact expected gold (with its KL and proxy); `final` the last step;
+    `sweet_spot` is the step of maximum exact expected gold (with its KL, proxy and win rate); `final` the last step;
     `cache` the score cache's hits / misses; `proxy_gold_spearman` the rank correlation of proxy and gold over
-    the base policy's samples at step 0 (near 0: the proxy barely sees gold, expect only a fall).
+    the base policy's samples at step 0 (near 0: the proxy barely sees gold, expect only a fall); `rm_updates` one
+    entry per reward-model update (step, pairs, gold agreement before and after); `policy` the final policy served
+    (for reward-conditioning: conditioned on +1), also written to policy.json.
     """
 
     method: str
@@ -302,21 +312,28 @@ class OptimizeResult:
     elapsed_s: float
     spec: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    rm_updates: list[dict[str, Any]] = field(default_factory=list)
+    policy: SimPolicy | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (with a schema tag)."""
-        return {"schema": RESULT_SCHEMA, **asdict(self)}
+        """JSON-ready dict (with a schema tag; the policy itself is in policy.json)."""
+        d = asdict(replace(self, policy=None))
+        d.pop("policy")
+        return {"schema": RESULT_SCHEMA, **d}
 
     def lines(self) -> list[str]:
         """A human-readable summary."""
         b, s, f = self.records[0], self.sweet_spot, self.final
         out = [f"{self.method} against {self.reward} from base {self.base}: {self.steps} steps in "
                f"{self.elapsed_s:.1f}s",
-               f"{'':14}{'step':>5}{'KL':>8}{'proxy':>9}{'gold':>8}{'correct':>9}{'extra':>7}{'words':>7}"]
+               f"{'':14}{'step':>5}{'KL':>8}{'proxy':>9}{'gold':>8}{'win':>7}{'correct':>9}{'extra':>7}{'words':>7}"]
         for name, r in (("base", b), ("sweet spot", s), ("final", f)):
+            win = r.get("win_rate")
             out.append(f"{name:14}{r['step']:>5}{r['kl']:>8.3f}{r['proxy']:>9.3f}{r['gold']:>8.3f}"
+                       f"{'' if win is None else format(win, '.3f'):>7}"
                        f"{r['rates']['correct']:>9.3f}{r['rates']['extra_sentences']:>7.2f}{r['words']:>7.1f}")
-        out.append("gold is the exact expected gold utility of the policy; proxy the mean reward of its samples")
+        out.append("gold is the exact expected gold utility of the policy, win its exact gold win rate against the "
+                   "base; proxy the mean reward of its samples")
         if self.cache.get("hit_rate") is not None:
             c = self.cache
             out.append(f"score cache: {c['hits']} hits, {c['misses']} scored ({c['hit_rate']:.1%} saved), "
@@ -325,14 +342,38 @@ class OptimizeResult:
             rho = self.proxy_gold_spearman
             note = " (near chance: the proxy barely sees gold; expect no rise)" if abs(rho) < 0.1 else ""
             out.append(f"proxy-gold Spearman on the base samples: {rho:.3f}{note}")
+        for u in self.rm_updates:
+            before, after = u["gold_agreement_before"], u["gold_agreement_after"]
+            out.append(f"reward-model update at step {u['step']}: {u['pairs']} new pairs, gold agreement on held-out "
+                       f"on-policy pairs {_fmt(before)} -> {_fmt(after)}")
         return out
 
 
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def _record_view(r: dict[str, Any]) -> dict[str, Any]:
-    return {k: r[k] for k in ("step", "kl", "proxy", "gold", "gold_sampled", "rates", "words", "agreement")}
+    return {k: r.get(k) for k in ("step", "kl", "proxy", "gold", "win_rate", "gold_sampled", "rates", "words",
+                                  "agreement")}
 
 
 # ---------------------------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class _State:
+    """What the loop updates: the policy's logits theta and, for reward conditioning, the control tilt delta."""
+
+    policy: SimPolicy
+    control: np.ndarray | None = None
+    feats: dict[str, dict[str, np.ndarray]] | None = None
+
+    def acting(self) -> SimPolicy:
+        """The policy served and measured (reward conditioning: conditioned on +1)."""
+        if self.control is None or self.feats is None:
+            return self.policy
+        return conditioned(self.policy, self.feats, self.control, 1.0)
 
 
 def _prompt_pool(spec: OptimizeSpec, cfg: SimConfig) -> list[Any]:
@@ -361,12 +402,14 @@ def _fingerprint(spec: OptimizeSpec) -> dict[str, Any]:
             if k not in RESUMABLE_CHANGES and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])}
 
 
-def _write_checkpoint(path: Path, step: int, policy: SimPolicy, rewarder: Rewarder, spec: OptimizeSpec) -> None:
-    state = {"schema": CHECKPOINT_SCHEMA, "step": step, "spec": _fingerprint(spec), "policy": policy.to_dict(),
-             "cache": [[p, t, v] for (p, t), v in rewarder.cache.items()],
-             "cache_counts": [rewarder.hits, rewarder.misses]}
+def _write_checkpoint(path: Path, step: int, state: _State, rewarder: Rewarder, spec: OptimizeSpec,
+                      rm_updates: list[dict[str, Any]]) -> None:
+    ckpt: dict[str, Any] = {"schema": CHECKPOINT_SCHEMA, "step": step, "spec": _fingerprint(spec),
+                            "policy": state.policy.to_dict(), "rewards": rewarder.state(), "rm_updates": rm_updates}
+    if state.control is not None:
+        ckpt["control"] = state.control.tolist()
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state))
+    tmp.write_text(json.dumps(ckpt))
     os.replace(tmp, path)
 
 
@@ -378,6 +421,7 @@ def _read_checkpoint(path: Path, spec: OptimizeSpec) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("schema") != CHECKPOINT_SCHEMA:
         raise RewardlabError(f"{path}: not an optimisation checkpoint (schema {CHECKPOINT_SCHEMA!r})")
     diff = sorted(k for k, v in _fingerprint(spec).items() if state["spec"].get(k) != v)
+    diff += sorted(k for k in state["spec"] if k not in _fingerprint(spec) and k not in diff)
     if diff:
         shown = ", ".join(f"{k}: {state['spec'].get(k)!r} -> {getattr(spec, k)!r}" for k in diff)
         raise RewardlabError(f"{path}: cannot resume with different settings ({shown}); only "
@@ -391,17 +435,18 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
     Args:
         spec: the validated settings (OptimizeSpec); `spec.reward` names the reward (a label when `scorer` is
             given), `spec.output` the folder.
-        scorer: any Scorer (`score(prompts, responses) -> RewardOutput`) to use instead of loading spec.reward.
+        scorer: any Scorer (`score(prompts, responses) -> RewardOutput`), or a list of them (an ensemble combined
+            by spec.select), to use instead of loading spec.reward.
 
     Returns:
         OptimizeResult: the per-step records (steps 0..spec.steps; step 0 is the base policy), the sweet spot, the
-        final step and the score cache's hit rate. Also written: steps.jsonl, checkpoint.json, optimize.json and
-        optimize.png in spec.output.
+        final step, the score cache's hit rate and the reward-model updates. Also written: steps.jsonl,
+        checkpoint.json, optimize.json, policy.json and optimize.png in spec.output.
 
     Raises:
         RewardlabError: no reward or output; an earlier run in the output without resume / overwrite; a checkpoint
-            from other settings; a scorer that fails or returns a non-finite reward (naming the step; the last
-            checkpoint stays and `resume` continues from it).
+            from other settings; --rm-update-every with a reward the loop cannot train; a scorer that fails or
+            returns a non-finite reward (naming the step; the last checkpoint stays and `resume` continues from it).
 
     Example:
         >>> from rewardlab.policy.loop import OptimizeSpec, run
@@ -415,55 +460,70 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
         raise RewardlabError("--output is required: the folder for steps.jsonl, the checkpoint and the plots")
     t0 = time.perf_counter()
     out = Path(spec.output)
-    out.mkdir(parents=True, exist_ok=True)
     steps_path, ckpt_path = out / "steps.jsonl", out / "checkpoint.json"
+    if not (spec.overwrite or spec.resume) and (ckpt_path.exists() or steps_path.exists()):
+        raise RewardlabError(f"{out} holds an earlier run; pass --resume to continue it or --overwrite to restart")
     cfg = SimConfig()
-    rewarder = Rewarder(spec.reward or "scorer", scorer=scorer, weights=cfg.weights, length_norm=cfg.length_norm)
+    rewarder = Rewarder(spec.reward or "scorer", scorer=scorer, weights=cfg.weights, length_norm=cfg.length_norm,
+                        select=spec.select)
+    if spec.rm_update_every and not rewarder.updatable:
+        raise RewardlabError(f"--rm-update-every {spec.rm_update_every}: the reward {rewarder.name} cannot be "
+                             "updated in the loop; use a bag-of-words reward model (--reward bow:human_like) or an "
+                             "object with update(pairs)")
+    out.mkdir(parents=True, exist_ok=True)
     base = SimPolicy.from_base(spec.base, cfg)
-    policy = base.copy()
+    state = _State(base.copy())
+    if spec.method == "reward-conditioning":
+        state.control, state.feats = np.zeros(len(ATTRIBUTES)), attribute_features(base)
+    reference = SimPolicy.from_base(spec.sft_reference, cfg) if spec.method == "sft" else None
     start = 0
     records: list[dict[str, Any]] = []
+    rm_updates: list[dict[str, Any]] = []
     if spec.resume and ckpt_path.exists():
-        state = _read_checkpoint(ckpt_path, spec)
-        start = int(state["step"])
-        policy = SimPolicy.from_dict(state["policy"], str(ckpt_path))
-        rewarder.cache = {(p, t): float(v) for p, t, v in state["cache"]}
-        rewarder.hits, rewarder.misses = state["cache_counts"]
+        ckpt = _read_checkpoint(ckpt_path, spec)
+        start = int(ckpt["step"])
+        state.policy = SimPolicy.from_dict(ckpt["policy"], str(ckpt_path))
+        if state.control is not None:
+            state.control = np.asarray(ckpt["control"], dtype=float)
+        rewarder.load_state(ckpt.get("rewards", ckpt))
+        rm_updates = list(ckpt.get("rm_updates", []))
         if steps_path.exists():
             records = [json.loads(line) for line in steps_path.read_text().splitlines() if line.strip()]
             records = [r for r in records if r["step"] < start]
         if len(records) != start:
             raise RewardlabError(f"{steps_path}: holds {len(records)} steps before the checkpoint's step {start}")
         log.info("resuming %s from its checkpoint at step %d", out, start)
-    elif not (spec.overwrite or spec.resume) and (ckpt_path.exists() or steps_path.exists()):
-        raise RewardlabError(f"{out} holds an earlier run; pass --resume to continue it or --overwrite to restart")
     with steps_path.open("w") as fh:
         for r in records:
             fh.write(json.dumps(r) + "\n")
     if start == 0:
-        _write_checkpoint(ckpt_path, 0, policy, rewarder, spec)
+        _write_checkpoint(ckpt_path, 0, state, rewarder, spec, rm_updates)
 
     pool = _prompt_pool(spec, cfg)
     with steps_path.open("a") as fh:
         for t in range(start, spec.steps + 1):
-            rec = _step(t, spec, policy, base, pool, rewarder, cfg, ckpt_path)
+            if spec.rm_update_every and t > 0 and t % spec.rm_update_every == 0:
+                rm_updates.append(_update_reward_model(t, spec, state, pool, rewarder, cfg))
+            rec = _step(t, spec, state, base, reference, pool, rewarder, cfg, ckpt_path)
+            if rm_updates and rm_updates[-1]["step"] == t:
+                rec["rm_update"] = rm_updates[-1]
             rec["elapsed_s"] = round(time.perf_counter() - t0, 3)
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
             records.append(rec)
             if t < spec.steps and ((t + 1) % spec.checkpoint_every == 0 or t + 1 == spec.steps):
-                _write_checkpoint(ckpt_path, t + 1, policy, rewarder, spec)
+                _write_checkpoint(ckpt_path, t + 1, state, rewarder, spec, rm_updates)
             if t % 10 == 0 or t == spec.steps:
-                log.info("step %d/%d: KL %.3f proxy %.3f gold %.3f", t, spec.steps, rec["kl"], rec["proxy"],
-                         rec["gold"])
+                log.info("step %d/%d: KL %.3f proxy %.3f gold %.3f win %.3f", t, spec.steps, rec["kl"],
+                         rec["proxy"], rec["gold"], rec["win_rate"])
     best = max(records, key=lambda r: r["gold"])
+    acting = state.acting()
     res = OptimizeResult(
         method=spec.method, reward=rewarder.name, base=base.base_name, steps=spec.steps, records=records,
-        sweet_spot=_record_view(best), final=_record_view(records[-1]),
-        cache=rewarder.cache_stats() if rewarder.kind == "scorer" else {},
+        sweet_spot=_record_view(best), final=_record_view(records[-1]), cache=rewarder.cache_stats(),
         proxy_gold_spearman=records[0].get("proxy_gold_spearman"),
-        elapsed_s=round(time.perf_counter() - t0, 3), spec=spec.to_dict())
-    res.files = [str(steps_path), str(ckpt_path), str(out / "optimize.json")]
+        elapsed_s=round(time.perf_counter() - t0, 3), spec=spec.to_dict(), rm_updates=rm_updates, policy=acting)
+    res.files = [str(steps_path), str(ckpt_path), str(out / "optimize.json"), str(acting.save(out / "policy.json"))]
     try:
         if spec.plot:
             res.files.append(plot_run(res, out / "optimize.png"))
@@ -473,62 +533,144 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
     return res
 
 
-def _step(t: int, spec: OptimizeSpec, policy: SimPolicy, base: SimPolicy, pool: list[Any], rewarder: Rewarder,
-          cfg: SimConfig, ckpt_path: Path) -> dict[str, Any]:
+def _update_reward_model(t: int, spec: OptimizeSpec, state: _State, pool: list[Any], rewarder: Rewarder,
+                         cfg: SimConfig) -> dict[str, Any]:
+    """Sample pairs from the current policy, label them with the simulated annotator, update the reward model;
+    its gold agreement is measured before and after on as many more held-out on-policy pairs."""
+    rng = make_rng(spec.seed, f"optimize-rm-update-{t}")
+    acting = state.acting()
+    annotator = annotator_config(spec.rm_annotator)
+    sets = []
+    for _ in range(2):
+        items = [pool[rng.randrange(len(pool))] for _ in range(spec.rm_update_pairs)]
+        drawn = _draw(acting, items, 2, rng)
+        sets.append(label_pairs(items, [r[0] for r in drawn], [r[1] for r in drawn], annotator, rng))
+    train, held = sets
+    before = rewarder.gold_agreement(t, held)
+    infos = rewarder.update(train) if train else []
+    after = rewarder.gold_agreement(t, held)
+    entry = {"step": t, "pairs": len(train), "held_out_pairs": len(held), "gold_agreement_before": before,
+             "gold_agreement_after": after, "label_gold_agreement": _label_agreement(train), "members": infos}
+    log.info("step %d: reward model updated on %d on-policy pairs; gold agreement %s -> %s", t, len(train),
+             _fmt(before), _fmt(after))
+    return entry
+
+
+def _label_agreement(pairs: list[dict[str, Any]]) -> float | None:
+    used = [p for p in pairs if p["gold_chosen"] != p["gold_rejected"]]
+    return float(np.mean([p["gold_chosen"] > p["gold_rejected"] for p in used])) if used else None
+
+
+def _step(t: int, spec: OptimizeSpec, state: _State, base: SimPolicy, reference: SimPolicy | None,
+          pool: list[Any], rewarder: Rewarder, cfg: SimConfig, ckpt_path: Path) -> dict[str, Any]:
     """Sample, score, measure and (before the last step) update the policy in place; return the step's record."""
     rng = make_rng(spec.seed, f"optimize-step-{t}")
     items = [pool[rng.randrange(len(pool))] for _ in range(spec.batch_prompts)]
-    sampler = base if spec.method == "best-of-n" else policy
-    group = spec.group
+    acting = state.acting()
+    source = SAMPLES_FROM.get(spec.method, "policy")
+    sampler = {"policy": acting, "base": base, "reference": reference}[source]
+    group = 2 if spec.method in PAIR_METHODS else 1 if spec.method == "sft" else spec.group
     drawn = _draw(sampler, items, group, rng)
-    measure = drawn if sampler is policy else _draw(policy, items, 1, rng)
+    measure = drawn if sampler is acting else _draw(acting, items, 1, rng)
     flat = [(item, s) for item, row in zip(items, drawn, strict=True) for s in row]
     flat_m = [(item, s) for item, row in zip(items, measure, strict=True) for s in row]
     try:
-        r = rewarder(t, [it.prompt for it, _ in flat], [s[2] for _, s in flat], [s[1] for _, s in flat])
-        r_m = r if measure is drawn else rewarder(t, [it.prompt for it, _ in flat_m], [s[2] for _, s in flat_m],
-                                                   [s[1] for _, s in flat_m])
+        r = None if spec.method == "sft" else rewarder(t, [it.prompt for it, _ in flat], [s[2] for _, s in flat],
+                                                         [s[1] for _, s in flat])
+        r_m = r if measure is drawn and r is not None else rewarder(
+            t, [it.prompt for it, _ in flat_m], [s[2] for _, s in flat_m], [s[1] for _, s in flat_m])
     except RewardlabError as e:
         raise RewardlabError(f"{e}; the last checkpoint is {ckpt_path} (rerun with --resume to continue from "
                              "it)") from None
     gold_m = np.array([gold_utility(s[1], cfg.weights) for _, s in flat_m])
     rec: dict[str, Any] = {
         "step": t,
-        "kl": policy.kl(),
+        "kl": acting.kl(),
         "proxy": float(r_m.mean()),
         "proxy_std": float(r_m.std()),
-        "gold": policy.expected_gold(cfg.weights),
+        "gold": acting.expected_gold(cfg.weights),
+        "win_rate": win_rate(acting, base, cfg.weights),
         "gold_sampled": float(gold_m.mean()),
-        "rates": policy.expected_attributes(),
-        "agreement": policy.agreement_rate(),
+        "rates": acting.expected_attributes(),
+        "agreement": acting.agreement_rate(),
         "words": float(np.mean([word_count(s[2]) for _, s in flat_m])),
     }
+    if state.control is not None:
+        rec["control"] = dict(zip(ATTRIBUTES, state.control.tolist(), strict=True))
     if t == 0:
-        g = np.array([gold_utility(s[1], cfg.weights) for _, s in flat])
-        rho = float(np.corrcoef(_ranks(r), _ranks(g))[0, 1]) if np.ptp(r) > 0 and np.ptp(g) > 0 else math.nan
+        rr, ff = (r, flat) if r is not None else (r_m, flat_m)
+        g = np.array([gold_utility(s[1], cfg.weights) for _, s in ff])
+        rho = float(np.corrcoef(_ranks(rr), _ranks(g))[0, 1]) if np.ptp(rr) > 0 and np.ptp(g) > 0 else math.nan
         rec["proxy_gold_spearman"] = None if not math.isfinite(rho) else rho
     if t < spec.steps:
-        fams = [it.family for it, _ in flat]
-        sets = [s[0] for _, s in flat]
-        if spec.method == "grpo" and spec.advantage == "tea":
-            w = np.concatenate([tea_advantages(row, spec.bon_n) for row in r.reshape(len(items), group)])
-        elif spec.method == "drro":
-            np_rng = np.random.default_rng(rng.getrandbits(63))
-            p_est = np.exp([policy.log_prob(it.family, s[0]) for it, s in flat]).reshape(len(items), group)
-            w = np.concatenate([drro_bonus_advantages(row, p_row, spec.drro_eps * float(row.std()), np_rng)
-                                for row, p_row in zip(r.reshape(len(items), group), p_est, strict=True)])
-        elif spec.method in ("grpo", "reinforce"):
-            w = group_advantages(r.reshape(len(items), group), spec.method).reshape(-1)
-        else:  # best-of-n / expert iteration: maximum likelihood on each group's best sample
-            best = r.reshape(len(items), group).argmax(axis=1)
-            fams = [it.family for it in items]
-            sets = [row[b][0] for row, b in zip(drawn, best.tolist(), strict=True)]
-            w = np.ones(len(items))
-        grad = policy_gradient(policy, fams, sets, w, spec.kl_beta)
-        for f in policy.families:
-            for k in FACTORS:
-                policy.logits[f][k] = policy.logits[f][k] - spec.lr * grad[f][k]
+        _update(spec, state, items, drawn, r, rng)
     return rec
+
+
+def _update(spec: OptimizeSpec, state: _State, items: list[Any], drawn: list[list[tuple]], r: np.ndarray | None,
+            rng: Any) -> None:
+    """One optimisation step of `spec.method` on this step's samples (state changed in place)."""
+    policy = state.policy
+    n = len(items)
+    fams = [it.family for it, row in zip(items, drawn, strict=True) for _ in row]
+    sets = [s[0] for row in drawn for s in row]
+    if spec.method == "reward-conditioning":
+        assert r is not None and state.control is not None and state.feats is not None
+        good, bad = _pair_outcomes(items, drawn, r)
+        if not good:
+            return
+        g_theta, g_delta = conditioning_gradient(policy, state.feats, state.control, good, bad, spec.kl_beta)
+        _apply(policy, g_theta, spec.lr)
+        state.control = state.control - spec.lr * g_delta
+        return
+    if spec.method == "grpo" and spec.advantage == "tea":
+        assert r is not None
+        w = np.concatenate([tea_advantages(row, spec.bon_n) for row in r.reshape(n, spec.group)])
+    elif spec.method in ("drro", "dro"):
+        assert r is not None
+        np_rng = np.random.default_rng(rng.getrandbits(63))
+        p_est = np.exp([policy.log_prob(f, s) for f, s in zip(fams, sets, strict=True)]).reshape(n, spec.group)
+        fn = drro_bonus_advantages if spec.method == "drro" else dro_penalty_advantages
+        w = np.concatenate([fn(row, p_row, spec.drro_eps * float(row.std()), np_rng)
+                            for row, p_row in zip(r.reshape(n, spec.group), p_est, strict=True)])
+    elif spec.method in ("grpo", "reinforce"):
+        assert r is not None
+        w = group_advantages(r.reshape(n, spec.group), spec.method).reshape(-1)
+    elif spec.method == "feedme":
+        assert r is not None
+        good, _ = _pair_outcomes(items, drawn, r)
+        if not good:
+            return
+        fams, sets = [f for f, _ in good], [s for _, s in good]
+        w = np.ones(len(good))
+    elif spec.method == "sft":  # maximum likelihood on the reference system's samples
+        w = np.ones(len(sets))
+    else:  # best-of-n / expert iteration: maximum likelihood on each group's best sample
+        assert r is not None
+        best = r.reshape(n, spec.group).argmax(axis=1)
+        fams = [it.family for it in items]
+        sets = [row[b][0] for row, b in zip(drawn, best.tolist(), strict=True)]
+        w = np.ones(n)
+    _apply(policy, policy_gradient(policy, fams, sets, w, spec.kl_beta), spec.lr)
+
+
+def _pair_outcomes(items: list[Any], drawn: list[list[tuple]], r: np.ndarray
+                   ) -> tuple[list[tuple[str, dict[str, int]]], list[tuple[str, dict[str, int]]]]:
+    """(winners, losers) of each pair (two samples per item) by reward, as (family, settings); ties left out."""
+    good, bad = [], []
+    for item, row, (ra, rb) in zip(items, drawn, r.reshape(len(items), 2).tolist(), strict=True):
+        if ra == rb:
+            continue
+        w, lo = (row[0], row[1]) if ra > rb else (row[1], row[0])
+        good.append((item.family, w[0]))
+        bad.append((item.family, lo[0]))
+    return good, bad
+
+
+def _apply(policy: SimPolicy, grad: dict[str, dict[str, np.ndarray]], lr: float) -> None:
+    for f in policy.families:
+        for k in FACTORS:
+            policy.logits[f][k] = policy.logits[f][k] - lr * grad[f][k]
 
 
 # ---------------------------------------------------------------------------------------------- plot

@@ -8,6 +8,9 @@ All functions are pure numpy/scipy and work on one prompt's candidates (a 1-D ar
   water filling (:func:`drro_weights`).
 - Standard DRO: max_p <p, r_hat> - eps ||p||_inf, whose optimum is uniform over the top s candidates
   (:func:`dro_weights`), flatter than DRRO.
+- The GRPO-style sampled versions are the two objectives' (super)gradients in p: DRRO's -dWCR/dp = r_hat + eps e_k*
+  with k* = argmax (r_hat - eps p) (a bonus, :func:`drro_bonus_advantages`); DRO's r_hat - eps e_k' with
+  k' = argmax p (a penalty on the group's most probable sample, :func:`dro_penalty_advantages`).
 - Best-of-N: the gradient of J_N = E[max of N rewards] weights a sample with reward r by
   h_N(r) = E[max(r, M_{N-1})] (:func:`tea_advantages`, :func:`tea_expected_max`).
 """
@@ -23,8 +26,8 @@ from rewardlab.errors import RewardlabError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["drro_bonus_advantages", "drro_wcr", "drro_weights", "dro_weights", "tea_advantages",
-           "tea_expected_max"]
+__all__ = ["dro_penalty_advantages", "drro_bonus_advantages", "drro_wcr", "drro_weights", "dro_weights",
+           "tea_advantages", "tea_expected_max"]
 
 
 def _vector(x: np.ndarray | list[float], name: str, min_len: int = 1) -> np.ndarray:
@@ -189,6 +192,44 @@ def drro_bonus_advantages(r: np.ndarray | list[float], p_est: np.ndarray | list[
     k = int(rng.choice(ties))
     rt = r_a.copy()
     rt[k] += eps
+    return (rt - rt.mean()) / (rt.std() + 1e-6)
+
+
+def dro_penalty_advantages(r: np.ndarray | list[float], p_est: np.ndarray | list[float], eps: float,
+                           rng: np.random.Generator, tol: float = 1e-12) -> np.ndarray:
+    """GRPO-style standard-DRO sampled penalty for one group: the supergradient of <p, r> - eps ||p||_inf.
+
+    k' is drawn uniformly among argmax p_est (within tol); r_tilde_i = r_i - eps 1[i = k']; advantages
+    A_i = (r_tilde_i - mean r_tilde) / (std r_tilde + 1e-6) (population std). The same interface as
+    :func:`drro_bonus_advantages`: where DRRO adds eps to the sample the policy under-weights for its reward, DRO
+    takes eps from the sample the policy weights most, pushing toward the flat top-s optimum of :func:`dro_weights`.
+
+    Args:
+        r: rewards of the G samples in the group.
+        p_est: the policy's estimated probabilities of those samples.
+        eps: penalty size (>= 0), typically a multiple of std(r).
+        rng: random generator for the tie break.
+        tol: probabilities within tol of the maximum count as tied.
+
+    Returns:
+        Advantages, shape [G].
+
+    Raises:
+        RewardlabError: when r and p_est differ in length or are not finite, or eps < 0.
+
+    Example:
+        >>> a = dro_penalty_advantages([1.0, 1.0, 0.0], [0.5, 0.2, 0.3], 0.5, np.random.default_rng(0))
+        >>> a.round(3).tolist()
+        [0.0, 1.225, -1.225]
+    """
+    r_a, p_a = _vector(r, "r"), _vector(p_est, "p_est")
+    eps = _radius(eps)
+    if r_a.shape != p_a.shape:
+        raise RewardlabError(f"p_est: expected {r_a.size} probabilities (one per sample), got {p_a.size}")
+    ties = np.flatnonzero(p_a >= p_a.max() - tol)
+    k = int(rng.choice(ties))
+    rt = r_a.copy()
+    rt[k] -= eps
     return (rt - rt.mean()) / (rt.std() + 1e-6)
 
 
