@@ -22,38 +22,30 @@ The public Python API; every name is imported on first use, so `import rewardlab
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from rewardlab._entry import lazy_attributes
+from rewardlab._entry import lazy_package
 from rewardlab.version import __version__
 
-_LAZY = {
-    "TrainConfig": ("rewardlab.train.config", "TrainConfig"),
-    "evaluate": ("rewardlab.eval.evaluate", "evaluate"),
-    "compare_runs": ("rewardlab.eval.evaluate", "compare_runs"),
-    "get_scorer": ("rewardlab.scoring.base", "get_scorer"),
-    "ModelScorer": ("rewardlab.scoring.base", "ModelScorer"),
-    "CallableScorer": ("rewardlab.scoring.base", "CallableScorer"),
-    "HTTPScorer": ("rewardlab.scoring.base", "HTTPScorer"),
-    "RewardOutput": ("rewardlab.scoring.output", "RewardOutput"),
-    "HeadSpec": ("rewardlab.models.reward_model", "HeadSpec"),
-    "RenderSpec": ("rewardlab.render", "RenderSpec"),
-    "load_data": ("rewardlab.data.load", "load_data"),
-    "DataSpec": ("rewardlab.data.spec", "DataSpec"),
-    "best_of_n": ("rewardlab.optimize.run", "best_of_n"),
-    "run_goodhart": ("rewardlab.optimize.run", "run_goodhart"),
-    "pessimistic_scores": ("rewardlab.optimize.pessimism", "pessimistic_scores"),
-    "ConfigError": ("rewardlab.config", "ConfigError"),
-    "simulate_pairs": ("rewardlab.simulate", "simulate_pairs"),
-    "SimConfig": ("rewardlab.simulate", "SimConfig"),
-    "build_report": ("rewardlab.report.page", "build_report"),
-    "build_comparison": ("rewardlab.report.compare", "build_comparison"),
-    "RewardlabError": ("rewardlab.errors", "RewardlabError"),
-}
 _CALLABLE_PACKAGES = ("train", "audit")  # subpackages that run their stage when called
-
-__all__ = ["__version__", "load", *_CALLABLE_PACKAGES, *_LAZY]
+_names, __getattr__, __dir__ = lazy_package(__name__, {
+    "rewardlab.train.config": ("TrainConfig",),
+    "rewardlab.eval.evaluate": ("evaluate", "compare_runs"),
+    "rewardlab.scoring.base": ("get_scorer", "ModelScorer", "CallableScorer", "HTTPScorer"),
+    "rewardlab.scoring.output": ("RewardOutput",),
+    "rewardlab.models.reward_model": ("HeadSpec",),
+    "rewardlab.render": ("RenderSpec",),
+    "rewardlab.data.load": ("load_data",),
+    "rewardlab.data.spec": ("DataSpec",),
+    "rewardlab.optimize.run": ("best_of_n", "run_goodhart"),
+    "rewardlab.optimize.pessimism": ("pessimistic_scores",),
+    "rewardlab.config": ("ConfigError",),
+    "rewardlab.simulate": ("simulate_pairs", "SimConfig"),
+    "rewardlab.report.page": ("build_report",),
+    "rewardlab.report.compare": ("build_comparison",),
+    "rewardlab.errors": ("RewardlabError",),
+}, subpackages=_CALLABLE_PACKAGES)
+__all__ = ["__version__", "load", *_CALLABLE_PACKAGES, *_names]
 
 
 def load(path: str, device: str | None = "auto") -> Any:
@@ -79,15 +71,3 @@ def load(path: str, device: str | None = "auto") -> Any:
 
     return _load(path, device)
 
-
-_lazy = lazy_attributes(__name__, _LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CALLABLE_PACKAGES:
-        return importlib.import_module(f"rewardlab.{name}")
-    return _lazy(name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

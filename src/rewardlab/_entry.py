@@ -37,3 +37,37 @@ def lazy_attributes(package: str, table: dict[str, tuple[str, str]]) -> Any:
         return value
 
     return __getattr__
+
+
+def lazy_package(package: str, exports: dict[str, tuple[str, ...]],
+                 subpackages: tuple[str, ...] = ()) -> tuple[list[str], Any, Any]:
+    """The public names, `__getattr__` and `__dir__` of a package whose names are imported on first use.
+
+    Args:
+        package: the package's `__name__`.
+        exports: {module: (name, ...)}: each public name and the module it comes from (same name there), in the
+            order `__all__` lists them.
+        subpackages: names of subpackages that `__getattr__` imports when asked for (`rewardlab.train`).
+
+    Returns:
+        tuple: (the exported names in order, the module `__getattr__`, the module `__dir__`: the module's globals
+        and its `__all__`).
+
+    Example:
+        >>> names, getattr_, dir_ = lazy_package("rewardlab", {"rewardlab.errors": ("RewardlabError",)})
+        >>> names, getattr_("RewardlabError").__name__
+        (['RewardlabError'], 'RewardlabError')
+    """
+    table = {name: (module, name) for module, names in exports.items() for name in names}
+    lazy = lazy_attributes(package, table)
+
+    def __getattr__(name: str) -> Any:
+        if name in subpackages:
+            return importlib.import_module(f"{package}.{name}")
+        return lazy(name)
+
+    def __dir__() -> list[str]:
+        module = sys.modules[package]
+        return sorted(set(vars(module)) | set(getattr(module, "__all__", ())))
+
+    return list(table), __getattr__, __dir__

@@ -10,26 +10,10 @@ pessimistic selection rules of `rewardlab.optimize.pessimism` (mean, lcb:k, quan
 
 from __future__ import annotations
 
-from typing import Any
+from rewardlab._entry import lazy_package
 
-from rewardlab._entry import lazy_attributes
-
-_LAZY = {
-    "RewardFunction": ("rewardlab.integrations.trl", "RewardFunction"),
-    "AsyncRewardFunction": ("rewardlab.integrations.trl", "AsyncRewardFunction"),
-    "compute_score": ("rewardlab.integrations.verl", "compute_score"),
-    "compute_score_async": ("rewardlab.integrations.verl", "compute_score_async"),
-    "reward_func": ("rewardlab.integrations.openrlhf", "reward_func"),
-}
-
-__all__ = list(_LAZY)
-
-_lazy = lazy_attributes(__name__, _LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    return _lazy(name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
+    "rewardlab.integrations.trl": ("RewardFunction", "AsyncRewardFunction"),
+    "rewardlab.integrations.verl": ("compute_score", "compute_score_async"),
+    "rewardlab.integrations.openrlhf": ("reward_func",),
+})
