@@ -24,6 +24,7 @@ from rewardlab.optimize.generate import GenerateSpec
 from rewardlab.policy.loop import OptimizeSpec
 from rewardlab.policy.sft_data import SFTBuildSpec
 from rewardlab.serve.cli import serve_command
+from rewardlab.sweep.spec import RUN_FIELDS, RUNG_FIELDS, SweepSpec
 from rewardlab.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -669,6 +670,26 @@ def optimize_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignmen
     from rewardlab.policy.loop import run
 
     res = run(settings.build())
+    typer.echo("\n".join(res.lines()))
+    typer.echo(f"wrote {', '.join(res.files)}")
+
+
+@app.command("sweep", epilog="Every train option applies to every run (the rung sets the model, its depth, LoRA or "
+             "a frozen backbone); --set takes train paths with or without 'train.': --set optim.lr=3e-4.")
+@spec_options("settings", SweepSpec, skip=RUNG_FIELDS + RUN_FIELDS)
+def sweep_cmd(
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Dotted override path=value, e.g. optim.lr=3e-4 "
+                                                   "(repeatable; applied after the flags).")] = None,
+    settings: FlagValues = None,  # type: ignore[assignment]  (generated from SweepSpec)
+) -> None:
+    """Train and evaluate a ladder of reward models on one split (MiniLM truncated to 1, 2, 3 and 6 layers up to
+    SmolLM2-135M, LoRA and full; MLP heads; mitigation variants at the top) and write the scaling table
+    (sweep.md, sweep.csv, sweep.json) and sweep.png. Resumable: finished runs in --output are reused."""
+    from rewardlab.sweep.run import run
+
+    fields = SweepSpec.__dataclass_fields__
+    overrides = {(k if k.split(".")[0] in fields else f"train.{k}"): v for k, v in parse_set(set_).items()}
+    res = run(settings.build(overrides=overrides))
     typer.echo("\n".join(res.lines()))
     typer.echo(f"wrote {', '.join(res.files)}")
 
