@@ -155,6 +155,28 @@ def test_fails_over_to_another_replica():
     assert script.hosts.count("b") == 3 and script.hosts.count("a") <= 3
 
 
+def test_a_retry_goes_to_another_replica_even_a_busier_one():
+    """Replica a fails and is the least busy (b has a request in flight): the retry must still go to b, for the
+    sync and the async client alike (their shared retry loop passes the failed replica to avoid)."""
+    script = Script(per_host={"a": 503})
+    client = _client(script, urls="http://a,http://b", retries=1)
+    client.replicas.outstanding[1] += 1  # b is busy: least outstanding alone would pick a again
+    assert client.score(["p"], ["r"]).mean.tolist() == [1.0]
+    assert script.hosts == ["a", "b"]
+
+    async def handler(request):
+        return script(request)
+
+    async def run():
+        async with AsyncRewardClient("http://a,http://b", transport=httpx.MockTransport(handler), backoff=0.001,
+                                     retries=1) as aclient:
+            aclient.replicas.outstanding[1] += 1
+            return (await aclient.score(["p"], ["r"])).mean.tolist()
+
+    script.hosts.clear()
+    assert asyncio.run(run()) == [1.0] and script.hosts == ["a", "b"]
+
+
 def test_async_client_retries_too():
     script = Script([503, httpx.ConnectError])
 

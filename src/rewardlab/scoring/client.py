@@ -202,6 +202,73 @@ class _Core:
     def _give_up(self, url: str, last: Any) -> RewardlabError:
         return RewardlabError(f"{url}: no answer after {self.retries + 1} attempts: {last}")
 
+    def _merge(self, chunks: list[list[dict[str, Any]]], answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The per-item results of every batch's answer, in order, each `index` its position in the whole call."""
+        out: list[dict[str, Any]] = []
+        for c, a in zip(chunks, answers, strict=True):
+            res = a.get("results")
+            if not isinstance(res, list) or len(res) != len(c):
+                raise RewardlabError(f"{self.name}: expected {len(c)} results, got {str(a)[:200]}")
+            for r in res:
+                out.append({**r, "index": len(out)})
+        return out
+
+    @staticmethod
+    def _items(prompts: Sequence[Text], responses: Sequence[Text]) -> list[dict[str, Any]]:
+        """The /v1/rewards items of a Scorer call (checked: as many prompts as responses)."""
+        if len(prompts) != len(responses):
+            raise RewardlabError(f"{len(prompts)} prompts but {len(responses)} responses")
+        return [_item(p, r) for p, r in zip(prompts, responses, strict=True)]
+
+    def _info(self, i: int, response: Any) -> dict[str, Any]:
+        """The JSON of replica i's GET /info answer; an HTTP error raises with the server's message."""
+        if response.status_code >= 400:
+            raise RewardlabError(f"{self.replicas.urls[i]}/info: HTTP {response.status_code}: {_detail(response)}")
+        return response.json()
+
+
+class _Attempts:
+    """The retry loop of one request, shared by the sync and async clients (they differ only in how they post and
+    sleep). Each attempt: `next_url()` takes the least busy replica (another than the one that just failed, when
+    there is one) and gives the URL to post to, or None when the request is answered or out of attempts; after the
+    post, `release()` frees the replica and `settle(response, error)` gives the seconds to wait before the next
+    attempt (None: answered, or that was the last one); at the end `result()` is the JSON answer or raises."""
+
+    def __init__(self, core: _Core, path: str) -> None:
+        self.core = core
+        self.path = path
+        self.attempt = -1
+        self.replica = -1
+        self.url = ""
+        self.avoid: int | None = None
+        self.answer: dict[str, Any] | None = None
+        self.last: Any = None
+
+    def next_url(self) -> str | None:
+        """The URL of the next attempt (its replica now busy), or None when answered or out of attempts."""
+        if self.answer is not None or self.attempt >= self.core.retries:
+            return None
+        self.attempt += 1
+        self.replica = self.core.replicas.acquire(self.avoid)
+        self.url = self.core.replicas.urls[self.replica] + self.path
+        return self.url
+
+    def release(self) -> None:
+        """Free the replica of the attempt that just ended (answered or not)."""
+        self.core.replicas.release(self.replica)
+
+    def settle(self, response: Any, error: Exception | None) -> float | None:
+        """Record the attempt's outcome; the seconds to wait before the next attempt, or None."""
+        self.answer, self.last, self.avoid, delay = self.core._settle(self.replica, self.url, response, error,
+                                                                       self.attempt)
+        return delay
+
+    def result(self) -> dict[str, Any]:
+        """The JSON answer; raises the give-up error when every attempt failed."""
+        if self.answer is None:
+            raise self.core._give_up(self.core.name, self.last)
+        return self.answer
+
 
 class RewardClient(_Core):
     """A synchronous client of one or more reward-server replicas; also a Scorer.
@@ -241,26 +308,21 @@ class RewardClient(_Core):
         self._pool: ThreadPoolExecutor | None = None
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST `body` with the retries of `_Attempts`, sleeping between attempts."""
         import httpx
 
-        last: Any = None
-        avoid = None
-        for attempt in range(self.retries + 1):
-            i = self.replicas.acquire(avoid)
-            url = self.replicas.urls[i] + path
+        tries = _Attempts(self, path)
+        while (url := tries.next_url()) is not None:
             response, error = None, None
             try:
                 response = self._http.post(url, json=body)
             except httpx.TransportError as e:
                 error = e
             finally:
-                self.replicas.release(i)
-            answer, last, avoid, delay = self._settle(i, url, response, error, attempt)
-            if answer is not None:
-                return answer
-            if delay is not None:
+                tries.release()
+            if (delay := tries.settle(response, error)) is not None:
                 time.sleep(delay)
-        raise self._give_up(self.name, last)
+        return tries.result()
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST a JSON body to `path` (e.g. '/get_reward') of the least busy replica, with the retries.
@@ -292,14 +354,7 @@ class RewardClient(_Core):
             answers = list(self._pool.map(lambda c: self._post(ROUTE, self._payload(c, select)), chunks))
         else:
             answers = [self._post(ROUTE, self._payload(c, select)) for c in chunks]
-        out: list[dict[str, Any]] = []
-        for c, a in zip(chunks, answers, strict=True):
-            res = a.get("results")
-            if not isinstance(res, list) or len(res) != len(c):
-                raise RewardlabError(f"{self.name}: expected {len(c)} results, got {str(a)[:200]}")
-            for r in res:
-                out.append({**r, "index": len(out)})
-        return out
+        return self._merge(chunks, answers)
 
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = False) -> RewardOutput:
         """Rewards of each (prompts[i], responses[i]) from the server (the Scorer protocol).
@@ -320,11 +375,8 @@ class RewardClient(_Core):
             >>> RewardClient("http://127.0.0.1:8600").score([], []).mean
             array([], dtype=float64)
         """
-        if len(prompts) != len(responses):
-            raise RewardlabError(f"{len(prompts)} prompts but {len(responses)} responses")
-        if not prompts:
-            return _output([], self.name)
-        return _output(self.rewards([_item(p, r) for p, r in zip(prompts, responses, strict=True)]), self.name)
+        items = self._items(prompts, responses)
+        return _output(self.rewards(items) if items else [], self.name)
 
     def info(self) -> dict[str, Any]:
         """GET /info of the least busy replica (model, revision, render-spec hash, head, limits)."""
@@ -333,9 +385,7 @@ class RewardClient(_Core):
             response = self._http.get(self.replicas.urls[i] + "/info")
         finally:
             self.replicas.release(i)
-        if response.status_code >= 400:
-            raise RewardlabError(f"{self.replicas.urls[i]}/info: HTTP {response.status_code}: {_detail(response)}")
-        return response.json()
+        return self._info(i, response)
 
     def close(self) -> None:
         """Close the connections (and the batch thread pool)."""
@@ -372,26 +422,21 @@ class AsyncRewardClient(_Core):
                                        limits=httpx.Limits(max_connections=max(16, 2 * max_concurrency)))
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST `body` with the retries of `_Attempts`, awaiting between attempts."""
         import httpx
 
-        last: Any = None
-        avoid = None
-        for attempt in range(self.retries + 1):
-            i = self.replicas.acquire(avoid)
-            url = self.replicas.urls[i] + path
+        tries = _Attempts(self, path)
+        while (url := tries.next_url()) is not None:
             response, error = None, None
             try:
                 response = await self._http.post(url, json=body)
             except httpx.TransportError as e:
                 error = e
             finally:
-                self.replicas.release(i)
-            answer, last, avoid, delay = self._settle(i, url, response, error, attempt)
-            if answer is not None:
-                return answer
-            if delay is not None:
+                tries.release()
+            if (delay := tries.settle(response, error)) is not None:
                 await asyncio.sleep(delay)
-        raise self._give_up(self.name, last)
+        return tries.result()
 
     async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST a JSON body to `path` of the least busy replica, with the retries (see `RewardClient.post`)."""
@@ -408,23 +453,12 @@ class AsyncRewardClient(_Core):
                 return await self._post(ROUTE, self._payload(c, select))
 
         answers = await asyncio.gather(*(one(c) for c in chunks))
-        out: list[dict[str, Any]] = []
-        for c, a in zip(chunks, answers, strict=True):
-            res = a.get("results")
-            if not isinstance(res, list) or len(res) != len(c):
-                raise RewardlabError(f"{self.name}: expected {len(c)} results, got {str(a)[:200]}")
-            for r in res:
-                out.append({**r, "index": len(out)})
-        return out
+        return self._merge(chunks, answers)
 
     async def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = False) -> RewardOutput:
         """Rewards of each (prompts[i], responses[i]) (see `RewardClient.score`)."""
-        if len(prompts) != len(responses):
-            raise RewardlabError(f"{len(prompts)} prompts but {len(responses)} responses")
-        if not prompts:
-            return _output([], self.name)
-        items = [_item(p, r) for p, r in zip(prompts, responses, strict=True)]
-        return _output(await self.rewards(items), self.name)
+        items = self._items(prompts, responses)
+        return _output(await self.rewards(items) if items else [], self.name)
 
     async def info(self) -> dict[str, Any]:
         """GET /info of the least busy replica."""
@@ -433,9 +467,7 @@ class AsyncRewardClient(_Core):
             response = await self._http.get(self.replicas.urls[i] + "/info")
         finally:
             self.replicas.release(i)
-        if response.status_code >= 400:
-            raise RewardlabError(f"{self.replicas.urls[i]}/info: HTTP {response.status_code}: {_detail(response)}")
-        return response.json()
+        return self._info(i, response)
 
     async def aclose(self) -> None:
         """Close the connections."""
