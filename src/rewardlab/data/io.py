@@ -66,6 +66,17 @@ def _open_bytes(path: str) -> bytes:
     return raw
 
 
+def _read_text(path: str, encoding: str) -> str:
+    """The whole file decoded (`utf-8`, or `utf-8-sig` to drop a byte-order mark); undecodable bytes raise naming
+    the line they stand on."""
+    raw = _open_bytes(path)
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise RewardlabError(f"{path}:{line}: undecodable bytes (not UTF-8)") from None
+
+
 def iter_jsonl(path: str) -> Iterator[RawRow]:
     """Yield each JSON line's object with its 1-based line number; undecodable or broken lines as Issues."""
     raw = _open_bytes(path)
@@ -93,12 +104,7 @@ def iter_jsonl(path: str) -> Iterator[RawRow]:
 
 def iter_json(path: str) -> Iterator[RawRow]:
     """Yield the objects of a JSON array (or of the list under a single top-level key) with their line numbers."""
-    raw = _open_bytes(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise RewardlabError(f"{path}:{line}: undecodable bytes (not UTF-8)") from None
+    text = _read_text(path, "utf-8")
     dec = json.JSONDecoder()
     n = len(text)
 
@@ -194,12 +200,7 @@ def _csv_cell(column: str, v: str) -> Any:
 
 def iter_csv(path: str) -> Iterator[RawRow]:
     """Yield CSV rows (header = column names) with the line each row starts on; TSV by suffix."""
-    raw = _open_bytes(path)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise RewardlabError(f"{path}:{line}: undecodable bytes (not UTF-8)") from None
+    text = _read_text(path, "utf-8-sig")
     delim = "\t" if ".tsv" in path.lower() else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
