@@ -1,8 +1,9 @@
 """`rewardlab sweep`: train a ladder of reward models on one split, evaluate each the same way, and write the
 scaling table and its plot.
 
-Every run reads the same pairs (read once; runs on one tokenizer tokenise them once) and is scored on the same
-held-out pairs, the same sample of its training pairs and the same adversarial probe items. Per run:
+Every run reads the same pairs (read once; runs on one tokenizer tokenise them once, frozen runs on one backbone
+compute its pooled features once) and is scored on the same held-out pairs, the same sample of its training pairs
+and the same adversarial probe items. Per run:
 
 - parameters, total and trainable (LoRA: adapters and head; frozen: the head);
 - held-out accuracy with a 95% bootstrap CI (clustered by prompt), and gold agreement with its CI where the pairs
@@ -287,6 +288,7 @@ class _Context:
     data_fp: str
     probes: ProbeItems
     encode_cache: dict[Any, Any] = field(default_factory=dict)
+    feature_cache: dict[Any, Any] = field(default_factory=dict)
 
 
 def _settings(ctx: _Context, rung: Rung, variant: str) -> dict[str, Any]:
@@ -311,7 +313,8 @@ def _train_and_score(ctx: _Context, rung: Rung, variant: str, folder: Path) -> d
     logger.info("sweep: training %s (%s)", rung.label, variant)
     t0 = time.perf_counter()
     # no held-out pairs inside training: the sweep scores them itself, once, below
-    res = train(cfg, data=dataclasses.replace(ctx.data, eval=[]), encode_cache=ctx.encode_cache)
+    res = train(cfg, data=dataclasses.replace(ctx.data, eval=[]), encode_cache=ctx.encode_cache,
+                feature_cache=ctx.feature_cache)
     train_s = time.perf_counter() - t0
     total, trainable = count_parameters(res.loaded.model)
     t1 = time.perf_counter()

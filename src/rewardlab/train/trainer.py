@@ -5,6 +5,7 @@ length-grouped batches, calibration metrics during evaluation, atomic checkpoint
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -413,6 +414,7 @@ class Prepared:
     device: torch.device
     disentangle: DisentangleSpec | None = None  # the regularisers of --head disentangled
     length: Any = None  # LengthReport of the training pairs (--max-length auto, or heavy truncation)
+    feature_cache: dict[Any, Any] | None = None  # pooled features shared by frozen runs (see FrozenFeatureStrategy)
 
 
 def balance_train_data(cfg: TrainConfig, data: TrainData) -> TrainData:
@@ -652,12 +654,11 @@ class FrozenFeatureStrategy:
 
     def fit(self) -> dict[str, float]:
         from rewardlab.train.collate import pair_columns
-        from rewardlab.train.frozen import example_features, predict_pairs, train_head_on_features
+        from rewardlab.train.frozen import predict_pairs, train_head_on_features
 
         prep, optim, run = self.prep, self.prep.cfg.optim, self.prep.cfg.run
-        rm, pad_id = prep.loaded.model, prep.loaded.tokenizer.pad_token_id
-        logger.info(f"frozen backbone: caching features of {len(prep.train_ex)} training pairs")
-        fc, fr = example_features(rm, prep.train_ex, pad_id, progress=run.progress, bf16=run.bf16)
+        rm = prep.loaded.model
+        fc, fr = self.features(prep.train_ex, "training")
         history = train_head_on_features(rm, prep.loss_fn, fc, fr, pair_columns(prep.train_ex),
                                          epochs=optim.head_epochs, lr=optim.head_lr,
                                          batch_size=max(optim.batch_size, 64), seed=run.seed,
@@ -665,10 +666,34 @@ class FrozenFeatureStrategy:
                                          progress=run.progress, disentangle=prep.disentangle)
         metrics: dict[str, float] = {"train_loss": history[-1]}
         if prep.eval_ex:
-            ec, er = example_features(rm, prep.eval_ex, pad_id, progress=run.progress, bf16=run.bf16)
+            ec, er = self.features(prep.eval_ex, "held-out")
             labels = np.array([e["label"] for e in prep.eval_ex])
             metrics.update(pair_eval_metrics(predict_pairs(rm, ec, er), labels))
         return metrics
+
+    def features(self, examples: list[dict[str, Any]], which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled features of the chosen and rejected sequences, through `prep.feature_cache` when given: keyed by
+        the backbone folder, its depth, the pooling, bf16 and the token ids, so a hit is what computing would give
+        (the backbone is the frozen pretrained one in every run)."""
+        from rewardlab.train.frozen import example_features
+
+        prep, run = self.prep, self.prep.cfg.run
+        rm = prep.loaded.model
+        key = None
+        if prep.feature_cache is not None:
+            ids = hashlib.sha256(json.dumps([[e["chosen_ids"], e["rejected_ids"], e.get("chosen_tt"),
+                                              e.get("rejected_tt")] for e in examples]).encode()).hexdigest()
+            key = (str(prep.loaded.meta.get("base_model_path")), rm.config.num_hidden_layers, rm.pooling,
+                   rm.is_native, bool(run.bf16), ids)
+            if key in prep.feature_cache:
+                logger.info(f"frozen backbone: reusing the cached features of {len(examples)} {which} pairs")
+                return prep.feature_cache[key]
+        logger.info(f"frozen backbone: caching features of {len(examples)} {which} pairs")
+        out = example_features(rm, examples, prep.loaded.tokenizer.pad_token_id, progress=run.progress,
+                               bf16=run.bf16)
+        if key is not None:
+            prep.feature_cache[key] = out
+        return out
 
     def is_main(self) -> bool:
         return True
@@ -678,7 +703,8 @@ class FrozenFeatureStrategy:
 
 
 def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None, *, data: TrainData | None = None,
-          encode_cache: dict[Any, list[dict[str, Any]]] | None = None) -> TrainResult:
+          encode_cache: dict[Any, list[dict[str, Any]]] | None = None,
+          feature_cache: dict[Any, Any] | None = None) -> TrainResult:
     """Train a reward model as `cfg` says and save it (atomically) to `cfg.run.output`.
 
     The recipe: set up the data, set up the model (and loss), pick the strategy (the Trainer, or cached features
@@ -690,6 +716,8 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None, *, d
         data: pairs already read by `load_train_data(cfg)` (None: read them); balancing and augmentation still
             apply, on a copy.
         encode_cache: a dict shared by several runs, so runs on the same tokenizer and pairs tokenise them once.
+        feature_cache: a dict shared by several frozen-backbone runs, so runs on the same backbone, depth and
+            pooling compute the pooled features of the same pairs once.
     Returns:
         TrainResult: the output folder, held-out metrics, pair counts and the trained model.
     Raises:
@@ -708,6 +736,7 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None, *, d
         logger.warning("a Gaussian head trains with --loss gaussian (mean and variance); using it")
     data = setup_data(cfg, data)
     prep = setup_model(cfg, data, encode_cache)
+    prep.feature_cache = feature_cache
     strategy_cls = FrozenFeatureStrategy if FrozenFeatureStrategy.applies(cfg, prep.loaded) else TrainerStrategy
     strategy = strategy_cls(prep, callbacks)
     metrics = strategy.fit()
