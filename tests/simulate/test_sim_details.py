@@ -51,7 +51,7 @@ def _clipped_poisson(mean: float, cap: int) -> np.ndarray:
 
 
 def _p_correct(prop: Propensities, k: int) -> float:
-    """P(correct | relevant, D = k) as ALGORITHMS.md section 11 writes it."""
+    """P(correct | relevant, D = k) as docs/ALGORITHMS.md section 12 writes it."""
     pmf = _clipped_poisson(prop.completeness, MAX_DETAILS)
     mean = float(np.dot(np.arange(MAX_DETAILS + 1), pmf))
     z = math.log(prop.accuracy / (1 - prop.accuracy)) + prop.coupling * (k - mean)
