@@ -21,6 +21,7 @@ from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
 from rewardlab.logs.cli import logs_app
 from rewardlab.optimize.generate import GenerateSpec
+from rewardlab.policy.compare import CompareSpec
 from rewardlab.policy.loop import OptimizeSpec
 from rewardlab.policy.sft_data import SFTBuildSpec
 from rewardlab.serve.cli import serve_command
@@ -665,9 +666,22 @@ def goodhart_cmd(
 @app.command("optimize")
 @spec_options("settings", OptimizeSpec)
 def optimize_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from OptimizeSpec)
-    """Optimise a simulator policy against a reward model step by step (GRPO, REINFORCE, best-of-n, expert
-    iteration) and watch proxy and gold: steps.jsonl, optimize.json, optimize.png and the sweet spot."""
+    """Optimise a simulator policy against a reward model step by step (GRPO, REINFORCE, DRRO, DRO, best-of-n, expert
+    iteration, binary FeedME, binary reward conditioning, SFT) and watch proxy and gold: steps.jsonl, optimize.json,
+    optimize.png and the sweet spot."""
     from rewardlab.policy.loop import run
+
+    res = run(settings.build())
+    typer.echo("\n".join(res.lines()))
+    typer.echo(f"wrote {', '.join(res.files)}")
+
+
+@app.command("compare-methods")
+@spec_options("settings", CompareSpec)
+def compare_methods_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from CompareSpec)
+    """AlpacaFarm's method comparison on the simulator: every method for several seeds against one reward, judged by
+    the exact gold win rate against the base policy; a table with 95% CIs and the Spearman with AlpacaFarm's ranking."""
+    from rewardlab.policy.compare import run
 
     res = run(settings.build())
     typer.echo("\n".join(res.lines()))

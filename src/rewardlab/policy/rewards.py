@@ -83,6 +83,29 @@ def annotator_config(preset: str) -> SimConfig:
     return SimConfig(length_bias=b["length"], agreement_bias=b["agreement"], format_bias=b["format"])
 
 
+_LOADED: dict[str, Any] = {}
+
+
+def load_reward_model(spec: str) -> Any:
+    """A text reward model by spec, loaded (or trained, for bow:...) once per process: a later call returns the
+    same scorer, or for a bag-of-words model a fresh copy (the loop may update it).
+
+    Raises:
+        RewardlabError: the spec cannot be loaded (see `rewardlab.scoring.get_scorer` and `bow:` specs).
+    """
+    if spec not in _LOADED:
+        if spec.startswith("bow:"):
+            from rewardlab.policy.bow_rm import BowRewardModel
+
+            _LOADED[spec] = BowRewardModel.from_spec(spec)
+        else:
+            from rewardlab.scoring.base import get_scorer
+
+            _LOADED[spec] = get_scorer(spec)
+    model = _LOADED[spec]
+    return type(model).from_dict(model.to_dict()) if callable(getattr(model, "update", None)) else model
+
+
 class _Member:
     """One reward: gold, the annotator's perceived utility, or a text scorer (cached per distinct (prompt, text))."""
 
@@ -98,14 +121,8 @@ class _Member:
                 self.kind = "gold"
             elif spec.startswith("annotator:"):
                 self.kind, self.biases = "annotator", parse_annotator(spec)
-            elif spec.startswith("bow:"):
-                from rewardlab.policy.bow_rm import BowRewardModel
-
-                self.scorer = BowRewardModel.from_spec(spec)
             else:
-                from rewardlab.scoring.base import get_scorer
-
-                self.scorer = get_scorer(spec)
+                self.scorer = load_reward_model(spec)
             self.name = spec
         self.cache: dict[tuple[str, str], tuple[float, float | None, tuple[float, ...] | None]] = {}
         self.hits = 0
