@@ -178,6 +178,52 @@ def _last(response: Text) -> str:
     return response[-1]["content"] if response else ""
 
 
+@dataclass
+class AdversarialItems:
+    """Real and adversarial responses laid out for one batched Scorer call: the first `n_real` items are the real
+    (prompt, reference) pairs, then, probe by probe in order, the adversarial response of every prompt the probe
+    has one for. `blocks[name]` is (the indices of those prompts, the slice of their items); `adversarial[name]` is
+    the probe's response per prompt (None where it has none)."""
+
+    prompts: list[Text]
+    responses: list[Text]
+    n_real: int
+    adversarial: dict[str, list[Text | None]]
+    blocks: dict[str, tuple[np.ndarray, slice]]
+
+
+def adversarial_items(prompts: Sequence[Text], references: Sequence[Text], names: Sequence[str],
+                      seed: int = 0) -> AdversarialItems:
+    """The items that score the probes `names` against the real responses in one call (see `AdversarialItems`).
+
+    Args:
+        prompts: one prompt per item.
+        references: the real response of each prompt.
+        names: probes (keys of `ADVERSARIAL`).
+        seed: seed of the token soup.
+
+    Returns:
+        AdversarialItems: the prompts and responses to score and where each probe's items are.
+
+    Raises:
+        RewardlabError: an unknown probe name.
+
+    Example:
+        >>> items = adversarial_items(["2+2?", "Capital of France?"], ["4.", "Paris."], ["prompt_echo"])
+        >>> items.responses, items.blocks["prompt_echo"][1]
+        (['4.', 'Paris.', '2+2?', 'Capital of France?'], slice(2, 4, None))
+    """
+    adv = adversarial_responses(prompts, references, names, seed)
+    items_p, items_r = list(prompts), list(references)
+    blocks: dict[str, tuple[np.ndarray, slice]] = {}
+    for name in names:
+        idx = [i for i, a in enumerate(adv[name]) if a is not None]
+        blocks[name] = (np.array(idx, dtype=int), slice(len(items_r), len(items_r) + len(idx)))
+        items_p += [prompts[i] for i in idx]
+        items_r += [adv[name][i] for i in idx]  # type: ignore[misc]
+    return AdversarialItems(items_p, items_r, len(references), adv, blocks)
+
+
 def run_adversarial(scorer: Scorer, prompts: Sequence[Text], references: Sequence[Text],
                     names: Sequence[str] | None = None, seed: int = 0, threshold: float = DEFAULT_THRESHOLD,
                     progress: bool = True, reference_rule: str = "given") -> dict[str, Any]:
@@ -219,22 +265,14 @@ def run_adversarial(scorer: Scorer, prompts: Sequence[Text], references: Sequenc
     out: dict[str, Any] = {"n": n, "threshold": threshold, "reference": reference_rule, "probes": {}}
     if n == 0 or not names:
         return out
-    adv = adversarial_responses(prompts, references, names, seed)
-    all_prompts, all_resp = list(prompts), list(references)
-    where: dict[str, list[int]] = {}
-    for name in names:
-        where[name] = [i for i, a in enumerate(adv[name]) if a is not None]
-        all_prompts += [prompts[i] for i in where[name]]
-        all_resp += [adv[name][i] for i in where[name]]  # type: ignore[misc]
-    rewards = score_finite(scorer, all_prompts, all_resp, progress, "adversarial probes")
+    items = adversarial_items(prompts, references, names, seed)
+    rewards = score_finite(scorer, items.prompts, items.responses, progress, "adversarial probes")
     real = rewards[:n]
     tol = 1e-9 * max(1.0, float(np.abs(rewards).max()))
-    start = n
     for name in names:
-        idx = np.array(where[name], dtype=int)
-        r_adv = rewards[start : start + len(idx)]
-        start += len(idx)
-        out["probes"][name] = _probe_result(name, idx, r_adv, real, tol, threshold, prompts, references, adv[name])
+        idx, block = items.blocks[name]
+        out["probes"][name] = _probe_result(name, idx, rewards[block], real, tol, threshold, prompts, references,
+                                            items.adversarial[name])
     return jsonable(out)
 
 

@@ -664,7 +664,7 @@ def probe_check(scorer: Any, pairs: Sequence[Any], correct: Correction, k: int =
         RewardlabError: the scorer returns non-finite rewards or a wrong number of them.
     """
     from rewardlab.audit._score import score_finite
-    from rewardlab.audit.adversarial import ADVERSARIAL, adversarial_responses, reference_items
+    from rewardlab.audit.adversarial import ADVERSARIAL, adversarial_items, reference_items
     from rewardlab.data.schema import text_of
     from rewardlab.data.stats import wilson_interval
     from rewardlab.stats.util import ci_dict
@@ -674,26 +674,17 @@ def probe_check(scorer: Any, pairs: Sequence[Any], correct: Correction, k: int =
     if not prompts:
         return out
     names = list(ADVERSARIAL)
-    adv = adversarial_responses(prompts, refs, names, seed)
-    item_prompts, item_resp = list(prompts), list(refs)
-    where: dict[str, list[int]] = {}
+    items = adversarial_items(prompts, refs, names, seed)
+    raw = score_finite(scorer, items.prompts, items.responses, progress, "length control probes")
+    lengths = np.array([len(text_of(r)) for r in items.responses], dtype=float)
+    q = correct(raw, lengths, items.prompts)
     for name in names:
-        where[name] = [i for i, a in enumerate(adv[name]) if a is not None]
-        item_prompts += [prompts[i] for i in where[name]]
-        item_resp += [adv[name][i] for i in where[name]]
-    raw = score_finite(scorer, item_prompts, item_resp, progress, "length control probes")
-    lengths = np.array([len(text_of(r)) for r in item_resp], dtype=float)
-    q = correct(raw, lengths, item_prompts)
-    n = len(prompts)
-    start = n
-    for name in names:
-        idx = np.array(where[name], dtype=int)
+        idx, block = items.blocks[name]
         m = idx.size
         wins = {}
         for key, r in (("before", raw), ("after", q)):
             tol = 1e-9 * max(1.0, float(np.abs(r).max()))
-            wins[key] = r[start : start + m] - r[idx] > tol
-        start += m
+            wins[key] = r[block] - r[idx] > tol
         b = int((wins["after"] & ~wins["before"]).sum())
         c = int((wins["before"] & ~wins["after"]).sum())
         p = mcnemar_exact(b, c)
