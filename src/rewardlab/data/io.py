@@ -198,25 +198,26 @@ def _csv_cell(column: str, v: str) -> Any:
     return _csv_value(v)
 
 
+def _next_row(reader: Any, where: str) -> list[str] | None:
+    """The reader's next CSV row, None at the end; a broken row raises `where: the csv error`."""
+    try:
+        return next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as e:
+        raise RewardlabError(f"{where}: {e}") from None
+
+
 def iter_csv(path: str) -> Iterator[RawRow]:
     """Yield CSV rows (header = column names) with the line each row starts on; TSV by suffix."""
     text = _read_text(path, "utf-8-sig")
     delim = "\t" if ".tsv" in path.lower() else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-    try:
-        header = next(reader)
-    except StopIteration:
+    header = _next_row(reader, f"{path}:1: broken CSV header")
+    if header is None:
         return
-    except csv.Error as e:
-        raise RewardlabError(f"{path}:1: broken CSV header: {e}") from None
     start = reader.line_num + 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            raise RewardlabError(f"{path}:{start}: broken CSV: {e}") from None
+    while (row := _next_row(reader, f"{path}:{start}: broken CSV")) is not None:
         line, start = start, reader.line_num + 1
         if not any(c.strip() for c in row):
             continue
