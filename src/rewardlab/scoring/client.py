@@ -149,7 +149,9 @@ class _Core:
     """Settings and decisions shared by the sync and async clients."""
 
     def __init__(self, urls: str | Sequence[str], api_key: str | None, batch_size: int, timeout: float,
-                 retries: int, backoff: float, max_backoff: float, max_concurrency: int, name: str | None):
+                 retries: int, backoff: float, max_backoff: float, max_concurrency: int, name: str | None,
+                 transport: Any):
+        httpx = _httpx()
         if batch_size < 1 or retries < 0 or max_concurrency < 1:
             raise RewardlabError("batch_size and max_concurrency must be >= 1 and retries >= 0")
         self.replicas = _Replicas(urls)
@@ -164,6 +166,11 @@ class _Core:
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # certificates are checked for https replicas; plain-http ones skip building a TLS context (~0.1 s)
         self.tls = any(u.startswith("https://") for u in self.replicas.urls)
+        self._http = self._connect(httpx, transport)
+
+    def _connect(self, httpx: Any, transport: Any) -> Any:
+        """The httpx client (sync or async, by subclass) with these headers, TLS setting and connection limit."""
+        raise NotImplementedError
 
     def _delay(self, attempt: int, response: Any = None) -> float:
         ra = _retry_after(response) if response is not None and response.status_code in (429, 503) else None
@@ -301,11 +308,13 @@ class RewardClient(_Core):
     def __init__(self, urls: str | Sequence[str], api_key: str | None = None, *, batch_size: int = 64,
                  timeout: float = 180.0, retries: int = 5, backoff: float = 0.2, max_backoff: float = 10.0,
                  max_concurrency: int = 4, name: str | None = None, transport: Any = None):
-        httpx = _httpx()
-        super().__init__(urls, api_key, batch_size, timeout, retries, backoff, max_backoff, max_concurrency, name)
-        self._http = httpx.Client(timeout=timeout, headers=self.headers, transport=transport, verify=self.tls,
-                                  limits=httpx.Limits(max_connections=max(8, 2 * max_concurrency)))
+        super().__init__(urls, api_key, batch_size, timeout, retries, backoff, max_backoff, max_concurrency, name,
+                         transport)
         self._pool: ThreadPoolExecutor | None = None
+
+    def _connect(self, httpx: Any, transport: Any) -> Any:
+        return httpx.Client(timeout=self.timeout, headers=self.headers, transport=transport, verify=self.tls,
+                            limits=httpx.Limits(max_connections=max(8, 2 * self.max_concurrency)))
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST `body` with the retries of `_Attempts`, sleeping between attempts."""
@@ -416,10 +425,12 @@ class AsyncRewardClient(_Core):
     def __init__(self, urls: str | Sequence[str], api_key: str | None = None, *, batch_size: int = 64,
                  timeout: float = 180.0, retries: int = 5, backoff: float = 0.2, max_backoff: float = 10.0,
                  max_concurrency: int = 8, name: str | None = None, transport: Any = None):
-        httpx = _httpx()
-        super().__init__(urls, api_key, batch_size, timeout, retries, backoff, max_backoff, max_concurrency, name)
-        self._http = httpx.AsyncClient(timeout=timeout, headers=self.headers, transport=transport, verify=self.tls,
-                                       limits=httpx.Limits(max_connections=max(16, 2 * max_concurrency)))
+        super().__init__(urls, api_key, batch_size, timeout, retries, backoff, max_backoff, max_concurrency, name,
+                         transport)
+
+    def _connect(self, httpx: Any, transport: Any) -> Any:
+        return httpx.AsyncClient(timeout=self.timeout, headers=self.headers, transport=transport, verify=self.tls,
+                                 limits=httpx.Limits(max_connections=max(16, 2 * self.max_concurrency)))
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST `body` with the retries of `_Attempts`, awaiting between attempts."""
