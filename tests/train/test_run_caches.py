@@ -37,3 +37,49 @@ def test_feature_cache_hit_equals_fresh_features(tmp_path, tiny_decoder, rewardl
     train(cfg.with_overrides({"balance.by": "length", "run.output": str(tmp_path / "d")}), data=data,
           feature_cache=cache)
     assert len(data.train) == n_pairs
+
+
+def test_gradient_checkpointing_same_gradients_layers_run_twice(tiny_decoder):
+    """--gradient-checkpointing: each decoder layer runs again in the backward pass, and the loss and every
+    gradient (full fine-tuning and LoRA) equal the plain ones."""
+    from rewardlab.data.schema import PreferencePair
+    from rewardlab.models import build_reward_model
+    from rewardlab.render import RenderSpec
+    from rewardlab.train.collate import encode_pairs
+    from rewardlab.train.losses import get_loss
+    from rewardlab.train.prefix import PackedPairCollator
+    from rewardlab.train.trainer import RewardTrainingModule, enable_gradient_checkpointing
+
+    pairs = [PreferencePair(f"Question {i}: how are you?", "Fine, thanks. " * (i + 1), "Bad.") for i in range(4)]
+    for lora in (None, {"r": 4, "alpha": 8}):
+        grads, losses, calls = [], [], []
+        for checkpointing in (False, True):
+            torch.manual_seed(0)  # LoRA's A matrices start from the global generator
+            lm = build_reward_model(tiny_decoder, render=RenderSpec(max_length=128), seed=0, lora=lora)
+            with torch.no_grad():  # move LoRA's B off zero so the adapters matter
+                for n, p in lm.model.named_parameters():
+                    if "lora_B" in n:
+                        p.normal_(0, 0.1)
+            if checkpointing:
+                enable_gradient_checkpointing(lm.model)
+            layer = lm.model.hf.get_base_model().model.layers[0] if lora else lm.model.hf.model.layers[0]
+            n_calls = [0]
+            mlp_forward = layer.mlp.forward  # counted by wrapping: module hooks do not fire on the recomputation
+
+            def counted(*a, f=mlp_forward, c=n_calls, **k):
+                c[0] += 1
+                return f(*a, **k)
+
+            layer.mlp.forward = counted
+            module = RewardTrainingModule(lm.model, get_loss("bt")).train()
+            batch = PackedPairCollator(lm.tokenizer.pad_token_id)(encode_pairs(lm.renderer, pairs))
+            loss = module(**batch)["loss"]
+            loss.backward()
+            losses.append(loss.detach())
+            grads.append({n: p.grad.clone() for n, p in lm.model.named_parameters() if p.grad is not None})
+            calls.append(n_calls[0])
+        assert calls == [1, 2]  # the layer ran again in the backward pass
+        torch.testing.assert_close(losses[1], losses[0], atol=1e-6, rtol=0)
+        assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 2
+        for n in grads[0]:
+            torch.testing.assert_close(grads[1][n], grads[0][n], atol=1e-5, rtol=1e-4, msg=n)

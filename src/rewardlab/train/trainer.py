@@ -364,6 +364,26 @@ def resolve_pair_layout(cfg: TrainConfig, rm: RewardModel) -> str:
     return layout
 
 
+def enable_gradient_checkpointing(rm: RewardModel) -> None:
+    """Recompute the backbone's layer activations during the backward pass (non-reentrant checkpoints, so LoRA and
+    a frozen embedding need no input gradients); the gradients are those of the plain forward.
+
+    Raises:
+        RewardlabError: the backbone does not support gradient checkpointing.
+    """
+    from rewardlab.models.reward_model import _unwrap_peft
+
+    hf = _unwrap_peft(rm.hf)
+    if not getattr(hf, "supports_gradient_checkpointing", False):
+        raise RewardlabError(f"--gradient-checkpointing: {type(hf).__name__} does not support it")
+    enable = getattr(hf, "activation_checkpointing_enable", None)  # transformers >= 5.24; the older name warns there
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    logger.info("gradient checkpointing: layer activations are recomputed in the backward pass")
+
+
 def pair_lengths(examples: list[dict[str, Any]], layout: str) -> list[int]:
     """Per-pair length for length grouping: the longer sequence (plain) or the packed row."""
     if layout == "plain":
@@ -559,6 +579,8 @@ class TrainerStrategy:
     def _build(prep: Prepared, callbacks: list[TrainerCallback] | None) -> RewardTrainer:
         cfg, optim, run = prep.cfg, prep.cfg.optim, prep.cfg.run
         layout = resolve_pair_layout(cfg, prep.loaded.model)
+        if optim.gradient_checkpointing:
+            enable_gradient_checkpointing(prep.loaded.model)
         module = RewardTrainingModule(prep.loaded.model, prep.loss_fn, prep.bootstrap, prep.disentangle)
         _check_report_to(run.report_to)
         eval_ex = prep.eval_ex if prep.eval_ex else None
