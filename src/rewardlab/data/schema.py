@@ -16,6 +16,16 @@ def text_of(x: Text) -> str:
     return "\n".join(m["content"] for m in x)
 
 
+def _flat(id_: str | None, columns: dict[str, Any], optional: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """A record as a flat row, the same for every kind: `id` first when set, the kind's columns, each optional column
+    that is set (not None), then the extra columns (which may overwrite any of them in place)."""
+    d: dict[str, Any] = {} if id_ is None else {"id": id_}
+    d.update(columns)
+    d.update({k: v for k, v in optional.items() if v is not None})
+    d.update(extra)
+    return d
+
+
 @dataclass
 class PreferencePair:
     """One human (or simulated) preference: `chosen` is preferred to `rejected` for `prompt`.
@@ -41,19 +51,9 @@ class PreferencePair:
 
     def to_dict(self) -> dict[str, Any]:
         """Flat explicit-prompt record; optional columns only when set, extra columns last."""
-        d: dict[str, Any] = {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected}
-        if self.id is not None:
-            d = {"id": self.id, **d}
-        if self.margin is not None:
-            d["margin"] = self.margin
-        if self.label is not None:
-            d["label"] = self.label
-        if self.tie:
-            d["tie"] = True
-        if self.category is not None:
-            d["category"] = self.category
-        d.update(self.extra)
-        return d
+        return _flat(self.id, {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected},
+                     {"margin": self.margin, "label": self.label, "tie": True if self.tie else None,
+                      "category": self.category}, self.extra)
 
 
 @dataclass
@@ -76,17 +76,8 @@ class KSampleSet:
 
     def to_dict(self) -> dict[str, Any]:
         """Flat record with optional columns only when set."""
-        d: dict[str, Any] = {"prompt": self.prompt, "responses": self.responses}
-        if self.scores is not None:
-            d["scores"] = self.scores
-        if self.id is not None:
-            d = {"id": self.id, **d}
-        if self.correct is not None:
-            d["correct"] = self.correct
-        if self.category is not None:
-            d["category"] = self.category
-        d.update(self.extra)
-        return d
+        return _flat(self.id, {"prompt": self.prompt, "responses": self.responses},
+                     {"scores": self.scores, "correct": self.correct, "category": self.category}, self.extra)
 
 
 @dataclass
@@ -110,20 +101,9 @@ class Battle:
 
     def to_dict(self) -> dict[str, Any]:
         """Flat record with optional columns only when set."""
-        d: dict[str, Any] = {
-            "prompt": self.prompt,
-            "model_a": self.model_a,
-            "model_b": self.model_b,
-            "response_a": self.response_a,
-            "response_b": self.response_b,
-            "winner": self.winner,
-        }
-        if self.id is not None:
-            d = {"id": self.id, **d}
-        if self.category is not None:
-            d["category"] = self.category
-        d.update(self.extra)
-        return d
+        return _flat(self.id, {"prompt": self.prompt, "model_a": self.model_a, "model_b": self.model_b,
+                               "response_a": self.response_a, "response_b": self.response_b, "winner": self.winner},
+                     {"category": self.category}, self.extra)
 
 
 Record = PreferencePair | KSampleSet | Battle
