@@ -86,3 +86,12 @@ def test_shared_train_settings_reach_every_run_and_rules_cross_them():
 def test_spec_errors_name_the_field(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         SweepSpec(**kw)
+
+
+@pytest.mark.parametrize("module", ["rewardlab.sweep.ladder", "rewardlab.sweep.spec", "rewardlab.models.backbone"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert res.attempted > 0 and res.failed == 0
