@@ -2,8 +2,10 @@
 (best-of-n, expert iteration, binary FeedME, binary reward conditioning) as data builders for TRL's SFTTrainer
 (`rewardlab data build`, :mod:`rewardlab.policy.sft_data`); a simulator policy over the simulator's response
 attributes (:mod:`rewardlab.policy.simpolicy`) and the loop that optimises it against a reward model with the gold
-quality beside the proxy (`rewardlab optimize`, :mod:`rewardlab.policy.loop`). The names below: the builders,
-the policy and the loop.
+quality beside the proxy (`rewardlab optimize`, :mod:`rewardlab.policy.loop`), its rewards
+(:mod:`rewardlab.policy.rewards`, :mod:`rewardlab.policy.bow_rm`), the exact gold win rate
+(:mod:`rewardlab.policy.winrate`) and AlpacaFarm's method comparison (`rewardlab compare-methods`,
+:mod:`rewardlab.policy.compare`). The names below: the builders, the policy, the loop and the comparison.
 
 Names are imported on first use, so importing the package loads no numpy.
 """
@@ -11,6 +13,11 @@ Names are imported on first use, so importing the package loads no numpy.
 from rewardlab._entry import lazy_attributes
 
 _LAZY = {
+    "BowRewardModel": ("rewardlab.policy.bow_rm", "BowRewardModel"),
+    "CompareResult": ("rewardlab.policy.compare", "CompareResult"),
+    "CompareSpec": ("rewardlab.policy.compare", "CompareSpec"),
+    "compare_methods": ("rewardlab.policy.compare", "run"),
+    "win_rate": ("rewardlab.policy.winrate", "win_rate"),
     "OptimizeResult": ("rewardlab.policy.loop", "OptimizeResult"),
     "OptimizeSpec": ("rewardlab.policy.loop", "OptimizeSpec"),
     "SimPolicy": ("rewardlab.policy.simpolicy", "SimPolicy"),
