@@ -319,3 +319,13 @@ def test_cli_simulate_realistic(tmp_path) -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows == simulate_pairs(40, seed=0, config=realistic())
     assert all("details" in r["attrs_chosen"] for r in rows)
+
+
+@pytest.mark.parametrize("module", ["rewardlab.simulate.lengthstats", "rewardlab.simulate.responses",
+                                    "rewardlab.simulate.systems"])
+def test_docstring_examples_pass(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), report=False)
+    assert result.attempted > 0 and result.failed == 0, result
