@@ -127,42 +127,20 @@ class AttributeSampler:
 
     def sample(self, rng: random.Random, family: str) -> dict[str, Any]:
         """One response's attributes for a prompt of `family` (sycophancy exists only for false_premise)."""
-        if self._with_details:
-            return self._sample_details(rng, family)
         p = self.prop
         r = rng.random
         relevant = r() < p.relevance
-        sycophantic = False
-        if family == "false_premise" and relevant:
-            sycophantic = r() < p.sycophancy
-            correct = (not sycophantic) and r() < p.accuracy
-        else:
-            correct = relevant and r() < p.accuracy
-        return {
-            "correct": correct,
-            "relevant": relevant,
-            "extra_sentences": bisect_right(self._extra, r()),
-            "hedges": bisect_right(self._hedges, r()),
-            "formatting": r() < p.formatting,
-            "repetition": bisect_right(self._rep, r()),
-            "filler": r() < p.filler,
-            "sycophantic": sycophantic,
-        }
-
-    def _sample_details(self, rng: random.Random, family: str) -> dict[str, Any]:
-        """sample() with completeness > 0: relevance, then D, then sycophancy / correctness at P(correct | D)."""
-        p = self.prop
-        r = rng.random
-        relevant = r() < p.relevance
-        details = bisect_right(self._details, r())
-        acc = self._acc[details]
+        # D is drawn only when the propensities ask for details (completeness > 0), right after relevance; without
+        # it the draws are exactly those of the generator before the attribute existed
+        details = bisect_right(self._details, r()) if self._with_details else None
+        acc = p.accuracy if details is None else self._acc[details]
         sycophantic = False
         if family == "false_premise" and relevant:
             sycophantic = r() < p.sycophancy
             correct = (not sycophantic) and r() < acc
         else:
             correct = relevant and r() < acc
-        return {
+        attrs = {
             "correct": correct,
             "relevant": relevant,
             "extra_sentences": bisect_right(self._extra, r()),
@@ -171,8 +149,10 @@ class AttributeSampler:
             "repetition": bisect_right(self._rep, r()),
             "filler": r() < p.filler,
             "sycophantic": sycophantic,
-            "details": details,
         }
+        if details is not None:
+            attrs["details"] = details
+        return attrs
 
 
 def gold_utility(attrs: dict[str, Any], weights: UtilityWeights | None = None) -> float:
