@@ -14,8 +14,11 @@ Parts (`--parts`, comma-separated; each writes its section of the JSON):
   beta 0.5 vs 0 (positive, the README's KL result), and GRPO vs itself on other seeds (an A/A negative control:
   the paired difference's interval should cover 0).
 - mitigations: against a bag-of-words reward model (bow:human_like): the plain run, iterative RM updates
-  (--rm-update-every), an ensemble of three bag-of-words models trained on different annotator presets and data
-  seeds (min and uwo), a KL penalty, and gold itself; final gold and the share of the gap to gold each closes.
+  (--rm-update-every), two ensembles of three bag-of-words models (mean, min, uwo:1) - "diverse" (trained on labels
+  of annotators with different biases, so they disagree where the biases act) and "resampled" (one annotator, three
+  data seeds: the negative control) -, a KL penalty, and gold itself; final gold, the share of the gap to gold each
+  closes, and for each ensemble the Spearman correlation between member spread and |proxy error| on the base
+  policy's samples and on the plain run's final policy's.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/policy_methods.py --json /tmp/policy_methods.json
 """
@@ -160,20 +163,49 @@ def part_controls(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "runs": {k: [{kk: vv for kk, vv in r.items() if kk != "policy"} for r in v] for k, v in runs.items()}}
 
 
+def spread_error(ens: str, policy: SimPolicy, n: int, seed: int) -> dict[str, float]:
+    """Spearman correlation, over n samples of `policy` (one per prompt), between the ensemble members' spread (their
+    population std) and the ensemble mean's error |proxy - (a + b gold)| (a, b least squares)."""
+    from scipy.stats import spearmanr
+
+    cfg = SimConfig()
+    rng = make_rng(seed, "spread-error")
+    pick = _family_picker(cfg)
+    items = [FAMILY_IMPLS[pick(rng)].sample(rng) for _ in range(n)]
+    flat = [(it, row[0]) for it, row in zip(items, _draw(policy, items, 1, rng), strict=True)]
+    mean, _, mem = Rewarder(ens, weights=cfg.weights, length_norm=cfg.length_norm).parts(
+        0, [it.prompt for it, _ in flat], [s[2] for _, s in flat], [s[1] for _, s in flat])
+    gold = np.array([gold_utility(s[1], cfg.weights) for _, s in flat])
+    b, a = np.polyfit(gold, mean, 1)
+    err = np.abs(mean - (a + b * gold))
+    return {"spearman": float(spearmanr(mem.std(axis=1), err).statistic), "n": n}
+
+
+MITIGATION_ENSEMBLES = {
+    # members trained on labels from annotators with different biases: they disagree where the biases act
+    "diverse": "bow:human_like:4000:1;bow:length=2,agreement=0.5,format=0.3:4000:2;bow:neutral:4000:3",
+    # members that differ only in their data seed (same annotator): near-identical, the negative control
+    "resampled": "bow:human_like:4000:1;bow:human_like:4000:2;bow:human_like:4000:3",
+}
+
+
 def part_mitigations(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     proxy = "bow:human_like"
-    ens = "bow:human_like:4000:1;bow:length=2,agreement=0.5,format=0.3:4000:2;bow:neutral:4000:3"
     common = {"steps": args.steps, "lr": args.lr}
-    configs = {
+    configs: dict[str, dict[str, Any]] = {
         "plain": {"reward": proxy},
         f"rm updates every {args.rm_every}": {"reward": proxy, "rm_update_every": args.rm_every,
                                               "rm_update_pairs": args.rm_pairs},
-        "ensemble mean": {"reward": ens},
-        "ensemble min": {"reward": ens, "select": "min"},
-        "ensemble uwo:1": {"reward": ens, "select": "uwo:1"},
-        "kl 0.5": {"reward": proxy, "kl_beta": 0.5},
-        "gold": {"reward": "gold"},
     }
+    for kind, ens in MITIGATION_ENSEMBLES.items():
+        configs[f"{kind} ensemble mean"] = {"reward": ens}
+        configs[f"{kind} ensemble min"] = {"reward": ens, "select": "min"}
+        configs[f"{kind} ensemble uwo:1"] = {"reward": ens, "select": "uwo:1"}
+    configs["kl 0.5"] = {"reward": proxy, "kl_beta": 0.5}
+    configs["gold"] = {"reward": "gold"}
+    if args.mitigations != "all":
+        keep = {"plain", "gold", *(c.strip() for c in args.mitigations.split(","))}
+        configs = {k: v for k, v in configs.items() if k in keep}
     runs = {n: [one_run(tmp, seed=s, **common, **c) for s in range(args.seeds)] for n, c in configs.items()}
     summ = summarise(runs, "plain", ("final_gold", "peak_gold", "final_win", "final_kl"))
     gap = np.array([g["final_gold"] - p["final_gold"] for g, p in zip(runs["gold"], runs["plain"], strict=True)])
@@ -182,20 +214,34 @@ def part_mitigations(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             closed = np.array([m["final_gold"] - p["final_gold"] for m, p in zip(runs[n], runs["plain"],
                                                                                  strict=True)]) / gap
             s["gap_closed"] = t_interval(closed)
-    upd = [u for r in runs[f"rm updates every {args.rm_every}"] for u in r["rm_updates"]]
     rows = [[n, fmt(s["final_gold"]), fmt(s["peak_gold"]), fmt(s["final_win"]),
              "" if n == "plain" else fmt(s["diff_vs_plain"]["final_gold"]),
              fmt(s["gap_closed"]) if "gap_closed" in s else ""] for n, s in summ.items()]
     print(f"\nMitigations against {proxy} ({args.seeds} seeds, {args.steps} steps, lr {args.lr}):")
     print(table(rows, ["run", "final gold", "peak gold", "final win", "final gold - plain", "share of gap closed"]))
+    out: dict[str, Any] = {"proxy": proxy, "ensembles": MITIGATION_ENSEMBLES, "summary": summ}
+    upd = [u for n, rs in runs.items() if n.startswith("rm updates") for r in rs for u in r["rm_updates"]]
     if upd:
         before = [u["gold_agreement_before"] for u in upd if u["gold_agreement_before"] is not None]
         after = [u["gold_agreement_after"] for u in upd if u["gold_agreement_after"] is not None]
+        labels = [u["label_gold_agreement"] for u in upd if u["label_gold_agreement"] is not None]
+        out["rm_update_agreement"] = {"before": float(np.mean(before)), "after": float(np.mean(after)),
+                                      "labels": float(np.mean(labels)), "updates": len(upd)}
         print(f"RM gold agreement on held-out on-policy pairs: before updates {np.mean(before):.3f}, after "
-              f"{np.mean(after):.3f} ({len(upd)} updates); annotator labels' own agreement "
-              f"{np.mean([u['label_gold_agreement'] for u in upd if u['label_gold_agreement'] is not None]):.3f}")
-    return {"proxy": proxy, "ensemble": ens, "summary": summ,
-            "runs": {k: [{kk: vv for kk, vv in r.items() if kk != "policy"} for r in v] for k, v in runs.items()}}
+              f"{np.mean(after):.3f} ({len(upd)} updates); the annotator labels' own {np.mean(labels):.3f}")
+    spread = {}
+    for kind, ens in MITIGATION_ENSEMBLES.items():
+        if not any(n.startswith(kind) for n in runs):
+            continue
+        spread[kind] = {"base policy": spread_error(ens, SimPolicy.from_base("default"), args.bon_prompts * 5, 0),
+                        "plain final policy": spread_error(ens, runs["plain"][0]["policy"],
+                                                                 args.bon_prompts * 5, 0)}
+        print(f"{kind} ensemble: Spearman(member spread, |proxy error|) on the base policy's samples "
+              f"{spread[kind]['base policy']['spearman']:.3f}, on the plain run's final policy's "
+              f"{spread[kind]['plain final policy']['spearman']:.3f}")
+    out["spread_error"] = spread
+    out["runs"] = {k: [{kk: vv for kk, vv in r.items() if kk != "policy"} for r in v] for k, v in runs.items()}
+    return out
 
 
 def main() -> None:
@@ -213,6 +259,8 @@ def main() -> None:
     ap.add_argument("--bon-prompts", type=int, default=200)
     ap.add_argument("--rm-every", type=int, default=10)
     ap.add_argument("--rm-pairs", type=int, default=64)
+    ap.add_argument("--mitigations", default="all", help="mitigations part: the runs to make besides plain and "
+                    "gold, comma-separated names as in its table (default all)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     args.proxies = [p for p in args.proxies.replace("|", ";").split(";") if p]

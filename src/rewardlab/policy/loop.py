@@ -336,8 +336,8 @@ class OptimizeResult:
                    "base; proxy the mean reward of its samples")
         if self.cache.get("hit_rate") is not None:
             c = self.cache
-            out.append(f"score cache: {c['hits']} hits, {c['misses']} scored ({c['hit_rate']:.1%} saved), "
-                       f"{c['distinct']} distinct texts")
+            out.append(f"score cache: {c['hits']} hits, {c['misses']} distinct texts scored ({c['hit_rate']:.1%} "
+                       "saved)")
         if self.proxy_gold_spearman is not None:
             rho = self.proxy_gold_spearman
             note = " (near chance: the proxy barely sees gold; expect no rise)" if abs(rho) < 0.1 else ""

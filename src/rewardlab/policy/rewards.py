@@ -264,11 +264,15 @@ class Rewarder:
         return sum(m.misses for m in self.members)
 
     def cache_stats(self) -> dict[str, Any]:
-        """Hits, misses, hit rate and distinct texts of the score caches ({} for gold / annotator rewards)."""
+        """Hits, misses, hit rate and distinct texts of the score caches ({} for gold / annotator rewards).
+
+        `distinct` counts the distinct (prompt, text) scored per member and reward-model version: every miss is one
+        (a reward-model update empties its member's cache, whose texts are then scored again).
+        """
         if self.kind != "scorer":
             return {}
         total = self.hits + self.misses
-        return {"hits": self.hits, "misses": self.misses, "distinct": sum(len(m.cache) for m in self.members),
+        return {"hits": self.hits, "misses": self.misses, "distinct": self.misses,
                 "hit_rate": self.hits / total if total else None}
 
     def state(self) -> dict[str, Any]:
