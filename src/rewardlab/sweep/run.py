@@ -298,8 +298,9 @@ def _settings(ctx: _Context, rung: Rung, variant: str) -> dict[str, Any]:
     cfg["run"] = {k: v for k, v in cfg["run"].items() if k not in ("output", "progress", "resume", "logging_steps",
                                                                    "report_to", "save_total_limit")}
     s = ctx.spec
+    # not n_resamples: the CIs are computed from the stored rewards on every call
     return {"schema": RUN_SCHEMA, "rung": rung.label, "variant": variant, "train": cfg, "data": ctx.data_fp,
-            "train_eval_n": s.train_eval_n, "probes": s.probes, "n_resamples": s.n_resamples}
+            "train_eval_n": s.train_eval_n, "probes": s.probes}
 
 
 def _train_and_score(ctx: _Context, rung: Rung, variant: str, folder: Path) -> dict[str, Any]:
@@ -492,6 +493,7 @@ def plot_sweep(result: SweepResult, path: Path) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     rows = result.rows
     metrics = [("accuracy", "held-out accuracy")]
@@ -513,12 +515,16 @@ def plot_sweep(result: SweepResult, path: Path) -> str:
             if variant == "plain":
                 for r, xi, yi in zip(sel, x, est, strict=True):
                     ax.annotate(r["rung"], (xi, yi), textcoords="offset points", xytext=(4, -11), fontsize=7)
-        if key == "gold_agreement" and result.data.get("gold_utility_accuracy") is not None:
+        if key == "accuracy" and result.data.get("gold_utility_accuracy") is not None:
             ax.axhline(result.data["gold_utility_accuracy"], ls="--", color="grey", lw=1,
-                       label="gold utility's accuracy")
+                       label="the gold utility's accuracy")
         if key == "accuracy" and result.data.get("longer_wins") is not None:
             ax.axhline(result.data["longer_wins"], ls=":", color="grey", lw=1, label="longer wins")
         ax.set_xscale("log")
+        millions = FuncFormatter(lambda v, _: f"{v / 1e6:.3g}M")
+        ax.xaxis.set_major_formatter(millions)
+        ax.xaxis.set_minor_formatter(millions)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.set_xlabel("parameters (total)")
         ax.set_ylabel(title)
         ax.set_title(f"{title} vs size")
@@ -661,7 +667,7 @@ def _train_pairs_of(ctx: _Context, rung: Rung, variant: str, rec: dict[str, Any]
 
     quiet = logging.getLogger("rewardlab.train")
     level = quiet.level
-    quiet.setLevel(logging.WARNING)  # training logged the balancing report already
+    quiet.setLevel(logging.ERROR)  # training logged the balancing report and its notes already
     try:
         data = setup_data(ctx.spec.run_config(rung, variant, "<run>"), ctx.data)
     finally:
