@@ -54,9 +54,9 @@ from rewardlab.config import ConfigError, Spec, option
 from rewardlab.errors import RewardlabError
 from rewardlab.policy.rewards import Rewarder, annotator_config, label_pairs, parse_annotator
 from rewardlab.policy.robust import dro_penalty_advantages, drro_bonus_advantages, tea_advantages
-from rewardlab.policy.simpolicy import FACTORS, SimPolicy, factor_settings, resolve_base
+from rewardlab.policy.simpolicy import SimPolicy, factor_settings, resolve_base
 from rewardlab.policy.winrate import win_rate
-from rewardlab.simulate.config import ATTRIBUTES, SimConfig
+from rewardlab.simulate.config import SimConfig
 from rewardlab.simulate.families import FAMILY_IMPLS
 from rewardlab.simulate.generate import _family_picker, make_rng
 from rewardlab.simulate.responses import gold_utility, render, word_count
@@ -183,14 +183,15 @@ def policy_gradient(policy: SimPolicy, families: list[str], settings: list[dict[
     d KL(p || p0) / dz = p (log p - log p0 - KL(p || p0)) for each factor.
     """
     n = len(settings)
-    grad = {f: {k: np.zeros_like(policy.logits[f][k]) for k in FACTORS} for f in policy.families}
+    factors = policy.factors
+    grad = {f: {k: np.zeros_like(policy.logits[f][k]) for k in factors} for f in policy.families}
     wsum = {f: 0.0 for f in policy.families}
     for fam, s, w in zip(families, settings, weights.tolist(), strict=True):
         wsum[fam] += w
-        for k in FACTORS:
+        for k in factors:
             grad[fam][k][s[k]] -= w / n
     for f in policy.families:
-        for k in FACTORS:
+        for k in factors:
             lp = policy.logp(f, k)
             p = np.exp(lp)
             grad[f][k] += wsum[f] / n * p
@@ -225,9 +226,15 @@ def group_advantages(r: np.ndarray, method: str) -> np.ndarray:
     return r - r.mean()
 
 
+def attribute_names(policy: SimPolicy) -> list[str]:
+    """The attributes of the policy's responses, in order: ATTRIBUTES, then the optional ones it has (details)."""
+    f = policy.families[0]
+    return list(SimPolicy.attributes(f, dict.fromkeys(policy.factors, 0)))
+
+
 def attribute_features(policy: SimPolicy) -> dict[str, dict[str, np.ndarray]]:
-    """a_{f,k}[j]: the attribute vector (ATTRIBUTES order, booleans as 0/1) that setting j of factor k adds in
-    family f, relative to setting 0. Attributes are split between the factors, so a response's attribute vector is
+    """a_{f,k}[j]: the attribute vector (:func:`attribute_names` order, booleans as 0/1) that setting j of factor k
+    adds in family f, relative to setting 0. Attributes are split between the factors, so a response's attribute vector is
     the family's all-zero-settings vector plus the sum over its factors: the reward-conditioning tilt
     delta . a(y) is a sum of per-factor logit offsets and the conditioned policy stays a factorised softmax.
 
@@ -235,18 +242,19 @@ def attribute_features(policy: SimPolicy) -> dict[str, dict[str, np.ndarray]]:
         RewardlabError: an attribute that depends on two factors at once (the tilt would not factorise).
     """
     out: dict[str, dict[str, np.ndarray]] = {}
+    factors, names = policy.factors, attribute_names(policy)
     for f in policy.families:
-        zero = dict.fromkeys(FACTORS, 0)
+        zero = dict.fromkeys(factors, 0)
 
         def vec(settings: dict[str, int], fam: str = f) -> np.ndarray:
             a = SimPolicy.attributes(fam, settings)
-            return np.array([float(a[k]) for k in ATTRIBUTES])
+            return np.array([float(a[k]) for k in names])
 
         a0 = vec(zero)
         out[f] = {k: np.array([vec({**zero, k: j}) - a0 for j in range(len(factor_settings(f, k)))])
-                  for k in FACTORS}
-        last = {k: len(factor_settings(f, k)) - 1 for k in FACTORS}  # check additivity on the all-last response
-        if not np.allclose(vec(last), a0 + sum(out[f][k][last[k]] for k in FACTORS)):
+                  for k in factors}
+        last = {k: len(factor_settings(f, k)) - 1 for k in factors}  # check additivity on the all-last response
+        if not np.allclose(vec(last), a0 + sum(out[f][k][last[k]] for k in factors)):
             raise RewardlabError(f"reward conditioning: family {f}'s attributes are not additive over the policy's "
                                  "factors")
     return out
@@ -255,7 +263,8 @@ def attribute_features(policy: SimPolicy) -> dict[str, dict[str, np.ndarray]]:
 def conditioned(policy: SimPolicy, feats: dict[str, dict[str, np.ndarray]], delta: np.ndarray,
                 sign: float) -> SimPolicy:
     """The policy conditioned on the control c = sign: logits theta_{f,k} + sign a_{f,k} . delta (same base)."""
-    logits = {f: {k: policy.logits[f][k] + sign * (feats[f][k] @ delta) for k in FACTORS} for f in policy.families}
+    logits = {f: {k: policy.logits[f][k] + sign * (feats[f][k] @ delta) for k in policy.factors}
+              for f in policy.families}
     return SimPolicy(policy.base_name, dict(policy.family_weights), logits, policy.base_logp)
 
 
@@ -280,9 +289,9 @@ def conditioning_gradient(policy: SimPolicy, feats: dict[str, dict[str, np.ndarr
     plus, minus = conditioned(policy, feats, delta, 1.0), conditioned(policy, feats, delta, -1.0)
     g_p = policy_gradient(plus, [f for f, _ in good], [s for _, s in good], np.full(len(good), 0.5), kl_beta)
     g_m = policy_gradient(minus, [f for f, _ in bad], [s for _, s in bad], np.full(len(bad), 0.5), 0.0)
-    g_theta = {f: {k: g_p[f][k] + g_m[f][k] for k in FACTORS} for f in policy.families}
-    g_delta = sum((feats[f][k].T @ (g_p[f][k] - g_m[f][k]) for f in policy.families for k in FACTORS),
-                  np.zeros(len(ATTRIBUTES)))
+    g_theta = {f: {k: g_p[f][k] + g_m[f][k] for k in policy.factors} for f in policy.families}
+    g_delta = sum((feats[f][k].T @ (g_p[f][k] - g_m[f][k]) for f in policy.families for k in policy.factors),
+                  np.zeros(len(delta)))
     return g_theta, g_delta
 
 
@@ -474,7 +483,7 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
     base = SimPolicy.from_base(spec.base, cfg)
     state = _State(base.copy())
     if spec.method == "reward-conditioning":
-        state.control, state.feats = np.zeros(len(ATTRIBUTES)), attribute_features(base)
+        state.control, state.feats = np.zeros(len(attribute_names(base))), attribute_features(base)
     reference = SimPolicy.from_base(spec.sft_reference, cfg) if spec.method == "sft" else None
     start = 0
     records: list[dict[str, Any]] = []
@@ -596,7 +605,7 @@ def _step(t: int, spec: OptimizeSpec, state: _State, base: SimPolicy, reference:
         "words": float(np.mean([word_count(s[2]) for _, s in flat_m])),
     }
     if state.control is not None:
-        rec["control"] = dict(zip(ATTRIBUTES, state.control.tolist(), strict=True))
+        rec["control"] = dict(zip(attribute_names(acting), state.control.tolist(), strict=True))
     if t == 0:
         rr, ff = (r, flat) if r is not None else (r_m, flat_m)
         g = np.array([gold_utility(s[1], cfg.weights) for _, s in ff])
@@ -669,7 +678,7 @@ def _pair_outcomes(items: list[Any], drawn: list[list[tuple]], r: np.ndarray
 
 def _apply(policy: SimPolicy, grad: dict[str, dict[str, np.ndarray]], lr: float) -> None:
     for f in policy.families:
-        for k in FACTORS:
+        for k in policy.factors:
             policy.logits[f][k] = policy.logits[f][k] - lr * grad[f][k]
 
 
@@ -699,7 +708,7 @@ def plot_run(res: OptimizeResult, path: str | Path) -> str:
         ax2.set_ylabel(f"proxy: {res.reward}"[:60], color="tab:blue")
     axes[0].set_title(f"{res.method}: gold peaks at step {res.sweet_spot['step']}")
     axes[1].set_title("against KL to the base policy")
-    for k in ATTRIBUTES:
+    for k in recs[0]["rates"]:
         v = np.array([r["rates"][k] for r in recs])
         axes[2].plot(step, v, label=k)
     axes[2].set_xlabel("step")

@@ -3,7 +3,8 @@
 win(pi, pi0) = sum_f w_f [P(gold(y) > gold(y0)) + 0.5 P(gold(y) = gold(y0))], y ~ pi(. | f), y0 ~ pi0(. | f)
 independent, f over the prompt distribution (the family weights). Gold depends on the response's attributes only,
 so each family's gold law is a finite distribution: the product of the factors' categorical laws over every
-setting combination (enumerated once per family and cached), summed by gold value. No sampling: the value is exact
+setting combination of the policy's factors (`details` included when it has them; enumerated once per family
+and cached), summed by gold value. No sampling: the value is exact
 (to float rounding); `gold_utility` rounds gold to 9 decimals, so equal utilities tie exactly.
 
 Example:
@@ -25,7 +26,7 @@ from dataclasses import astuple
 import numpy as np
 
 from rewardlab.errors import RewardlabError
-from rewardlab.policy.simpolicy import FACTORS, SimPolicy, factor_settings
+from rewardlab.policy.simpolicy import SimPolicy, factor_settings
 from rewardlab.simulate.config import UtilityWeights
 from rewardlab.simulate.responses import gold_utility
 
@@ -33,12 +34,13 @@ __all__ = ["gold_law", "win_rate"]
 
 
 @functools.lru_cache(maxsize=64)
-def _gold_values(family: str, weights: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, int]:
+def _gold_values(family: str, weights: tuple[float, ...],
+                 factors: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, int]:
     """(inverse index of each setting combination into the sorted distinct gold values, the values, their count)
-    for one family; combinations in C order over FACTORS."""
+    for one family; combinations in C order over `factors` (a policy's own, details included when it has them)."""
     w = UtilityWeights(*weights)
-    sizes = [len(factor_settings(family, k)) for k in FACTORS]
-    gold = np.array([gold_utility(SimPolicy.attributes(family, dict(zip(FACTORS, combo, strict=True))), w)
+    sizes = [len(factor_settings(family, k)) for k in factors]
+    gold = np.array([gold_utility(SimPolicy.attributes(family, dict(zip(factors, combo, strict=True))), w)
                      for combo in itertools.product(*(range(n) for n in sizes))])
     values, inverse = np.unique(gold, return_inverse=True)
     return inverse, values, values.size
@@ -60,9 +62,9 @@ def gold_law(policy: SimPolicy, family: str, weights: UtilityWeights | None = No
     """
     if family not in policy.family_weights:
         raise RewardlabError(f"family {family!r}: not a family of this policy ({', '.join(policy.families)})")
-    inverse, values, n = _gold_values(family, astuple(weights or UtilityWeights()))
+    inverse, values, n = _gold_values(family, astuple(weights or UtilityWeights()), tuple(policy.factors))
     p = np.ones(1)
-    for k in FACTORS:
+    for k in policy.factors:
         p = np.multiply.outer(p, policy.probs(family, k)).reshape(-1)
     return values, np.bincount(inverse, weights=p, minlength=n)
 
@@ -79,13 +81,16 @@ def win_rate(policy: SimPolicy, reference: SimPolicy, weights: UtilityWeights | 
         The win rate in [0, 1]; 0.5 when the two policies are equal.
 
     Raises:
-        RewardlabError: the two policies have different prompt distributions (family weights).
+        RewardlabError: the two policies have different prompt distributions (family weights) or factors.
 
     Example:
         >>> from rewardlab.policy.simpolicy import SimPolicy
         >>> round(win_rate(SimPolicy.from_base("sys-f"), SimPolicy.from_base("sys-a")), 4) < 0.2
         True
     """
+    if policy.factors != reference.factors:
+        raise RewardlabError(f"win rate: the two policies have different factors ({', '.join(policy.factors)} vs "
+                             f"{', '.join(reference.factors)})")
     if policy.family_weights != reference.family_weights:
         raise RewardlabError("win rate: the two policies have different prompt distributions (family weights "
                              f"{policy.family_weights} vs {reference.family_weights})")
