@@ -408,6 +408,8 @@ class SweepResult:
                 "train s": f"{r['train_s']:.0f}", "eval s": f"{r['eval_s']:.0f}",
                 "vs plain (gold)": (_ci_text(vs["gold_agreement"], signed=True) if vs.get("gold_agreement")
                                     else (_ci_text(vs["accuracy"], signed=True) + " acc" if vs else "")),
+                "probes worse": ",".join(k for k, v in vs.get("probes", {}).items() if v["worse"]) or (
+                    "none" if vs else ""),
                 "helps": {True: "yes", False: "no", None: ""}[vs.get("helps")] if vs else "",
             }
             out.append(cell)
