@@ -319,7 +319,7 @@ def _train_and_score(ctx: _Context, rung: Rung, variant: str, folder: Path) -> d
     train_s = time.perf_counter() - t0
     total, trainable = count_parameters(res.loaded.model)
     t1 = time.perf_counter()
-    scorer = ModelScorer(res.loaded, name=rung.label)
+    scorer = ModelScorer(res.loaded, name=rung.label, bf16=cfg.run.bf16)  # scored in the precision it trained in
     data = res.data
     rc, rr = _score(scorer, ctx.data.eval)
     idx = _sample(len(data.train), spec.train_eval_n, spec.train.run.seed)
