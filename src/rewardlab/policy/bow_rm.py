@@ -100,7 +100,7 @@ class BowRewardModel:
         Raises:
             RewardlabError: a malformed spec or an unknown annotator preset.
         """
-        from rewardlab.policy.rewards import annotator_config
+        from rewardlab.policy.annotators import annotator_config
         from rewardlab.simulate.generate import simulate_pairs
 
         preset, n, seed = parse_bow_spec(spec)
