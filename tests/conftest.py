@@ -108,6 +108,11 @@ def perturbed_model(backbone: str, head=None, max_length: int = 512, seed: int =
     from rewardlab.render import RenderSpec
 
     lm = build_reward_model(backbone, head or HeadSpec(), render=RenderSpec(max_length=max_length), seed=0)
+    return nudge_head(lm, seed, scale)
+
+
+def nudge_head(lm, seed: int = 1, scale: float = 0.2):
+    """Add seeded Gaussian noise (times `scale`) to the head's weights of a loaded model, in place; returns it."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for n, p in lm.model.named_parameters():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import rewards
+from conftest import nudge_head, rewards
 from rewardlab.errors import RewardlabError
 from rewardlab.models import HeadSpec, build_reward_model, load, save_checkpoint
 from rewardlab.models.backbone import resolve_model_path
@@ -24,12 +24,7 @@ LLAMA_PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pr
 
 
 def _nudge(lm, seed=1, scale=0.3):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for n, p in lm.model.named_parameters():
-            if "score" in n or "classifier" in n:
-                p.add_(torch.randn(p.shape, generator=g) * scale)
-    return lm
+    return nudge_head(lm, seed, scale)
 
 
 def _chat_reference(tok, prompt, response) -> list[int]:

@@ -158,6 +158,26 @@ def dro_weights(r_hat: np.ndarray | list[float], eps: float) -> np.ndarray:
     return p
 
 
+def _group(r: np.ndarray | list[float], p_est: np.ndarray | list[float],
+           eps: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """One group's rewards and estimated probabilities (finite vectors of one length) and a checked radius."""
+    r_a, p_a = _vector(r, "r"), _vector(p_est, "p_est")
+    eps = _radius(eps)
+    if r_a.shape != p_a.shape:
+        raise RewardlabError(f"p_est: expected {r_a.size} probabilities (one per sample), got {p_a.size}")
+    return r_a, p_a, eps
+
+
+def _shift_one(r_a: np.ndarray, v: np.ndarray, shift: float, rng: np.random.Generator, tol: float) -> np.ndarray:
+    """Group-normalised advantages of r_a with `shift` added to one sample drawn uniformly among argmax v (within
+    tol): the sampled (super)gradient that DRRO's bonus and DRO's penalty share."""
+    ties = np.flatnonzero(v >= v.max() - tol)
+    k = int(rng.choice(ties))
+    rt = r_a.copy()
+    rt[k] += shift
+    return (rt - rt.mean()) / (rt.std() + 1e-6)
+
+
 def drro_bonus_advantages(r: np.ndarray | list[float], p_est: np.ndarray | list[float], eps: float,
                           rng: np.random.Generator, tol: float = 1e-9) -> np.ndarray:
     """GRPO-style DRRO sampled bonus for one group: advantages with a bonus eps on one drawn candidate.
@@ -183,16 +203,8 @@ def drro_bonus_advantages(r: np.ndarray | list[float], p_est: np.ndarray | list[
         >>> a.round(3).tolist()
         [0.267, 1.069, -1.336]
     """
-    r_a, p_a = _vector(r, "r"), _vector(p_est, "p_est")
-    eps = _radius(eps)
-    if r_a.shape != p_a.shape:
-        raise RewardlabError(f"p_est: expected {r_a.size} probabilities (one per sample), got {p_a.size}")
-    v = r_a - eps * p_a
-    ties = np.flatnonzero(v >= v.max() - tol)
-    k = int(rng.choice(ties))
-    rt = r_a.copy()
-    rt[k] += eps
-    return (rt - rt.mean()) / (rt.std() + 1e-6)
+    r_a, p_a, eps = _group(r, p_est, eps)
+    return _shift_one(r_a, r_a - eps * p_a, eps, rng, tol)
 
 
 def dro_penalty_advantages(r: np.ndarray | list[float], p_est: np.ndarray | list[float], eps: float,
@@ -222,15 +234,8 @@ def dro_penalty_advantages(r: np.ndarray | list[float], p_est: np.ndarray | list
         >>> a.round(3).tolist()
         [0.0, 1.225, -1.225]
     """
-    r_a, p_a = _vector(r, "r"), _vector(p_est, "p_est")
-    eps = _radius(eps)
-    if r_a.shape != p_a.shape:
-        raise RewardlabError(f"p_est: expected {r_a.size} probabilities (one per sample), got {p_a.size}")
-    ties = np.flatnonzero(p_a >= p_a.max() - tol)
-    k = int(rng.choice(ties))
-    rt = r_a.copy()
-    rt[k] -= eps
-    return (rt - rt.mean()) / (rt.std() + 1e-6)
+    r_a, p_a, eps = _group(r, p_est, eps)
+    return _shift_one(r_a, p_a, -eps, rng, tol)
 
 
 def _log_comb(n: np.ndarray | int, k: int) -> np.ndarray:

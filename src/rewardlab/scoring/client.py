@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -145,7 +146,7 @@ def _output(results: list[dict[str, Any]], where: str) -> RewardOutput:
     return RewardOutput(mean, std, mem)
 
 
-class _Core:
+class _Core(ABC):
     """Settings and decisions shared by the sync and async clients."""
 
     def __init__(self, urls: str | Sequence[str], api_key: str | None, batch_size: int, timeout: float,
@@ -168,9 +169,9 @@ class _Core:
         self.tls = any(u.startswith("https://") for u in self.replicas.urls)
         self._http = self._connect(httpx, transport)
 
+    @abstractmethod
     def _connect(self, httpx: Any, transport: Any) -> Any:
         """The httpx client (sync or async, by subclass) with these headers, TLS setting and connection limit."""
-        raise NotImplementedError
 
     def _delay(self, attempt: int, response: Any = None) -> float:
         ra = _retry_after(response) if response is not None and response.status_code in (429, 503) else None
