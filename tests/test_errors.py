@@ -22,6 +22,9 @@ def test_the_family_is_a_value_error() -> None:
     lambda: __import__("rewardlab.optimize.curves", fromlist=["x"]).bon_expected(np.ones((2, 3)), np.ones((2, 3)), [0]),
     lambda: __import__("rewardlab.stats.bootstrap", fromlist=["x"]).bootstrap_ci(np.mean, [1.0, 2.0], [1.0]),
     lambda: __import__("rewardlab.stats.agreement", fromlist=["x"]).cohen_kappa([1, 0], [1]),
+    lambda: __import__("rewardlab.simulate", fromlist=["x"]).SimConfig(flip_prob=2),
+    lambda: __import__("rewardlab.simulate", fromlist=["x"]).simulate_pairs(-1),
+    lambda: __import__("rewardlab.train.losses", fromlist=["x"]).get_loss("gaussian", anchor_lambda=-1.0),
 ])
 def test_argument_checks_raise_the_family(call) -> None:
     """Hand-written argument checks in the numeric layers raise RewardlabError (caught by either family)."""

@@ -24,6 +24,8 @@ DOCTEST_MODULES = [
     "rewardlab.eval.length_control",
     "rewardlab.scoring.base",
     "rewardlab.scoring.output",
+    "rewardlab.scoring.ensemble",
+    "rewardlab.ensemble.spec",
     "rewardlab.models.reward_model",
     "rewardlab.simulate.config",
     "rewardlab.simulate.generate",

@@ -11,6 +11,8 @@ The public Python API; every name is imported on first use, so `import rewardlab
   use a reward model to choose, with pessimism, and trace overoptimisation curves (`rewardlab.optimize`);
 - `DataSpec(source, layout, ...)`: where records come from and how to read them (`.load()`), as on every command;
 - `get_scorer(spec)`: a Scorer from a checkpoint path, an http(s) reward server, `file:` scores or `py:module:fn`;
+- `train_ensemble(EnsembleSpec(...))`: an ensemble of members that differ in backbone, depth, LoRA or full and
+  seed, saved as one folder that `load_scorer(path)` (an `EnsembleScorer`) and every consumer load;
 - `evaluate(scorer, datasets, out_dir)`: accuracy with CIs, calibration, PPE metrics, plots;
 - `audit(scorer, pairs, cases, out_dir)`: the reward-hacking audit (`rewardlab.audit.run.run_audit`);
 - `build_report(folder)`: one self-contained report.html; `build_comparison({name: folder}, out)`: models side by
@@ -31,8 +33,11 @@ _CALLABLE_PACKAGES = ("train", "audit")  # subpackages that run their stage when
 _names, __getattr__, __dir__ = lazy_package(__name__, {
     "rewardlab.train.config": ("TrainConfig",),
     "rewardlab.eval.evaluate": ("evaluate", "compare_runs"),
-    "rewardlab.scoring.base": ("get_scorer", "ModelScorer", "CallableScorer", "HTTPScorer"),
+    "rewardlab.scoring.base": ("get_scorer", "load_scorer", "ModelScorer", "CallableScorer", "HTTPScorer"),
     "rewardlab.scoring.output": ("RewardOutput",),
+    "rewardlab.scoring.ensemble": ("EnsembleScorer",),
+    "rewardlab.ensemble.spec": ("EnsembleSpec",),
+    "rewardlab.ensemble.run": ("train_ensemble",),
     "rewardlab.models.reward_model": ("HeadSpec",),
     "rewardlab.render": ("RenderSpec",),
     "rewardlab.data.load": ("load_data",),

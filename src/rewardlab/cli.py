@@ -17,6 +17,8 @@ from rewardlab.cli_spec import FlagValues, parse_set, spec_options
 from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.quality import QualitySpec
 from rewardlab.data.spec import DataSpec
+from rewardlab.ensemble.spec import MEMBER_FIELDS, EnsembleSpec
+from rewardlab.ensemble.spec import RUN_FIELDS as ENSEMBLE_RUN_FIELDS
 from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
 from rewardlab.logs.cli import logs_app
@@ -688,6 +690,13 @@ def compare_methods_cmd(settings: FlagValues = None) -> None:  # type: ignore[as
     typer.echo(f"wrote {', '.join(res.files)}")
 
 
+def _train_overrides(spec_cls: type, set_: list[str] | None) -> dict[str, Any]:
+    """--set overrides of a spec that nests a TrainConfig under `train`: paths not naming one of the spec's own
+    fields are train paths ('optim.lr' means 'train.optim.lr')."""
+    fields = spec_cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return {(k if k.split(".")[0] in fields else f"train.{k}"): v for k, v in parse_set(set_).items()}
+
+
 @app.command("sweep", epilog="Every train option applies to every run (the rung sets the model, its depth, LoRA or "
              "a frozen backbone); --set takes train paths with or without 'train.': --set optim.lr=3e-4.")
 @spec_options("settings", SweepSpec, skip=RUNG_FIELDS + RUN_FIELDS)
@@ -701,9 +710,25 @@ def sweep_cmd(
     (sweep.md, sweep.csv, sweep.json) and sweep.png. Resumable: finished runs in --output are reused."""
     from rewardlab.sweep.run import run
 
-    fields = SweepSpec.__dataclass_fields__
-    overrides = {(k if k.split(".")[0] in fields else f"train.{k}"): v for k, v in parse_set(set_).items()}
-    res = run(settings.build(overrides=overrides))
+    res = run(settings.build(overrides=_train_overrides(SweepSpec, set_)))
+    typer.echo("\n".join(res.lines()))
+    typer.echo(f"wrote {', '.join(res.files)}")
+
+
+@app.command("train-ensemble", epilog="Every train option applies to every member (the member sets the model, its "
+             "depth, LoRA or a frozen backbone, and its seed); --set takes train paths with or without 'train.'.")
+@spec_options("settings", EnsembleSpec, skip=MEMBER_FIELDS + ENSEMBLE_RUN_FIELDS)
+def train_ensemble_cmd(
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Dotted override path=value, e.g. optim.lr=3e-4 "
+                                                   "(repeatable; applied after the flags).")] = None,
+    settings: FlagValues = None,  # type: ignore[assignment]  (generated from EnsembleSpec)
+) -> None:
+    """Train an ensemble whose members differ in what they can see (backbones, depths, LoRA or full, seeds and data
+    orders) and save it as one folder that score, eval, bon, goodhart, optimize, serve and the adapters load; logs
+    each member's cost and writes held-out accuracy, member correlation and spread-vs-error (ensemble.json)."""
+    from rewardlab.ensemble.run import run
+
+    res = run(settings.build(overrides=_train_overrides(EnsembleSpec, set_)))
     typer.echo("\n".join(res.lines()))
     typer.echo(f"wrote {', '.join(res.files)}")
 

@@ -175,7 +175,7 @@ class Renderer:
         response_tokens (the response's own token count before any truncation) and full_tokens (the sequence's
         length before truncation)."""
         if len(prompts) != len(responses):
-            raise ValueError("prompts and responses differ in length")
+            raise RewardlabError("prompts and responses differ in length")
         heads, tails = zip(*(self._texts(p, r) for p, r in zip(prompts, responses, strict=True)), strict=True) \
             if prompts else ((), ())
         # tokenise each distinct prompt once (many responses share a prompt)

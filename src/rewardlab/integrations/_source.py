@@ -39,13 +39,14 @@ def shared_client(urls: str | Sequence[str], api_key: str | None = None, **kwarg
 
 
 def shared_model_scorer(path: str, device: str | None = None) -> Any:
-    """One ModelScorer per (checkpoint path, device) in this process (loaded on first use)."""
-    from rewardlab.scoring.base import ModelScorer
+    """One ModelScorer (an EnsembleScorer for an ensemble folder) per (path, device) in this process (loaded on
+    first use)."""
+    from rewardlab.scoring.base import load_scorer
 
     key = (path, device or "auto")
     with _lock:
         if key not in _models:
-            _models[key] = ModelScorer.from_path(path, device=device or "auto")
+            _models[key] = load_scorer(path, device=device or "auto")
         return _models[key]
 
 

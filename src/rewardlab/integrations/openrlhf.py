@@ -65,7 +65,8 @@ def _local(path: str, queries: Sequence[str], prompts: Sequence[str] | None, rul
 
     scorer = shared_model_scorer(path, os.environ.get(DEVICE_ENV))
     items_scorer = _item_scorer(scorer)
-    items = split_queries(queries, prompts, scorer.loaded.tokenizer, os.environ.get(TEMPLATE_ENV) or "auto")
+    tokenizer = getattr(getattr(scorer, "loaded", None), "tokenizer", None)  # None for an ensemble folder
+    items = split_queries(queries, prompts, tokenizer, os.environ.get(TEMPLATE_ENV) or "auto")
     with _lock:
         results = items_scorer.score_items(items)
     bad = [(i, r.error) for i, r in enumerate(results) if not r.ok]

@@ -405,7 +405,8 @@ def load(path: str | os.PathLike, device: str | torch.device | None = None) -> L
         LoadedModel: the RewardModel (in eval mode), its tokenizer, the renderer and the checkpoint metadata.
 
     Raises:
-        RewardlabError: the folder holds no loadable model, a 2-label classifier, or the device is unavailable.
+        RewardlabError: the folder holds no loadable model, a 2-label classifier, an ensemble folder (use
+            `load_scorer`), or the device is unavailable.
     """
     path = resolve_model_path(str(path))
     meta_path = os.path.join(path, META_FILE)
@@ -413,6 +414,9 @@ def load(path: str | os.PathLike, device: str | torch.device | None = None) -> L
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             meta = json.load(f)
+    if meta.get("format") == "rewardlab-ensemble":
+        raise RewardlabError(f"{path} is an ensemble of {len(meta.get('members') or [])} reward models, not one "
+                             "model: score it with rewardlab.load_scorer (or get_scorer), which loads every member")
     head = HeadSpec(head=meta.get("head", "scalar"), n_members=meta.get("n_members", 1),
                     member_gaussian=meta.get("member_gaussian", False), pooling=meta.get("pooling", "auto"),
                     hidden=meta.get("hidden", 0), hidden_layers=meta.get("hidden_layers", 1))

@@ -9,9 +9,12 @@ from rewardlab.scoring.base import (
     Scorer,
     get_scorer,
     item_key,
+    load_scorer,
 )
 from rewardlab.scoring.distributed import CachedScorer, ShardedScorer, prescore
+from rewardlab.scoring.ensemble import EnsembleScorer, is_ensemble_folder
 from rewardlab.scoring.output import RewardOutput
 
-__all__ = ["CachedScorer", "CallableScorer", "FileScorer", "HTTPScorer", "ModelScorer", "RewardOutput", "Scorer",
-           "ShardedScorer", "get_scorer", "item_key", "length_batches", "prescore"]
+__all__ = ["CachedScorer", "CallableScorer", "EnsembleScorer", "FileScorer", "HTTPScorer", "ModelScorer", "RewardOutput",
+           "Scorer", "ShardedScorer", "get_scorer", "is_ensemble_folder", "item_key", "length_batches", "load_scorer",
+           "prescore"]

@@ -382,12 +382,13 @@ def get_scorer(spec: str, **kwargs: Any) -> Scorer:
         spec: 'http://...' or 'https://...' (an HTTPScorer), 'file:PATH' (precomputed rewards: JSONL rows
             {prompt, response, reward[, std]} as `rewardlab score` writes them), 'py:module:function' (a
             CallableScorer), or anything else: a checkpoint folder, the 'minilm' alias or a hub id (a ModelScorer
-            on cuda when available, else cpu).
+            on cuda when available, else cpu), or an ensemble folder of `rewardlab train-ensemble` (an
+            EnsembleScorer).
         **kwargs: options of the chosen scorer; others are ignored: protocol, api_key and batch_size for a
             server; token_budget, bf16, prefix_sharing and device for a model; none for file: and py:.
 
     Returns:
-        Scorer: an HTTPScorer, a file scorer, a CallableScorer or a ModelScorer.
+        Scorer: an HTTPScorer, a file scorer, a CallableScorer, a ModelScorer or an EnsembleScorer.
 
     Raises:
         RewardlabError: the py: function cannot be imported, the file is missing, unreadable or has a row without
@@ -417,5 +418,31 @@ def get_scorer(spec: str, **kwargs: Any) -> Scorer:
             return CallableScorer(getattr(importlib.import_module(mod), fn), name=spec)
         except (ValueError, ImportError, AttributeError) as e:
             raise RewardlabError(f"cannot import scorer {spec!r} (expected py:module:function): {e}") from None
-    return ModelScorer.from_path(spec, **{k: v for k, v in kwargs.items()
-                                          if k in ("token_budget", "bf16", "prefix_sharing", "device")})
+    return load_scorer(spec, **{k: v for k, v in kwargs.items()
+                                if k in ("token_budget", "bf16", "prefix_sharing", "device")})
+
+
+def load_scorer(path: str, device: Any = "auto", **kwargs: Any) -> Any:
+    """A ModelScorer for a checkpoint (folder, alias, hub id), an EnsembleScorer for an ensemble folder.
+
+    Args:
+        path: where the model is.
+        device: where to put the model(s) ('auto': cuda when available).
+        **kwargs: ModelScorer options (token_budget, bf16, prefix_sharing, max_batch), given to every member.
+
+    Returns:
+        ModelScorer | EnsembleScorer.
+
+    Raises:
+        RewardlabError: nothing loadable at `path` (or at a member's folder).
+
+    Example:
+        >>> from rewardlab.scoring import load_scorer
+        >>> load_scorer("runs/diverse", device="cpu").head["n_members"]  # doctest: +SKIP
+        4
+    """
+    from rewardlab.scoring.ensemble import EnsembleScorer, is_ensemble_folder
+
+    if is_ensemble_folder(path):
+        return EnsembleScorer.from_path(path, ModelScorer.from_path, device=device, **kwargs)
+    return ModelScorer.from_path(path, device=device, **kwargs)

@@ -442,6 +442,18 @@ class ServerState:
             self.render_hash = render_spec_hash(loaded.renderer.spec, loaded.tokenizer)
             self.render_spec = loaded.renderer.spec.to_dict()
             self.device = str(scorer.model_scorer.device)
+        elif scorer.ensemble is not None:  # an ensemble folder: one revision and render hash over its members
+            import hashlib
+
+            from rewardlab.serve.identity import model_revision, render_spec_hash
+
+            loaded = [m.model_scorer.loaded for m in scorer.member_scorers]
+            revs = [model_revision(x) for x in loaded]
+            hashes = [render_spec_hash(x.renderer.spec, x.tokenizer) for x in loaded]
+            self.revision = "ensemble:" + hashlib.sha256("|".join(revs).encode()).hexdigest()[:16]
+            self.render_hash = hashlib.sha256("|".join(hashes).encode()).hexdigest()[:16]
+            self.render_spec = {"members": [x.renderer.spec.to_dict() for x in loaded]}
+            self.device = str(scorer.member_scorers[0].model_scorer.device)
 
     def check_count(self, n: int, field: str) -> None:
         """413 when a request holds more than max_items items (`field` names them)."""
@@ -735,13 +747,14 @@ async def _rewardlab_error(request: Request, exc: RewardlabError) -> JSONRespons
 
 
 def _item_scorer(scorer_or_loaded: Any, spec: ServeSpec) -> ItemScorer:
-    """The ItemScorer to serve: a checkpoint path is loaded onto `spec.device`; an ItemScorer is kept; anything else
+    """The ItemScorer to serve: a checkpoint or ensemble folder is loaded onto `spec.device`; an ItemScorer is kept;
+    anything else
     is wrapped with the spec's token budget, per-item token limit and bf16 setting."""
     if isinstance(scorer_or_loaded, str):
-        from rewardlab.scoring.base import ModelScorer
+        from rewardlab.scoring.base import load_scorer
 
-        scorer_or_loaded = ModelScorer.from_path(scorer_or_loaded, device=spec.device,
-                                                 token_budget=spec.max_batch_tokens, bf16=spec.bf16)
+        scorer_or_loaded = load_scorer(scorer_or_loaded, device=spec.device, token_budget=spec.max_batch_tokens,
+                                       bf16=spec.bf16)
     return scorer_or_loaded if isinstance(scorer_or_loaded, ItemScorer) else ItemScorer(
         scorer_or_loaded, token_budget=spec.max_batch_tokens, max_tokens_per_item=spec.max_tokens_per_item,
         bf16=spec.bf16)

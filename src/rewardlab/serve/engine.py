@@ -200,7 +200,20 @@ class ItemScorer:
         # a LoadedModel or ModelScorer exists only once its module is imported: looking there first keeps a
         # server of a remote or Python scorer free of torch
         ckpt, base = sys.modules.get("rewardlab.models.checkpoint"), sys.modules.get("rewardlab.scoring.base")
+        ens = sys.modules.get("rewardlab.scoring.ensemble")
         self.max_tokens_per_item = max_tokens_per_item
+        self.ensemble: Any = None
+        self.member_scorers: list[ItemScorer] = []
+        if ens is not None and isinstance(source, ens.EnsembleScorer):
+            # each member renders, tokenises, truncates and batches by its own spec; results are combined per item
+            self.ensemble = source
+            self.member_scorers = [ItemScorer(m, token_budget, max_tokens_per_item, bf16) for m in source.members]
+            self.model_scorer = None
+            self.scorer = source
+            self.renderer = None
+            self.tokenizer = None
+            self.name = str(source.name)
+            return
         if ckpt is not None and isinstance(source, ckpt.LoadedModel):
             from rewardlab.scoring.base import ModelScorer
 
@@ -233,7 +246,9 @@ class ItemScorer:
 
     @property
     def head(self) -> dict[str, Any] | None:
-        """The reward head (type, members, pooling) of a model, None for other scorers."""
+        """The reward head (type, members, pooling) of a model or an ensemble folder, None for other scorers."""
+        if self.ensemble is not None:
+            return self.ensemble.head
         if self.model_scorer is None:
             return None
         return self.model_scorer.loaded.model.head_spec.to_dict()
@@ -361,6 +376,8 @@ class ItemScorer:
         Returns:
             list[list[ItemResult]]: one result per item, an error result where that item failed.
         """
+        if self.ensemble is not None:
+            return self._ensemble_groups(groups)
         flat = [it for g in groups for it in g]
         bounds = np.cumsum([0] + [len(g) for g in groups])
         out = [ItemResult() for _ in flat]
@@ -383,6 +400,28 @@ class ItemScorer:
             if units:
                 self._isolated(self._scorer_call, units, flat, out)
         return [out[bounds[g] : bounds[g + 1]] for g in range(len(groups))]
+
+    def _ensemble_groups(self, groups: Sequence[Sequence[Item]]) -> list[list[ItemResult]]:
+        """Every member scores the groups; an item fails when any member fails it (that member's error, named),
+        else its reward, std and members come from the members' rewards on the ensemble's common scale."""
+        per_member = [m.score_groups(groups) for m in self.member_scorers]
+        out: list[list[ItemResult]] = []
+        for g, items in enumerate(groups):
+            res = []
+            for i in range(len(items)):
+                rs = [pm[g][i] for pm in per_member]
+                bad = next(((lab, r) for lab, r in zip(self.ensemble.labels, rs, strict=True) if not r.ok), None)
+                if bad is not None:
+                    res.append(ItemResult(error=f"ensemble member {bad[0]}: {bad[1].error}",
+                                          error_kind=bad[1].error_kind))
+                    continue
+                comb = self.ensemble.combine([np.array([r.reward]) for r in rs])
+                res.append(ItemResult(reward=float(comb.mean[0]), std=float(comb.std[0]),
+                                      members=[float(x) for x in comb.members[0]],
+                                      n_tokens=max(r.n_tokens or 0 for r in rs) or None,
+                                      truncated=any(r.truncated for r in rs)))
+            out.append(res)
+        return out
 
     def score_items(self, items: Sequence[Item]) -> list[ItemResult]:
         """Score one list of items (see `score_groups`)."""

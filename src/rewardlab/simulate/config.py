@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardlab.errors import RewardlabError
+
 #: Task families in their canonical order. Every loop over families uses this order, never dict order.
 FAMILIES: tuple[str, ...] = ("arithmetic", "facts", "units", "advice", "false_premise")
 
@@ -132,7 +134,7 @@ class SimConfig:
         emit_margin: add a `margin` column (0-3, Llama-2 style preference strength) to simulated pairs.
 
     Raises:
-        ValueError: an unknown family, a non-positive tau, a negative family weight, no family selected, a
+        RewardlabError: an unknown family, a non-positive tau, a negative family weight, no family selected, a
             propensity outside its range, or flip_prob, n_annotators, length_norm or tie_margin out of range.
 
     Example:
@@ -144,7 +146,7 @@ class SimConfig:
         True
         >>> SimConfig(flip_prob=2)
         Traceback (most recent call last):
-        ValueError: flip_prob must be in [0, 1], got 2
+        rewardlab.errors.RewardlabError: flip_prob must be in [0, 1], got 2
     """
 
     taus: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TAUS))
@@ -166,40 +168,41 @@ class SimConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError on an inconsistent configuration, so bad settings fail before generating data."""
+        """Raise RewardlabError (a ValueError) on an inconsistent configuration, so bad settings fail before
+        generating data."""
         for name in list(self.taus) + list(self.family_weights):
             if name not in FAMILIES:
-                raise ValueError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}")
+                raise RewardlabError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}")
         for name, tau in self.taus.items():
             if not (isinstance(tau, int | float) and math.isfinite(tau) and tau > 0):
-                raise ValueError(f"taus[{name!r}] must be a positive number, got {tau!r}")
+                raise RewardlabError(f"taus[{name!r}] must be a positive number, got {tau!r}")
         for name, w in self.family_weights.items():
             if not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
-                raise ValueError(f"family_weights[{name!r}] must be >= 0, got {w!r}")
+                raise RewardlabError(f"family_weights[{name!r}] must be >= 0, got {w!r}")
         if not self.active_families():
-            raise ValueError("family_weights selects no family (all weights are 0)")
+            raise RewardlabError("family_weights selects no family (all weights are 0)")
         for fam in self.active_families():
             if fam not in self.taus:
-                raise ValueError(f"family {fam!r} is used but has no tau")
+                raise RewardlabError(f"family {fam!r} is used but has no tau")
         p = self.propensities
         for name in ("accuracy", "relevance", "formatting", "filler", "sycophancy"):
             v = getattr(p, name)
             if not 0.0 <= v <= 1.0:
-                raise ValueError(f"propensities.{name} must be a probability, got {v!r}")
+                raise RewardlabError(f"propensities.{name} must be a probability, got {v!r}")
         for name in ("verbosity", "hedging", "repetition", "completeness"):
             v = getattr(p, name)
             if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"propensities.{name} must be a mean >= 0, got {v!r}")
+                raise RewardlabError(f"propensities.{name} must be a mean >= 0, got {v!r}")
         if not math.isfinite(p.coupling):
-            raise ValueError(f"propensities.coupling must be a finite number, got {p.coupling!r}")
+            raise RewardlabError(f"propensities.coupling must be a finite number, got {p.coupling!r}")
         if not 0.0 <= self.flip_prob <= 1.0:
-            raise ValueError(f"flip_prob must be in [0, 1], got {self.flip_prob!r}")
+            raise RewardlabError(f"flip_prob must be in [0, 1], got {self.flip_prob!r}")
         if not (isinstance(self.n_annotators, int) and self.n_annotators >= 1):
-            raise ValueError(f"n_annotators must be an integer >= 1, got {self.n_annotators!r}")
+            raise RewardlabError(f"n_annotators must be an integer >= 1, got {self.n_annotators!r}")
         if not self.length_norm > 0:
-            raise ValueError(f"length_norm must be > 0, got {self.length_norm!r}")
+            raise RewardlabError(f"length_norm must be > 0, got {self.length_norm!r}")
         if not self.tie_margin >= 0:
-            raise ValueError(f"tie_margin must be >= 0, got {self.tie_margin!r}")
+            raise RewardlabError(f"tie_margin must be >= 0, got {self.tie_margin!r}")
 
     def active_families(self) -> list[str]:
         """Families with a positive sampling weight, in canonical order."""
@@ -218,12 +221,12 @@ class SimConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SimConfig:
-        """Inverse of to_dict; missing keys take defaults, unknown keys raise ValueError (catches typos)."""
+        """Inverse of to_dict; missing keys take defaults, unknown keys raise RewardlabError (catches typos)."""
         d = dict(d)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown SimConfig keys: {unknown}")
+            raise RewardlabError(f"unknown SimConfig keys: {unknown}")
         if "weights" in d and not isinstance(d["weights"], UtilityWeights):
             d["weights"] = _sub_from_dict(UtilityWeights, d["weights"], "weights")
         if "propensities" in d and not isinstance(d["propensities"], Propensities):
@@ -236,7 +239,7 @@ def _sub_from_dict(kind: type, d: dict[str, Any], where: str) -> Any:
     known = {f.name for f in dataclasses.fields(kind)}
     unknown = sorted(set(d) - known)
     if unknown:
-        raise ValueError(f"unknown {where} keys: {unknown}")
+        raise RewardlabError(f"unknown {where} keys: {unknown}")
     return kind(**d)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.errors import RewardlabError
 from rewardlab.simulate.annotator import annotate, preference_logit, vote_probabilities
 from rewardlab.simulate.config import SimConfig
 from rewardlab.simulate.facts import FACTS, statement
@@ -29,7 +30,7 @@ from rewardlab.simulate.systems import System, default_systems
 def make_rng(seed: int, stream: str) -> random.Random:
     """A random.Random for one named stream of one seed (independent across streams, stable across runs)."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise RewardlabError(f"seed must be a non-negative integer, got {seed!r}")
     ss = np.random.SeedSequence([int(seed), zlib.crc32(stream.encode("utf-8"))])
     words = ss.generate_state(4, dtype=np.uint32)
     return random.Random(int.from_bytes(words.tobytes(), "little"))
@@ -37,7 +38,7 @@ def make_rng(seed: int, stream: str) -> random.Random:
 
 def _check_n(n: int, what: str = "n") -> None:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {n!r}")
+        raise RewardlabError(f"{what} must be a non-negative integer, got {n!r}")
 
 
 def _family_picker(cfg: SimConfig) -> Callable[[random.Random], str]:
@@ -133,7 +134,7 @@ def simulate_pairs(n: int, seed: int = 0, config: SimConfig | None = None) -> li
         list[dict]: n JSON-serialisable records with the keys above, ids "pair-s<seed>-<index>".
 
     Raises:
-        ValueError: n or seed is not a non-negative integer, or config is invalid.
+        RewardlabError: n or seed is not a non-negative integer, or config is invalid.
         RuntimeError: no second response different from the first could be drawn for a prompt (a configuration
             that leaves almost no variety).
 
@@ -149,7 +150,7 @@ def simulate_pairs(n: int, seed: int = 0, config: SimConfig | None = None) -> li
         True
         >>> simulate_pairs(-1)
         Traceback (most recent call last):
-        ValueError: n must be a non-negative integer, got -1
+        rewardlab.errors.RewardlabError: n must be a non-negative integer, got -1
     """
     _check_n(n)
     cfg = config or SimConfig()
@@ -210,7 +211,7 @@ def simulate_pools(
     """
     _check_n(n_prompts, "n_prompts")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise RewardlabError(f"k must be a positive integer, got {k!r}")
     cfg = config or SimConfig()
     cfg.validate()
     rng = make_rng(seed, "pools")
@@ -258,7 +259,7 @@ def simulate_battles(
     systems = list(systems) if systems is not None else default_systems()
     names = [s.name for s in systems]
     if len(systems) < 2 or len(set(names)) != len(names):
-        raise ValueError(f"need at least two systems with distinct names, got {names}")
+        raise RewardlabError(f"need at least two systems with distinct names, got {names}")
     rng = make_rng(seed, "battles")
     samplers = [AttributeSampler(s.propensities) for s in systems]
     pick = _family_picker(cfg)

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rewardlab.errors import RewardlabError
+
 __all__ = [
     "LOSSES",
     "BTLoss",
@@ -64,7 +66,7 @@ def register_loss(name: str) -> Callable[[type[PairwiseLoss]], type[PairwiseLoss
 
     def deco(cls: type[PairwiseLoss]) -> type[PairwiseLoss]:
         if name in LOSSES:
-            raise ValueError(f"loss {name!r} is already registered ({LOSSES[name].__name__})")
+            raise RewardlabError(f"loss {name!r} is already registered ({LOSSES[name].__name__})")
         LOSSES[name] = cls
         cls.name = name
         return cls
@@ -84,7 +86,7 @@ def get_loss(name: str, **kwargs: Any) -> PairwiseLoss:
 def _inv_softplus(a: float) -> float:
     """Inverse of softplus for a >= 0 (``-inf`` for 0), used to initialise a softplus-parameterised scalar."""
     if a < 0:
-        raise ValueError(f"softplus target must be >= 0, got {a}")
+        raise RewardlabError(f"softplus target must be >= 0, got {a}")
     if a == 0:
         return -math.inf
     if a > 30:
@@ -108,7 +110,7 @@ def _tie_mask(batch: Mapping[str, Any], like: Tensor) -> Tensor:
         return torch.zeros(like.shape, dtype=torch.bool, device=like.device)
     t = torch.as_tensor(t, device=like.device)
     if t.shape != like.shape:
-        raise ValueError(f"tie has shape {tuple(t.shape)}, expected {tuple(like.shape)}")
+        raise RewardlabError(f"tie has shape {tuple(t.shape)}, expected {tuple(like.shape)}")
     return t.to(torch.bool)
 
 
@@ -120,7 +122,7 @@ class PairwiseLoss(nn.Module, metaclass=ABCMeta):
     def __init__(self, center_eta: float = 0.0) -> None:
         super().__init__()
         if center_eta < 0:
-            raise ValueError(f"center_eta must be >= 0, got {center_eta}")
+            raise RewardlabError(f"center_eta must be >= 0, got {center_eta}")
         self.center_eta = float(center_eta)
 
     @abstractmethod
@@ -144,7 +146,7 @@ class PairwiseLoss(nn.Module, metaclass=ABCMeta):
         batch = {} if batch is None else batch
         r_c, r_r = out_chosen["mean"], out_rejected["mean"]
         if r_c.shape != r_r.shape or r_c.dim() != 1:
-            raise ValueError(f"mean rewards must both be [B], got {tuple(r_c.shape)} and {tuple(r_r.shape)}")
+            raise RewardlabError(f"mean rewards must both be [B], got {tuple(r_c.shape)} and {tuple(r_r.shape)}")
         nll = self.pair_nll(out_chosen, out_rejected, batch)
         loss_pair = nll.mean()
         loss = loss_pair
@@ -285,7 +287,7 @@ class DavidsonLoss(TieLoss):
     def __init__(self, center_eta: float = 0.0, nu_init: float = 0.5, learn_tie: bool = True) -> None:
         super().__init__(center_eta=center_eta)
         if nu_init < 0:
-            raise ValueError(f"nu_init must be >= 0, got {nu_init}")
+            raise RewardlabError(f"nu_init must be >= 0, got {nu_init}")
         raw = torch.tensor(math.log(nu_init) if nu_init > 0 else -math.inf, dtype=torch.float32)
         if learn_tie:
             self.log_nu = nn.Parameter(raw)
@@ -319,7 +321,7 @@ def anchor_nll(mu: Tensor, s: Tensor, anchors: Tensor, thresholds: Tensor | Sequ
     tau = torch.as_tensor(thresholds, dtype=mu.dtype, device=mu.device)
     anchors = anchors.to(mu.dtype)
     if anchors.shape != (*mu.shape, 2):
-        raise ValueError(f"anchors must have shape {(*mu.shape, 2)}, got {tuple(anchors.shape)}")
+        raise RewardlabError(f"anchors must have shape {(*mu.shape, 2)}, got {tuple(anchors.shape)}")
     z1 = (mu - tau[0]) / s
     z2 = (mu - tau[1]) / s
     pi0 = torch.special.ndtr(-z1)
@@ -357,12 +359,12 @@ class GaussianLoss(PairwiseLoss):
                  anchor_thresholds: Sequence[float] | Tensor | None = None) -> None:
         super().__init__(center_eta=center_eta)
         if anchor_lambda < 0:
-            raise ValueError(f"anchor_lambda must be >= 0, got {anchor_lambda}")
+            raise RewardlabError(f"anchor_lambda must be >= 0, got {anchor_lambda}")
         self.anchor_lambda = float(anchor_lambda)
         if anchor_thresholds is not None:
             tau = torch.as_tensor(anchor_thresholds, dtype=torch.float64).flatten()
             if tau.numel() != 2 or not bool(tau[0] < tau[1]) or not bool(torch.isfinite(tau).all()):
-                raise ValueError(f"anchor_thresholds must be two finite values tau_1 < tau_2, got {tau.tolist()}")
+                raise RewardlabError(f"anchor_thresholds must be two finite values tau_1 < tau_2, got {tau.tolist()}")
             self.register_buffer("anchor_thresholds", tau)
         else:
             self.anchor_thresholds = None
@@ -397,7 +399,7 @@ class GaussianLoss(PairwiseLoss):
         has = "anchor_chosen" in batch or "anchor_rejected" in batch
         if not self.uses_anchors:
             if has and self.anchor_lambda > 0:
-                raise ValueError("batch has anchor labels but the gaussian loss has no anchor_thresholds; "
+                raise RewardlabError("batch has anchor labels but the gaussian loss has no anchor_thresholds; "
                                  "pass anchor_thresholds (see anchor_labels) or anchor_lambda=0")
             return None
         if "anchor_chosen" not in batch or "anchor_rejected" not in batch:
@@ -429,15 +431,15 @@ def anchor_labels(scores: Tensor | np.ndarray | Sequence[float],
     arr = scores.detach().cpu().double().numpy() if isinstance(scores, Tensor) else np.asarray(scores, np.float64)
     arr = arr.reshape(-1)
     if not np.isfinite(arr).all():
-        raise ValueError("anchor scores must be finite")
+        raise RewardlabError("anchor scores must be finite")
     if thresholds is None:
         if arr.size == 0:
-            raise ValueError("cannot take percentiles of an empty score array")
+            raise RewardlabError("cannot take percentiles of an empty score array")
         t1, t2 = (float(v) for v in np.percentile(arr, [25.0, 75.0]))
     else:
         t1, t2 = (float(v) for v in thresholds)
     if not t1 < t2:
-        raise ValueError(f"anchor thresholds need tau_1 < tau_2, got ({t1}, {t2})")
+        raise RewardlabError(f"anchor thresholds need tau_1 < tau_2, got ({t1}, {t2})")
     a = np.stack([arr >= t1, arr >= t2], axis=1).astype(np.float32)
     return torch.from_numpy(a), (t1, t2)
 
@@ -482,7 +484,7 @@ class DisentangleSpec:
             docs/PERFORMANCE.md).
 
     Raises:
-        ValueError: a negative weight.
+        RewardlabError: a negative weight.
 
     Example:
         >>> DisentangleSpec().to_dict()
@@ -492,11 +494,11 @@ class DisentangleSpec:
     def __init__(self, quality_corr: float = 1.0, length_corr: float = 1.0, orthogonal: float = 1.0,
                  within_pair: bool = True, measure: str = "slope") -> None:
         if measure not in ("corr", "slope"):
-            raise ValueError(f"measure must be 'corr' or 'slope', got {measure!r}")
+            raise RewardlabError(f"measure must be 'corr' or 'slope', got {measure!r}")
         self.measure = measure
         for name, v in (("quality_corr", quality_corr), ("length_corr", length_corr), ("orthogonal", orthogonal)):
             if v < 0:
-                raise ValueError(f"{name} must be >= 0, got {v}")
+                raise RewardlabError(f"{name} must be >= 0, got {v}")
         self.quality_corr, self.length_corr, self.orthogonal = float(quality_corr), float(length_corr), float(orthogonal)
         self.within_pair = bool(within_pair)
 
@@ -593,7 +595,7 @@ def pair_loss(rm: Any, loss_fn: PairwiseLoss, out_chosen: dict[str, torch.Tensor
 
         lin = head_linear(rm.hf)
         if lin is None:
-            raise ValueError("a disentangled head needs a linear head layer (its two rows are q and l)")
+            raise RewardlabError("a disentangled head needs a linear head layer (its two rows are q and l)")
         extra, dstats = disentangle_penalty(out_chosen, out_rejected, batch["len_chosen"], batch["len_rejected"],
                                             lin.weight, disentangle or DisentangleSpec())
         loss = loss + extra
