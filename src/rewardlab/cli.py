@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -819,9 +820,12 @@ class NoteFormatter(logging.Formatter):
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app, turning RewardlabError into a message and exit code 2."""
-    from transformers.utils import logging as hf_logging
+    if "transformers" in sys.modules:  # already imported (an embedding process): quiet it now
+        from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
+        hf_logging.set_verbosity_error()
+    else:  # read by transformers when a command imports it; `--help` never pays for the import
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logger = logging.getLogger("rewardlab")
     if not logger.handlers:  # the library logs progress (INFO) and notes (WARNING); they go to stderr
         handler = logging.StreamHandler(sys.stderr)

@@ -1,20 +1,19 @@
-"""Scoring: RewardOutput, the Scorer protocol, and scorers for checkpoints, HTTP servers, callables and files."""
+"""Scoring: RewardOutput, the Scorer protocol, and scorers for checkpoints, ensemble folders, HTTP servers,
+callables and files.
 
-from rewardlab.batching import length_batches
-from rewardlab.scoring.base import (
-    CallableScorer,
-    FileScorer,
-    HTTPScorer,
-    ModelScorer,
-    Scorer,
-    get_scorer,
-    item_key,
-    load_scorer,
-)
-from rewardlab.scoring.distributed import CachedScorer, ShardedScorer, prescore
-from rewardlab.scoring.ensemble import EnsembleScorer, is_ensemble_folder
-from rewardlab.scoring.output import RewardOutput
+Names are imported on first use, so `rewardlab.scoring.output` (RewardOutput) loads no torch.
+"""
 
-__all__ = ["CachedScorer", "CallableScorer", "EnsembleScorer", "FileScorer", "HTTPScorer", "ModelScorer", "RewardOutput",
-           "Scorer", "ShardedScorer", "get_scorer", "is_ensemble_folder", "item_key", "length_batches", "load_scorer",
-           "prescore"]
+from rewardlab._entry import lazy_attributes
+
+_MODULES = {
+    "rewardlab.batching": ("length_batches",),
+    "rewardlab.scoring.base": ("CallableScorer", "FileScorer", "HTTPScorer", "ModelScorer", "Scorer", "get_scorer",
+                               "item_key", "load_scorer"),
+    "rewardlab.scoring.distributed": ("CachedScorer", "ShardedScorer", "prescore"),
+    "rewardlab.scoring.ensemble": ("EnsembleScorer", "is_ensemble_folder"),
+    "rewardlab.scoring.output": ("RewardOutput",),
+}
+_LAZY = {name: (module, name) for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_LAZY)
+__getattr__ = lazy_attributes(__name__, _LAZY)

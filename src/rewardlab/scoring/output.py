@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
 
 from rewardlab.errors import RewardlabError
 
@@ -50,6 +49,8 @@ class RewardOutput:
             raise RewardlabError("q must be in (0, 1)")
         if self.std is None:
             return self.mean.copy()
+        from scipy.special import ndtri  # here, not at the top: importing RewardOutput stays free of scipy
+
         return self.mean + ndtri(q) * self.std
 
     def lower(self, k: float = 1.0) -> np.ndarray:
