@@ -53,6 +53,8 @@ DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 Bf16Opt = Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring (fast on GPUs and AMX CPUs, about "
                                        "1e-2 noise; emulated and slow on CPUs without native bf16).")]
 DATA_OPTIONS = spec_options("reading", DataSpec, skip=("source",))
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Dotted override path=value, e.g. optim.lr=3e-4 "
+                                                  "(repeatable; applied after the flags).")]
 
 KIND_NAMES = {"pairs": "preference pairs", "ksample": "K-sample sets", "battles": "battles"}
 
@@ -251,8 +253,7 @@ def data_build(
 def train_cmd(
     config: Annotated[Path | None, typer.Option(help="YAML file of settings (nested sections as --print-config "
                                                 "writes them, or flat option names); flags override it.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Dotted override path=value, e.g. "
-                                                   "optim.lr=3e-4 (repeatable; applied after the flags).")] = None,
+    set_: SetOpt = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved, validated settings as "
                                                "YAML and exit (nothing is loaded).")] = False,
     settings: FlagValues = None,  # type: ignore[assignment]  (generated from TrainConfig)
@@ -675,8 +676,7 @@ def optimize_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignmen
     from rewardlab.policy.loop import run
 
     res = run(settings.build())
-    typer.echo("\n".join(res.lines()))
-    typer.echo(f"wrote {', '.join(res.files)}")
+    _echo_result(res)
 
 
 @app.command("compare-methods")
@@ -687,6 +687,11 @@ def compare_methods_cmd(settings: FlagValues = None) -> None:  # type: ignore[as
     from rewardlab.policy.compare import run
 
     res = run(settings.build())
+    _echo_result(res)
+
+
+def _echo_result(res: Any) -> None:
+    """A stage result's summary lines, then the files it wrote."""
     typer.echo("\n".join(res.lines()))
     typer.echo(f"wrote {', '.join(res.files)}")
 
@@ -702,8 +707,7 @@ def _train_overrides(spec_cls: type, set_: list[str] | None) -> dict[str, Any]:
              "a frozen backbone); --set takes train paths with or without 'train.': --set optim.lr=3e-4.")
 @spec_options("settings", SweepSpec, skip=RUNG_FIELDS + RUN_FIELDS)
 def sweep_cmd(
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Dotted override path=value, e.g. optim.lr=3e-4 "
-                                                   "(repeatable; applied after the flags).")] = None,
+    set_: SetOpt = None,
     settings: FlagValues = None,  # type: ignore[assignment]  (generated from SweepSpec)
 ) -> None:
     """Train and evaluate a ladder of reward models on one split (MiniLM truncated to 1, 2, 3 and 6 layers up to
@@ -712,16 +716,14 @@ def sweep_cmd(
     from rewardlab.sweep.run import run
 
     res = run(settings.build(overrides=_train_overrides(SweepSpec, set_)))
-    typer.echo("\n".join(res.lines()))
-    typer.echo(f"wrote {', '.join(res.files)}")
+    _echo_result(res)
 
 
 @app.command("train-ensemble", epilog="Every train option applies to every member (the member sets the model, its "
              "depth, LoRA or a frozen backbone, and its seed); --set takes train paths with or without 'train.'.")
 @spec_options("settings", EnsembleSpec, skip=MEMBER_FIELDS + ENSEMBLE_RUN_FIELDS)
 def train_ensemble_cmd(
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Dotted override path=value, e.g. optim.lr=3e-4 "
-                                                   "(repeatable; applied after the flags).")] = None,
+    set_: SetOpt = None,
     settings: FlagValues = None,  # type: ignore[assignment]  (generated from EnsembleSpec)
 ) -> None:
     """Train an ensemble whose members differ in what they can see (backbones, depths, LoRA or full, seeds and data
@@ -730,8 +732,7 @@ def train_ensemble_cmd(
     from rewardlab.ensemble.run import run
 
     res = run(settings.build(overrides=_train_overrides(EnsembleSpec, set_)))
-    typer.echo("\n".join(res.lines()))
-    typer.echo(f"wrote {', '.join(res.files)}")
+    _echo_result(res)
 
 
 # ------------------------------------------------------------------ audit / demo
