@@ -116,15 +116,12 @@ def zscore_rows(x: np.ndarray) -> np.ndarray:
 
 
 def spread_error(mean: np.ndarray, std: np.ndarray, gold: np.ndarray) -> float:
-    """Mean over prompts of Spearman(member std, |z(mean) - z(gold)|), z within the prompt."""
-    from scipy.stats import spearmanr
+    """Mean over prompts of Spearman(member std, |z(mean) - z(gold)|), z within the prompt (the library's
+    `spread_error_spearman`, as `rewardlab goodhart` reports it)."""
+    from rewardlab.optimize.curves import spread_error_spearman
 
-    err = np.abs(zscore_rows(mean) - zscore_rows(gold))
-    vals = []
-    for s, e in zip(std, err, strict=True):
-        if np.ptp(s) > 0 and np.ptp(e) > 0:
-            vals.append(spearmanr(s, e).statistic)
-    return float(np.mean(vals)) if vals else float("nan")
+    out = spread_error_spearman(mean, std, gold)["mean"]
+    return float("nan") if out is None else out
 
 
 def control_members(mean: np.ndarray, gold: np.ndarray, k: int, positive: bool, seed: int) -> np.ndarray:

@@ -47,8 +47,7 @@ __all__ = [
     "fit_gao",
     "goodhart_curves",
     "log2_n_grid",
-    "tilted_policy",
-]
+    "tilted_policy", "spread_error_spearman"]
 
 _FORMS = ("bon", "rl")
 
@@ -769,3 +768,50 @@ def goodhart_curves(
             "curves": {name: _rule_curves(table, lay, n_grid, kl_analytic) for name, lay in layout.items()},
         }
     )
+
+
+def spread_error_spearman(mean: np.ndarray, std: np.ndarray, gold: np.ndarray) -> dict[str, Any]:
+    """Do the members disagree where the proxy is wrong? The Spearman correlation, within each prompt, between the
+    proxy's spread (its std) and its absolute error against gold, both rewards standardised within the prompt.
+
+    Pessimism (min, lcb, uwo, quantile) can only keep more gold than the mean when this is positive: it lowers the
+    score of candidates with a large spread, which helps only when those are the ones the proxy overrates.
+
+    Args:
+        mean: proxy mean rewards [P, m].
+        std: the proxy's spread [P, m] (ensemble std or Gaussian s).
+        gold: gold rewards [P, m].
+
+    Returns:
+        dict: mean (the average over prompts of the within-prompt correlation), n_prompts (prompts where std,
+        error and ranks are not constant), per_prompt (list; None where undefined).
+
+    Raises:
+        RewardlabError: shapes differ or are not [P, m] with m >= 3.
+
+    Example:
+        >>> import numpy as np
+        >>> g = np.array([[0.0, 1.0, 2.0, 3.0]])
+        >>> m = np.array([[0.0, 1.0, 3.0, 2.0]])
+        >>> err = np.abs((m - m.mean()) / m.std() - (g - g.mean()) / g.std())
+        >>> spread_error_spearman(m, err, g)["mean"]
+        1.0
+    """
+    mean, std, gold = (np.asarray(x, dtype=float) for x in (mean, std, gold))
+    if mean.ndim != 2 or mean.shape != std.shape or mean.shape != gold.shape or mean.shape[1] < 3:
+        raise RewardlabError(f"spread_error_spearman needs three [P, m] arrays with m >= 3, got {mean.shape}, "
+                             f"{std.shape}, {gold.shape}")
+    from scipy.stats import rankdata
+
+    def z(x: np.ndarray) -> np.ndarray:
+        sd = x.std(axis=1, keepdims=True)
+        return (x - x.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+
+    err = np.abs(z(mean) - z(gold))
+    a, b = rankdata(std, axis=1), rankdata(err, axis=1)
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((a**2).sum(1) * (b**2).sum(1))
+    ok = den > 0
+    rho = np.where(ok, (a * b).sum(1) / np.where(ok, den, 1.0), np.nan)
+    return {"mean": float(np.nanmean(rho)) if ok.any() else None, "n_prompts": int(ok.sum()),
+            "per_prompt": [None if not o else float(r) for r, o in zip(rho, ok, strict=True)]}

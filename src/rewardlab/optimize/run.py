@@ -278,7 +278,7 @@ def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir
     Example:
         >>> run_goodhart(pools, {"rm": scorer}, "scores", "runs/gh", rules=["mean", "lcb:1"])  # doctest: +SKIP
     """
-    from rewardlab.optimize.curves import goodhart_curves
+    from rewardlab.optimize.curves import goodhart_curves, spread_error_spearman
     from rewardlab.optimize.plots import plot_goodhart
 
     for r in rules:
@@ -321,6 +321,9 @@ def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir
                                   n_resamples=n_resamples, seed=seed)
         except ValueError as e:
             raise RewardlabError(f"{name}: {e}") from None
+        if s.std is not None and pools.shape[1] >= 3:  # beside every pessimism result: does spread track error?
+            res["spread_error"] = {k: v for k, v in spread_error_spearman(s.mean, s.std, g).items()
+                                   if k != "per_prompt"}
         result["proxies"][name] = res
         result["sweet_spots"][name] = sweet_spots(res)
         prefix = "goodhart" if len(proxies) == 1 else f"goodhart_{_slug(name)}"
@@ -353,6 +356,11 @@ def sweet_spots(res: dict[str, Any]) -> dict[str, Any]:
 def format_sweet_spots(result: dict[str, Any]) -> str:
     """Terminal lines: per proxy and rule, n*, the gold there and at the largest n (with CIs when computed)."""
     lines = [f"gold: {result['gold']}; {result['n_prompts']} prompts x {result['n_candidates']} candidates"]
+    for name, res in result.get("proxies", {}).items():
+        se = res.get("spread_error") or {}
+        if se.get("mean") is not None:
+            lines.append(f"{name}: Spearman(spread, |error vs gold|) within prompts {se['mean']:+.3f} over "
+                         f"{se['n_prompts']} prompts (pessimism can only help where spread tracks error: > 0)")
     for name, rules in result["sweet_spots"].items():
         for rule, s in rules.items():
             lines.append(f"{name} [{rule}]: sweet spot n* = {s['n_star']} (KL {s['kl_star']:.2f}): gold "
