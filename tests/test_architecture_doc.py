@@ -139,9 +139,9 @@ def test_every_path_and_name_in_the_doc_exists():
 
 
 def test_the_checker_tells_real_names_from_made_up_ones():
-    real = ["rewardlab.stats.metrics.pairwise_metrics", "rewardlab.optimize.pessimism.Rule.needs",
+    real = ["rewardlab.stats.metrics.pairwise_metrics", "rewardlab.rules.Rule.needs",
             "rewardlab.serve.create_app", "rewardlab.train.losses.LOSSES", "rewardlab.data", "src/rewardlab/cli.py"]
-    made_up = ["rewardlab.stats.metrics.pairwise", "rewardlab.optimize.pessimism.Rule.wants", "rewardlab.nope",
+    made_up = ["rewardlab.stats.metrics.pairwise", "rewardlab.rules.Rule.wants", "rewardlab.nope",
                "rewardlab.stats.metrics.pairwise_metrics.x.y", "src/rewardlab/nope.py"]
     assert missing(real + made_up) == made_up
 

@@ -18,7 +18,7 @@ def test_the_family_is_a_value_error() -> None:
 
 
 @pytest.mark.parametrize("call", [
-    lambda: __import__("rewardlab.optimize.pessimism", fromlist=["x"]).parse_rule("quantile:1.5"),
+    lambda: __import__("rewardlab.rules", fromlist=["x"]).parse_rule("quantile:1.5"),
     lambda: __import__("rewardlab.optimize.curves", fromlist=["x"]).bon_expected(np.ones((2, 3)), np.ones((2, 3)), [0]),
     lambda: __import__("rewardlab.stats.bootstrap", fromlist=["x"]).bootstrap_ci(np.mean, [1.0, 2.0], [1.0]),
     lambda: __import__("rewardlab.stats.agreement", fromlist=["x"]).cohen_kappa([1, 0], [1]),

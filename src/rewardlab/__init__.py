@@ -43,7 +43,7 @@ _names, __getattr__, __dir__ = lazy_package(__name__, {
     "rewardlab.data.load": ("load_data",),
     "rewardlab.data.spec": ("DataSpec",),
     "rewardlab.optimize.run": ("best_of_n", "run_goodhart"),
-    "rewardlab.optimize.pessimism": ("pessimistic_scores",),
+    "rewardlab.rules": ("pessimistic_scores",),
     "rewardlab.config": ("ConfigError",),
     "rewardlab.simulate": ("simulate_pairs", "SimConfig"),
     "rewardlab.report.page": ("build_report",),

@@ -195,7 +195,7 @@ def test_select_best_rejects_nan_and_empty():
         select_best(np.zeros((2, 0)))
 
 
-@pytest.mark.parametrize("module", ["rewardlab.optimize.pessimism", "rewardlab.optimize.curves",
+@pytest.mark.parametrize("module", ["rewardlab.rules", "rewardlab.optimize.curves",
                                     "rewardlab.optimize.plots"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -172,7 +172,7 @@ def test_uncertainty_and_every_rule_end_to_end(tiny_decoder):
     applied offline."""
     from conftest import perturbed_model
     from rewardlab.models import HeadSpec
-    from rewardlab.optimize.pessimism import pessimistic_scores
+    from rewardlab.rules import pessimistic_scores
     from rewardlab.scoring import ModelScorer
     from rewardlab.serve import BackgroundServer, ServeSpec, create_app
 

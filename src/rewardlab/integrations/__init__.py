@@ -5,7 +5,7 @@
 - `rewardlab.integrations.openrlhf`: `reward_func`, a file to pass as OpenRLHF's --remote_rm_url.
 
 Every one renders text with the reward model's own RenderSpec (never the policy's tokenizer) and offers the
-pessimistic selection rules of `rewardlab.optimize.pessimism` (mean, lcb:k, quantile:q, min, uwo:lambda).
+pessimistic selection rules of `rewardlab.rules` (mean, lcb:k, quantile:q, min, uwo:lambda).
 """
 
 from __future__ import annotations

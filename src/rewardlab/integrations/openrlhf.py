@@ -42,7 +42,7 @@ from rewardlab.integrations._source import (
     shared_client,
     shared_model_scorer,
 )
-from rewardlab.optimize.pessimism import parse_rule, pessimistic_scores
+from rewardlab.rules import parse_rule, pessimistic_scores
 
 TEMPLATE_ENV = "REWARDLAB_POLICY_TEMPLATE"
 CHUNK = 64  # queries per server request (a server refuses more than its max_items, 256 by default)

@@ -8,7 +8,7 @@ functions. Prompts and completions are strings, or message lists in conversation
 `completion_ids` (the policy's tokens) are never used, so the reward model sees the text it was trained on.
 
 A selection rule turns uncertainty into pessimism: 'mean', 'lcb:k', 'quantile:q', 'min' or 'uwo:lambda' (by
-`rewardlab.optimize.pessimism.pessimistic_scores`). With a std, the mean std of each batch is logged as the
+`rewardlab.rules.pessimistic_scores`). With a std, the mean std of each batch is logged as the
 metric `rewardlab/reward_std` and the per-completion std as the column `rm_std` of TRL's completions table.
 
 Example:
@@ -32,7 +32,7 @@ import numpy as np
 
 from rewardlab.errors import RewardlabError
 from rewardlab.integrations._source import in_process_scorer, is_url
-from rewardlab.optimize.pessimism import parse_rule, pessimistic_scores
+from rewardlab.rules import parse_rule, pessimistic_scores
 from rewardlab.scoring.output import RewardOutput
 
 logger = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from typing import Any
 
 from rewardlab.errors import RewardlabError
 from rewardlab.integrations._source import KEY_ENV, SELECT_ENV, URL_ENV, shared_client
-from rewardlab.optimize.pessimism import parse_rule, pessimistic_scores
+from rewardlab.rules import parse_rule, pessimistic_scores
 
 PROMPT_KEYS = ("prompt", "question")
 

@@ -10,7 +10,7 @@ from rewardlab._entry import lazy_package
 _lazy_names, __getattr__, __dir__ = lazy_package(__name__, {
     "rewardlab.optimize.curves": ("bon_expected", "bon_kl", "bon_kl_exact", "fit_gao", "goodhart_curves",
                                   "log2_n_grid", "tilted_policy"),
-    "rewardlab.optimize.pessimism": ("RULE_FORMS", "Rule", "parse_rule", "pessimistic_scores", "select_best"),
+    "rewardlab.rules": ("RULE_FORMS", "Rule", "parse_rule", "pessimistic_scores", "select_best"),
     "rewardlab.optimize.plots": ("plot_goodhart",),
     "rewardlab.optimize.run": ("best_of_n", "run_goodhart", "as_pools"),
 })

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.special import gammaln, logsumexp, xlogy
 
 from rewardlab.errors import RewardlabError
-from rewardlab.optimize.pessimism import Rule, parse_rule, pessimistic_scores
+from rewardlab.rules import Rule, parse_rule, pessimistic_scores
 from rewardlab.stats.bootstrap import bootstrap_sums, percentile_interval
 from rewardlab.stats.util import jsonable
 

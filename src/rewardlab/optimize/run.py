@@ -3,7 +3,7 @@
 `rewardlab bon` and `rewardlab goodhart` are thin wrappers over `best_of_n` and `run_goodhart`; both read K-sample
 pools (`{prompt, responses, scores[, logprobs]}`, as `rewardlab data simulate --kind pools` and
 `rewardlab generate` write them), score every candidate once and apply the one pessimism function
-(`rewardlab.optimize.pessimism`).
+(`rewardlab.rules`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from rewardlab.data.schema import KSampleSet, Record
 from rewardlab.errors import RewardlabError
-from rewardlab.optimize.pessimism import parse_rule, pessimistic_scores, select_best
+from rewardlab.rules import parse_rule, pessimistic_scores, select_best
 
 logger = logging.getLogger(__name__)
 

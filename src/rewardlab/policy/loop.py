@@ -156,7 +156,7 @@ class OptimizeSpec(Spec):
         except RewardlabError as e:
             raise ConfigError(f"{{0}}: {e}", "sft_reference") from None
         try:
-            from rewardlab.optimize.pessimism import parse_rule
+            from rewardlab.rules import parse_rule
 
             parse_rule(self.select)
         except RewardlabError as e:

@@ -12,7 +12,7 @@ A reward spec (`rewardlab optimize --reward`) is one of
   ``py:module:function``;
 
 or several of these separated by ';' (an ensemble: each member's mean reward is one member). The combined reward is
-`rewardlab.optimize.pessimism.pessimistic_scores(select, mean, std, members)`: ``mean``, ``min``, ``uwo:lam``
+`rewardlab.rules.pessimistic_scores(select, mean, std, members)`: ``mean``, ``min``, ``uwo:lam``
 (mean - lam Var_pop(members)), ``lcb:k`` (mean - k std) or ``quantile:q`` (mean + Phi^-1(q) std). With one reward
 the std and members are the scorer's own (an ensemble checkpoint's members, a Gaussian head's std: ``quantile:q``
 is the Gaussian quantile of a heteroscedastic model); with several, std is the members' population std.
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from rewardlab.errors import RewardlabError
-from rewardlab.optimize.pessimism import parse_rule, pessimistic_scores
 from rewardlab.policy.annotators import ANNOTATOR_PRESETS, annotator_config, parse_annotator  # noqa: F401
+from rewardlab.rules import parse_rule, pessimistic_scores
 from rewardlab.simulate.config import SimConfig, UtilityWeights
 from rewardlab.simulate.responses import gold_utility, word_count
 
@@ -140,7 +140,7 @@ class Rewarder:
         reward: the reward spec (see the module docstring); a label when `scorer` is given.
         scorer: a Scorer, or a list of Scorers (an ensemble), used instead of loading `reward`.
         weights: gold utility weights; length_norm: words per unit of the annotator's length bias.
-        select: the selection rule combining mean, std and members (rewardlab.optimize.pessimism).
+        select: the selection rule combining mean, std and members (rewardlab.rules).
 
     Raises:
         RewardlabError: a bad rule, an unknown annotator preset, a reward that cannot be loaded.

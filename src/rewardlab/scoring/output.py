@@ -91,7 +91,7 @@ class RewardOutput:
             >>> out.pessimistic("min")
             array([0.5, 2. ])
         """
-        from rewardlab.optimize.pessimism import pessimistic_scores
+        from rewardlab.rules import pessimistic_scores
 
         return pessimistic_scores(how, self.mean, std=self.std, members=self.members)
 

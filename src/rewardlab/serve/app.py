@@ -41,7 +41,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rewardlab.errors import RewardlabError
-from rewardlab.optimize.pessimism import parse_rule, pessimistic_scores
+from rewardlab.rules import parse_rule, pessimistic_scores
 from rewardlab.serve.engine import (
     BatchingEngine,
     DrainingError,
@@ -113,7 +113,7 @@ class RewardItemIn(BaseModel):
 
 
 class _Select(BaseModel):
-    """An optional selection rule, checked by the one rule parser (`rewardlab.optimize.pessimism`)."""
+    """An optional selection rule, checked by the one rule parser (`rewardlab.rules`)."""
 
     select: str | None = None
 

@@ -102,7 +102,7 @@ class ServeSpec(Spec):
     def check(self) -> None:
         from rewardlab.chat_parse import TEMPLATE_NAMES
         from rewardlab.config import ConfigError
-        from rewardlab.optimize.pessimism import parse_rule
+        from rewardlab.rules import parse_rule
 
         try:
             self.select = parse_rule(self.select).name
