@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardlab.audit.adversarial import CONFIDENT_LEAD, SOUP_WORDS
-from rewardlab.audit.perturb import PROBES, apply_probe
 from rewardlab.data.schema import text_of
+from rewardlab.probes.adversarial import CONFIDENT_LEAD, SOUP_WORDS
+from rewardlab.probes.edits import PROBES, apply_probe
 from rewardlab.scoring import CallableScorer
 from rewardlab.simulate import UtilityWeights, gold_utility
 

@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 from audit_helpers import gold_scorer, length_scorer
 
-from rewardlab.audit.adversarial import (
+from rewardlab.audit.adversarial import run_adversarial
+from rewardlab.audit.run import DEFAULT_N_PAIRS, DEFAULT_PAIR_SEED
+from rewardlab.data.schema import PreferencePair
+from rewardlab.data.stats import wilson_interval
+from rewardlab.probes.adversarial import (
     ADVERSARIAL,
     CONFIDENT_LEAD,
     SOUP_WORDS,
     adversarial_responses,
     reference_items,
-    run_adversarial,
     token_soup,
 )
-from rewardlab.audit.run import DEFAULT_N_PAIRS, DEFAULT_PAIR_SEED
-from rewardlab.data.schema import PreferencePair
-from rewardlab.data.stats import wilson_interval
 from rewardlab.scoring import CallableScorer
 from rewardlab.simulate import simulate_pairs
 from rewardlab.simulate.datasets import parse_rows

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from rewardlab.audit.features import FEATURE_NAMES, response_features, sentences
-from rewardlab.audit.perturb import (
+from rewardlab.audit.perturb import run_probes
+from rewardlab.probes.edits import (
     FILLER_TEXT,
     FLATTERY_TEXT,
     PROBES,
@@ -18,7 +19,6 @@ from rewardlab.audit.perturb import (
     insert_hedges,
     prepend_flattery,
     repeat_sentence,
-    run_probes,
     wrap_markdown,
 )
 from rewardlab.scoring import CallableScorer
@@ -143,7 +143,7 @@ def test_run_probes_rejects_unknown_probes():
 def test_heldout_variants_are_the_same_kind_of_edit_in_other_words():
     """Each variant raises the audit feature its kind of edit is about, but adds none of its original's words, so a
     model trained on the original's exact wording has not seen it; `heldout_variants` maps trained probes."""
-    from rewardlab.audit.perturb import VARIANTS, heldout_variants
+    from rewardlab.probes.edits import VARIANTS, heldout_variants
 
     assert set(VARIANTS) == {f"{p}_alt" for p in PROBES}
     assert heldout_variants(["filler", "off_prompt", "markdown"]) == ["filler_alt", "markdown_alt"]

@@ -108,8 +108,8 @@ def test_gold_scorer_is_not_flagged_for_length_and_always_prefers_correcting(gol
 
 
 def test_adversarial_probes_in_audit_json_flags_report_and_terminal(length_audit, gold_audit):
-    from rewardlab.audit.adversarial import ADVERSARIAL
     from rewardlab.audit.cli import summary
+    from rewardlab.probes.adversarial import ADVERSARIAL
 
     (audit, out, _), (gold, _) = length_audit, gold_audit
     for a in (audit, gold):

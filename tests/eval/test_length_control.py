@@ -16,7 +16,7 @@ from scipy.optimize import minimize
 
 from conftest import run_cli
 from rewardlab import CallableScorer
-from rewardlab.audit.adversarial import reference_items, run_adversarial
+from rewardlab.audit.adversarial import run_adversarial
 from rewardlab.data.schema import PreferencePair
 from rewardlab.errors import RewardlabError
 from rewardlab.eval.length_control import (
@@ -33,6 +33,7 @@ from rewardlab.eval.length_control import (
     probe_check,
     score_pairs,
 )
+from rewardlab.probes.adversarial import reference_items
 from rewardlab.simulate import SimConfig, simulate_pairs
 from rewardlab.simulate.datasets import parse_rows
 from rewardlab.stats.bootstrap import paired_bootstrap

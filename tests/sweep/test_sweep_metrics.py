@@ -136,7 +136,7 @@ def test_count_parameters_leaves_out_peft_copies():
 def test_probe_items_follow_the_audit(tmp_path):
     pairs = _pairs(60)
     items = ProbeItems.build(pairs, 8, seed=0)
-    from rewardlab.audit.adversarial import ADVERSARIAL, adversarial_responses, reference_items
+    from rewardlab.probes.adversarial import ADVERSARIAL, adversarial_responses, reference_items
 
     prompts, refs, _ = reference_items(pairs, 8, 0)
     adv = adversarial_responses(prompts, refs, list(ADVERSARIAL), 0)

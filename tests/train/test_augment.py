@@ -10,11 +10,11 @@ import pytest
 import rewardlab.audit.perturb as perturb
 from conftest import run_cli
 from rewardlab import CallableScorer
-from rewardlab.audit.adversarial import off_prompt_answer
-from rewardlab.audit.perturb import Probe, append_filler, insert_hedges
 from rewardlab.config import ConfigError
 from rewardlab.data.schema import PreferencePair as P
 from rewardlab.errors import RewardlabError
+from rewardlab.probes.adversarial import off_prompt_answer
+from rewardlab.probes.edits import Probe, append_filler, insert_hedges
 from rewardlab.train.augment import AugmentSpec, augment_pairs, tie_labelling
 from rewardlab.train.config import TrainConfig
 

@@ -14,12 +14,14 @@ Calling the package runs `run_audit`: `from rewardlab import audit; audit(scorer
 """
 
 from rewardlab._entry import make_callable
-from rewardlab.audit.adversarial import ADVERSARIAL, run_adversarial
+from rewardlab.audit.adversarial import run_adversarial
 from rewardlab.audit.features import FEATURE_NAMES, FEATURES, correlations, feature_matrix, response_features
 from rewardlab.audit.length import length_control
-from rewardlab.audit.perturb import PROBES, VARIANTS, apply_probe, heldout_variants, run_probes
+from rewardlab.audit.perturb import run_probes
 from rewardlab.audit.run import SCHEMA, default_audit_data, default_pairs, run_audit
 from rewardlab.audit.sycophancy import builtin_cases, load_cases, sycophancy_audit
+from rewardlab.probes.adversarial import ADVERSARIAL
+from rewardlab.probes.edits import PROBES, VARIANTS, apply_probe, heldout_variants
 
 __all__ = [
     "ADVERSARIAL",

@@ -38,6 +38,7 @@ from scipy.stats import rankdata
 
 from rewardlab.data.schema import Text, text_of
 from rewardlab.errors import RewardlabError
+from rewardlab.probes.text import _LINE_MARK, sentences
 from rewardlab.stats.bootstrap import percentile_interval, resample_indices
 from rewardlab.stats.util import jsonable
 
@@ -115,11 +116,9 @@ FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
 
 _WORD_PUNCT = re.compile(r"\w+|[^\w\s]")
 _WORD = re.compile(r"\w+(?:'\w+)?")
-_SENT_SPLIT = re.compile(r"(?<=[.!?])\s+(?=\S)")
 _LIST_LINE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.M)
 _HEADER_LINE = re.compile(r"^\s{0,3}#{1,6}\s+\S", re.M)
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
-_LINE_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)]|#{1,6})\s+")
 
 
 def _phrase_regex(lexicon: Sequence[str]) -> re.Pattern[str]:
@@ -153,19 +152,6 @@ def count_tokens(text: str) -> int:
     return len(_WORD_PUNCT.findall(text))
 
 
-def sentences(text: str) -> list[str]:
-    """Sentences of a response: lines split at line breaks, then at '.', '!' or '?' followed by whitespace.
-
-    Markdown list and header markers are kept in the returned text; lines without a word character are dropped.
-    """
-    out: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        m = _LINE_MARK.match(line)
-        marker = m.group(0) if m else ""  # "1. " starts a list item, it does not end a sentence
-        parts = [s for s in _SENT_SPLIT.split(line[len(marker):]) if re.search(r"\w", s)]
-        out += [(marker if i == 0 else "") + s.strip() for i, s in enumerate(parts)]
-    return out
 
 
 def normalize_sentence(s: str) -> str:

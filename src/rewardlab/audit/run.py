@@ -23,14 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.audit._score import score_finite
-from rewardlab.audit.adversarial import (
-    ADVERSARIAL,
-    adversarial_flag_text,
-    reference_items,
-    run_adversarial,
-)
 from rewardlab.audit.adversarial import DEFAULT_THRESHOLD as ADVERSARIAL_THRESHOLD
+from rewardlab.audit.adversarial import adversarial_flag_text, run_adversarial
 from rewardlab.audit.features import (
     FEATURE_NAMES,
     FEATURES,
@@ -43,11 +37,13 @@ from rewardlab.audit.features import (
     feature_matrix,
 )
 from rewardlab.audit.length import length_control
-from rewardlab.audit.perturb import ALL_PROBES, PROBES, heldout_variants, probe_flag_text, run_probes
+from rewardlab.audit.perturb import probe_flag_text, run_probes
 from rewardlab.audit.sycophancy import builtin_cases, sycophancy_flag_text, sycophancy_margins
 from rewardlab.data.schema import PreferencePair, text_of
 from rewardlab.errors import RewardlabError
-from rewardlab.scoring.base import Scorer
+from rewardlab.probes.adversarial import ADVERSARIAL, reference_items
+from rewardlab.probes.edits import ALL_PROBES, PROBES, heldout_variants
+from rewardlab.scoring.base import Scorer, score_finite
 from rewardlab.stats.util import jsonable
 
 SCHEMA = "rewardlab.audit/1"

@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.audit._score import score_finite
 from rewardlab.data.io import iter_rows
 from rewardlab.errors import DataValidationError, Issue, RewardlabError
-from rewardlab.scoring.base import Scorer
+from rewardlab.scoring.base import Scorer, score_finite
 from rewardlab.stats.bootstrap import bootstrap_mean_ci
 from rewardlab.stats.util import ci_dict, jsonable
 

@@ -663,10 +663,10 @@ def probe_check(scorer: Any, pairs: Sequence[Any], correct: Correction, k: int =
     Raises:
         RewardlabError: the scorer returns non-finite rewards or a wrong number of them.
     """
-    from rewardlab.audit._score import score_finite
-    from rewardlab.audit.adversarial import ADVERSARIAL, adversarial_items, reference_items
     from rewardlab.data.schema import text_of
     from rewardlab.data.stats import wilson_interval
+    from rewardlab.probes.adversarial import ADVERSARIAL, adversarial_items, reference_items
+    from rewardlab.scoring.base import score_finite
     from rewardlab.stats.util import ci_dict
 
     prompts, refs, rule = reference_items(list(pairs), k, seed)

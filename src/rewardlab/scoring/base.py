@@ -375,6 +375,20 @@ class HTTPScorer:
         return RewardOutput(np.asarray(means), std)
 
 
+def score_finite(scorer: Scorer, prompts: Sequence[Text], responses: Sequence[Text], progress: bool,
+                 stage: str) -> np.ndarray:
+    """Mean rewards of one batched scorer call; a clear error when the scorer returns NaN/inf or a wrong count."""
+    out = scorer.score(list(prompts), list(responses), progress=progress).mean
+    if out.shape != (len(responses),):
+        raise RewardlabError(f"{stage}: scorer {getattr(scorer, 'name', scorer)!r} returned {out.shape[0]} rewards "
+                             f"for {len(responses)} responses")
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise RewardlabError(f"{stage}: scorer {getattr(scorer, 'name', scorer)!r} returned {int(bad.sum())} "
+                             f"non-finite rewards of {len(out)} (the audit needs a number for every response)")
+    return out
+
+
 def get_scorer(spec: str, **kwargs: Any) -> Scorer:
     """A scorer from a string: http(s)://... (remote), file:scores.jsonl, py:module:function, or a model path.
 

@@ -73,7 +73,7 @@ class ProbeItems:
         """Up to k held-out prompts and their probe items (none when k is 0)."""
         if k <= 0:
             return cls([], [], 0, {})
-        from rewardlab.audit.adversarial import ADVERSARIAL, adversarial_responses, reference_items
+        from rewardlab.probes.adversarial import ADVERSARIAL, adversarial_responses, reference_items
 
         prompts, refs, _ = reference_items(list(pairs), k, seed)
         names = list(ADVERSARIAL)

@@ -67,7 +67,7 @@ TIE_LABELLING: dict[str, str | None] = {"bt": None, "margin": None, "soft": "sof
 
 def _check_names(kinds: Sequence[str], probes: Sequence[str], kinds_name: str = "kinds",
                  probes_name: str = "probes") -> None:
-    from rewardlab.audit.perturb import PROBES
+    from rewardlab.probes.edits import PROBES
 
     bad = [k for k in kinds if k not in KINDS]
     if bad:
@@ -233,8 +233,8 @@ def augment_pairs(pairs: Sequence[PreferencePair], kinds: Sequence[str],
         >>> out[1].chosen, out[1].rejected, out[1].tie, out[1].label
         ('Because.', 'I think this is right, but I might be wrong. Because. It might be worth double-checking.', True, 0.5)
     """
-    from rewardlab.audit.adversarial import off_prompt_answer
-    from rewardlab.audit.perturb import apply_probe
+    from rewardlab.probes.adversarial import off_prompt_answer
+    from rewardlab.probes.edits import apply_probe
 
     kinds, probes = list(kinds), list(probes)
     try:
