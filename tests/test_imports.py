@@ -143,6 +143,7 @@ def _heavy_after(code: str) -> list[str]:
     "from rewardlab import TrainConfig, RewardOutput, DataSpec, EnsembleSpec",  # issue 24 item 4: < 0.3 s
     "import rewardlab.cli",  # what `rewardlab --help` imports: < 1.5 s
     "from rewardlab.sweep import SweepSpec; from rewardlab.policy.loop import OptimizeSpec",
+    "from rewardlab.optimize.spec import BonSpec, GoodhartSpec",
     "import rewardlab.stats, rewardlab.scoring, rewardlab.eval, rewardlab.optimize",  # thin package __init__ files
 ])
 def test_specs_and_the_command_line_load_no_torch_or_scipy(code):

@@ -24,6 +24,7 @@ from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
 from rewardlab.logs.cli import logs_app
 from rewardlab.optimize.generate import GenerateSpec
+from rewardlab.optimize.spec import DEVICE_HELP, BonSpec, GoodhartSpec
 from rewardlab.policy.compare import CompareSpec
 from rewardlab.policy.loop import OptimizeSpec
 from rewardlab.policy.sft_data import SFTBuildSpec
@@ -47,8 +48,6 @@ app.add_typer(data_app, name="data")
 # The data-reading options of every command come from one declaration, DataSpec (rewardlab.data.spec), through
 # `spec_options`; the training options from TrainConfig. Only options that belong to one command are written here.
 
-DEVICE_HELP = ("auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps. Under torchrun / accelerate launch "
-               "each process takes its own GPU (or the CPU with --device cpu).")
 DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 Bf16Opt = Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring (fast on GPUs and AMX CPUs, about "
                                        "1e-2 noise; emulated and slow on CPUs without native bf16).")]
@@ -548,17 +547,6 @@ def export_cmd(
 
 # ------------------------------------------------------------------ best-of-N / goodhart
 
-RuleOpt = Annotated[str, typer.Option("--select", help="Selection rule: mean, lcb:k (mean - k std), quantile:q "
-                                      "(mu + Phi^-1(q) s), min (worst ensemble member) or uwo:lambda (mean - lambda "
-                                      "* population variance of the members).")]
-
-
-def _pools(reading: FlagValues, data: str, n: int | None) -> Any:
-    from rewardlab.optimize.run import as_pools
-
-    return as_pools(_load(reading.build(source=data)).records, n=n, source=data)
-
-
 @app.command("generate")
 @spec_options("sampling", GenerateSpec)
 def generate_cmd(
@@ -585,86 +573,26 @@ def generate_cmd(
 
 
 @app.command("bon")
-@DATA_OPTIONS
-def bon_cmd(
-    model: ModelOpt,
-    data: Annotated[str, typer.Option("--data", "-d", help="K-sample pools {prompt, responses, ...}.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Picks as JSONL (one row per prompt).")],
-    n: Annotated[int | None, typer.Option("-n", help="Use the first n candidates of each pool (default: all; pools "
-                                          "must then have equal sizes).")] = None,
-    select: RuleOpt = "mean",
-    bf16: Bf16Opt = False,
-    device: DeviceOpt = "auto",
-    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
-) -> None:
+@spec_options("settings", BonSpec)
+def bon_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from BonSpec)
     """Best-of-N: pick each prompt's best candidate under a selection rule; rows {id, prompt, index, response,
     score, reward, n_ties}."""
-    from rewardlab.optimize.run import best_of_n
-    from rewardlab.scoring import get_scorer
+    from rewardlab.optimize.run import run_bon
 
-    if n is not None and n < 1:
-        raise RewardlabError(f"-n must be >= 1, got {n}")
-    pools = _pools(reading, data, n)
-    scorer = get_scorer(model, bf16=bf16, device=device)
-    picks = best_of_n(scorer, pools.prompts, pools.candidates, select=select)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output, "w") as f:
-        for rid, prompt, pick in zip(pools.ids, pools.prompts, picks, strict=True):
-            f.write(json.dumps({"id": rid, "prompt": prompt, **pick}, ensure_ascii=False) + "\n")
-    ties = sum(p["n_ties"] > 1 for p in picks)
-    typer.echo(f"best-of-{pools.shape[1]} [{select}] with {scorer.name}: {len(picks)} picks, mean reward "
-               f"{sum(p['reward'] for p in picks) / len(picks):.3f}; {ties} prompts had tied best candidates "
-               f"(lowest index kept); wrote {output}")
+    _echo_result(run_bon(settings.build()))
 
 
 @app.command("goodhart")
-@DATA_OPTIONS
-def goodhart_cmd(
-    data: Annotated[str, typer.Option("--data", "-d", help="K-sample pools {prompt, responses, scores[, logprobs]}.")],
-    proxy: Annotated[list[str], typer.Option("--proxy", help="Proxy reward model (any --model form); repeatable.")],
-    gold: Annotated[str, typer.Option("--gold", help="Gold reward: a list column of the pools (e.g. 'scores', "
-                                      "the simulator's gold utility) or a reward model (any --model form).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for goodhart.json and plots.")],
-    select: Annotated[list[str] | None, typer.Option("--select", help="Selection rule(s), repeatable (default: "
-                                                     "mean, and lcb:1, min, uwo:1 where the proxy has std or "
-                                                     "members).")] = None,
-    n: Annotated[int | None, typer.Option("-n", help="Use the first n candidates of each pool (>= 1).")] = None,
-    n_grid: Annotated[str | None, typer.Option("--n-grid", help="Best-of-n sample sizes, comma-separated and "
-                                               "increasing, e.g. 1,2,3,5,8,13 (each at most the pool size; "
-                                               "default 1, 2, 4, ... and the pool size).")] = None,
-    pi0: Annotated[str, typer.Option("--pi0", help="Base policy of the tilted policies: uniform, or logprobs "
-                                     "(the sampler's, from `rewardlab generate`).")] = "uniform",
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples over prompts for 95% CIs (0: no CIs).")] = 200,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    bf16: Bf16Opt = False,
-    device: DeviceOpt = "auto",
-    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
-) -> None:
+@spec_options("settings", GoodhartSpec)
+def goodhart_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from GoodhartSpec)
     """Overoptimisation curves: best-of-n (exact over the pool) and KL-regularised tilted policies of each proxy,
     scored by the gold reward, with bootstrap CIs, Gao et al. fits and the sweet spot."""
-    from rewardlab.optimize.run import format_sweet_spots, is_gold_column, parse_n_grid, run_goodhart
-    from rewardlab.scoring import get_scorer
-
-    if n is not None and n < 1:
-        raise RewardlabError(f"-n must be >= 1, got {n}")
-    if n_resamples < 0:
-        raise RewardlabError(f"--n-resamples must be >= 0 (0: no CIs), got {n_resamples}")
-    grid = None if n_grid is None else parse_n_grid(n_grid)
-    pools = _pools(reading, data, n)
-    gold_ref = gold if is_gold_column(pools, gold) else get_scorer(gold, bf16=bf16, device=device)
-    proxies = {}
-    for spec in proxy:
-        name = spec
-        while name in proxies:
-            name += "_"
-        proxies[name] = get_scorer(spec, bf16=bf16, device=device)
-    rules = select or ["mean", "lcb:1", "min", "uwo:1"]
-    result = run_goodhart(pools, proxies, gold_ref, output, rules=rules, pi0=pi0, n_resamples=n_resamples,
-                          seed=seed, n_grid=grid)
+    from rewardlab.optimize.run import run_goodhart_stage
     from rewardlab.report import build_report
 
-    typer.echo(format_sweet_spots(result))
-    typer.echo(f"wrote {output / 'goodhart.json'}, {', '.join(result['plots'])} and {build_report(output)}")
+    res = run_goodhart_stage(settings.build())
+    res.files.append(str(build_report(Path(res.files[0]).parent)))
+    _echo_result(res)
 
 
 @app.command("optimize")

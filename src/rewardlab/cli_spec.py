@@ -55,7 +55,7 @@ class FlagValues:
 def _cli_type(leaf: Leaf) -> Any:
     origin = typing.get_origin(leaf.type)
     if origin is list:
-        return str  # comma-separated
+        return list[str]  # the flag repeats, and each value may hold several, comma-separated
     if origin is typing.Literal:
         return type(typing.get_args(leaf.type)[0])
     if origin in (typing.Union, types.UnionType):
@@ -112,6 +112,8 @@ def spec_options(param: str, cls: type[Spec], *, skip: tuple[str, ...] = ()) -> 
             values = {}
             for name, leaf in names.items():
                 v = kwargs.pop(name, None)
+                if isinstance(v, list):  # a repeatable flag: every value, each split at commas
+                    v = [x.strip() for item in v for x in item.split(",") if x.strip()] or None
                 if v is not None:
                     values[leaf.path] = v
             kwargs[param] = FlagValues(cls, values, flags)

@@ -240,3 +240,39 @@ def test_goodhart_n_grid(tmp_path):
                            ("1,x", "'x' is not a whole number"), ("1,2.5", "not a whole number"), ("", "empty")):
         res = _goodhart(path, scores, tmp_path / "gh3", "--n-grid", grid)
         assert isinstance(res.exception, RewardlabError) and fragment in str(res.exception), (grid, res.output)
+
+
+# ------------------------------------------------------------------ issue 24: bon and goodhart as spec -> run -> result
+
+
+def test_goodhart_spec_in_python_equals_the_command_and_flags_repeat_or_take_commas(tmp_path):
+    from rewardlab.optimize.run import run_bon, run_goodhart_stage
+    from rewardlab.optimize.spec import BonSpec, GoodhartSpec
+
+    rows, path = _pool_file(tmp_path, n=6, k=8)
+    scores = _length_proxy(rows, tmp_path)
+    proxy = f"file:{scores}"
+    res = runner.invoke(app, ["goodhart", "-d", str(path), "--proxy", proxy, "--proxy", proxy, "--gold", "scores",
+                              "--select", "mean", "-o", str(tmp_path / "cli"), "--n-resamples", "30"])
+    assert res.exit_code == 0, res.output
+    spec = GoodhartSpec.from_options(data=str(path), proxy=[proxy, proxy], gold="scores", select=["mean"],
+                                     output=str(tmp_path / "py"), n_resamples=30)
+    py = run_goodhart_stage(spec)
+    cli = json.loads((tmp_path / "cli" / "goodhart.json").read_text())
+    assert list(cli["proxies"]) == [proxy, proxy + "_"]  # the same proxy twice keeps both, renamed
+    assert json.loads(json.dumps(py.result["sweet_spots"])) == cli["sweet_spots"]
+    assert py.lines()[0] == res.stdout.splitlines()[0]
+    # comma-separated values and repeated flags are the same list
+    res2 = runner.invoke(app, ["goodhart", "-d", str(path), "--proxy", f"{proxy},{proxy}", "--gold", "scores",
+                               "--select", "mean", "-o", str(tmp_path / "cli2"), "--n-resamples", "30"])
+    assert res2.exit_code == 0, res2.output
+    assert json.loads((tmp_path / "cli2" / "goodhart.json").read_text())["sweet_spots"] == cli["sweet_spots"]
+    # bon: the spec's run writes what the command writes
+    out = tmp_path / "picks.jsonl"
+    b = run_bon(BonSpec.from_options(model=proxy, data=str(path), select="mean", output=str(out)))
+    assert [r["index"] for r in b.rows] == [int(np.argmax([len(x) for x in r["responses"]])) for r in rows]
+    assert len(out.read_text().splitlines()) == len(rows)
+    with pytest.raises(RewardlabError, match="--model is required"):
+        run_bon(BonSpec.from_options(data=str(path), output=str(out)))
+    with pytest.raises(RewardlabError, match="select"):
+        BonSpec.from_options(select="median")

@@ -28,8 +28,8 @@ class DataSpec(Spec):
 
     section_title = "data"
 
-    source: str | None = option(None, flag="--data", help="File, datasets folder or hub id (train: default "
-                                "simulator pairs).")
+    source: str | None = option(None, flag="--data", aliases=("-d",), help="File, datasets folder or hub id (train: "
+                                "default simulator pairs).")
     layout: Layout | None = option(None, flag="--layout", aliases=("--format",), help=(
         "Record layout: explicit (prompt column), implicit (shared prefix), ksample or battles; default: detected."))
     file_format: FileFormat | None = option(None, help="File format (default: from the name; 'arrow' is a "

@@ -377,3 +377,121 @@ def _with_ci(q: dict[str, Any]) -> str:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")[-40:] or "proxy"
+
+
+# ---------------------------------------------------------------------------------------------- the stages
+
+
+def _stage_pools(data: Any, n: int | None) -> Pools:
+    """The pools a stage spec names (its DataSpec), the first n candidates of each; skipped records are logged."""
+    if not data.source:
+        raise RewardlabError("--data is required: the K-sample pools {prompt, responses, ...}")
+    res = data.load()
+    if res.skipped:
+        logger.warning("skipped %d invalid record(s) of %d:\n%s", len(res.skipped), res.n_read, res.skip_summary())
+    return as_pools(res.records, n=n, source=data.source)
+
+
+@dataclass
+class BonResult:
+    """The picks of `rewardlab bon` (one row per prompt) and what they came from."""
+
+    rows: list[dict[str, Any]]
+    n_candidates: int
+    select: str
+    scorer: str
+    files: list[str]
+
+    def lines(self) -> list[str]:
+        ties = sum(r["n_ties"] > 1 for r in self.rows)
+        mean = sum(r["reward"] for r in self.rows) / max(1, len(self.rows))
+        return [f"best-of-{self.n_candidates} [{self.select}] with {self.scorer}: {len(self.rows)} picks, mean "
+                f"reward {mean:.3f}; {ties} prompts had tied best candidates (lowest index kept)"]
+
+
+def run_bon(spec: Any) -> BonResult:
+    """`rewardlab bon` from its spec: pick each pool's best candidate and write the picks as JSONL.
+
+    Args:
+        spec: a `rewardlab.optimize.spec.BonSpec`.
+
+    Returns:
+        BonResult: the rows written ({id, prompt, index, response, score, reward, n_ties}) and the file.
+
+    Raises:
+        RewardlabError: no model, data or output; unreadable pools; what scoring raises.
+
+    Example:
+        >>> from rewardlab.optimize.spec import BonSpec
+        >>> spec = BonSpec.from_options(model="runs/rm", data="pools.jsonl", output="picks.jsonl")
+        >>> run_bon(spec).lines()  # doctest: +SKIP
+    """
+    from rewardlab.scoring import get_scorer
+
+    if not spec.model:
+        raise RewardlabError("--model is required: the reward model that picks")
+    if not spec.run.output:
+        raise RewardlabError("--output is required: the JSONL file of picks")
+    pools = _stage_pools(spec.data, spec.n)
+    scorer = get_scorer(spec.model, bf16=spec.run.bf16, device=spec.run.device)
+    picks = best_of_n(scorer, pools.prompts, pools.candidates, select=spec.select)
+    rows = [{"id": rid, "prompt": prompt, **pick} for rid, prompt, pick in zip(pools.ids, pools.prompts, picks,
+                                                                                strict=True)]
+    out = Path(spec.run.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return BonResult(rows, pools.shape[1], spec.select, scorer.name, [str(out)])
+
+
+@dataclass
+class GoodhartResult:
+    """What `rewardlab goodhart` measured (the goodhart.json content) and the files it wrote."""
+
+    result: dict[str, Any]
+    files: list[str]
+
+    def lines(self) -> list[str]:
+        return format_sweet_spots(self.result).split("\n")
+
+
+def run_goodhart_stage(spec: Any) -> GoodhartResult:
+    """`rewardlab goodhart` from its spec: score the pools with every proxy (and gold when it is a model) and write
+    goodhart.json and the plots (the report page is the command line's, which composes the report stage).
+
+    Args:
+        spec: a `rewardlab.optimize.spec.GoodhartSpec`.
+
+    Returns:
+        GoodhartResult: the result dict (see `run_goodhart`) and the files written.
+
+    Raises:
+        RewardlabError: no proxy, gold, data or output; unreadable pools; a bad n grid; what `run_goodhart` raises.
+
+    Example:
+        >>> from rewardlab.optimize.spec import GoodhartSpec
+        >>> spec = GoodhartSpec.from_options(data="pools.jsonl", proxy=["runs/rm"], gold="scores", output="gh")
+        >>> run_goodhart_stage(spec).lines()  # doctest: +SKIP
+    """
+    from rewardlab.scoring import get_scorer
+
+    for value, flag, what in ((spec.proxy, "--proxy", "the proxy reward model(s)"),
+                              (spec.gold, "--gold", "a gold column of the pools or a gold reward model"),
+                              (spec.run.output, "--output", "the folder for goodhart.json and the plots")):
+        if not value:
+            raise RewardlabError(f"{flag} is required: {what}")
+    grid = None if spec.n_grid is None else parse_n_grid(spec.n_grid)
+    pools = _stage_pools(spec.data, spec.n)
+    run = spec.run
+    gold = spec.gold if is_gold_column(pools, spec.gold) else get_scorer(spec.gold, bf16=run.bf16, device=run.device)
+    proxies: dict[str, Any] = {}
+    for source in spec.proxy:
+        name = source
+        while name in proxies:
+            name += "_"
+        proxies[name] = get_scorer(source, bf16=run.bf16, device=run.device)
+    out = Path(run.output)
+    result = run_goodhart(pools, proxies, gold, out, rules=spec.rules(), pi0=spec.pi0, n_resamples=run.n_resamples,
+                          seed=run.seed, n_grid=grid)
+    return GoodhartResult(result, [str(out / "goodhart.json"), *(str(out / p) for p in result["plots"])])
