@@ -600,10 +600,12 @@ def goodhart_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignmen
 def optimize_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from OptimizeSpec)
     """Optimise a simulator policy against a reward model step by step (GRPO, REINFORCE, DRRO, DRO, best-of-n, expert
     iteration, binary FeedME, binary reward conditioning, SFT) and watch proxy and gold: steps.jsonl, optimize.json,
-    optimize.png and the sweet spot."""
+    optimize.png, the sweet spot and report.html."""
     from rewardlab.policy.loop import run
+    from rewardlab.report import build_report
 
     res = run(settings.build())
+    res.files.append(str(build_report(Path(res.files[0]).parent)))
     _echo_result(res)
 
 

@@ -80,3 +80,7 @@ def test_goodhart_reports_it_beside_pessimistic_rules(tmp_path):
     assert res["proxies"]["wide"]["spread_error"]["mean"] == pytest.approx(1.0)
     assert "spread_error" not in res["proxies"]["plain"]  # no std: nothing to correlate
     assert "wide: Spearman(spread, |error vs gold|) within prompts +" in format_sweet_spots(res)
+    from rewardlab.report import build_report
+
+    html = build_report(tmp_path).read_text()
+    assert "wide: Spearman(spread, |error vs gold|) within prompts +1.000" in html

@@ -21,6 +21,11 @@ def test_optimize_command_writes_curves_and_reports(tmp_path, capsys):
     res = json.loads((out / "optimize.json").read_text())
     assert res["schema"] == "rewardlab.optimize_policy/1" and len(res["records"]) == 7
     assert res["spec"]["group"] == 4 and res["sweet_spot"]["gold"] == max(r["gold"] for r in res["records"])
+    # the report's optimisation section shows the three key steps with the exact gold the JSON holds
+    html = (out / "report.html").read_text()
+    assert "Policy optimisation against the reward model" in html
+    for key in ("sweet_spot", "final"):
+        assert f"<td class=num>{res[key]['gold']:.3f}</td>" in html
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -32,8 +32,13 @@ def goodhart_html(result: dict[str, Any], folder: Path, img: Callable[[Path, str
     table = ("<table><tr><th>proxy</th><th>rule</th><th>n*</th><th>gold at n* (95% CI)</th><th>largest n</th>"
              "<th>gold there (95% CI)</th><th>fall from peak</th><th>Gao best-of-n fit</th></tr>"
              + "".join(rows) + "</table>")
+    spread = "".join(
+        f"<div class=meta>{_e(name)}: Spearman(spread, |error vs gold|) within prompts {se['mean']:+.3f} over "
+        f"{se['n_prompts']} prompts (a pessimistic rule can only keep more gold where this is positive)</div>"
+        for name, res in result.get("proxies", {}).items() if (se := res.get("spread_error") or {}).get("mean")
+        is not None)
     plots = "".join(img(folder, p) for p in result.get("plots", []))
     return (f"<h2>Overoptimisation (best-of-n and KL-regularised policies)</h2>"
             f"<div class=meta>gold: {_e(result.get('gold'))}; {result.get('n_prompts')} prompts x "
             f"{result.get('n_candidates')} candidates; base policy {_e(result.get('pi0', 'uniform'))}</div>"
-            f"{note}{table}<div class=plots>{plots}</div>")
+            f"{note}{spread}{table}<div class=plots>{plots}</div>")

@@ -192,8 +192,8 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     The page is self-contained: the PNG plots of the folder are embedded, so it can be sent as one file.
 
     Args:
-        folder: an `evaluate`, `audit`, `goodhart`, `data stats` and/or `logs eval` output folder (their JSON and
-            plots).
+        folder: an `evaluate`, `audit`, `goodhart`, `data stats`, `logs eval` and/or `optimize` output folder (their
+            JSON and plots).
         title: the page title and heading (default: "rewardlab report" and "Reward model report").
 
     Returns:
@@ -222,10 +222,11 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     mpath, apath, gpath = folder / "metrics.json", folder / "audit.json", folder / "goodhart.json"
     dpath = folder / "data_stats.json"  # `rewardlab data stats DATA -o FOLDER/data_stats.json`
     lpath = folder / "logs_eval.json"  # `rewardlab logs eval ... -o FOLDER`
-    if not any(p.exists() for p in (mpath, apath, gpath, dpath, lpath)):
-        raise RewardlabError(f"{folder}: no metrics.json, audit.json, goodhart.json, data_stats.json or "
-                             "logs_eval.json (run `rewardlab eval`, `rewardlab audit`, `rewardlab goodhart`, "
-                             "`rewardlab data stats` or `rewardlab logs eval`)")
+    opath = folder / "optimize.json"  # `rewardlab optimize ... -o FOLDER`
+    if not any(p.exists() for p in (mpath, apath, gpath, dpath, lpath, opath)):
+        raise RewardlabError(f"{folder}: no metrics.json, audit.json, goodhart.json, data_stats.json, "
+                             "logs_eval.json or optimize.json (run `rewardlab eval`, `rewardlab audit`, `rewardlab "
+                             "goodhart`, `rewardlab data stats`, `rewardlab logs eval` or `rewardlab optimize`)")
     metrics = json.loads(mpath.read_text()) if mpath.exists() else {"datasets": {}, "plots": {}}
     parts = []
     if dpath.exists():
@@ -243,6 +244,10 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
         from rewardlab.report.goodhart import goodhart_html
 
         parts.append(goodhart_html(json.loads(gpath.read_text()), folder, _img))
+    if opath.exists():
+        from rewardlab.report.optimize import optimize_html
+
+        parts.append(optimize_html(json.loads(opath.read_text()), folder, _img))
     logs = None
     if lpath.exists():
         from rewardlab.logs.run import LogsEvalResult
