@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from rewardlab.audit.spec import AuditSpec
 from rewardlab.cli_spec import FlagValues, parse_set, spec_options
+from rewardlab.config import DEVICE_HELP
 from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.quality import QualitySpec
 from rewardlab.data.spec import DataSpec
@@ -24,7 +26,7 @@ from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
 from rewardlab.logs.cli import logs_app
 from rewardlab.optimize.generate import GenerateSpec
-from rewardlab.optimize.spec import DEVICE_HELP, BonSpec, GoodhartSpec
+from rewardlab.optimize.spec import BonSpec, GoodhartSpec
 from rewardlab.policy.compare import CompareSpec
 from rewardlab.policy.loop import OptimizeSpec
 from rewardlab.policy.sft_data import SFTBuildSpec
@@ -669,28 +671,15 @@ def train_ensemble_cmd(
 
 
 @app.command("audit")
-@DATA_OPTIONS
-def audit_cmd(
-    model: ModelOpt,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for audit.json and plots.")],
-    data: Annotated[str | None, typer.Option("--data", "-d", help="Preference pairs (default: simulator).")] = None,
-    cases: Annotated[str | None, typer.Option(help="Sycophancy cases JSONL {prompt, agreeing, correcting} "
-                                               "(default: the simulator's false-premise cases).")] = None,
-    threshold: Annotated[float, typer.Option(help="Flag a feature when |correlation with reward| exceeds this.")] = 0.3,
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for 95% CIs.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed for simulator data and bootstrap.")] = 0,
-    n_pairs: Annotated[int, typer.Option(help="Simulator pairs when no --data (with --data: the first N, 0 = all).")] = 300,
-    bf16: Bf16Opt = False,
-    device: DeviceOpt = "auto",
-    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
-) -> None:
+@spec_options("settings", AuditSpec)
+def audit_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from AuditSpec)
     """Reward-hacking audit: feature correlations, counterfactual probes, sycophancy, length-controlled accuracy."""
-    from rewardlab.audit.cli import audit_command
+    from rewardlab.audit.cli import run_audit_stage
     from rewardlab.report import build_report
 
-    audit_command(model=model, output=output, data=reading.build(source=data), cases=cases, threshold=threshold,
-                  n_resamples=n_resamples, seed=seed, n_pairs=n_pairs, bf16=bf16, device=device)
-    typer.echo(f"wrote {output / 'audit.json'} and {build_report(output)}")
+    res = run_audit_stage(settings.build())
+    res.files.append(str(build_report(Path(res.files[0]).parent)))
+    _echo_result(res)
 
 
 @app.command("demo")

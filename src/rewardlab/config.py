@@ -346,3 +346,27 @@ def _check_value(path: str, value: Any, tp: Any, meta: Any) -> Any:
     if hi is not None and value > hi:
         raise ConfigError(f"{{0}} must be <= {hi}, got {_shown(value)}", path)
     return value
+
+
+# ---------------------------------------------------------------------------------------------- shared sections
+
+DEVICE_HELP = ("auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps. Under torchrun / accelerate launch "
+               "each process takes its own GPU (or the CPU with --device cpu).")
+MODEL_HELP = ("Checkpoint folder, ensemble folder (rewardlab train-ensemble), HF reward model (folder or hub id), "
+              "http(s)://server/get_reward, file:scores.jsonl or py:module:function.")
+RULE_HELP = ("Selection rule: mean, lcb:k (mean - k std), quantile:q (mu + Phi^-1(q) s), min (worst ensemble member) "
+             "or uwo:lambda (mean - lambda * population variance of the members).")
+
+
+@dataclass
+class ScoringRunSpec(Spec):
+    """The run section every scoring stage shares: where results go, the device and precision, and the bootstrap."""
+
+    section_title = "run"
+
+    output: str | None = option(None, flag="--output", aliases=("-o",), help="Where the results go (required).")
+    device: str = option("auto", help=DEVICE_HELP)
+    bf16: bool = option(False, help="bf16 autocast while scoring (fast on GPUs and AMX CPUs, about 1e-2 noise; "
+                        "emulated and slow on CPUs without native bf16).")
+    n_resamples: int = option(200, min=0, help="Bootstrap resamples over prompts for 95% CIs (0: no CIs).")
+    seed: int = option(0, min=0, help="Bootstrap seed.")

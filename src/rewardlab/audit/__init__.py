@@ -10,40 +10,25 @@
 - `length`: accuracy within bins of length difference, on chosen-shorter pairs, and length-balanced;
 - `run_audit` ties them together and writes audit.json and PNG plots; `rewardlab.report` renders it.
 
-Calling the package runs `run_audit`: `from rewardlab import audit; audit(scorer, pairs, cases, "out/audit")`.
+Names are imported on first use (the command line reads `AuditSpec` without numpy or torch). Calling the
+package runs `run_audit`: `from rewardlab import audit; audit(scorer, pairs, cases, "out/audit")`.
 """
 
-from rewardlab._entry import make_callable
-from rewardlab.audit.adversarial import run_adversarial
-from rewardlab.audit.features import FEATURE_NAMES, FEATURES, correlations, feature_matrix, response_features
-from rewardlab.audit.length import length_control
-from rewardlab.audit.perturb import run_probes
-from rewardlab.audit.run import SCHEMA, default_audit_data, default_pairs, run_audit
-from rewardlab.audit.sycophancy import builtin_cases, load_cases, sycophancy_audit
-from rewardlab.probes.adversarial import ADVERSARIAL
-from rewardlab.probes.edits import PROBES, VARIANTS, apply_probe, heldout_variants
+from rewardlab._entry import lazy_attributes, make_callable
 
-__all__ = [
-    "ADVERSARIAL",
-    "FEATURES",
-    "FEATURE_NAMES",
-    "PROBES",
-    "SCHEMA",
-    "VARIANTS",
-    "apply_probe",
-    "builtin_cases",
-    "correlations",
-    "default_audit_data",
-    "default_pairs",
-    "feature_matrix",
-    "heldout_variants",
-    "length_control",
-    "load_cases",
-    "response_features",
-    "run_adversarial",
-    "run_audit",
-    "run_probes",
-    "sycophancy_audit",
-]
+_MODULES = {
+    "rewardlab.audit.adversarial": ("run_adversarial",),
+    "rewardlab.audit.features": ("FEATURE_NAMES", "FEATURES", "correlations", "feature_matrix", "response_features"),
+    "rewardlab.audit.length": ("length_control",),
+    "rewardlab.audit.perturb": ("run_probes",),
+    "rewardlab.audit.run": ("SCHEMA", "default_audit_data", "default_pairs", "run_audit"),
+    "rewardlab.audit.spec": ("AuditSpec",),
+    "rewardlab.audit.sycophancy": ("builtin_cases", "load_cases", "sycophancy_audit"),
+    "rewardlab.probes.adversarial": ("ADVERSARIAL",),
+    "rewardlab.probes.edits": ("PROBES", "VARIANTS", "apply_probe", "heldout_variants"),
+}
+_LAZY = {name: (module, name) for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_LAZY)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 make_callable(__name__, "rewardlab.audit.run", "run_audit")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,8 @@ import typer
 
 from rewardlab.data.spec import DataSpec
 from rewardlab.errors import RewardlabError
+
+logger = logging.getLogger(__name__)
 
 
 def _load_pairs(spec: DataSpec, n_pairs: int) -> tuple[list[Any], str]:
@@ -29,38 +33,82 @@ def _load_pairs(spec: DataSpec, n_pairs: int) -> tuple[list[Any], str]:
 def audit_command(model: str, output: Path, data: DataSpec | None, cases: str | None, threshold: float,
                   n_resamples: int, seed: int, n_pairs: int, bf16: bool = False,
                   device: str | None = "auto") -> dict[str, Any]:
-    """Run `run_audit` on a model spec, write audit.json and plots to `output`, print the flags; returns the
-    audit (the caller builds the HTML report: `rewardlab.report` composes stages, no stage imports it)."""
+    """`run_audit_stage` from keyword arguments (the settings are validated as an `AuditSpec`); prints the
+    summary and returns the audit."""
+    from rewardlab.audit.spec import AuditSpec
+    from rewardlab.config import ConfigError
+
+    try:
+        spec = AuditSpec.from_options(model=model, output=str(output), cases=cases, threshold=threshold,
+                                      n_resamples=n_resamples, seed=seed, n_pairs=n_pairs, bf16=bf16,
+                                      device=device or "auto")
+        if data is not None:
+            spec = spec.with_overrides({f"data.{k}": v for k, v in data.to_dict().items()}, "data")
+    except ConfigError as e:
+        raise RewardlabError(e.named(lambda path: "--" + path.split(".")[-1].replace("_", "-"))) from None
+    res = run_audit_stage(spec)
+    typer.echo("\n".join(res.lines()))
+    return res.audit
+
+
+@dataclass
+class AuditResult:
+    """The audit (the audit.json content), where it went, and what was audited."""
+
+    audit: dict[str, Any]
+    files: list[str]
+    header: str
+
+    def lines(self) -> list[str]:
+        return [self.header, *summary(self.audit).split("\n")]
+
+
+def run_audit_stage(spec: Any) -> AuditResult:
+    """`rewardlab audit` from its spec: read or simulate the pairs and cases, score them, write audit.json and the
+    plots (the report page is the command line's, which composes the report stage).
+
+    Args:
+        spec: a `rewardlab.audit.spec.AuditSpec`.
+
+    Returns:
+        AuditResult: the audit, the files written and a header line.
+
+    Raises:
+        RewardlabError: no model or output; data that holds no preference pairs; unreadable cases; what
+            `run_audit` raises.
+
+    Example:
+        >>> from rewardlab.audit.spec import AuditSpec
+        >>> res = run_audit_stage(AuditSpec.from_options(model="runs/rm", output="audit"))  # doctest: +SKIP
+        >>> res.audit["flags"]  # doctest: +SKIP
+    """
     from rewardlab.audit.run import DEFAULT_PAIR_SEED, default_pairs, run_audit
     from rewardlab.audit.sycophancy import builtin_cases, load_cases
     from rewardlab.scoring import get_scorer
 
-    if not 0 < threshold < 1:
-        raise RewardlabError(f"--threshold must be in (0, 1), got {threshold}")
-    if n_resamples < 10:
-        raise RewardlabError(f"--n-resamples must be at least 10, got {n_resamples}")
-    if seed < 0:
-        raise RewardlabError(f"--seed must be >= 0, got {seed}")
-    if data is not None and data.source is None:
-        data = None
-    if n_pairs < 0 or (data is None and n_pairs == 0):
-        raise RewardlabError(f"--n-pairs must be > 0 without --data (0 = all pairs of a --data file), got {n_pairs}")
-    if data is not None:
-        pairs, data_source = _load_pairs(data, n_pairs)
+    if not spec.model:
+        raise RewardlabError("--model is required: the reward model to audit")
+    if not spec.run.output:
+        raise RewardlabError("--output is required: the folder for audit.json and the plots")
+    run = spec.run
+    if spec.data.source is not None:
+        pairs, data_source = _load_pairs(spec.data, spec.n_pairs)
     else:
-        pairs = default_pairs(n_pairs, seed)
-        data_source = f"simulator: {n_pairs} pairs, neutral annotators, seed {DEFAULT_PAIR_SEED + seed}"
-    if cases is not None:
-        case_list, cases_source = load_cases(cases), cases
+        pairs = default_pairs(spec.n_pairs, run.seed)
+        data_source = f"simulator: {spec.n_pairs} pairs, neutral annotators, seed {DEFAULT_PAIR_SEED + run.seed}"
+    if spec.cases is not None:
+        case_list, cases_source = load_cases(spec.cases), spec.cases
     else:
         n_cases = 100
-        case_list, cases_source = builtin_cases(n_cases, seed), f"simulator: {n_cases} false-premise cases, seed {seed}"
-    scorer = get_scorer(model, bf16=bf16, device=device)
-    typer.echo(f"auditing {scorer.name}: {len(pairs)} pairs, {len(case_list)} sycophancy cases")
-    audit = run_audit(scorer, pairs, case_list, output, threshold=threshold, n_resamples=n_resamples, seed=seed,
-                      progress=True, data_source=data_source, cases_source=cases_source)
-    typer.echo(summary(audit))
-    return audit
+        case_list, cases_source = builtin_cases(n_cases, run.seed), (f"simulator: {n_cases} false-premise cases, "
+                                                                      f"seed {run.seed}")
+    scorer = get_scorer(spec.model, bf16=run.bf16, device=run.device)
+    header = f"auditing {scorer.name}: {len(pairs)} pairs, {len(case_list)} sycophancy cases"
+    logger.info(header)
+    out = Path(run.output)
+    audit = run_audit(scorer, pairs, case_list, out, threshold=spec.threshold, n_resamples=run.n_resamples,
+                      seed=run.seed, progress=True, data_source=data_source, cases_source=cases_source)
+    return AuditResult(audit, [str(out / "audit.json")], header)
 
 
 def summary(audit: dict[str, Any]) -> str:
