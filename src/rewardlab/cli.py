@@ -31,6 +31,7 @@ from rewardlab.policy.compare import CompareSpec
 from rewardlab.policy.loop import OptimizeSpec
 from rewardlab.policy.sft_data import SFTBuildSpec
 from rewardlab.serve.cli import serve_command
+from rewardlab.simulate.spec import SimulateSpec
 from rewardlab.sweep.spec import RUN_FIELDS, RUNG_FIELDS, SweepSpec
 from rewardlab.train.config import TrainConfig
 
@@ -201,30 +202,12 @@ def data_convert(
 
 
 @data_app.command("simulate")
-def data_simulate(
-    output: Annotated[str, typer.Option("--output", "-o", help="Output file (.jsonl, .jsonl.gz, .parquet).")],
-    kind: Annotated[str, typer.Option(help="pairs, pools (K samples per prompt), battles or sycophancy.")] = "pairs",
-    n: Annotated[int, typer.Option("-n", help="Number of pairs / prompts / battles / cases.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
-    k: Annotated[int, typer.Option("-k", help="Responses per prompt for --kind pools.")] = 8,
-    preset: Annotated[str, typer.Option(help="neutral (no annotator bias), human_like (length only a bias) or "
-                                        "realistic (length partly quality: details, and a judge's length bias).")
-                      ] = "neutral",
-    length_bias: Annotated[float | None, typer.Option(help="Annotator preference for longer responses.")] = None,
-    agreement_bias: Annotated[float | None, typer.Option(help="Preference for agreeing with the user.")] = None,
-    format_bias: Annotated[float | None, typer.Option(help="Preference for markdown formatting.")] = None,
-    flip_prob: Annotated[float | None, typer.Option(help="Probability that a label is flipped.")] = None,
-    annotators: Annotated[int | None, typer.Option(help="Annotators per pair (soft labels, ties).")] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML/JSON simulator config (SimConfig fields).")] = None,
-) -> None:
+@spec_options("settings", SimulateSpec)
+def data_simulate(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from SimulateSpec)
     """Generate preference data with known ground truth (gold utilities, attributes) from the simulator."""
-    from rewardlab.data import write_records
-    from rewardlab.simulate.cli_support import build_config, simulate_kind
+    from rewardlab.simulate.cli_support import run_simulate
 
-    cfg = build_config(preset, config, length_bias, agreement_bias, format_bias, flip_prob, annotators)
-    rows = simulate_kind(kind, n=n, seed=seed, k=k, config=cfg)
-    write_records(rows, output)
-    typer.echo(f"wrote {len(rows)} simulated {kind} records to {output}")
+    typer.echo("\n".join(run_simulate(settings.build()).lines()))
 
 
 @data_app.command("build")

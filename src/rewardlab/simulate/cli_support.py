@@ -76,3 +76,42 @@ def simulate_kind(kind: str, n: int, seed: int, k: int = 8, config: SimConfig | 
     if kind == "sycophancy":
         return false_premise_cases(n, seed=seed)
     raise RewardlabError(f"--kind must be one of {KINDS}, got {kind!r}")
+
+
+def run_simulate(spec: Any) -> Any:
+    """`rewardlab data simulate` from its spec: generate the records and write them.
+
+    Args:
+        spec: a `rewardlab.simulate.spec.SimulateSpec`.
+
+    Returns:
+        SimulateResult: how many records of which kind went where.
+
+    Raises:
+        RewardlabError: no output, an unknown preset, an unreadable or invalid config file.
+
+    Example:
+        >>> from rewardlab.simulate.spec import SimulateSpec
+        >>> run_simulate(SimulateSpec.from_options(n=10, output="pairs.jsonl")).lines()  # doctest: +SKIP
+        ['wrote 10 simulated pairs records to pairs.jsonl']
+    """
+    from rewardlab.data import write_records
+
+    if not spec.output:
+        raise RewardlabError("--output is required: the file the records go to")
+    cfg = build_config(spec.preset, spec.config, spec.length_bias, spec.agreement_bias, spec.format_bias,
+                       spec.flip_prob, spec.annotators)
+    rows = simulate_kind(spec.kind, n=spec.n, seed=spec.seed, k=spec.k, config=cfg)
+    write_records(rows, spec.output)
+    return SimulateResult(len(rows), spec.kind, spec.output)
+
+
+class SimulateResult:
+    """What `run_simulate` wrote."""
+
+    def __init__(self, n: int, kind: str, output: str):
+        self.n, self.kind, self.output = n, kind, output
+        self.files = [output]
+
+    def lines(self) -> list[str]:
+        return [f"wrote {self.n} simulated {self.kind} records to {self.output}"]
