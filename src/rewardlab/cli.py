@@ -24,6 +24,7 @@ from rewardlab.ensemble.spec import MEMBER_FIELDS, EnsembleSpec
 from rewardlab.ensemble.spec import RUN_FIELDS as ENSEMBLE_RUN_FIELDS
 from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
+from rewardlab.eval.score_stage import ScoreSpec
 from rewardlab.logs.cli import logs_app
 from rewardlab.optimize.generate import GenerateSpec
 from rewardlab.optimize.spec import BonSpec, GoodhartSpec
@@ -285,47 +286,9 @@ def _read_all(spec: DataSpec, paths: list[str]) -> dict[str, list]:
     return out
 
 
-def _length_control(spec: LengthControlSpec, reading: FlagValues, scorer: Any,
-                    datasets: dict[str, list[Any]]) -> Any:
-    """(the LengthControl fitted on the labels of --length-control-data (logged, with a note for each dataset that
-    shares prompts with it), its fit pairs, their chosen and rejected rewards), or None (cross-fit on the scored
-    pairs)."""
-    if not spec.data:
-        return None
-    from rewardlab.data.schema import PreferencePair
-    from rewardlab.eval.length_control import fit_label_control, pair_data, score_pairs, shared_prompts
-
-    pairs = [r for r in _load(reading.build(source=spec.data)).records if isinstance(r, PreferencePair)]
-    rc, rr = score_pairs(scorer, pairs, spec.data)
-    lc_, lr_, y, prompts = pair_data(pairs)
-    lc = fit_label_control(rc, rr, lc_, lr_, y, spec.feature, prompts, spec.data)  # type: ignore[arg-type]
-    typer.echo(lc.line())
-    for name, recs in datasets.items():
-        k = shared_prompts(pairs, recs)
-        if k:
-            note = (f"--length-control-data shares {k} prompt(s) with {name}: beta was partly fitted on the data it "
-                    "controls")
-            lc.notes.append(note)
-            _echo_err(f"note: {note}")
-    return lc, pairs, rc, rr
-
-
 @app.command("score")
-@DATA_OPTIONS
-@spec_options("lengthctl", LengthControlSpec)
-def score_cmd(
-    model: ModelOpt,
-    data: Annotated[str, typer.Option("--data", "-d", help="Pairs, K-sample sets or battles to score.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Scores as JSONL (one row per response).")],
-    bf16: Bf16Opt = False,
-    token_budget: Annotated[int, typer.Option(help="Max padded tokens per batch.")] = 16384,
-    prefix_sharing: Annotated[bool | None, typer.Option(
-        "--prefix-sharing/--no-prefix-sharing",
-        help="Decoders: each distinct prompt run once, its key/value cache reused (default: when exact).")] = None,
-    device: DeviceOpt = "auto",
-    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
-    lengthctl: FlagValues = None,  # type: ignore[assignment]  (generated from LengthControlSpec)
-) -> None:
+@spec_options("settings", ScoreSpec, skip=("run.n_resamples", "run.seed"))
+def score_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from ScoreSpec)
     """Score every response of a data file; rows {id, role, prompt, response, reward[, std, members]}.
 
     With --length-control, "reward" is q = reward - beta * f(length) and "reward_raw" the scorer's reward; beta is
@@ -336,59 +299,11 @@ def score_cmd(
 
     Under `torchrun --nproc_per_node N` or `accelerate launch` each process scores a contiguous share on its own
     device; rank 0 writes one file, in input order."""
-    from rewardlab.runtime import is_main_process
-    from rewardlab.scoring import ShardedScorer, get_scorer
-    from rewardlab.scoring.distributed import finish_distributed, init_distributed
-    from rewardlab.scoring.rows import score_records
+    from rewardlab.eval.score_stage import run_score
 
-    init_distributed(device)
-    control = lengthctl.build()
-    res = _load(reading.build(source=data))
-    scorer = ShardedScorer(get_scorer(model, bf16=bf16, token_budget=token_budget, prefix_sharing=prefix_sharing,
-                                      device=device))
-    fitted = _length_control(control, reading, scorer, {data: res.records}) if control.enabled else None
-    rows = score_records(scorer, res.records)
-    finish_distributed()
-    if not is_main_process():
-        return
-    lc_info = None
-    if control.enabled:
-        lc_info = _control_scores(control, scorer, fitted, rows, res.records)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output, "w") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    if lc_info is not None:
-        side = output.with_name(output.name.split(".")[0] + ".length_control.json")
-        side.write_text(json.dumps(lc_info, indent=2, allow_nan=False))
-        typer.echo(f"length control: fit and check in {side}")
-    typer.echo(f"scored {len(rows)} responses with {scorer.name}; wrote {output}")
-
-
-def _control_scores(control: LengthControlSpec, scorer: Any, fitted: Any, rows: list[dict[str, Any]],
-                    records: list[Any]) -> dict[str, Any]:
-    """`score --length-control`: control the rows in place and check the control (on the scored pairs, or, for
-    records that are not pairs, cross-fitted on the fit pairs); print the fit and the check."""
-    from rewardlab.data.schema import PreferencePair
-    from rewardlab.eval.length_control import control_score_rows, guard_lines, guarded_control
-
-    opts = {"probes": control.probes, "force": control.force}
-    lc = fitted[0] if fitted else None
-    info = control_score_rows(rows, records, lc, control.feature, scorer, **opts)  # type: ignore[arg-type]
-    if lc is not None and not all(isinstance(r, PreferencePair) for r in records):
-        _, pairs, rc, rr = fitted  # not pairs: the check is on the fit pairs, each half with the other half's fit
-        _, _, check = guarded_control(scorer, pairs, rc, rr, None, control.feature,  # type: ignore[arg-type]
-                                      name=f"{control.data} (cross-fitted; the scored file has no labelled pairs)",
-                                      **opts)
-        info["guard"] = {**check["guard"], "on": f"{control.data}, cross-fitted on prompt halves"}
-    if lc is None:
-        for k, fit in enumerate(info["folds"]):
-            typer.echo(f"cross-fit {k + 1}/2: beta {fit['beta']:+.4g} [{fit['beta_ci'][0]:+.4g}, "
-                       f"{fit['beta_ci'][1]:+.4g}], labels' gamma_L {fit['gamma_length']:+.3f} ({fit['source']})")
-    for line in guard_lines(info):
-        typer.echo(f"length control check: {line}")
-    typer.echo("length control: 'reward' is q = reward - beta * f(length); 'reward_raw' is the scorer's reward")
-    return info
+    res = run_score(settings.build())
+    if res.files:  # rank 0
+        _echo_result(res)
 
 
 @app.command("eval")
@@ -449,7 +364,14 @@ def eval_cmd(
         finish_distributed()  # rank 0 goes on alone: every process leaves the group cleanly first
         if not is_main_process():
             return
-    fitted = _length_control(control, reading, scorer, datasets) if control.enabled else None
+    fitted = None
+    if control.enabled:
+        from rewardlab.eval.score_stage import fit_on_control_data
+
+        messages: list[str] = []
+        fitted = fit_on_control_data(control, reading.build(source=control.data), scorer, datasets, messages)
+        for line in messages:
+            typer.echo(line)
     result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed, sections=section_map,
                       length_control=(fitted[0] if fitted else "cross-fit") if control.enabled else None,
                       length_control_feature=control.feature, length_control_probes=control.probes,

@@ -59,6 +59,8 @@ def _cli_type(leaf: Leaf) -> Any:
     if origin is typing.Literal:
         return type(typing.get_args(leaf.type)[0])
     if origin in (typing.Union, types.UnionType):
+        if [a for a in typing.get_args(leaf.type) if a is not type(None)] == [bool]:
+            return bool  # on, off, or not given (None: the code decides)
         return str  # a number or a keyword (`--max-length auto`), checked by the spec
     return leaf.type
 
