@@ -23,7 +23,7 @@ from rewardlab.data.spec import DataSpec
 from rewardlab.ensemble.spec import MEMBER_FIELDS, EnsembleSpec
 from rewardlab.ensemble.spec import RUN_FIELDS as ENSEMBLE_RUN_FIELDS
 from rewardlab.errors import DataValidationError, RewardlabError
-from rewardlab.eval.length_control import LengthControlSpec
+from rewardlab.eval.eval_stage import EvalSpec
 from rewardlab.eval.score_stage import ScoreSpec
 from rewardlab.logs.cli import logs_app
 from rewardlab.optimize.generate import GenerateSpec
@@ -307,24 +307,8 @@ def score_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment] 
 
 
 @app.command("eval")
-@DATA_OPTIONS
-@spec_options("lengthctl", LengthControlSpec)
-def eval_cmd(
-    model: ModelOpt,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Evaluation folder.")],
-    data: Annotated[list[str] | None, typer.Option("--data", "-d", help="Data file(s); default: simulator "
-                                                    "pairs, pools and battles (held-out seeds).")] = None,
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for 95% CIs.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed for bootstrap and simulator data.")] = 0,
-    sim_n: Annotated[int, typer.Option(help="Simulator pairs when no --data.")] = 600,
-    report: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
-    sections: Annotated[Path | None, typer.Option(help="JSON {category: section} for a prompt-count-weighted "
-                                                  "section score (RewardBench v1 style).")] = None,
-    bf16: Bf16Opt = False,
-    device: DeviceOpt = "auto",
-    reading: FlagValues = None,  # type: ignore[assignment]  (generated from DataSpec)
-    lengthctl: FlagValues = None,  # type: ignore[assignment]  (generated from LengthControlSpec)
-) -> None:
+@spec_options("settings", EvalSpec, skip=("reading.source",))
+def eval_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from EvalSpec)
     """Evaluate a reward model: accuracy with CIs, length baselines, calibration, PPE metrics, plots.
 
     With --length-control, pair datasets also get the accuracy of q = reward - beta * f(length), beta fitted on
@@ -334,52 +318,19 @@ def eval_cmd(
 
     Under `torchrun` / `accelerate launch` the responses are scored across the processes (each on its own
     device); rank 0 computes the statistics and writes the folder."""
-    from rewardlab.eval.evaluate import evaluate
-    from rewardlab.eval.summary import headline
+    from rewardlab.eval.eval_stage import run_eval
     from rewardlab.report import build_report
-    from rewardlab.runtime import is_main_process, world
-    from rewardlab.scoring import get_scorer, prescore
-    from rewardlab.scoring.distributed import finish_distributed, init_distributed
-    from rewardlab.scoring.rows import record_items
 
-    init_distributed(device)
-    control = lengthctl.build()
-    if data:
-        datasets = _read_all(reading.build(source=data[0]), data)
-    else:
-        reading.build()  # reading options without --data are an error, not ignored
-        from rewardlab.simulate.datasets import simulator_eval_sets
-
-        datasets = simulator_eval_sets(n_pairs=sim_n, seed=seed + 20_000)
-    section_map = None
-    if sections:
-        try:
-            section_map = json.loads(sections.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise RewardlabError(f"{sections}: expected a JSON object {{category: section}}: {e}") from None
-    scorer = get_scorer(model, bf16=bf16, device=device)
-    if world()[1] > 1:
-        items = [(it[2], it[3]) for recs in datasets.values() for it in record_items(recs)]
-        scorer = prescore(scorer, items)
-        finish_distributed()  # rank 0 goes on alone: every process leaves the group cleanly first
-        if not is_main_process():
-            return
-    fitted = None
-    if control.enabled:
-        from rewardlab.eval.score_stage import fit_on_control_data
-
-        messages: list[str] = []
-        fitted = fit_on_control_data(control, reading.build(source=control.data), scorer, datasets, messages)
-        for line in messages:
-            typer.echo(line)
-    result = evaluate(scorer, datasets, output, n_resamples=n_resamples, seed=seed, sections=section_map,
-                      length_control=(fitted[0] if fitted else "cross-fit") if control.enabled else None,
-                      length_control_feature=control.feature, length_control_probes=control.probes,
-                      length_control_force=control.force)
-    typer.echo(headline(result))
-    typer.echo(f"wrote {output / 'metrics.json'}")
-    if report:
-        typer.echo(f"report: {build_report(output)}")
+    data = settings.values.get("data")  # the first file carries the reading options (validated against it)
+    first = (data if isinstance(data, list) else str(data).split(","))[0].strip() if data else None
+    spec = settings.build(overrides={"reading.source": first} if first else None)
+    res = run_eval(spec)
+    if res.metrics is None:  # not rank 0
+        return
+    typer.echo("\n".join(res.lines()))
+    typer.echo(f"wrote {res.files[0]}")
+    if spec.report:
+        typer.echo(f"report: {build_report(Path(res.files[0]).parent)}")
 
 
 @app.command("report")
