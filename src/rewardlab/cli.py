@@ -16,7 +16,6 @@ import typer
 
 from rewardlab.audit.spec import AuditSpec
 from rewardlab.cli_spec import FlagValues, parse_set, spec_options
-from rewardlab.config import DEVICE_HELP
 from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.quality import QualitySpec
 from rewardlab.data.spec import DataSpec
@@ -52,9 +51,6 @@ app.add_typer(data_app, name="data")
 # The data-reading options of every command come from one declaration, DataSpec (rewardlab.data.spec), through
 # `spec_options`; the training options from TrainConfig. Only options that belong to one command are written here.
 
-DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
-Bf16Opt = Annotated[bool, typer.Option("--bf16", help="bf16 autocast while scoring (fast on GPUs and AMX CPUs, about "
-                                       "1e-2 noise; emulated and slow on CPUs without native bf16).")]
 DATA_OPTIONS = spec_options("reading", DataSpec, skip=("source",))
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Dotted override path=value, e.g. optim.lr=3e-4 "
                                                   "(repeatable; applied after the flags).")]
@@ -267,24 +263,6 @@ def train_cmd(
 
 
 # ------------------------------------------------------------------ score / eval / report / compare / export
-
-ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Checkpoint folder, HF reward model (folder or hub id), "
-                      "http(s)://server/get_reward, file:scores.jsonl or py:module:function.")
-]
-
-
-def _read_all(spec: DataSpec, paths: list[str]) -> dict[str, list]:
-    """{name: records} of several sources read with one spec (names from the file names, made unique)."""
-    out = {}
-    for p in paths:
-        res = _load(spec, p)
-        name = Path(p).name.split(".")[0] or "data"
-        while name in out:
-            name += "_"
-        out[name] = res.records
-    return out
-
 
 @app.command("score")
 @spec_options("settings", ScoreSpec, skip=("run.n_resamples", "run.seed"))
