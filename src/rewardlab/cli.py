@@ -424,11 +424,8 @@ def goodhart_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignmen
     """Overoptimisation curves: best-of-n (exact over the pool) and KL-regularised tilted policies of each proxy,
     scored by the gold reward, with bootstrap CIs, Gao et al. fits and the sweet spot."""
     from rewardlab.optimize.run import run_goodhart_stage
-    from rewardlab.report import build_report
 
-    res = run_goodhart_stage(settings.build())
-    res.files.append(str(build_report(Path(res.files[0]).parent)))
-    _echo_result(res)
+    _echo_with_report(run_goodhart_stage(settings.build()))
 
 
 @app.command("optimize")
@@ -438,11 +435,8 @@ def optimize_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignmen
     iteration, binary FeedME, binary reward conditioning, SFT) and watch proxy and gold: steps.jsonl, optimize.json,
     optimize.png, the sweet spot and report.html."""
     from rewardlab.policy.loop import run
-    from rewardlab.report import build_report
 
-    res = run(settings.build())
-    res.files.append(str(build_report(Path(res.files[0]).parent)))
-    _echo_result(res)
+    _echo_with_report(run(settings.build()))
 
 
 @app.command("compare-methods")
@@ -453,6 +447,15 @@ def compare_methods_cmd(settings: FlagValues = None) -> None:  # type: ignore[as
     from rewardlab.policy.compare import run
 
     res = run(settings.build())
+    _echo_result(res)
+
+
+def _echo_with_report(res: Any) -> None:
+    """A stage's result, after report.html is built in the folder of its first file (the command line composes
+    the report stage; no stage imports it)."""
+    from rewardlab.report import build_report
+
+    res.files.append(str(build_report(Path(res.files[0]).parent)))
     _echo_result(res)
 
 
@@ -509,11 +512,8 @@ def train_ensemble_cmd(
 def audit_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from AuditSpec)
     """Reward-hacking audit: feature correlations, counterfactual probes, sycophancy, length-controlled accuracy."""
     from rewardlab.audit.cli import run_audit_stage
-    from rewardlab.report import build_report
 
-    res = run_audit_stage(settings.build())
-    res.files.append(str(build_report(Path(res.files[0]).parent)))
-    _echo_result(res)
+    _echo_with_report(run_audit_stage(settings.build()))
 
 
 @app.command("demo")

@@ -26,9 +26,6 @@ class AuditRunSpec(ScoringRunSpec):
     seed: int = option(0, min=0, help="Seed for simulator data and bootstrap.")
 
 
-def _pairs_data() -> DataSpec:
-    return DataSpec()
-
 
 @dataclass
 class AuditSpec(Spec):
@@ -43,7 +40,7 @@ class AuditSpec(Spec):
     threshold: float = option(0.3, min=0.0, min_exclusive=True, help="Flag a feature when |correlation with "
                               "reward| exceeds this (in (0, 1)).")
     n_pairs: int = option(300, min=0, help="Simulator pairs when no --data (with --data: the first N, 0 = all).")
-    data: DataSpec = field(default_factory=_pairs_data)
+    data: DataSpec = field(default_factory=DataSpec)
     run: AuditRunSpec = field(default_factory=AuditRunSpec)
 
     def check(self) -> None:

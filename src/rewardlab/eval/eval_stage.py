@@ -31,9 +31,6 @@ class EvalRunSpec(ScoringRunSpec):
     seed: int = option(0, min=0, help="Seed for bootstrap and simulator data.")
 
 
-def _reading() -> DataSpec:
-    return DataSpec()
-
 
 @dataclass
 class EvalSpec(Spec):
@@ -48,7 +45,7 @@ class EvalSpec(Spec):
     report: bool = option(True, help="Also write report.html.")
     sections: str | None = option(None, help="JSON {category: section} for a prompt-count-weighted section score "
                                   "(RewardBench v1 style).")
-    reading: DataSpec = field(default_factory=_reading)  # its source: the first --data file (reading options apply)
+    reading: DataSpec = field(default_factory=DataSpec)  # its source: the first --data file (reading options apply)
     length_control: LengthControlSpec = field(default_factory=LengthControlSpec)
     run: EvalRunSpec = field(default_factory=EvalRunSpec)
 

@@ -24,9 +24,6 @@ from rewardlab.eval.length_control import LengthControlSpec
 logger = logging.getLogger(__name__)
 
 
-def _score_data() -> DataSpec:
-    return DataSpec()
-
 
 @dataclass
 class ScoreSpec(Spec):
@@ -38,7 +35,7 @@ class ScoreSpec(Spec):
     token_budget: int = option(16384, min=1, help="Max padded tokens per batch.")
     prefix_sharing: bool | None = option(None, help="Decoders: each distinct prompt run once, its key/value cache "
                                          "reused (default: when exact).")
-    data: DataSpec = field(default_factory=_score_data)
+    data: DataSpec = field(default_factory=DataSpec)
     length_control: LengthControlSpec = field(default_factory=LengthControlSpec)
     run: ScoringRunSpec = field(default_factory=ScoringRunSpec)
 

@@ -21,10 +21,6 @@ from rewardlab.config import MODEL_HELP, RULE_HELP, ConfigError, ScoringRunSpec,
 from rewardlab.data.spec import DataSpec
 
 
-def _pool_data() -> DataSpec:
-    return DataSpec()
-
-
 @dataclass
 class BonSpec(Spec):
     """`rewardlab bon`: pick each prompt's best candidate under a selection rule."""
@@ -35,7 +31,7 @@ class BonSpec(Spec):
     select: str = option("mean", flag="--select", help=RULE_HELP)
     n: int | None = option(None, min=1, flag="-n", help="Use the first n candidates of each pool (default: all; "
                            "pools must then have equal sizes).")
-    data: DataSpec = field(default_factory=_pool_data)
+    data: DataSpec = field(default_factory=DataSpec)
     run: ScoringRunSpec = field(default_factory=ScoringRunSpec)
 
     def check(self) -> None:
@@ -68,7 +64,7 @@ class GoodhartSpec(Spec):
         "default 1, 2, 4, ... and the pool size)."))
     pi0: Literal["uniform", "logprobs"] = option("uniform", flag="--pi0", help=(
         "Base policy of the tilted policies: uniform, or logprobs (the sampler's, from `rewardlab generate`)."))
-    data: DataSpec = field(default_factory=_pool_data)
+    data: DataSpec = field(default_factory=DataSpec)
     run: ScoringRunSpec = field(default_factory=ScoringRunSpec)
 
     def check(self) -> None:
