@@ -103,6 +103,14 @@ def _column(batch: Mapping[str, Any], key: str, like: Tensor) -> Tensor | None:
     return t if t.dtype == torch.bool else t.to(like.dtype)
 
 
+def _required_column(batch: Mapping[str, Any], key: str, like: Tensor, message: str) -> Tensor:
+    """`_column`, or a KeyError with `message` when the batch lacks it."""
+    col = _column(batch, key, like)
+    if col is None:
+        raise KeyError(message)
+    return col
+
+
 def _tie_mask(batch: Mapping[str, Any], like: Tensor) -> Tensor:
     """The boolean tie column of the batch, all False when the batch has none."""
     t = batch.get("tie")
@@ -192,9 +200,7 @@ class MarginLoss(PairwiseLoss):
                  batch: Mapping[str, Any]) -> Tensor:
         """Per-pair -log sigma(Delta - m)."""
         delta = out_chosen["mean"] - out_rejected["mean"]
-        m = _column(batch, "margin", delta)
-        if m is None:
-            raise KeyError("loss 'margin' needs a 'margin' column in the batch")
+        m = _required_column(batch, "margin", delta, "loss 'margin' needs a 'margin' column in the batch")
         return -F.logsigmoid(delta - m)
 
 
@@ -206,9 +212,8 @@ class SoftLabelLoss(PairwiseLoss):
                  batch: Mapping[str, Any]) -> Tensor:
         """Per-pair soft cross-entropy with the ``label`` column."""
         delta = out_chosen["mean"] - out_rejected["mean"]
-        y = _column(batch, "label", delta)
-        if y is None:
-            raise KeyError("loss 'soft' needs a 'label' column (soft labels in [0, 1]) in the batch")
+        y = _required_column(batch, "label", delta, "loss 'soft' needs a 'label' column (soft labels in [0, 1]) in "
+                             "the batch")
         return -(y * F.logsigmoid(delta) + (1 - y) * F.logsigmoid(-delta))
 
 
