@@ -144,7 +144,7 @@ def rule_scores(rule: str, members: np.ndarray) -> np.ndarray:
 
 
 def analyse(name: str, members: np.ndarray, gold: np.ndarray, tune: np.ndarray, test: np.ndarray, grids: dict,
-            chosen: dict | None, args, single: int) -> dict:
+            chosen: dict | None, args, single: int | None) -> dict:
     """Best-of-n gold of every rule on the test prompts, parameters chosen on the tune prompts (or given)."""
     from rewardlab.optimize import bon_expected, log2_n_grid
 
@@ -155,7 +155,7 @@ def analyse(name: str, members: np.ndarray, gold: np.ndarray, tune: np.ndarray, 
         for fam, grid in grids.items():
             best = max(grid, key=lambda r: bon_expected(rule_scores(r, members[tune]), gold[tune], ns[-1:]).mean())
             chosen[fam] = best
-    rules = {"mean": "mean", "single": None, "min": "min", **chosen}
+    rules = {"mean": "mean", **({"single": None} if single is not None else {}), "min": "min", **chosen}
     curves = {}
     for label, rule in rules.items():
         s = members[test][:, :, single] if rule is None else rule_scores(rule, members[test])
@@ -188,6 +188,28 @@ def analyse(name: str, members: np.ndarray, gold: np.ndarray, tune: np.ndarray, 
             "ratio_ci": [float(np.quantile(ratio, 0.025)), float(np.quantile(ratio, 0.975))],
             "verdict": "confirmed" if lo > 0 else ("refuted" if hi < 0 else "not shown"),
             "curve": c.mean(0).tolist()}
+    return out
+
+
+def paired_checks(members: np.ndarray, gold: np.ndarray, test: np.ndarray, k: int, args, single: int) -> dict:
+    """Gold at the largest n of the min rule minus (a) min over the negative control's members (a spread of the
+    same sizes, unrelated to the error: any gain both share is weaker selection, not pessimism) and (b) the
+    deepest member alone; paired bootstrap over the test prompts."""
+    from rewardlab.optimize import bon_expected
+
+    m = gold.shape[1]
+
+    def at_max(s: np.ndarray) -> np.ndarray:
+        return bon_expected(s[test], gold[test], [m])[:, 0]
+
+    real = at_max(rule_scores("min", members))
+    neg = at_max(rule_scores("min", control_members(members.mean(2), gold, k, False, args.seed)))
+    alone = at_max(members[:, :, single])
+    boot = np.random.default_rng(args.seed).integers(0, len(test), size=(args.resamples, len(test)))
+    out = {}
+    for name, d in (("min - negative control's min", real - neg), ("min - deepest member alone", real - alone)):
+        b = d[boot].mean(1)
+        out[name] = [float(d.mean()), float(np.quantile(b, 0.025)), float(np.quantile(b, 0.975))]
     return out
 
 
@@ -250,11 +272,12 @@ def main() -> None:
             res["member_correlation"] = float(np.mean([np.corrcoef(mem[i].T)[np.triu_indices(k, 1)].mean()
                                                        for i in test]))
             res["kind"] = "ensemble"
+            res["paired"] = paired_checks(mem, g, test, k, args, single)
             results.append(res)
             for positive in (True, False):
                 ctl = control_members(mem.mean(2), g, k, positive, args.seed)
                 cres = analyse(f"{label}, {'positive' if positive else 'negative'} control", ctl, g,
-                               tune, test, grids, ctl_chosen.get(positive), args, single)
+                               tune, test, grids, ctl_chosen.get(positive), args, None)  # no model to stand alone
                 ctl_chosen.setdefault(positive, cres["chosen"])
                 cres["spread_error_spearman"] = spread_error(ctl[test].mean(2), ctl[test].std(2), g[test])
                 cres["kind"] = "positive control" if positive else "negative control"
@@ -277,6 +300,10 @@ def main() -> None:
                          f"{x['ratio']:.2f} [{x['ratio_ci'][0]:.2f}, {x['ratio_ci'][1]:.2f}]", x["verdict"]])
             first = False
     print(table(body, head))
+    print("\npaired checks of the min rule at the largest n (95% CI over test prompts):")
+    for r in results:
+        for name, (d, lo, hi) in (r.get("paired") or {}).items():
+            print(f"  {r['setting']}: {name}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     hits = [(r["setting"], lab) for r in results if r["kind"] == "ensemble" for lab, x in r["rules"].items()
             if lab != "single" and x["ratio"] >= 1.5 and x["ratio_ci"][0] > 1]
     print("\ntarget (a pessimistic rule >= 1.5x the mean rule's gain with a CI above 1, real ensembles): "
