@@ -7,7 +7,9 @@ differs), 2,000 training pairs, MiniLM cut to 3 layers and fine-tuned twice:
 - fixed variance: the same scalar model with one sigma for every item, fitted by maximum likelihood on the training
   pairs (P(chosen) = Phi(d mu / (sqrt 2 sigma))); its quantile reward mu + Phi^-1(q) sigma;
 - learned variance: a Gaussian head trained with the Gaussian (probit) pair loss; its quantile reward
-  mu + Phi^-1(q) s(x).
+  mu + Phi^-1(q) s(x);
+- the same Gaussian head on frozen features, trained for 30 epochs: a check that the variance head can learn the
+  per-family noise at all when it gets many passes (the fine-tuned one gets two).
 Questions: (1) does the learned s track the annotators' true per-item noise (Spearman of s with the family's
 temperature over held-out responses, CI clustered by prompt; per-family means)? (2) calibration: held-out NLL of the
 labels under each; (3) best-of-n on pools from every family (300 prompts x 64 candidates; q chosen on the first 100,
@@ -47,8 +49,10 @@ def train_model(kind: str, pairs: Path, held: Path, args, cache: Path) -> str:
         return str(out)
     opts = {"data": str(pairs), "eval_data": str(held), "output": str(out), "seed": args.seed, "lr": args.lr,
             "epochs": args.epochs, "max_length": 192, "num_layers": args.layers}
-    if kind == "gaussian":
+    if kind.startswith("gaussian"):
         opts.update(head="gaussian", loss="gaussian")
+    if kind == "gaussian-frozen":  # the positive control of tracking: many epochs of a head on frozen features
+        opts.update(freeze_backbone=True, head_epochs=args.head_epochs)
     t0 = time.perf_counter()
     train(TrainConfig.from_options(**opts))
     clean_checkpoints(str(out))
@@ -93,6 +97,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--epochs", type=float, default=2.0)
     ap.add_argument("--quantile", default="0.05,0.1,0.25,0.4")
+    ap.add_argument("--head-epochs", type=int, default=30, help="epochs of the frozen-feature Gaussian head")
     add_run_args(ap)
     args = ap.parse_args()
     cache = start_run(args)
@@ -111,7 +116,7 @@ def main() -> None:
         write_jsonl(held_f, simulate_pairs(args.eval_pairs, seed=222, config=cfg))
     held = [json.loads(x) for x in held_f.read_text().splitlines()]
     train_rows = [json.loads(x) for x in pairs_f.read_text().splitlines()]
-    models = {k: train_model(k, pairs_f, held_f, args, cache) for k in ("scalar", "gaussian")}
+    models = {k: train_model(k, pairs_f, held_f, args, cache) for k in ("scalar", "gaussian", "gaussian-frozen")}
 
     # (1) + (2): held-out responses, true noise = the family's temperature
     hp = [r["prompt"] for r in held] * 2
@@ -129,20 +134,23 @@ def main() -> None:
     sigma_fixed = fit_fixed_sigma(mu_t[:nt] - mu_t[nt:], np.ones(nt))
     from scipy.stats import spearmanr
 
-    rho = float(spearmanr(s_g, tau).statistic)
     rng = np.random.default_rng(args.seed)
     keys = np.array(hp)
     uniq = np.unique(keys)
-    boot = []
-    for _ in range(args.resamples):  # clustered by prompt: resample prompts, keep all their items
-        pick = set(rng.choice(uniq, size=len(uniq), replace=True).tolist())
-        idx = np.flatnonzero([k in pick for k in keys])
-        if np.ptp(s_g[idx]) > 0 and np.ptp(tau[idx]) > 0:
-            boot.append(spearmanr(s_g[idx], tau[idx]).statistic)
-    rho_ci = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
+    draws = [np.flatnonzero(np.isin(keys, rng.choice(uniq, size=len(uniq), replace=True)))
+             for _ in range(args.resamples)]  # clustered by prompt: resample prompts, keep all their items
+
+    def tracking(s: np.ndarray) -> tuple[float, list[float]]:
+        boot = [spearmanr(s[i], tau[i]).statistic for i in draws if np.ptp(s[i]) > 0 and np.ptp(tau[i]) > 0]
+        return float(spearmanr(s, tau).statistic), [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
+
+    rho, rho_ci = tracking(s_g)
+    mu_f, s_f = scores(models["gaussian-frozen"], hp, hr, "heldout", cache)
+    rho_f, rho_f_ci = tracking(s_f)
     fams = sorted(set(fam), key=lambda f: tau[fam.index(f)])
     per_fam = {f: {"tau": float(tau[fam.index(f)]),
                    "mean_s": float(s_g[[i for i, x in enumerate(fam) if x == f]].mean()),
+                   "mean_s_frozen": float(s_f[[i for i, x in enumerate(fam) if x == f]].mean()),
                    "mean_abs_dmu": float(np.abs(mu_g[:n] - mu_g[n:])[[i for i in range(n) if fam[i] == f]].mean())}
                for f in fams}
 
@@ -156,7 +164,8 @@ def main() -> None:
     calib = {"no variance (logistic BT)": [float(logistic.mean()), [float(x) for x in bootstrap_mean_ci(
                  logistic, args.resamples, seed=args.seed)[1:]]],
              f"fixed sigma {sigma_fixed:.3g} (probit)": nll(d_s / (np.sqrt(2) * sigma_fixed)),
-             "learned s (probit)": nll(d_g / np.sqrt(s_g[:n] ** 2 + s_g[n:] ** 2))}
+             "learned s (probit)": nll(d_g / np.sqrt(s_g[:n] ** 2 + s_g[n:] ** 2)),
+             "learned s, frozen backbone (probit)": nll((mu_f[:n] - mu_f[n:]) / np.sqrt(s_f[:n] ** 2 + s_f[n:] ** 2))}
 
     # (3) best-of-n on pools from every family
     pools = simulate_pools(args.prompts, k=args.candidates, seed=333, config=cfg)
@@ -220,9 +229,11 @@ def main() -> None:
                      f"{c[:, -1].mean():.3f}", f"{diff.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]",
                      res_rules[k]["verdict"]])
     print(f"\n(1) does the learned s track the annotators' noise? Spearman(s, family temperature) over {2 * n} held-out "
-          f"responses: {rho:+.3f} [{rho_ci[0]:+.3f}, {rho_ci[1]:+.3f}] (95% CI, clustered by prompt)")
-    print(table([[f, f"{v['tau']:.2f}", f"{v['mean_s']:.3f}", f"{v['mean_abs_dmu']:.3f}"] for f, v in per_fam.items()],
-                ["family", "temperature", "mean learned s", "mean |d mu| of its pairs"]))
+          f"responses (95% CI, clustered by prompt): fine-tuned {rho:+.3f} [{rho_ci[0]:+.3f}, {rho_ci[1]:+.3f}]; "
+          f"head on frozen features ({args.head_epochs} epochs) {rho_f:+.3f} [{rho_f_ci[0]:+.3f}, {rho_f_ci[1]:+.3f}]")
+    print(table([[f, f"{v['tau']:.2f}", f"{v['mean_s']:.3f}", f"{v['mean_s_frozen']:.3f}", f"{v['mean_abs_dmu']:.3f}"]
+                 for f, v in per_fam.items()],
+                ["family", "temperature", "mean s (fine-tuned)", "mean s (frozen)", "mean |d mu| (fine-tuned)"]))
     print(f"\n(2) held-out NLL of the labels ({n} pairs), lower is better:")
     print(table([[k, f"{v[0]:.4f} [{v[1][0]:.4f}, {v[1][1]:.4f}]"] for k, v in calib.items()], ["model", "NLL [95% CI]"]))
     print(f"\n(3) best-of-n gold on {len(test)} test prompts x {shape[1]} candidates (q chosen on {args.tune} other "
@@ -232,6 +243,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "command": command_line(), "settings": vars(args), "spearman_s_tau": rho, "spearman_ci": rho_ci,
+            "spearman_s_tau_frozen": rho_f, "spearman_ci_frozen": rho_f_ci,
             "per_family": per_fam, "sigma_fixed": sigma_fixed, "calibration_nll": calib, "bon": res_rules,
             "identical_picks": same_picks}, indent=1))
 
