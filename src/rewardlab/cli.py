@@ -25,7 +25,7 @@ from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.eval_stage import EvalSpec
 from rewardlab.eval.score_stage import ScoreSpec
 from rewardlab.logs.cli import logs_app
-from rewardlab.optimize.generate import GenerateSpec
+from rewardlab.optimize.generate import GenerateRunSpec
 from rewardlab.optimize.spec import BonSpec, GoodhartSpec
 from rewardlab.policy.compare import CompareSpec
 from rewardlab.policy.loop import OptimizeSpec
@@ -384,28 +384,13 @@ def export_cmd(
 # ------------------------------------------------------------------ best-of-N / goodhart
 
 @app.command("generate")
-@spec_options("sampling", GenerateSpec)
-def generate_cmd(
-    prompts: Annotated[Path, typer.Option("--prompts", "-p", help="Prompts: JSONL with a 'prompt' field (text or "
-                                          "messages; 'id' optional) or .txt, one prompt per line.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="K-sample JSONL {id, prompt, responses, logprobs, "
-                                         "n_tokens, truncated}; an existing file is resumed.")],
-    limit: Annotated[int | None, typer.Option(help="Use the first N prompts.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh instead of resuming OUTPUT.")] = False,
-    sampling: FlagValues = None,  # type: ignore[assignment]  (generated from GenerateSpec)
-) -> None:
+@spec_options("settings", GenerateRunSpec)
+def generate_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from GenerateRunSpec)
     """Sample N responses per prompt from a causal LM (batched, left padding, stop at EOS) with each response's
     summed log-probability under the sampler; resumes where a killed run stopped."""
-    from rewardlab.optimize.generate import generate_pools, read_prompts
+    from rewardlab.optimize.generate import run_generate
 
-    spec = sampling.build()
-    rows = read_prompts(prompts)
-    if limit is not None:
-        rows = rows[:limit]
-    done = generate_pools(rows, output, spec, overwrite=overwrite)
-    resumed = f" ({done['skipped']} already there)" if done["skipped"] else ""
-    typer.echo(f"sampled {spec.n} responses for {done['written']} prompts with {spec.model}{resumed}; "
-               f"{done['truncated']} responses hit --max-new-tokens; wrote {output}")
+    _echo_result(run_generate(settings.build()))
 
 
 @app.command("bon")

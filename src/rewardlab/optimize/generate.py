@@ -17,7 +17,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +355,67 @@ def generate_pools(prompts: list[PromptRow], out: str | Path, spec: GenerateSpec
                 bar.update(1)
     bar.close()
     return {"written": written, "skipped": skipped, "truncated": truncated, "out": str(out)}
+
+
+@dataclass
+class GenerateRunSpec(Spec):
+    """`rewardlab generate`: which prompts, where the pools go, resuming, and the sampling settings.
+
+    Example:
+        >>> spec = GenerateRunSpec.from_options(prompts="p.jsonl", output="pools.jsonl", n=16, limit=50)
+        >>> spec.sampling.n, spec.limit, spec.overwrite
+        (16, 50, False)
+    """
+
+    section_title = "generate"
+
+    prompts: str | None = option(None, flag="--prompts", aliases=("-p",), help=(
+        "Prompts: JSONL with a 'prompt' field (text or messages; 'id' optional) or .txt, one prompt per line "
+        "(required)."))
+    output: str | None = option(None, flag="--output", aliases=("-o",), help=(
+        "K-sample JSONL {id, prompt, responses, logprobs, n_tokens, truncated}; an existing file is resumed "
+        "(required)."))
+    limit: int | None = option(None, min=1, help="Use the first N prompts.")
+    overwrite: bool = option(False, help="Start afresh instead of resuming OUTPUT.")
+    sampling: GenerateSpec = field(default_factory=GenerateSpec)
+
+
+@dataclass
+class GenerateResult:
+    """What `run_generate` did: rows written and skipped (resumed), responses cut at max_new_tokens."""
+
+    done: dict[str, Any]
+    n: int
+    model: str
+    files: list[str]
+
+    def lines(self) -> list[str]:
+        resumed = f" ({self.done['skipped']} already there)" if self.done["skipped"] else ""
+        return [f"sampled {self.n} responses for {self.done['written']} prompts with {self.model}{resumed}; "
+                f"{self.done['truncated']} responses hit --max-new-tokens"]
+
+
+def run_generate(spec: GenerateRunSpec) -> GenerateResult:
+    """`rewardlab generate` from its spec: read the prompts and sample the pools (resuming OUTPUT).
+
+    Args:
+        spec: the validated settings.
+
+    Returns:
+        GenerateResult: the counts and the file.
+
+    Raises:
+        RewardlabError: no prompts or output; an unreadable prompts file; what the sampler raises.
+
+    Example:
+        >>> run_generate(GenerateRunSpec.from_options(prompts="p.jsonl", output="pools.jsonl"))  # doctest: +SKIP
+    """
+    if not spec.prompts:
+        raise RewardlabError("--prompts is required: a JSONL file with a 'prompt' field, or .txt")
+    if not spec.output:
+        raise RewardlabError("--output is required: the K-sample JSONL file")
+    rows = read_prompts(spec.prompts)
+    if spec.limit is not None:
+        rows = rows[: spec.limit]
+    done = generate_pools(rows, spec.output, spec.sampling, overwrite=spec.overwrite)
+    return GenerateResult(done, spec.sampling.n, spec.sampling.model, [spec.output])
