@@ -19,6 +19,7 @@ from rewardlab.cli_spec import FlagValues, parse_set, spec_options
 from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.quality import QualitySpec
 from rewardlab.data.spec import DataSpec
+from rewardlab.demo import DemoSpec
 from rewardlab.ensemble.spec import MEMBER_FIELDS, EnsembleSpec
 from rewardlab.ensemble.spec import RUN_FIELDS as ENSEMBLE_RUN_FIELDS
 from rewardlab.errors import DataValidationError, RewardlabError
@@ -502,18 +503,15 @@ def audit_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment] 
 
 
 @app.command("demo")
-def demo_cmd(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for data, model, evaluation, report.")] = Path(
-        "runs/demo"),
-    quick: Annotated[bool, typer.Option("--quick", help="Small sizes (about a minute; used in CI).")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-) -> None:
+@spec_options("settings", DemoSpec)
+def demo_cmd(settings: FlagValues = None) -> None:  # type: ignore[assignment]  (generated from DemoSpec)
     """The main job on embedded defaults: simulate -> train MiniLM -> evaluate -> audit -> best-of-N and
     overoptimisation curves -> report."""
     from rewardlab.demo import run_demo
     from rewardlab.eval.summary import headline
 
-    res = run_demo(output, quick=quick, seed=seed)
+    spec = settings.build()
+    res = run_demo(spec.output, quick=spec.quick, seed=spec.seed)
     typer.echo("")
     typer.echo(headline(res.metrics))
     if res.audit:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardlab.data import write_records
-from rewardlab.runtime import fast_bf16
+from rewardlab.config import Spec, option
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +22,23 @@ SIZES = {
     "quick": {"train": 400, "eval_pairs": 150, "pools": 30, "battles": 150, "resamples": 200, "audit_pairs": 80,
               "goodhart_prompts": 16, "goodhart_k": 8},
 }
+
+
+@dataclass
+class DemoSpec(Spec):
+    """`rewardlab demo`: where it writes, full or quick sizes, and the seed.
+
+    Example:
+        >>> DemoSpec.from_options(quick=True).output
+        'runs/demo'
+    """
+
+    section_title = "demo"
+
+    output: str = option("runs/demo", flag="--output", aliases=("-o",), help="Folder for data, model, evaluation, "
+                         "report.")
+    quick: bool = option(False, help="Small sizes (about a minute; used in CI).")
+    seed: int = option(0, min=0, help="Random seed.")
 
 
 @dataclass
@@ -55,8 +71,10 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
         >>> run_demo("runs/demo", quick=True).report  # doctest: +SKIP
         PosixPath('runs/demo/eval/report.html')
     """
+    from rewardlab.data import write_records
     from rewardlab.eval.evaluate import evaluate
     from rewardlab.report import build_report
+    from rewardlab.runtime import fast_bf16
     from rewardlab.scoring import ModelScorer
     from rewardlab.simulate import human_like, simulate_pairs
     from rewardlab.simulate.datasets import simulator_eval_sets
