@@ -18,9 +18,7 @@ logger = logging.getLogger(__name__)
 def _load_pairs(spec: DataSpec, n_pairs: int) -> tuple[list[Any], str]:
     from rewardlab.data.schema import PreferencePair
 
-    res = spec.load(pairs_only=True)
-    if res.skipped:
-        typer.echo(f"skipped {len(res.skipped)} invalid record(s) of {res.n_read}:\n{res.skip_summary()}", err=True)
+    res = spec.load(pairs_only=True).report_skipped()
     data = spec.source
     pairs = [r for r in res.records if isinstance(r, PreferencePair)]
     total = len(pairs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -9,6 +10,8 @@ from rewardlab.data.formats import FormatSpec, detect_spec, parse_row
 from rewardlab.data.io import iter_rows
 from rewardlab.data.schema import Record
 from rewardlab.errors import DataValidationError, Issue, RewardlabError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,6 +32,13 @@ class LoadResult:
         """One line per reason: how many records were skipped for it."""
         c = Counter(f"{i.field}: {i.reason.split(':')[0]}" for i in self.skipped)
         return "\n".join(f"  {n} x {why}" for why, n in c.most_common())
+
+    def report_skipped(self) -> LoadResult:
+        """Log what `on_invalid='skip'` left out (never dropped silently), and return self."""
+        if self.skipped:
+            logger.warning("skipped %d invalid record(s) of %d:\n%s", len(self.skipped), self.n_read,
+                           self.skip_summary())
+        return self
 
 
 def load_data(

@@ -66,14 +66,12 @@ class EvalResult:
 
 def _read_all(reading: DataSpec, paths: list[str]) -> dict[str, list]:
     """{name: records} of several sources read with one spec (names from the file names, made unique)."""
-    from rewardlab.eval.score_stage import _load
-
     out: dict[str, list] = {}
     for p in paths:
         name = Path(p).name.split(".")[0] or "data"
         while name in out:
             name += "_"
-        out[name] = _load(reading, p).records
+        out[name] = reading.load(p).report_skipped().records
     return out
 
 
@@ -87,7 +85,7 @@ def run_eval(spec: EvalSpec) -> EvalResult:
         EvalResult: the metrics (as `evaluate` returns them), the files written, and the length-control lines.
 
     Raises:
-        RewardlabError: no model or output; reading options without --data; an unreadable sections file or data;
+        RewardlabError: no model or output; an unreadable sections file or data;
             a length control that fails its guard (without --length-control-force); what scoring raises.
 
     Example:
@@ -110,10 +108,7 @@ def run_eval(spec: EvalSpec) -> EvalResult:
     paths = list(spec.data) or ([spec.reading.source] if spec.reading.source else [])
     if paths:
         datasets = _read_all(spec.reading, paths)
-    else:
-        if any(v is not None for k, v in spec.reading.to_dict().items() if k not in ("on_invalid",)):
-            raise RewardlabError("reading options (--layout, --prompt-key, ...) apply to --data files; no --data "
-                                 "was given")
+    else:  # reading options without a data file were refused when the DataSpec was built
         from rewardlab.simulate.datasets import simulator_eval_sets
 
         datasets = simulator_eval_sets(n_pairs=spec.sim_n, seed=run.seed + 20_000)

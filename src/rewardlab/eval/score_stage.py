@@ -54,13 +54,6 @@ class ScoreResult:
         return [*self.messages, f"scored {len(self.rows)} responses with {self.scorer}"]
 
 
-def _load(data: DataSpec, source: str | None = None) -> Any:
-    res = data.load(source)
-    if res.skipped:
-        logger.warning("skipped %d invalid record(s) of %d:\n%s", len(res.skipped), res.n_read, res.skip_summary())
-    return res
-
-
 def fit_on_control_data(control: LengthControlSpec, data: DataSpec, scorer: Any, datasets: dict[str, list[Any]],
                         messages: list[str]) -> Any:
     """(the LengthControl fitted on the labels of --length-control-data (its line in `messages`, a note for each
@@ -71,7 +64,7 @@ def fit_on_control_data(control: LengthControlSpec, data: DataSpec, scorer: Any,
     from rewardlab.data.schema import PreferencePair
     from rewardlab.eval.length_control import fit_label_control, pair_data, score_pairs, shared_prompts
 
-    pairs = [r for r in _load(data, control.data).records if isinstance(r, PreferencePair)]
+    pairs = [r for r in data.load(control.data).report_skipped().records if isinstance(r, PreferencePair)]
     rc, rr = score_pairs(scorer, pairs, control.data)
     lc_, lr_, y, prompts = pair_data(pairs)
     lc = fit_label_control(rc, rr, lc_, lr_, y, control.feature, prompts, control.data)  # type: ignore[arg-type]
@@ -142,7 +135,7 @@ def run_score(spec: ScoreSpec) -> ScoreResult:
             raise RewardlabError(f"{flag} is required: {what}")
     run, control = spec.run, spec.length_control
     init_distributed(run.device)
-    res = _load(spec.data)
+    res = spec.data.load().report_skipped()
     scorer = ShardedScorer(get_scorer(spec.model, bf16=run.bf16, token_budget=spec.token_budget,
                                       prefix_sharing=spec.prefix_sharing, device=run.device))
     messages: list[str] = []

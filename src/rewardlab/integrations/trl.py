@@ -114,9 +114,10 @@ class RewardFunction(_Base):
 
 async def _trl_call(prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
                     **kwargs: Any) -> list[float]:
-    """The call TRL makes to a reward function (its code object marks AsyncRewardFunction as a coroutine
-    function; never called)."""
-    raise NotImplementedError
+    """The call TRL makes to a reward function. Only its code object is used: `mark_coroutine_function` copies it
+    onto AsyncRewardFunction so that TRL's coroutine checks see an `async def`; the instance's own `__call__`
+    runs, never this body."""
+    raise RuntimeError("_trl_call lends its signature to AsyncRewardFunction; call the AsyncRewardFunction instead")
 
 
 def mark_coroutine_function(obj: Any) -> Any:

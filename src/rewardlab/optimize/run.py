@@ -386,10 +386,7 @@ def _stage_pools(data: Any, n: int | None) -> Pools:
     """The pools a stage spec names (its DataSpec), the first n candidates of each; skipped records are logged."""
     if not data.source:
         raise RewardlabError("--data is required: the K-sample pools {prompt, responses, ...}")
-    res = data.load()
-    if res.skipped:
-        logger.warning("skipped %d invalid record(s) of %d:\n%s", len(res.skipped), res.n_read, res.skip_summary())
-    return as_pools(res.records, n=n, source=data.source)
+    return as_pools(data.load().report_skipped().records, n=n, source=data.source)
 
 
 @dataclass

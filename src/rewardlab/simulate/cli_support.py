@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +107,17 @@ def run_simulate(spec: Any) -> Any:
     return SimulateResult(len(rows), spec.kind, spec.output)
 
 
+@dataclass
 class SimulateResult:
-    """What `run_simulate` wrote."""
+    """What `run_simulate` wrote: how many records of which kind, and where."""
 
-    def __init__(self, n: int, kind: str, output: str):
-        self.n, self.kind, self.output = n, kind, output
-        self.files = [output]
+    n: int
+    kind: str
+    output: str
+
+    @property
+    def files(self) -> list[str]:
+        return [self.output]
 
     def lines(self) -> list[str]:
         return [f"wrote {self.n} simulated {self.kind} records to {self.output}"]
