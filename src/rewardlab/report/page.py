@@ -4,12 +4,25 @@ goodhart.json, data_stats.json and logs_eval.json, whichever the folder has."""
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 from typing import Any
 
 from rewardlab.errors import RewardlabError
 from rewardlab.report.markup import ci, esc
+from rewardlab.results import read_result
+from rewardlab.results.audit import AuditReport
+from rewardlab.results.compare import DataStats
+from rewardlab.results.curves import GoodhartCurves, OptimizeSummary
+from rewardlab.results.metrics import (
+    BattlesMetrics,
+    Estimate,
+    EvalMetrics,
+    KSampleMetrics,
+    LengthBaselines,
+    PairsMetrics,
+    Ranking,
+    Temperature,
+)
 
 DEFINITIONS = [
     ("accuracy", "share of pairs where the chosen response gets the higher reward; model ties count 0.5."),
@@ -59,7 +72,7 @@ _ci = ci
 
 
 def _num(x: Any, digits: int = 3) -> str:
-    if isinstance(x, dict):
+    if isinstance(x, Estimate | dict):
         return _ci(x, digits)
     if isinstance(x, float):
         return f"{x:.{digits}f}"
@@ -79,108 +92,108 @@ def _table(rows: list[tuple[str, str]], head: tuple[str, str] = ("metric", "valu
     return f"<table><tr><th>{_e(head[0])}</th><th>{_e(head[1])}</th></tr>{body}</table>"
 
 
-def _pairs_section(name: str, m: dict[str, Any], folder: Path, plots: list[str]) -> str:
-    lb = m.get("length_baselines") or {}
-    temp = m.get("temperature") or {}
-    cards = [("accuracy", _ci(m["accuracy"])), ("longer wins", _ci(lb.get("longer"))),
-             ("shorter wins", _ci(lb.get("shorter")))]
-    if "gold_agreement" in m:
-        cards.append(("gold agreement", _ci(m["gold_agreement"].get("agreement"))))
-    lc = m.get("length_controlled")
+def _pairs_section(name: str, m: PairsMetrics, folder: Path, plots: list[str]) -> str:
+    lb = m.length_baselines or LengthBaselines()
+    temp = m.temperature or Temperature()
+    gold = m.gold_agreement
+    cards = [("accuracy", _ci(m.accuracy)), ("longer wins", _ci(lb.longer)), ("shorter wins", _ci(lb.shorter))]
+    if gold is not None:
+        cards.append(("gold agreement", _ci(gold.agreement)))
+    lc = m.length_controlled
     if lc:
-        cards.append(("length-controlled accuracy", _ci(lc["accuracy"])))
+        cards.append(("length-controlled accuracy", _ci(lc.accuracy)))
     card_html = "".join(f"<div class=card><span>{_e(k)}</span><b>{v.split(' ')[0]}</b>"
                         f"<span>{_e(' '.join(v.split(' ')[1:]))}</span></div>" for k, v in cards)
+    t_value = float("nan") if temp.value is None else temp.value
     rows = [
-        ("pairs", str(m["n"])),
-        ("accuracy", _ci(m["accuracy"])),
-        ("longer wins (baseline)", _ci(lb.get("longer"))),
-        ("shorter wins (baseline)", _ci(lb.get("shorter"))),
-        ("model ties", f"{m.get('n_model_ties', 0)} ({m.get('model_tie_rate', 0):.1%})"),
-        ("reward gap", _num(m.get("reward_gap"))),
-        ("preference NLL", _num(m.get("nll"))),
-        ("Brier", _num(m.get("brier"))),
-        ("ECE (raw)", _num(m.get("ece"))),
-        (f"ECE after temperature T={temp.get('value', float('nan')):.3g} ({temp.get('source', '')})",
-         _num(m.get("ece_calibrated"))),
+        ("pairs", str(m.n)),
+        ("accuracy", _ci(m.accuracy)),
+        ("longer wins (baseline)", _ci(lb.longer)),
+        ("shorter wins (baseline)", _ci(lb.shorter)),
+        ("model ties", f"{m.n_model_ties} ({m.model_tie_rate:.1%})"),
+        ("reward gap", _num(m.reward_gap)),
+        ("preference NLL", _num(m.nll)),
+        ("Brier", _num(m.brier)),
+        ("ECE (raw)", _num(m.ece)),
+        (f"ECE after temperature T={t_value:.3g} ({temp.source or ''})", _num(m.ece_calibrated)),
     ]
     if lc:
-        fits = lc["folds"] if lc.get("method") == "cross-fit" else [lc["fit"]]
-        betas = ", ".join(f"{f['beta']:+.3g} [{f['beta_ci'][0]:+.3g}, {f['beta_ci'][1]:+.3g}]" for f in fits)
-        how = "cross-fitted on prompt halves" if lc.get("method") == "cross-fit" else f"fitted on {fits[0]['source']}"
-        rows.insert(2, (f"length-controlled accuracy: q = reward - beta * f(length), f = {lc.get('feature')}, beta "
-                        f"{betas} ({how})", _ci(lc["accuracy"])))
-    if "ece_calibrated_heldout" in m:
-        h = m["ece_calibrated_heldout"]
-        rows.append((f"ECE after temperature, held-out half (n={h['n']})", _num(h["value"])))
-    if "gold_agreement" in m:
-        rows.append(("agreement with gold utility", _ci(m["gold_agreement"].get("agreement"))))
-        rows.append(("gold utility's own accuracy on these labels", _num(m.get("gold_utility_accuracy"))))
-    if "mean_std" in m:
-        rows.append(("mean predicted reward std", _num(m["mean_std"])))
-    warn = "".join(f"<div class=warn>&#9888; {_e(w)}</div>" for w in m.get("warnings", [])) or \
+        fits = lc.fits()
+        betas = ", ".join(f"{f.beta:+.3g} [{f.beta_ci[0]:+.3g}, {f.beta_ci[1]:+.3g}]" for f in fits)
+        how = "cross-fitted on prompt halves" if lc.method == "cross-fit" else f"fitted on {fits[0].source}"
+        rows.insert(2, (f"length-controlled accuracy: q = reward - beta * f(length), f = {lc.feature}, beta "
+                        f"{betas} ({how})", _ci(lc.accuracy)))
+    if m.ece_calibrated_heldout is not None:
+        h = m.ece_calibrated_heldout
+        rows.append((f"ECE after temperature, held-out half (n={h.n})", _num(h.value)))
+    if gold is not None:
+        rows.append(("agreement with gold utility", _ci(gold.agreement)))
+        rows.append(("gold utility's own accuracy on these labels", _num(m.gold_utility_accuracy)))
+    if m.mean_std is not None:
+        rows.append(("mean predicted reward std", _num(m.mean_std)))
+    warn = "".join(f"<div class=warn>&#9888; {_e(w)}</div>" for w in m.warnings) or \
         "<div class=ok>No warnings: the model beats the length baselines and is reasonably calibrated.</div>"
-    cats = m.get("per_category") or {}
+    cats = m.per_category
     cat_rows = "".join(
-        f"<tr><td>{_e(c)}</td><td class=num>{d['n']}</td><td class=num>{_ci(d['accuracy'])}</td>"
-        f"<td class=num>{_ci((d.get('length_baselines') or {}).get('longer'))}</td></tr>"
+        f"<tr><td>{_e(c)}</td><td class=num>{d.n}</td><td class=num>{_ci(d.accuracy)}</td>"
+        f"<td class=num>{_ci((d.length_baselines or LengthBaselines()).longer)}</td></tr>"
         for c, d in sorted(cats.items()))
     cat_html = (f"<h3>By category</h3><table><tr><th>category</th><th>n</th><th>accuracy (95% CI)</th>"
                 f"<th>longer wins</th></tr>{cat_rows}</table>") if len(cats) > 1 else ""
-    secs = m.get("sections") or {}
+    secs = m.sections
     if secs:
-        sec_rows = [(f"{k} ({', '.join(v['categories'])})", _ci(v["accuracy"])) for k, v in secs.items()]
-        sec_rows.append(("section mean", _num(m.get("section_mean"))))
+        sec_rows = [(f"{k} ({', '.join(v.categories)})", _ci(v.accuracy)) for k, v in secs.items()]
+        sec_rows.append(("section mean", _num(m.section_mean)))
         cat_html += "<h3>Sections (prompt-count weighted)</h3>" + _table(sec_rows, ("section", "accuracy"))
     imgs = "".join(_img(folder, p) for p in plots)
     return (f"<h2>{_e(name)}: preference pairs</h2><div class=cards>{card_html}</div>{warn}{_table(rows)}"
             f"{cat_html}<div class=plots>{imgs}</div>")
 
 
-def _ksample_section(name: str, m: dict[str, Any], folder: Path, plots: list[str]) -> str:
-    r = m.get("ranking") or {}
-    rows = [("sets", str(m["n_sets"])), ("responses", str(m["n_responses"])),
-            ("Spearman (all)", _num(r.get("spearman"))), ("Kendall (all)", _num(r.get("kendall")))]
-    if "spearman_within_groups" in r:
-        rows += [("Spearman within prompt", _num(r["spearman_within_groups"])),
-                 ("Kendall within prompt", _num(r["kendall_within_groups"]))]
-    c = m.get("correctness")
+def _ksample_section(name: str, m: KSampleMetrics, folder: Path, plots: list[str]) -> str:
+    r = m.ranking or Ranking()
+    rows = [("sets", str(m.n_sets)), ("responses", str(m.n_responses)),
+            ("Spearman (all)", _num(r.spearman)), ("Kendall (all)", _num(r.kendall))]
+    if r.spearman_within_groups is not None:
+        rows += [("Spearman within prompt", _num(r.spearman_within_groups)),
+                 ("Kendall within prompt", _num(r.kendall_within_groups))]
+    c = m.correctness
     if c:
-        rows += [("pairwise accuracy (correct vs incorrect)", _ci(c.get("accuracy"))),
-                 ("ROC AUC per prompt", _ci(c.get("roc_auc"))), ("best-of-K end score", _num(c.get("end_score"))),
-                 ("best-of-K max score", _num(c.get("max_score"))), ("loss vs oracle", _num(c.get("loss"), 4))]
-    if "best_of_k_credit" in m:
+        rows += [("pairwise accuracy (correct vs incorrect)", _ci(c.accuracy)),
+                 ("ROC AUC per prompt", _ci(c.roc_auc)), ("best-of-K end score", _num(c.end_score)),
+                 ("best-of-K max score", _num(c.max_score)), ("loss vs oracle", _num(c.loss, 4))]
+    if m.best_of_k_credit is not None:
         rows.append(("best-of-K credit, one correct response (RewardBench v2 style)",
-                     _ci(m["best_of_k_credit"].get("accuracy"))))
-    g = m.get("gold_best_of_k")
+                     _ci(m.best_of_k_credit.accuracy)))
+    g = m.gold_best_of_k
     if g:
-        rows += [(f"gold utility of the RM's best-of-{g['k'][-1]}", _num(g["rm"][-1])),
-                 (f"gold utility of the oracle's best-of-{g['k'][-1]}", _num(g["oracle"][-1])),
-                 ("gold utility of a random response (K=1)", _num(g["rm"][0]))]
-    h = m.get("harm_aware")
+        rows += [(f"gold utility of the RM's best-of-{g.k[-1]}", _num(g.rm[-1])),
+                 (f"gold utility of the oracle's best-of-{g.k[-1]}", _num(g.oracle[-1])),
+                 ("gold utility of a random response (K=1)", _num(g.rm[0]))]
+    h = m.harm_aware
     if h:
-        rows += [(f"harmful error mass (pi_0 {h['pi0']})", _ci(h.get("harmful_error_mass"))),
-                 ("ascent alignment (1 = the gold reward's own ascent)", _ci(h.get("ascent_alignment"))),
-                 ("ascent cosine (scale-free)", _ci(h.get("ascent_cosine")))]
+        rows += [(f"harmful error mass (pi_0 {h.pi0})", _ci(h.harmful_error_mass)),
+                 ("ascent alignment (1 = the gold reward's own ascent)", _ci(h.ascent_alignment)),
+                 ("ascent cosine (scale-free)", _ci(h.ascent_cosine))]
     imgs = "".join(_img(folder, p) for p in plots)
     return f"<h2>{_e(name)}: K samples per prompt</h2>{_table(rows)}<div class=plots>{imgs}</div>"
 
 
-def _battles_section(name: str, m: dict[str, Any], folder: Path, plots: list[str]) -> str:
-    rows = [("battles", str(m["n_battles"])), ("systems", str(len(m["models"]))),
-            ("accuracy vs human winner", _ci(m.get("accuracy"))), ("Spearman (ratings)", _num(m.get("spearman"))),
-            ("Kendall (ratings)", _num(m.get("kendall"))), ("row-wise Pearson", _num(m.get("rowwise_pearson"))),
-            ("separability", _num(m.get("separability"))), ("confidence agreement", _num(m.get("confidence_agreement"))),
-            ("Brier", _num(m.get("brier")))]
+def _battles_section(name: str, m: BattlesMetrics, folder: Path, plots: list[str]) -> str:
+    rows = [("battles", str(m.n_battles)), ("systems", str(len(m.models))),
+            ("accuracy vs human winner", _ci(m.accuracy)), ("Spearman (ratings)", _num(m.spearman)),
+            ("Kendall (ratings)", _num(m.kendall)), ("row-wise Pearson", _num(m.rowwise_pearson)),
+            ("separability", _num(m.separability)), ("confidence agreement", _num(m.confidence_agreement)),
+            ("Brier", _num(m.brier))]
     rat = "".join(
-        f"<tr><td>{_e(s)}</td><td class=num>{m['human_ratings'][s]['rating']:.0f}</td>"
-        f"<td class=num>{m['rm_ratings'][s]['rating']:.0f}</td></tr>" for s in m["models"])
+        f"<tr><td>{_e(s)}</td><td class=num>{m.human_ratings[s].rating:.0f}</td>"
+        f"<td class=num>{m.rm_ratings[s].rating:.0f}</td></tr>" for s in m.models)
     imgs = "".join(_img(folder, p) for p in plots)
     return (f"<h2>{_e(name)}: system battles (PPE)</h2>{_table(rows)}<table><tr><th>system</th>"
             f"<th>human rating</th><th>RM rating</th></tr>{rat}</table><div class=plots>{imgs}</div>")
 
 
-def _audit_section(a: dict[str, Any], folder: Path) -> str:
+def _audit_section(a: AuditReport, folder: Path) -> str:
     from rewardlab.report.audit import audit_html
 
     return audit_html(a, folder, _img)
@@ -200,8 +213,8 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
         Path: folder/report.html.
 
     Raises:
-        RewardlabError: the folder has none of the result files, or its logs_eval.json is not a logs evaluation.
-        json.JSONDecodeError: metrics.json or audit.json is not valid JSON.
+        RewardlabError: the folder has none of the result files, one of them is not valid JSON or does not fit its
+            schema (the message names the file and the field), or its logs_eval.json is not a logs evaluation.
 
     Example:
         >>> import tempfile
@@ -227,27 +240,29 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
         raise RewardlabError(f"{folder}: no metrics.json, audit.json, goodhart.json, data_stats.json, "
                              "logs_eval.json or optimize.json (run `rewardlab eval`, `rewardlab audit`, `rewardlab "
                              "goodhart`, `rewardlab data stats`, `rewardlab logs eval` or `rewardlab optimize`)")
-    metrics = json.loads(mpath.read_text()) if mpath.exists() else {"datasets": {}, "plots": {}}
+    metrics = read_result(mpath, EvalMetrics) if mpath.exists() else EvalMetrics(datasets={})
     parts = []
     if dpath.exists():
         from rewardlab.report.quality import quality_html
 
-        parts.append(quality_html(json.loads(dpath.read_text())))
-    plots = metrics.get("plots", {})
-    for name, m in metrics.get("datasets", {}).items():
-        fn = {"pairs": _pairs_section, "ksample": _ksample_section, "battles": _battles_section}[m["kind"]]
-        parts.append(fn(name, m, folder, plots.get(name, [])))
-    audit = json.loads(apath.read_text()) if apath.exists() else None
+        parts.append(quality_html(read_result(dpath, DataStats)))
+    sections = {"pairs": _pairs_section, "ksample": _ksample_section, "battles": _battles_section}
+    for name, m in metrics.datasets.items():
+        if m.kind not in sections:
+            raise RewardlabError(f"{mpath}: dataset {name!r} has record kind {m.kind!r}, which the report does not "
+                                 f"know (known: {', '.join(sections)})")
+        parts.append(sections[m.kind](name, m, folder, metrics.plots.get(name, [])))  # type: ignore[operator]
+    audit = read_result(apath, AuditReport) if apath.exists() else None
     if audit:
         parts.append(_audit_section(audit, folder))
     if gpath.exists():
         from rewardlab.report.goodhart import goodhart_html
 
-        parts.append(goodhart_html(json.loads(gpath.read_text()), folder, _img))
+        parts.append(goodhart_html(read_result(gpath, GoodhartCurves), folder, _img))
     if opath.exists():
         from rewardlab.report.optimize import optimize_html
 
-        parts.append(optimize_html(json.loads(opath.read_text()), folder, _img))
+        parts.append(optimize_html(read_result(opath, OptimizeSummary), folder, _img))
     logs = None
     if lpath.exists():
         from rewardlab.logs.run import LogsEvalResult
@@ -256,18 +271,18 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
         logs = LogsEvalResult.read(lpath)
         parts.append(logs_eval_html(logs, folder, _img))
     defs = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in DEFINITIONS)
-    model = metrics.get("model") or (audit or {}).get("model", "")
-    train = metrics.get("training")
+    model = metrics.model or (audit.model if audit and audit.model is not None else "")
+    train = metrics.training
     train_html = ""
     if train:
         train_html = "<h2>Training</h2>" + _table([(k, _e(v)) for k, v in train.items()], ("setting", "value"))
-    src = metrics if metrics.get("created") else (audit or {})
+    src: EvalMetrics | AuditReport | None = metrics if metrics.created else audit
     meta_bits = [f"model: {_e(model)}"] if model else []
-    if src.get("created"):
-        meta_bits.append(f"created {_e(src['created'])}")
-    if metrics.get("n_resamples"):
-        meta_bits.append(f"bootstrap resamples: {_e(metrics['n_resamples'])}")
-    schema = src.get("schema") or (logs.schema if logs else "")
+    if src is not None and src.created:
+        meta_bits.append(f"created {_e(src.created)}")
+    if metrics.n_resamples:
+        meta_bits.append(f"bootstrap resamples: {_e(metrics.n_resamples)}")
+    schema = (src.schema if src is not None else None) or (logs.schema if logs else "")
     if schema:
         meta_bits.append(f"schema {_e(schema)}")
     meta_line = " &middot; ".join(meta_bits)

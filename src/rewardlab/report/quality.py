@@ -8,14 +8,16 @@ from typing import Any
 from rewardlab.data.quality import DataQuality
 from rewardlab.report.markup import ci as _ci
 from rewardlab.report.markup import esc as _e
+from rewardlab.results.compare import DataStats
 
 
-def quality_html(stats: dict[str, Any]) -> str:
-    """HTML for the "quality" part of a data_stats.json (empty when the file has none)."""
-    if not stats.get("quality"):
+def quality_html(stats: DataStats | dict[str, Any]) -> str:
+    """HTML for the "quality" part of a data_stats.json (typed or as its dict; empty when the file has none)."""
+    stats = DataStats.coerce(stats)
+    if not stats.quality:
         return ""
-    dq = DataQuality.from_dict(stats["quality"])
-    parts = [f"<h2>Data quality: {_e(stats.get('source', ''))}</h2>"]
+    dq = DataQuality.from_dict(stats.quality)
+    parts = [f"<h2>Data quality: {_e('' if stats.source is None else stats.source)}</h2>"]
     a = dq.agreement
     if a is None:
         parts.append("<div class=meta>No comparison was judged by several annotators (no agreement to measure).</div>")
@@ -24,7 +26,7 @@ def quality_html(stats: dict[str, Any]) -> str:
                                            ("Krippendorff's alpha (nominal)", a.krippendorff_alpha),
                                            (f"Fleiss' kappa ({a.fleiss_units} comparisons)", a.fleiss_kappa),
                                            ("Cohen's kappa", a.cohen_kappa)) if d is not None]
-        body = "".join(f"<tr><td>{_e(k)}</td><td class=num>{_ci(d) if d.get('estimate') is not None else 'n/a'}</td>"
+        body = "".join(f"<tr><td>{_e(k)}</td><td class=num>{_ci(d)}</td>"
                        f"</tr>" for k, d in rows)
         parts.append(f"<div class=meta>{a.n_judgements} judgements of {a.n_units} comparisons by {a.n_annotators} "
                      f"annotators ({_e(a.source)})</div><table><tr><th>agreement</th><th>value (95% CI)</th></tr>"
