@@ -200,6 +200,12 @@ class Spec:
             object.__setattr__(obj, k, val)
         return obj
 
+    @classmethod
+    def draft(cls: type[S]) -> S:
+        """The defaults, not yet validated: the start of a spec whose required fields come as overrides
+        (`draft().with_overrides(...)` validates the result once)."""
+        return cls._build({}, "defaults", "")
+
     def with_overrides(self: S, updates: dict[str, Any], where: str = "overrides") -> S:
         """A validated copy with dotted-path updates, e.g. `{"model.head.kind": "gaussian", "optim.lr": 3e-4}`.
 

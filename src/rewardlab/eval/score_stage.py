@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.config import MODEL_HELP, ScoringRunSpec, Spec, option
-from rewardlab.data.spec import DataSpec
+from rewardlab.data.spec import DataSpec, ReadingOptions
 from rewardlab.errors import RewardlabError
 from rewardlab.eval.length_control import LengthControlSpec
 
@@ -54,7 +54,7 @@ class ScoreResult:
         return [*self.messages, f"scored {len(self.rows)} responses with {self.scorer}"]
 
 
-def fit_on_control_data(control: LengthControlSpec, data: DataSpec, scorer: Any, datasets: dict[str, list[Any]],
+def fit_on_control_data(control: LengthControlSpec, data: ReadingOptions, scorer: Any, datasets: dict[str, list[Any]],
                         messages: list[str]) -> Any:
     """(the LengthControl fitted on the labels of --length-control-data (its line in `messages`, a note for each
     dataset that shares prompts with it), its fit pairs, their chosen and rejected rewards), or None (no control
@@ -64,7 +64,7 @@ def fit_on_control_data(control: LengthControlSpec, data: DataSpec, scorer: Any,
     from rewardlab.data.schema import PreferencePair
     from rewardlab.eval.length_control import fit_label_control, pair_data, score_pairs, shared_prompts
 
-    pairs = [r for r in data.load(control.data).report_skipped().records if isinstance(r, PreferencePair)]
+    pairs = [r for r in data.read(control.data).report_skipped().records if isinstance(r, PreferencePair)]
     rc, rr = score_pairs(scorer, pairs, control.data)
     lc_, lr_, y, prompts = pair_data(pairs)
     lc = fit_label_control(rc, rr, lc_, lr_, y, control.feature, prompts, control.data)  # type: ignore[arg-type]

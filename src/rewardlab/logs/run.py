@@ -138,7 +138,7 @@ def run_logs_eval(spec: LogsEvalSpec) -> LogsEvalResult:
     from rewardlab.logs.files import read_logs
 
     if spec.missing():
-        raise RewardlabError(f"logs eval needs {', '.join(spec.missing())}")
+        raise RewardlabError(f"logs eval needs {', '.join('--' + m for m in spec.missing())}")
     logs = read_logs(spec.obs, spec.exp, spec.sim, spec.outcome_field, spec.proxy_field)  # type: ignore[arg-type]
     models = logs.models
     baseline = spec.baseline or models[0]
@@ -224,6 +224,15 @@ class LogsSimResult:
     truth: str
     value: dict[str, float]
     confounding_term: dict[str, float]
+
+    @property
+    def files(self) -> list[str]:
+        return [self.obs, self.exp, self.sim, self.truth]
+
+    def lines(self) -> list[str]:
+        return ["true values: " + "  ".join(f"{m} {v:+.3f}" for m, v in self.value.items()),
+                "confounding term of the naive OBS mean: " + "  ".join(
+                    f"{m} {v:+.3f}" for m, v in self.confounding_term.items())]
 
 
 def simulate_logs(spec: LogsSimSpec) -> LogsSimResult:

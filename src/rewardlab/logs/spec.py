@@ -49,6 +49,7 @@ class LogsEvalSpec(Spec):
     truth: str | None = option(None, help="JSON with the true values, {\"value\": {model: V}} (as `rewardlab logs "
                                "simulate` writes in truth.json): adds each estimator's error.")
     plots: bool = option(True, help="Write logs_eval.png (estimates with their CIs).")
+    report: bool = option(True, help="Also write report.html (`rewardlab logs eval`; the command line builds it).")
 
     def missing(self) -> list[str]:
         """The inputs that must be given and are not (the CLI makes them required options)."""

@@ -88,6 +88,8 @@ class SFTBuildSpec(Spec):
                           "list).")
     device: str = option("auto", help="Device of a model scorer: auto, cpu, cuda, cuda:N or mps.")
     bf16: bool = option(False, help="bf16 autocast while scoring with a model.")
+    summary: str | None = option(None, help="Also write the build summary as JSON (keep it out of the SFT file's "
+                                 "folder).")
     data: DataSpec = field(default_factory=DataSpec)
 
     def check(self) -> None:
@@ -290,6 +292,34 @@ def _warn_folder(output: Path) -> None:
     if others:
         logger.warning(f"{output.parent} also holds {others}: `trl sft --dataset_name {output.parent}` would read "
                        "them too; keep the SFT file alone in its folder")
+
+
+@dataclass
+class SFTBuildRun:
+    """`rewardlab data build` as a stage result: the build's summary and the files written."""
+
+    result: SFTBuildResult
+    files: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return self.result.lines()
+
+
+def run_build(spec: SFTBuildSpec) -> SFTBuildRun:
+    """`build_sft_data`, then the summary JSON when `spec.summary` names a file.
+
+    Args:
+        spec: the method, the data, the scorer settings and the outputs.
+    Returns:
+        SFTBuildRun: the build result and the summary file (when written).
+    Raises:
+        RewardlabError: as `build_sft_data`.
+
+    Example:
+        >>> run_build(SFTBuildSpec.from_options(method="feedme", data="pairs.jsonl", output="sft.jsonl"))  # doctest: +SKIP
+    """
+    res = build_sft_data(spec)
+    return SFTBuildRun(res, [str(res.write(spec.summary))] if spec.summary else [])
 
 
 def build_sft_data(spec: SFTBuildSpec, scorer: Any = None, progress: bool = True) -> SFTBuildResult:

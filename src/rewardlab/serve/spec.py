@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
-from rewardlab.config import Spec, option
+from rewardlab.config import ConfigError, Spec, option
 from rewardlab.errors import RewardlabError
 
 API_KEY_ENV = "REWARDLAB_API_KEY"
@@ -198,3 +199,29 @@ def check_bind(host: str, api_key: str | None) -> None:
 
 
 __all__ = ["API_KEY_ENV", "ServeSpec", "check_bind", "is_loopback"]
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+@dataclass
+class ServeCommandSpec(Spec):
+    """`rewardlab serve`: the model to serve, the server's log level, and the server settings (ServeSpec).
+
+    Example:
+        >>> ServeCommandSpec.from_options(model="runs/rm", port=9000).serving.port
+        9000
+    """
+
+    section_title = "serve"
+
+    model: str | None = option(None, flag="--model", aliases=("-m",), help="Checkpoint folder, ensemble folder or "
+                               "Hugging Face reward model (folder or hub id) (required).")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = option(
+        "info", help="Server log level (debug adds an access log).")
+    serving: ServeSpec = field(default_factory=ServeSpec)
+
+    def check(self) -> None:
+        if not self.model:
+            raise ConfigError("{0} is required: the reward model to serve", "model")
+

@@ -413,6 +413,15 @@ class TrainResult:
     loaded: LoadedModel
     data: TrainData | None = None  # the pairs trained and evaluated on (after balancing and augmentation)
 
+    def lines(self) -> list[str]:
+        """The held-out figures (when there was a held-out set) and where the model went."""
+        m = self.metrics
+        out = []
+        if m:
+            out.append(f"held-out: accuracy {m.get('accuracy', float('nan')):.3f}  nll {m.get('nll', float('nan')):.3f}  "
+                       f"ece {m.get('ece', float('nan')):.3f}  ({self.n_eval} pairs)")
+        return [*out, f"saved reward model to {self.output}"]
+
 
 # ---------------------------------------------------------------- the recipe
 

@@ -1,0 +1,61 @@
+"""`rewardlab export SRC DST --mean-only` as a stage: ExportSpec -> run_export -> ExportResult.
+
+Example:
+    >>> ExportSpec(src="runs/rm", dst="runs/rm-hf").mean_only
+    False
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rewardlab.config import ConfigError, Spec, option
+
+
+@dataclass
+class ExportSpec(Spec):
+    """Which checkpoint to export, where, and the acknowledgement that only the mean reward survives."""
+
+    section_title = "export"
+
+    src: str | None = option(None, help="rewardlab checkpoint (Gaussian or ensemble head).")
+    dst: str | None = option(None, help="Folder for the plain Hugging Face model.")
+    mean_only: bool = option(False, help="Keep the mean reward only (required).")
+
+    def check(self) -> None:
+        for name in ("src", "dst"):
+            if not getattr(self, name):
+                raise ConfigError("{0} is required", name)
+
+
+@dataclass
+class ExportResult:
+    """The folder written."""
+
+    files: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return []
+
+
+def run_export(spec: ExportSpec) -> ExportResult:
+    """Write a plain HF sequence-classification model whose output is the checkpoint's mean reward.
+
+    Args:
+        spec: source checkpoint, destination folder and `mean_only`.
+    Returns:
+        ExportResult: the folder written.
+    Raises:
+        RewardlabError: `mean_only` not set (a plain HF model carries one output), or a checkpoint no plain model
+            reproduces (see `rewardlab.models.export_mean_only`).
+
+    Example:
+        >>> run_export(ExportSpec(src="runs/gauss", dst="runs/gauss-hf", mean_only=True)).files  # doctest: +SKIP
+        ['runs/gauss-hf']
+    """
+    from rewardlab.errors import RewardlabError
+    from rewardlab.models.checkpoint import export_mean_only
+
+    if not spec.mean_only:
+        raise RewardlabError("a plain HF model carries one output: pass --mean-only to export the mean reward")
+    return ExportResult([export_mean_only(spec.src, spec.dst)])  # type: ignore[arg-type]
