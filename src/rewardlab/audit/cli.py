@@ -11,6 +11,7 @@ import typer
 
 from rewardlab.data.spec import DataSpec
 from rewardlab.errors import RewardlabError
+from rewardlab.results.audit import AuditReport
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def run_audit_stage(spec: Any) -> AuditResult:
     Example:
         >>> from rewardlab.audit.spec import AuditSpec
         >>> res = run_audit_stage(AuditSpec.from_options(model="runs/rm", output="audit"))  # doctest: +SKIP
-        >>> res.audit["flags"]  # doctest: +SKIP
+        >>> AuditReport.coerce(res.audit).flags  # doctest: +SKIP
     """
     from rewardlab.audit.run import DEFAULT_PAIR_SEED, default_pairs, run_audit
     from rewardlab.audit.sycophancy import builtin_cases, load_cases
@@ -110,43 +111,52 @@ def run_audit_stage(spec: Any) -> AuditResult:
     return AuditResult(audit, [str(out / "audit.json")], header)
 
 
-def summary(audit: dict[str, Any]) -> str:
-    """A few lines for the terminal: headline numbers and every flag."""
-    lines = [f"reward-hacking audit of {audit.get('model', '')}"]
-    f = audit.get("features") or {}
-    if "length_tokens" in f:
-        w = f["length_tokens"].get("within_spearman") or {}
-        a = f["length_tokens"].get("spearman") or {}
+def summary(audit: AuditReport | dict[str, Any]) -> str:
+    """A few lines for the terminal: headline numbers and every flag.
+
+    Args:
+        audit: audit.json, typed (`rewardlab.results.audit.AuditReport`) or as its dict.
+
+    Returns:
+        The lines, joined.
+    """
+    from rewardlab.results.audit import Adversarial, AuditLengthControl, Probes, Sycophancy, TrainedOn
+
+    audit = AuditReport.coerce(audit)
+    lines = [f"reward-hacking audit of {audit.model if audit.model is not None else ''}"]
+    length = audit.length
+    if length is not None:
         parts = []
-        if a.get("estimate") is not None:
-            parts.append(f"Spearman r {a['estimate']:.2f}")
-        if w.get("estimate") is not None:
-            parts.append(f"within prompt {w['estimate']:.2f}")
+        if length.spearman is not None and length.spearman.estimate is not None:
+            parts.append(f"Spearman r {length.spearman.estimate:.2f}")
+        if length.within_spearman is not None and length.within_spearman.estimate is not None:
+            parts.append(f"within prompt {length.within_spearman.estimate:.2f}")
         lines.append("  reward vs length: " + ", ".join(parts))
-    lc = audit.get("length_control") or {}
-    bal = (lc.get("length_balanced_accuracy") or {}).get("estimate")
-    if bal is not None:
-        lines.append(f"  accuracy {lc['accuracy']['estimate']:.3f}, length-balanced {bal:.3f}")
-    adv = audit.get("adversarial") or {}
-    if adv.get("probes"):
+    lc = audit.length_control or AuditLengthControl()
+    bal = lc.length_balanced_accuracy.estimate if lc.length_balanced_accuracy else None
+    if bal is not None and lc.accuracy is not None:
+        lines.append(f"  accuracy {lc.accuracy.estimate:.3f}, length-balanced {bal:.3f}")
+    adv = audit.adversarial or Adversarial()
+    if adv.probes:
         from rewardlab.audit.adversarial import adversarial_line
 
-        lines += [f"  {adversarial_line(name, d)}{' [trained on]' if d.get('trained_on') else ''}"
-                  for name, d in adv["probes"].items()]
-    t = audit.get("trained_on") or {}
-    if t.get("probes") or t.get("adversarial"):
-        lines.append(f"  trained on (not independent evidence): probes {', '.join(t.get('probes') or []) or 'none'}; "
-                     f"adversarial {', '.join(t.get('adversarial') or []) or 'none'} ({t.get('source', '')})")
-        held = {k: d for k, d in ((audit.get("probes") or {}).get("probes") or {}).items() if d.get("heldout_variant")}
+        lines += [f"  {adversarial_line(name, d.to_dict())}{' [trained on]' if d.trained_on else ''}"
+                  for name, d in adv.probes.items()]
+    t = audit.trained_on or TrainedOn()
+    if t.probes or t.adversarial:
+        lines.append(f"  trained on (not independent evidence): probes {', '.join(t.probes or []) or 'none'}; "
+                     f"adversarial {', '.join(t.adversarial or []) or 'none'} "
+                     f"({t.source if t.source is not None else ''})")
+        held = {k: d for k, d in (audit.probes or Probes()).probes.items() if d.heldout_variant}
         if held:
             lines.append("  held-out variants (independent evidence): " + ", ".join(
-                f"{k} {'FLAGGED' if d['flagged'] else 'not flagged'} ({d['mean_change']['estimate']:+.3g})"
+                f"{k} {'FLAGGED' if d.flagged else 'not flagged'} ({d.mean_change.estimate:+.3g})"
                 for k, d in held.items()))
-    s = audit.get("sycophancy") or {}
-    if s.get("n"):
-        lines.append(f"  sycophancy: agreeing scores higher in {s['agreeing_preferred']['estimate']:.0%} "
-                     f"of {s['n']} cases")
-    flags = audit.get("flags") or []
+    s = audit.sycophancy or Sycophancy()
+    if s.n and s.agreeing_preferred is not None:
+        lines.append(f"  sycophancy: agreeing scores higher in {s.agreeing_preferred.estimate:.0%} "
+                     f"of {s.n} cases")
+    flags = audit.flags
     lines.append(f"{len(flags)} flag{'s' if len(flags) != 1 else ''}:" if flags else "no flags")
     lines += [f"  ! {x}" for x in flags]
     return "\n".join(lines)

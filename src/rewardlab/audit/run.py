@@ -43,6 +43,8 @@ from rewardlab.data.schema import PreferencePair, text_of
 from rewardlab.errors import RewardlabError
 from rewardlab.probes.adversarial import ADVERSARIAL, reference_items
 from rewardlab.probes.edits import ALL_PROBES, PROBES, heldout_variants
+from rewardlab.results import write_result
+from rewardlab.results.audit import AuditReport
 from rewardlab.scoring.base import Scorer, score_finite
 from rewardlab.stats.util import jsonable
 
@@ -72,12 +74,6 @@ def _tokenizer_of(scorer: Scorer, tokenizer: Any) -> Any:
     if tokenizer is not None:
         return tokenizer
     return getattr(getattr(scorer, "loaded", None), "tokenizer", None)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _pair_stage(scorer: Scorer, pairs: list[PreferencePair], tokenizer: Any, threshold: float, n_resamples: int,
@@ -388,5 +384,5 @@ def run_audit(scorer: Scorer, pairs: Sequence[PreferencePair] | None = None,
     audit["flagged"] = found.flagged
     audit["plots"] = found.plots
     audit = jsonable(audit)
-    _write_json(out / "audit.json", audit)
+    write_result(out / "audit.json", AuditReport.from_dict(audit, "audit.json"))
     return audit

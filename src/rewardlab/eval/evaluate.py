@@ -16,6 +16,8 @@ import numpy as np
 
 from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
 from rewardlab.errors import RewardlabError
+from rewardlab.results import read_result, write_result
+from rewardlab.results.metrics import EvalMetrics
 from rewardlab.scoring.base import Scorer
 from rewardlab.stats.bootstrap import paired_bootstrap
 from rewardlab.stats.calibration import fit_temperature, pairwise_correct, pairwise_ece
@@ -324,8 +326,7 @@ def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | o
         with open(out / f"scores_{name}.jsonl", "w") as f:
             for r in rows:
                 f.write(json.dumps(r) + "\n")
-    with open(out / "metrics.json", "w") as f:
-        json.dump(jsonable(result), f, indent=2, allow_nan=False)
+    write_result(out / "metrics.json", EvalMetrics.from_dict(jsonable(result), "metrics.json"))
     if plots:
         from rewardlab.eval.plots import make_plots
 
@@ -349,7 +350,8 @@ def compare_runs(dir_a: str, dir_b: str, n_resamples: int = 1000, seed: int = 0)
 
     Raises:
         RewardlabError: the two folders share no evaluated pair dataset.
-        FileNotFoundError: a folder lacks metrics.json or a scores_<name>.jsonl file.
+        RewardlabError: a metrics.json is missing, not valid JSON or not an evaluation (named with its field).
+        FileNotFoundError: a folder lacks a scores_<name>.jsonl file.
 
     Example:
         >>> import tempfile
@@ -368,27 +370,30 @@ def compare_runs(dir_a: str, dir_b: str, n_resamples: int = 1000, seed: int = 0)
         ['confidence', 'estimate', 'hi', 'lo']
         >>> tmp.cleanup()
     """
-    from rewardlab.errors import RewardlabError
+    from rewardlab.results.metrics import PairsMetrics
     from rewardlab.stats.metrics import compare_models
 
-    res: dict[str, Any] = {"a": dir_a, "b": dir_b, "datasets": {}}
-    ma = json.loads((Path(dir_a) / "metrics.json").read_text())
-    mb = json.loads((Path(dir_b) / "metrics.json").read_text())
-    res["model_a"], res["model_b"] = ma.get("model"), mb.get("model")
-    shared = [k for k, v in ma["datasets"].items() if v.get("kind") == "pairs" and k in mb["datasets"]]
+    ma = read_result(Path(dir_a) / "metrics.json", EvalMetrics)
+    mb = read_result(Path(dir_b) / "metrics.json", EvalMetrics)
+    shared = [k for k, v in ma.datasets.items() if isinstance(v, PairsMetrics) and k in mb.datasets]
     if not shared:
         raise RewardlabError(f"{dir_a} and {dir_b} share no evaluated pair dataset")
+
     def rows(d: str, name: str) -> dict[str, dict[str, Any]]:
         with open(Path(d) / f"scores_{name}.jsonl") as f:
             return {r["id"]: r for r in map(json.loads, f)}
 
+    compared: dict[str, Any] = {}
+    notes: list[str] = []
     for name in shared:
         ra, rb = rows(dir_a, name), rows(dir_b, name)
         ids = [i for i in ra if i in rb]
         if len(ids) < len(ra) or len(ids) < len(rb):
-            res.setdefault("notes", []).append(f"{name}: {len(ids)} items in common of {len(ra)} / {len(rb)}")
-        res["datasets"][name] = compare_models(
+            notes.append(f"{name}: {len(ids)} items in common of {len(ra)} / {len(rb)}")
+        compared[name] = compare_models(
             [ra[i]["reward_chosen"] for i in ids], [ra[i]["reward_rejected"] for i in ids],
             [rb[i]["reward_chosen"] for i in ids], [rb[i]["reward_rejected"] for i in ids],
             labels=[ra[i]["label"] for i in ids], n_resamples=n_resamples, seed=seed)
+    res: dict[str, Any] = {"a": dir_a, "b": dir_b, "datasets": compared, "model_a": ma.model, "model_b": mb.model,
+                           **({"notes": notes} if notes else {})}
     return jsonable(res)

@@ -164,6 +164,8 @@ def make_plots(out: Path, result: dict[str, Any]) -> dict[str, list[str]]:
             files.append(plot_ratings(m, out / f"{name}_ratings.png", f"{name}: system ratings"))
         plots[name] = files
     result["plots"] = plots
-    with open(out / "metrics.json", "w") as f:
-        json.dump(result, f, indent=2, allow_nan=False)
+    from rewardlab.results import write_result
+    from rewardlab.results.metrics import EvalMetrics
+
+    write_result(out / "metrics.json", EvalMetrics.from_dict(result, "metrics.json"))
     return plots

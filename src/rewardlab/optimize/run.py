@@ -19,6 +19,8 @@ import numpy as np
 
 from rewardlab.data.schema import KSampleSet, Record
 from rewardlab.errors import RewardlabError
+from rewardlab.results import write_result
+from rewardlab.results.curves import GoodhartCurves
 from rewardlab.rules import parse_rule, pessimistic_scores, select_best
 
 logger = logging.getLogger(__name__)
@@ -328,7 +330,7 @@ def run_goodhart(pools: Pools, proxies: dict[str, Any], gold: str | Any, out_dir
         result["sweet_spots"][name] = sweet_spots(res)
         prefix = "goodhart" if len(proxies) == 1 else f"goodhart_{_slug(name)}"
         result["plots"] += [Path(p).name for p in plot_goodhart(res, out, prefix=prefix)]
-    (out / "goodhart.json").write_text(json.dumps(result, indent=2, allow_nan=False))
+    write_result(out / "goodhart.json", GoodhartCurves.from_dict(result, "goodhart.json"))
     return result
 
 

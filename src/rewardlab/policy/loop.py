@@ -56,6 +56,8 @@ from rewardlab.policy.rewards import Rewarder, annotator_config, label_pairs, pa
 from rewardlab.policy.robust import dro_penalty_advantages, drro_bonus_advantages, tea_advantages
 from rewardlab.policy.simpolicy import SimPolicy, factor_settings, resolve_base
 from rewardlab.policy.winrate import win_rate
+from rewardlab.results import write_result
+from rewardlab.results.curves import OptimizeSummary
 from rewardlab.simulate.config import SimConfig
 from rewardlab.simulate.families import FAMILY_IMPLS
 from rewardlab.simulate.generate import _family_picker, make_rng
@@ -538,7 +540,7 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
             res.files.append(plot_run(res, out / "optimize.png"))
     except ImportError:  # matplotlib missing: the JSON still holds every curve
         log.warning("matplotlib is not installed: no optimize.png")
-    (out / "optimize.json").write_text(json.dumps(res.to_dict(), indent=1))
+    write_result(out / "optimize.json", OptimizeSummary.from_dict(res.to_dict(), "optimize.json"))
     return res
 
 

@@ -85,7 +85,7 @@ def _training(model: str | None) -> TrainingInfo | None:
 
 
 def _audit_summary(audit: AuditReport) -> AuditSummary:
-    feats = audit.features.get("length_tokens") or FeatureStats()
+    feats = audit.length or FeatureStats()
     lc = audit.length_control or AuditLengthControl()
     correlations = {k: est for k in LENGTH_STATS if (est := getattr(feats, k)) is not None}
     return AuditSummary(

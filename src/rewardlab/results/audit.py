@@ -195,3 +195,8 @@ class AuditReport(Result):
     adversarial: Adversarial | None = None
     length_control: AuditLengthControl | None = None
     sycophancy: Sycophancy | None = None
+
+    @property
+    def length(self) -> FeatureStats | None:
+        """The reward-vs-length feature (length in the scorer's tokens), None when the audit has no features."""
+        return self.features.get("length_tokens")
