@@ -156,6 +156,25 @@ class Spec:
 
     # ---------------------------------------------------------------- dicts, YAML, overrides
 
+    def require(self, *paths: str, why: str = "") -> None:
+        """Refuse a spec whose given dotted paths are unset (None or empty), naming the first one.
+
+        Raises:
+            ConfigError: "{path} is required" (with `why` after a colon when given).
+
+        Example:
+            >>> from rewardlab.models.export_stage import ExportSpec
+            >>> ExportSpec.draft().require("src", why="the checkpoint to export")
+            Traceback (most recent call last):
+            rewardlab.config.ConfigError: src is required: the checkpoint to export
+        """
+        for path in paths:
+            value: Any = self
+            for part in path.split("."):
+                value = getattr(value, part)
+            if value in (None, "", []):
+                raise ConfigError("{0} is required" + (f": {why}" if why else ""), path)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON/YAML-ready nested dict (inverse of `from_dict`)."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]
@@ -283,7 +302,7 @@ class Spec:
         Raises:
             RewardlabError: an unknown option name; ConfigError: a broken rule.
         """
-        return cls.from_dict({}, "defaults").with_options(options)
+        return cls.draft().with_options(options)
 
     def with_options(self: S, options: dict[str, Any], where: str = "options") -> S:
         """A copy with flat option names (see `from_options`) set; None values are ignored."""

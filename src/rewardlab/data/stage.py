@@ -13,18 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardlab.config import ConfigError, Spec, option
+from rewardlab.config import Spec, option
 from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.quality import QualitySpec
 from rewardlab.data.spec import DataSpec
 
 KIND_NAMES = {"pairs": "preference pairs", "ksample": "K-sample sets", "battles": "battles"}
 SOURCE_HELP = "File, datasets folder or hub id."
-
-
-def _require_source(data: DataSpec) -> None:
-    if data.source is None:
-        raise ConfigError("{0} is required: the file, datasets folder or hub id to read", "data.source")
+SOURCE_WHY = "the file, datasets folder or hub id to read"
 
 
 @dataclass
@@ -34,7 +30,7 @@ class DataCheckSpec(Spec):
     data: DataSpec = field(default_factory=DataSpec)
 
     def check(self) -> None:
-        _require_source(self.data)
+        self.require("data.source", why=SOURCE_WHY)
 
 
 @dataclass
@@ -51,7 +47,7 @@ class DataStatsSpec(Spec):
     quality: QualitySpec = field(default_factory=QualitySpec)
 
     def check(self) -> None:
-        _require_source(self.data)
+        self.require("data.source", why=SOURCE_WHY)
 
 
 @dataclass
@@ -64,9 +60,8 @@ class DataConvertSpec(Spec):
     data: DataSpec = field(default_factory=DataSpec)
 
     def check(self) -> None:
-        _require_source(self.data)
-        if not self.output:
-            raise ConfigError("{0} is required: the file to write", "output")
+        self.require("data.source", why=SOURCE_WHY)
+        self.require("output", why="the file to write")
 
 
 @dataclass

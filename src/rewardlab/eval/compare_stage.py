@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardlab.config import ConfigError, Spec, option
+from rewardlab.config import Spec, option
 from rewardlab.errors import RewardlabError
 
 
@@ -28,9 +28,7 @@ class CompareRunsSpec(Spec):
     output: str | None = option(None, flag="--output", aliases=("-o",), help="Write the comparison as JSON.")
 
     def check(self) -> None:
-        for name in ("dir_a", "dir_b"):
-            if not getattr(self, name):
-                raise ConfigError("{0} is required", name)
+        self.require("dir_a", "dir_b")
 
 
 @dataclass

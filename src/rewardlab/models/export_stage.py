@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rewardlab.config import ConfigError, Spec, option
+from rewardlab.config import Spec, option
 
 
 @dataclass
@@ -23,9 +23,7 @@ class ExportSpec(Spec):
     mean_only: bool = option(False, help="Keep the mean reward only (required).")
 
     def check(self) -> None:
-        for name in ("src", "dst"):
-            if not getattr(self, name):
-                raise ConfigError("{0} is required", name)
+        self.require("src", "dst")
 
 
 @dataclass

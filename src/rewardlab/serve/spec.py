@@ -102,7 +102,6 @@ class ServeSpec(Spec):
 
     def check(self) -> None:
         from rewardlab.chat_parse import TEMPLATE_NAMES
-        from rewardlab.config import ConfigError
         from rewardlab.rules import parse_rule
 
         try:
@@ -222,6 +221,5 @@ class ServeCommandSpec(Spec):
     serving: ServeSpec = field(default_factory=ServeSpec)
 
     def check(self) -> None:
-        if not self.model:
-            raise ConfigError("{0} is required: the reward model to serve", "model")
+        self.require("model", why="the reward model to serve")
 
