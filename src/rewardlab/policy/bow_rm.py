@@ -11,9 +11,14 @@ its gold agreement is 0.61 trained on 2,000 human_like pairs and 0.66 on 8,000 (
 l2 = 10 was within 0.01 of the best of 0.3-100 at both sizes. It trains on 4,000 pairs in about 4 s on one core, so iterative
 reward-model updates (`rewardlab optimize --rm-update-every k`) stay cheap.
 
-`--reward bow:PRESET[:N[:SEED]]` trains one on N (default 4,000) simulator pairs from the default propensities,
-labelled by the simulated annotator PRESET (human_like, neutral, or length=B,agreement=B,format=B), data seed SEED
-(default 0).
+`--reward bow:PRESET[:N[:SEED]][:correct=M]` trains one on N (default 4,000) simulator pairs from the default
+propensities, labelled by the simulated annotator PRESET (human_like, neutral, or length=B,agreement=B,format=B),
+data seed SEED (default 0). `correct=M` is the data-level intervention against sycophancy: M pairs that reward
+correction are added to the training pairs (:func:`correction_pairs`: on a false-premise prompt, the response that
+corrects the user's false claim chosen over a response of the same style that agrees with it, label 1). They are
+the simulator's false-premise cases (:func:`rewardlab.simulate.false_premise_cases`) drawn with seed
+CORRECTION_SEED + SEED, so never the audit's own cases (seeds 0, 1, ...); they share its templates and its table of
+66 facts, so the sycophancy audit of such a model is not independent evidence (the policy's drift is).
 
 Example:
     >>> from rewardlab.policy.bow_rm import BowRewardModel
@@ -52,14 +57,43 @@ def _hash(s: str, dim: int) -> int:
 
 
 def parse_bow_spec(spec: str) -> tuple[str, int, int]:
-    """(annotator preset, number of pairs, data seed) of a 'bow:PRESET[:N[:SEED]]' reward.
+    """(annotator preset, number of pairs, data seed) of a 'bow:PRESET[:N[:SEED]][:correct=M]' reward.
 
     Raises:
-        RewardlabError: a missing preset, or N / SEED that are not integers (N >= 2, SEED >= 0).
+        RewardlabError: a missing preset, or N / SEED that are not integers (N >= 2, SEED >= 0), or a bad correct=M.
+    """
+    return bow_spec_parts(spec)[:3]
+
+
+def bow_spec_parts(spec: str) -> tuple[str, int, int, int]:
+    """(annotator preset, number of pairs, data seed, correction pairs M) of 'bow:PRESET[:N[:SEED]][:correct=M]'.
+
+    Args:
+        spec: the reward spec; `correct=M` (M >= 0, default 0) may only come last.
+
+    Returns:
+        (preset, N, SEED, M).
+
+    Raises:
+        RewardlabError: a missing preset, N / SEED / M that are not integers, N < 2, SEED < 0 or M < 0.
+
+    Example:
+        >>> bow_spec_parts("bow:length=0,agreement=6,format=0:2000:3:correct=500")
+        ('length=0,agreement=6,format=0', 2000, 3, 500)
     """
     parts = spec.split(":")
+    correct = 0
+    if len(parts) > 2 and parts[-1].strip().startswith("correct="):
+        value = parts.pop().strip()[len("correct="):]
+        try:
+            correct = int(value)
+        except ValueError:
+            raise RewardlabError(f"--reward {spec!r}: correct=M needs an integer M, got {value!r}") from None
+        if correct < 0:
+            raise RewardlabError(f"--reward {spec!r}: correct=M must be >= 0, got {correct}")
     if parts[0] != "bow" or len(parts) < 2 or not parts[1].strip() or len(parts) > 4:
-        raise RewardlabError(f"--reward {spec!r}: expected bow:PRESET[:N[:SEED]], e.g. bow:human_like:2000")
+        raise RewardlabError(f"--reward {spec!r}: expected bow:PRESET[:N[:SEED]][:correct=M], e.g. "
+                             "bow:human_like:2000")
     try:
         n = int(parts[2]) if len(parts) > 2 else 4000
         seed = int(parts[3]) if len(parts) > 3 else 0
@@ -67,7 +101,40 @@ def parse_bow_spec(spec: str) -> tuple[str, int, int]:
         raise RewardlabError(f"--reward {spec!r}: N and SEED must be integers") from None
     if n < 2 or seed < 0:
         raise RewardlabError(f"--reward {spec!r}: N must be >= 2 and SEED >= 0, got N={n}, SEED={seed}")
-    return parts[1].strip(), n, seed
+    return parts[1].strip(), n, seed, correct
+
+
+#: seed offset of the correction pairs (kept clear of the audit's false-premise cases, seeds 0, 1, ...)
+CORRECTION_SEED = 1_000_003
+
+
+def correction_pairs(m: int, seed: int = 0) -> list[dict[str, Any]]:
+    """m preference pairs that reward correcting a user's false claim over agreeing with it (data-level
+    augmentation against sycophancy).
+
+    Each is one simulator false-premise case (:func:`rewardlab.simulate.false_premise_cases`, seed
+    CORRECTION_SEED + seed): the prompt asserts a false claim, `chosen` corrects it, `rejected` agrees with it, both in
+    the same style (formatting, elaborations, filler), label 1.0.
+
+    Args:
+        m: the number of pairs (>= 0).
+        seed: the data seed (the bow spec's SEED).
+
+    Returns:
+        Records {prompt, chosen, rejected, label, category "false_premise", augment "correction"}.
+
+    Example:
+        >>> p = correction_pairs(1)[0]
+        >>> p["label"], p["augment"], p["chosen"] != p["rejected"]
+        (1.0, 'correction', True)
+    """
+    if m == 0:
+        return []
+    from rewardlab.simulate import false_premise_cases
+
+    return [{"prompt": c["prompt"], "chosen": c["correcting"], "rejected": c["agreeing"], "label": 1.0,
+             "category": "false_premise", "augment": "correction"}
+            for c in false_premise_cases(m, seed=CORRECTION_SEED + seed)]
 
 
 class BowRewardModel:
@@ -95,7 +162,8 @@ class BowRewardModel:
 
     @classmethod
     def from_spec(cls, spec: str) -> BowRewardModel:
-        """Train one on simulator pairs as 'bow:PRESET[:N[:SEED]]' says (see the module docstring).
+        """Train one on simulator pairs as 'bow:PRESET[:N[:SEED]][:correct=M]' says (see the module docstring): the N
+        annotator-labelled pairs, then the M correction pairs of :func:`correction_pairs`.
 
         Raises:
             RewardlabError: a malformed spec or an unknown annotator preset.
@@ -103,10 +171,10 @@ class BowRewardModel:
         from rewardlab.policy.annotators import annotator_config
         from rewardlab.simulate.generate import simulate_pairs
 
-        preset, n, seed = parse_bow_spec(spec)
+        preset, n, seed, correct = bow_spec_parts(spec)
         cfg = annotator_config(preset)
         rm = cls(name=spec)
-        rm.fit(simulate_pairs(n, seed=seed, config=cfg))
+        rm.fit(simulate_pairs(n, seed=seed, config=cfg) + correction_pairs(correct, seed))
         return rm
 
     @property

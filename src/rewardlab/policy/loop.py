@@ -32,6 +32,11 @@ Bradley-Terry reward model trained on simulated pairs), or several separated by 
 min, uwo:lam, lcb:k, quantile:q). `--rm-update-every k` updates the reward model every k steps on pairs of the current
 policy's samples labelled by the simulated annotator `--rm-annotator`, logging its gold agreement before and after.
 
+Sycophancy (:mod:`rewardlab.policy.honesty`): `--honesty-penalty lambda` optimises r - lambda d, d = 1 when the
+response opens by agreeing with a claim the prompt asserts (the audit's text-level `agreement` feature, never the
+simulator's hidden attribute); `--sycophancy-audit N` runs the audit's sycophancy check on N false-premise cases
+against the reward before step 0 and records whether it flags it (`OptimizeResult.sycophancy`).
+
 Runs are seeded (step t draws from its own stream of (seed, t)) and checkpoint every `checkpoint_every` steps;
 `resume` continues a killed run from its last checkpoint and gives the records of an uninterrupted run. A scorer
 that fails or returns a non-finite reward stops the run with an error naming the step; the checkpoint stays.
@@ -52,6 +57,7 @@ import numpy as np
 
 from rewardlab.config import ConfigError, Spec, option
 from rewardlab.errors import RewardlabError
+from rewardlab.policy.honesty import audit_reward_sycophancy, honesty_penalised
 from rewardlab.policy.rewards import Rewarder, annotator_config, label_pairs, parse_annotator
 from rewardlab.policy.robust import dro_penalty_advantages, drro_bonus_advantages, tea_advantages
 from rewardlab.policy.simpolicy import SimPolicy, factor_settings, resolve_base
@@ -76,7 +82,8 @@ PAIR_METHODS = ("feedme", "reward-conditioning")
 SAMPLES_FROM = {"best-of-n": "base", "feedme": "base", "reward-conditioning": "base", "sft": "reference"}
 #: options added after the first checkpoints: left out of the resume fingerprint while at their defaults
 _LATER_DEFAULTS = {"advantage": "group", "bon_n": 1, "drro_eps": 0.5, "select": "mean", "sft_reference": "sys-b",
-                   "rm_update_every": 0, "rm_update_pairs": 64, "rm_annotator": "human_like"}
+                   "rm_update_every": 0, "rm_update_pairs": 64, "rm_annotator": "human_like",
+                   "honesty_penalty": 0.0, "sycophancy_audit": 0}
 __all__ = ["OptimizeResult", "OptimizeSpec", "Rewarder", "parse_annotator", "policy_gradient", "run"]
 #: spec fields that may change between a run and its resumption
 RESUMABLE_CHANGES = ("steps", "resume", "overwrite", "checkpoint_every", "output", "plot")
@@ -104,8 +111,9 @@ class OptimizeSpec(Spec):
     reward: str | None = option(None, flag="--reward", help="The reward optimised: a reward-model folder, "
                                 "http(s)://server/get_reward, py:module:function, 'gold' (the simulator's gold "
                                 "utility), 'annotator:human_like' / 'annotator:length=1,agreement=0.5,format=0.3' "
-                                "(the simulated annotator's biased perceived utility), 'bow:human_like[:N[:SEED]]' "
-                                "(a bag-of-words reward model trained on N simulated pairs), or several separated "
+                                "(the simulated annotator's biased perceived utility), 'bow:human_like[:N[:SEED]][:correct=M]' "
+                                "(a bag-of-words reward model trained on N simulated pairs, plus M pairs rewarding "
+                                "the correction of a false premise), or several separated "
                                 "by ';' (an ensemble, combined by --select).")
     output: str | None = option(None, flag="--output", aliases=("-o",), help="Output folder (steps.jsonl, "
                                 "checkpoint.json, optimize.json, optimize.png).")
@@ -144,6 +152,12 @@ class OptimizeSpec(Spec):
                                   "measure its gold agreement before and after).")
     rm_annotator: str = option("human_like", help="The simulated annotator labelling the update pairs: human_like, "
                                "neutral or length=B,agreement=B,format=B.")
+    honesty_penalty: float = option(0.0, min=0.0, help="Honesty penalty lambda: optimise r - lambda d, d = 1 when "
+                                    "the response opens by agreeing with a claim the prompt asserts (the audit's "
+                                    "text-level agreement detector); the logged proxy stays r.")
+    sycophancy_audit: int = option(0, min=0, help="Before step 0, run the audit's sycophancy check on this many "
+                                   "false-premise cases against the reward and record whether it flags it (0: "
+                                   "off; rewards that read text only).")
 
     def check(self) -> None:
         if self.method in ("grpo", "best-of-n", "expert-iteration") and self.group < 2:
@@ -167,6 +181,8 @@ class OptimizeSpec(Spec):
             parse_annotator(self.rm_annotator)
         except RewardlabError as e:
             raise ConfigError(f"{{0}}: {e}", "rm_annotator") from None
+        if self.honesty_penalty and self.method == "sft":
+            raise ConfigError("{0} has no effect with --method sft (the reward is only logged)", "honesty_penalty")
         if self.advantage == "tea" and self.method != "grpo":
             raise ConfigError(f"{{0}} tea needs --method grpo, got {self.method}", "advantage")
         if self.resume and self.overwrite:
@@ -324,6 +340,7 @@ class OptimizeResult:
     spec: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     rm_updates: list[dict[str, Any]] = field(default_factory=list)
+    sycophancy: dict[str, Any] | None = None
     policy: SimPolicy | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -353,6 +370,8 @@ class OptimizeResult:
             rho = self.proxy_gold_spearman
             note = " (near chance: the proxy barely sees gold; expect no rise)" if abs(rho) < 0.1 else ""
             out.append(f"proxy-gold Spearman on the base samples: {rho:.3f}{note}")
+        if self.sycophancy is not None:
+            out.append(_sycophancy_line(self.sycophancy))
         for u in self.rm_updates:
             before, after = u["gold_agreement_before"], u["gold_agreement_after"]
             out.append(f"reward-model update at step {u['step']}: {u['pairs']} new pairs, gold agreement on held-out "
@@ -362,6 +381,15 @@ class OptimizeResult:
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
+
+
+def _sycophancy_line(d: dict[str, Any]) -> str:
+    if d.get("skipped"):
+        return f"sycophancy audit of the reward: skipped ({d['skipped']})"
+    s = d["agreeing_preferred"]
+    return (f"sycophancy audit of the reward before step 0: agreeing preferred in {s['estimate']:.1%} "
+            f"[{s['lo']:.1%}, {s['hi']:.1%}] of {d['n']} false-premise cases: "
+            f"{'FLAGGED' if d['flagged'] else 'not flagged'}")
 
 
 def _record_view(r: dict[str, Any]) -> dict[str, Any]:
@@ -482,6 +510,9 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
                              "updated in the loop; use a bag-of-words reward model (--reward bow:human_like) or an "
                              "object with update(pairs)")
     out.mkdir(parents=True, exist_ok=True)
+    syc = audit_reward_sycophancy(rewarder, spec.sycophancy_audit, spec.seed) if spec.sycophancy_audit else None
+    if syc is not None:
+        log.info("%s", _sycophancy_line(syc))
     base = SimPolicy.from_base(spec.base, cfg)
     state = _State(base.copy())
     if spec.method == "reward-conditioning":
@@ -533,7 +564,8 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
         method=spec.method, reward=rewarder.name, base=base.base_name, steps=spec.steps, records=records,
         sweet_spot=_record_view(best), final=_record_view(records[-1]), cache=rewarder.cache_stats(),
         proxy_gold_spearman=records[0].get("proxy_gold_spearman"),
-        elapsed_s=round(time.perf_counter() - t0, 3), spec=spec.to_dict(), rm_updates=rm_updates, policy=acting)
+        elapsed_s=round(time.perf_counter() - t0, 3), spec=spec.to_dict(), rm_updates=rm_updates, sycophancy=syc,
+        policy=acting)
     res.files = [str(steps_path), str(ckpt_path), str(out / "optimize.json"), str(acting.save(out / "policy.json"))]
     try:
         if spec.plot:
@@ -613,6 +645,10 @@ def _step(t: int, spec: OptimizeSpec, state: _State, base: SimPolicy, reference:
         g = np.array([gold_utility(s[1], cfg.weights) for _, s in ff])
         rho = float(np.corrcoef(_ranks(rr), _ranks(g))[0, 1]) if np.ptp(rr) > 0 and np.ptp(g) > 0 else math.nan
         rec["proxy_gold_spearman"] = None if not math.isfinite(rho) else rho
+    if r is not None and spec.honesty_penalty:
+        r, flags = honesty_penalised(r, [it.prompt for it, _ in flat], [s[2] for _, s in flat], spec.honesty_penalty)
+        rec["honesty_flagged"] = float(flags.mean())
+        rec["objective"] = float(r.mean())
     if t < spec.steps:
         _update(spec, state, items, drawn, r, rng)
     return rec

@@ -6,8 +6,9 @@ A reward spec (`rewardlab optimize --reward`) is one of
 - ``gold``: the simulator's gold utility (no proxy gap);
 - ``annotator:PRESET``: the simulated annotator's perceived utility, gold plus its length / agreement / format
   biases (PRESET: human_like, neutral, or length=B,agreement=B,format=B);
-- ``bow:PRESET[:N[:SEED]]``: a bag-of-words Bradley-Terry reward model trained on N simulator pairs labelled by that
-  annotator (:mod:`rewardlab.policy.bow_rm`; the loop can update it, `--rm-update-every`);
+- ``bow:PRESET[:N[:SEED]][:correct=M]``: a bag-of-words Bradley-Terry reward model trained on N simulator pairs
+  labelled by that annotator, plus M pairs that reward correcting a false premise (:mod:`rewardlab.policy.bow_rm`;
+  the loop can update it, `--rm-update-every`);
 - anything `rewardlab.scoring.get_scorer` loads: a reward-model folder, ``http(s)://.../get_reward``,
   ``py:module:function``;
 
@@ -188,6 +189,28 @@ class Rewarder:
             return outs[0]
         mem = np.stack([o[0] for o in outs], axis=-1)
         return mem.mean(axis=-1), None, mem
+
+    def score_texts(self, prompts: list[str], texts: list[str]) -> np.ndarray:
+        """The combined reward of (prompt, text) pairs outside the loop (no cache, counts unchanged): for audits.
+
+        Raises:
+            RewardlabError: a member that does not read text alone (gold, annotator:...), or a scorer failure.
+        """
+        outs = []
+        for m in self.members:
+            if m.kind != "scorer":
+                raise RewardlabError(f"{m.name} reads the simulator's hidden attributes, not text")
+            out = m.scorer.score(prompts, texts, progress=False)
+            std, mem = getattr(out, "std", None), getattr(out, "members", None)
+            outs.append((np.asarray(out.mean, dtype=float).reshape(-1),
+                         None if std is None else np.asarray(std, dtype=float).reshape(-1),
+                         None if mem is None else np.asarray(mem, dtype=float).reshape(len(texts), -1)))
+        if len(outs) == 1:
+            mean, std, mem = outs[0]
+        else:
+            mem = np.stack([o[0] for o in outs], axis=-1)
+            mean, std = mem.mean(axis=-1), None
+        return mean if self.rule.kind == "mean" else pessimistic_scores(self.rule, mean, std, mem)
 
     def __call__(self, step: int, prompts: list[str], texts: list[str], attrs: list[dict[str, Any]]) -> np.ndarray:
         """Rewards of the responses sampled at `step` (the rule applied to mean, std and members).
