@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import rewardlab.record_kinds  # noqa: F401  (registers the built-in record kinds; imports no stage)
 from rewardlab._entry import lazy_package
 from rewardlab.version import __version__
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Text
 from rewardlab.errors import Issue, RewardlabError
+from rewardlab.kinds import KindHooks, get_kind, kind_names
 
 PROMPT_ALIASES = ("prompt", "question", "instruction", "query", "input")
 CHOSEN_ALIASES = ("chosen", "response_chosen", "chosen_response")
@@ -72,8 +73,8 @@ def detect_spec(
             kind = "battles"
         else:
             kind = "pairs"
-    if kind not in ("pairs", "ksample", "battles"):
-        raise RewardlabError(f"unknown data layout {kind!r}; use explicit, implicit, pairs, ksample or battles")
+    if kind not in kind_names():
+        raise RewardlabError(f"unknown data layout {kind!r}; use explicit, implicit, {', '.join(kind_names())}")
     if kind != "pairs":
         return FormatSpec(kind=kind, prompt_key=prompt_key or "prompt")
     ck = chosen_key or next((k for k in CHOSEN_ALIASES if k in keys), None)
@@ -359,12 +360,12 @@ def parse_battle(row: dict[str, Any], spec: FormatSpec) -> Battle:
     )
 
 
-PARSERS = {"pairs": parse_pair, "ksample": parse_ksample, "battles": parse_battle}
+PARSERS = KindHooks("parse")  # record kind -> parser: a view of the kinds' registry (rewardlab.kinds)
 
 
 def parse_row(row: dict[str, Any], spec: FormatSpec, source: str, line: int):
     """Parse one row; returns a record or an Issue (never raises for bad input)."""
     try:
-        return PARSERS[spec.kind](row, spec)
+        return get_kind(spec.kind).hook("parse")(row, spec)
     except RecordError as e:
         return Issue(source, line, e.field, e.reason)

@@ -16,6 +16,7 @@ import numpy as np
 
 from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
 from rewardlab.errors import RewardlabError
+from rewardlab.kinds import KindHooks, get_kind
 from rewardlab.results import read_result, write_result
 from rewardlab.results.metrics import EvalMetrics
 from rewardlab.scoring.base import Scorer
@@ -187,7 +188,7 @@ def harm_aware_eval(pred: np.ndarray, gold: np.ndarray, sets: list[KSampleSet], 
 
 
 def eval_ksample(scorer: Scorer, sets: list[KSampleSet], n_resamples: int, seed: int,
-                 progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                 progress: bool, **_options: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Ranking metrics (Spearman/Kendall), PPE correctness metrics and gold best-of-K curves for K-wise sets.
 
     Raises:
@@ -232,7 +233,7 @@ def eval_ksample(scorer: Scorer, sets: list[KSampleSet], n_resamples: int, seed:
 
 
 def eval_battles(scorer: Scorer, battles: list[Battle], n_resamples: int, seed: int,
-                 progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                 progress: bool, **_options: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """PPE human-preference metrics: does the RM rank the systems as the judges did?"""
     n = len(battles)
     out = scorer.score([b.prompt for b in battles] * 2,
@@ -245,7 +246,7 @@ def eval_battles(scorer: Scorer, battles: list[Battle], n_resamples: int, seed: 
     return jsonable(m), rows
 
 
-EVALUATORS = {"pairs": eval_pairs, "ksample": eval_ksample, "battles": eval_battles}  # record kind -> evaluation
+EVALUATORS = KindHooks("evaluate")  # record kind -> evaluation: a view of the kinds' registry (rewardlab.kinds)
 
 
 def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | os.PathLike,
@@ -318,9 +319,10 @@ def evaluate(scorer: Scorer, datasets: dict[str, list[Record]], out_dir: str | o
         if not recs:
             continue
         kind = recs[0].kind
-        extra_args = (sections, length_control, length_control_feature, length_control_probes,
-                      length_control_force, name) if kind == "pairs" else ()
-        m, rows = EVALUATORS[kind](scorer, recs, n_resamples, seed, progress, *extra_args)
+        m, rows = get_kind(kind).hook("evaluate")(
+            scorer, recs, n_resamples, seed, progress, sections=sections, length_control=length_control,
+            length_control_feature=length_control_feature, length_control_probes=length_control_probes,
+            length_control_force=length_control_force, name=name)
         m["kind"] = kind
         result["datasets"][name] = m
         with open(out / f"scores_{name}.jsonl", "w") as f:

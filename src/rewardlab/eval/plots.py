@@ -147,22 +147,35 @@ def plot_ratings(m: dict[str, Any], path: Path, title: str) -> str:
     return _save(fig, path)
 
 
+def pairs_plots(out: Path, name: str, m: dict[str, Any]) -> list[str]:
+    """A pair dataset's plots: reliability, reward histograms, reward vs length, accuracy by category."""
+    rows = _rows(out, name)
+    return [plot_reliability(m, out / f"{name}_reliability.png", f"{name}: reliability"),
+            plot_histograms(rows, out / f"{name}_rewards.png", f"{name}: rewards"),
+            plot_length(rows, out / f"{name}_length.png", f"{name}: reward vs length"),
+            plot_categories(m, out / f"{name}_categories.png", f"{name}: accuracy by category")]
+
+
+def ksample_plots(out: Path, name: str, m: dict[str, Any]) -> list[str]:
+    """A K-sample dataset's best-of-K curves (when it has correctness labels or gold scores)."""
+    if "correctness" in m or "gold_best_of_k" in m:
+        return [plot_best_of_k(m, out / f"{name}_best_of_k.png", name)]
+    return []
+
+
+def battles_plots(out: Path, name: str, m: dict[str, Any]) -> list[str]:
+    """A battles dataset's system ratings, human vs RM."""
+    return [plot_ratings(m, out / f"{name}_ratings.png", f"{name}: system ratings")]
+
+
 def make_plots(out: Path, result: dict[str, Any]) -> dict[str, list[str]]:
     """All plots for every dataset of an evaluation; records their file names in result['plots']."""
+    from rewardlab.kinds import get_kind
+
     plots: dict[str, list[str]] = {}
     for name, m in result["datasets"].items():
-        files = []
-        if m["kind"] == "pairs":
-            rows = _rows(out, name)
-            files.append(plot_reliability(m, out / f"{name}_reliability.png", f"{name}: reliability"))
-            files.append(plot_histograms(rows, out / f"{name}_rewards.png", f"{name}: rewards"))
-            files.append(plot_length(rows, out / f"{name}_length.png", f"{name}: reward vs length"))
-            files.append(plot_categories(m, out / f"{name}_categories.png", f"{name}: accuracy by category"))
-        elif m["kind"] == "ksample" and ("correctness" in m or "gold_best_of_k" in m):
-            files.append(plot_best_of_k(m, out / f"{name}_best_of_k.png", name))
-        elif m["kind"] == "battles":
-            files.append(plot_ratings(m, out / f"{name}_ratings.png", f"{name}: system ratings"))
-        plots[name] = files
+        draw = get_kind(m["kind"]).hook("plots")
+        plots[name] = draw(out, name, m) if draw is not None else []
     result["plots"] = plots
     from rewardlab.results import write_result
     from rewardlab.results.metrics import EvalMetrics

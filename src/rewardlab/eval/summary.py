@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rewardlab.errors import RewardlabError
+from rewardlab.kinds import KindHooks, get_kind, kind_names
 from rewardlab.results.metrics import (
     BattlesMetrics,
     Estimate,
@@ -21,7 +21,7 @@ def _ci(d: Estimate | None) -> str:
     return "n/a" if d is None else d.text()
 
 
-def _pairs(name: str, m: PairsMetrics) -> list[str]:
+def pairs_lines(name: str, m: PairsMetrics) -> list[str]:
     lb = m.length_baselines or LengthBaselines()
     if m.ece is None or m.ece_calibrated is None or m.nll is None:
         raise RewardlabError(f"dataset {name!r}: metrics without ece, ece_calibrated or nll")
@@ -54,7 +54,7 @@ def _pairs(name: str, m: PairsMetrics) -> list[str]:
     return out + [f"  warning: {w}" for w in m.warnings]
 
 
-def _ksample(name: str, m: KSampleMetrics) -> list[str]:
+def ksample_lines(name: str, m: KSampleMetrics) -> list[str]:
     line = f"{name}: Spearman within prompt {_ci((m.ranking or Ranking()).spearman_within_groups)}"
     c = m.correctness
     if c is not None and c.end_score is not None and c.max_score is not None:
@@ -69,13 +69,12 @@ def _ksample(name: str, m: KSampleMetrics) -> list[str]:
     return [line]
 
 
-def _battles(name: str, m: BattlesMetrics) -> list[str]:
+def battles_lines(name: str, m: BattlesMetrics) -> list[str]:
     return [f"{name}: system-ranking Spearman {m.spearman:.3f} | separability {m.separability:.3f} | "
             f"accuracy vs judges {_ci(m.accuracy)}"]
 
 
-HEADLINES: dict[str, Callable[[str, Any], list[str]]] = {
-    "pairs": _pairs, "ksample": _ksample, "battles": _battles}  # record kind -> headline lines
+HEADLINES = KindHooks("summary_lines")  # record kind -> headline lines: a view of the kinds' registry
 
 
 def headline(result: EvalMetrics | dict[str, Any]) -> str:
@@ -94,7 +93,8 @@ def headline(result: EvalMetrics | dict[str, Any]) -> str:
     metrics = EvalMetrics.coerce(result)
     out = []
     for name, m in metrics.datasets.items():
-        if m.kind not in HEADLINES:
+        lines = get_kind(m.kind).hook("summary_lines") if m.kind in kind_names() else None
+        if lines is None:
             raise RewardlabError(f"dataset {name!r}: no headline for record kind {m.kind!r}")
-        out += HEADLINES[m.kind](name, m)
+        out += lines(name, m)
     return "\n".join(out)

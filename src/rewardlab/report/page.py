@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.errors import RewardlabError
+from rewardlab.kinds import KindHooks, get_kind, kind_names
 from rewardlab.report.markup import ci, esc
 from rewardlab.results import read_result
 from rewardlab.results.audit import AuditReport
@@ -92,7 +93,7 @@ def _table(rows: list[tuple[str, str]], head: tuple[str, str] = ("metric", "valu
     return f"<table><tr><th>{_e(head[0])}</th><th>{_e(head[1])}</th></tr>{body}</table>"
 
 
-def _pairs_section(name: str, m: PairsMetrics, folder: Path, plots: list[str]) -> str:
+def pairs_section(name: str, m: PairsMetrics, folder: Path, plots: list[str]) -> str:
     lb = m.length_baselines or LengthBaselines()
     temp = m.temperature or Temperature()
     gold = m.gold_agreement
@@ -150,7 +151,7 @@ def _pairs_section(name: str, m: PairsMetrics, folder: Path, plots: list[str]) -
             f"{cat_html}<div class=plots>{imgs}</div>")
 
 
-def _ksample_section(name: str, m: KSampleMetrics, folder: Path, plots: list[str]) -> str:
+def ksample_section(name: str, m: KSampleMetrics, folder: Path, plots: list[str]) -> str:
     r = m.ranking or Ranking()
     rows = [("sets", str(m.n_sets)), ("responses", str(m.n_responses)),
             ("Spearman (all)", _num(r.spearman)), ("Kendall (all)", _num(r.kendall))]
@@ -179,7 +180,7 @@ def _ksample_section(name: str, m: KSampleMetrics, folder: Path, plots: list[str
     return f"<h2>{_e(name)}: K samples per prompt</h2>{_table(rows)}<div class=plots>{imgs}</div>"
 
 
-def _battles_section(name: str, m: BattlesMetrics, folder: Path, plots: list[str]) -> str:
+def battles_section(name: str, m: BattlesMetrics, folder: Path, plots: list[str]) -> str:
     rows = [("battles", str(m.n_battles)), ("systems", str(len(m.models))),
             ("accuracy vs human winner", _ci(m.accuracy)), ("Spearman (ratings)", _num(m.spearman)),
             ("Kendall (ratings)", _num(m.kendall)), ("row-wise Pearson", _num(m.rowwise_pearson)),
@@ -246,12 +247,12 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
         from rewardlab.report.quality import quality_html
 
         parts.append(quality_html(read_result(dpath, DataStats)))
-    sections = {"pairs": _pairs_section, "ksample": _ksample_section, "battles": _battles_section}
     for name, m in metrics.datasets.items():
-        if m.kind not in sections:
-            raise RewardlabError(f"{mpath}: dataset {name!r} has record kind {m.kind!r}, which the report does not "
-                                 f"know (known: {', '.join(sections)})")
-        parts.append(sections[m.kind](name, m, folder, metrics.plots.get(name, [])))  # type: ignore[operator]
+        section = get_kind(m.kind).hook("report_section") if m.kind in kind_names() else None
+        if section is None:
+            raise RewardlabError(f"{mpath}: dataset {name!r} has record kind {m.kind!r}, which has no report "
+                                 f"section (kinds with one: {', '.join(KindHooks('report_section'))})")
+        parts.append(section(name, m, folder, metrics.plots.get(name, [])))
     audit = read_result(apath, AuditReport) if apath.exists() else None
     if audit:
         parts.append(_audit_section(audit, folder))

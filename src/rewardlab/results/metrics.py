@@ -120,8 +120,8 @@ class SectionMetrics(Result):
 
 @dataclasses.dataclass(kw_only=True)
 class DatasetMetrics(Result):
-    """One evaluated dataset; read as the class of its record kind (`KIND_METRICS`), or as this class (everything
-    in `extra`) for a kind without one."""
+    """One evaluated dataset; read as the metrics class its record kind registers (`rewardlab.kinds`), or as this
+    class (everything in `extra`) for a kind without one."""
 
     kind: str
 
@@ -130,7 +130,9 @@ class DatasetMetrics(Result):
         """The metrics class of the dataset's record kind."""
         if cls is not DatasetMetrics:
             return cls
-        return KIND_METRICS.get(obj.get("kind"), DatasetMetrics)
+        from rewardlab.kinds import metrics_class
+
+        return metrics_class(obj.get("kind")) or DatasetMetrics
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -267,6 +269,3 @@ class EvalMetrics(Result):
     training: dict[str, Any] | None = None
     plots: dict[str, list[str]] = _field(default_factory=dict)
 
-
-KIND_METRICS: dict[Any, type[DatasetMetrics]] = {"pairs": PairsMetrics, "ksample": KSampleMetrics,
-                                                 "battles": BattlesMetrics}
