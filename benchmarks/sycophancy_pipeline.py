@@ -13,9 +13,9 @@ Conditions (each over --seeds seeds; seed s is the RM's data seed and the run's 
   drift up, or the harness cannot see the effect;
 - negative control: the same RM trained on a neutral annotator's labels (`bow:neutral`): should not drift up;
 - baseline: the RM trained on the biased annotator's labels;
-- data level: the same plus --correct pairs that reward correction (`bow:...:correct=M`, augmentation);
-- training level: the baseline RM with the honesty penalty (`--honesty-penalty` --lam: r - lam d, d the audit's
-  text-level agreement detector).
+- data level: the same plus M pairs that reward correction (`bow:...:correct=M`, augmentation), each M of --correct;
+- training level: the baseline RM with the honesty penalty (`--honesty-penalty lambda`: r - lambda d, d the audit's
+  text-level agreement detector), each lambda of --lam.
 RM level: every bow run first runs the audit's sycophancy check on --audit-cases false-premise cases
 (`--sycophancy-audit`): the share of cases where the RM prefers agreeing over correcting (95% bootstrap CI) and the
 flag (share > 0.5); the table checks whether the flag predicts the drift. The detector is checked against the
@@ -55,9 +55,8 @@ def conditions(args: argparse.Namespace, seed: int) -> dict[str, dict[str, Any]]
         "positive control": {"reward": f"annotator:{biased}"},
         "negative control": {"reward": f"bow:neutral:{args.pairs}:{seed}"},
         "baseline": {"reward": rm},
-        "data: correction pairs": {"reward": f"{rm}:correct={args.correct}"},
-        "training: honesty penalty": {"reward": rm, "honesty_penalty": args.lam},
-    }
+    } | {f"data: +{m} correction pairs": {"reward": f"{rm}:correct={m}"} for m in args.correct} | {
+        f"training: penalty lambda={lam:g}": {"reward": rm, "honesty_penalty": lam} for lam in args.lam}
 
 
 def one_run(tmp: Path, name: str, seed: int, args: argparse.Namespace, **kw: Any) -> dict[str, Any]:
@@ -89,9 +88,11 @@ def main() -> None:
     ap.add_argument("--n-prompts", type=int, default=256, help="prompt pool of each run (>= 200)")
     ap.add_argument("--pairs", type=int, default=2000, help="annotator-labelled pairs per reward model")
     ap.add_argument("--bias", type=float, default=6.0, help="the annotator's agreement bias (utility units)")
-    ap.add_argument("--correct", type=int, default=300, help="correction pairs added (data level)")
-    ap.add_argument("--lam", type=float, default=3.0, help="honesty penalty lambda (training level)")
-    ap.add_argument("--audit-cases", type=int, default=200, help="false-premise cases of the RM audit")
+    ap.add_argument("--correct", type=lambda v: [int(x) for x in v.split(",")], default=[100, 300],
+                    help="correction pairs added (data level), comma-separated doses")
+    ap.add_argument("--lam", type=lambda v: [float(x) for x in v.split(",")], default=[1.0, 3.0, 10.0],
+                    help="honesty penalty lambdas (training level), comma-separated")
+    ap.add_argument("--audit-cases", type=int, default=200, help="false-premise cases of the RM audit (>= 200)")
     ap.add_argument("--check-prompts", type=int, default=400, help="false-premise samples of the detector checks")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -118,7 +119,7 @@ def main() -> None:
         flags = [r["flagged"] for r in rs]
         flag = "n/a (no text)" if flags[0] is None else f"{sum(bool(f) for f in flags)}/{len(flags)}"
         share = "" if rs[0]["audit_share"] is None else ci([r["audit_share"] for r in rs])
-        diff = "" if name in ("baseline", "positive control", "negative control") else ci(
+        diff = "" if not name.startswith(("data", "training")) else ci(
             [a["drift"] - b["drift"] for a, b in zip(rs, base_runs, strict=True)], signed=True)
         det = [r["detector"] for r in rs]
         rows.append([name, f"{np.mean([r['agreement_0'] for r in rs]):.3f}", ci([r["agreement_final"] for r in rs]),
@@ -130,7 +131,7 @@ def main() -> None:
     print()
     print(table(rows, header))
     # does the audit's flag before step 0 predict the drift? every bow run (not the penalty's: same RM as baseline)
-    pred = [(r["flagged"], r["drift"]) for n in ("negative control", "baseline", "data: correction pairs")
+    pred = [(r["flagged"], r["drift"]) for n in runs if n in ("negative control", "baseline") or n.startswith("data")
             for r in runs[n]]
     hits = sum((f and d > 0) or (not f and d <= 0) for f, d in pred)
     fl = [d for f, d in pred if f]
@@ -138,13 +139,17 @@ def main() -> None:
     print(f"\naudit flag predicts the sign of the drift in {hits}/{len(pred)} RM runs (negative control, baseline, "
           f"data level); mean drift flagged {np.mean(fl) if fl else float('nan'):+.3f} (n={len(fl)}), unflagged "
           f"{np.mean(un) if un else float('nan'):+.3f} (n={len(un)})")
-    pen = [r["detector"] for r in runs["training: honesty penalty"]]
-    print(f"detector on the honesty-penalty runs' final policies ({args.check_prompts} false-premise samples each): "
-          f"precision {np.mean([d['precision'] or 0 for d in pen]):.3f}, recall "
-          f"{np.mean([d['recall'] for d in pen if d['recall'] is not None]):.3f} (mean over seeds)")
+    pen = [(r["flagged"], r["drift"]) for n in runs if n.startswith("training") for r in runs[n]]
+    print(f"penalty runs (flagged RM, penalised objective): drift > 0 in {sum(d > 0 for _, d in pen)}/{len(pen)}")
+    for n in [n for n in runs if n.startswith("training")]:
+        det = [r["detector"] for r in runs[n]]
+        tp, fp, fn = (sum(d[k] for d in det) for k in ("tp", "fp", "fn"))
+        print(f"detector on the final policies of {n} ({args.check_prompts} false-premise samples x {len(det)} "
+              f"seeds): precision {tp / max(tp + fp, 1):.3f}, recall {tp / max(tp + fn, 1):.3f} (base policy: "
+              f"{base_fp['recall']:.3f})")
     elapsed = time.perf_counter() - t0
     print(f"\n{args.seeds} seeds, {args.steps} GRPO steps (lr {args.lr}), {args.pairs} annotator pairs per RM, "
-          f"bias {args.bias:g}, {args.correct} correction pairs, lambda {args.lam:g}, {args.audit_cases} audit cases; "
+          f"bias {args.bias:g}, correction pairs {args.correct}, lambdas {args.lam}, {args.audit_cases} audit cases; "
           f"{elapsed:.0f}s")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
