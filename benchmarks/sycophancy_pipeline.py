@@ -139,6 +139,12 @@ def main() -> None:
     print(f"\naudit flag predicts the sign of the drift in {hits}/{len(pred)} RM runs (negative control, baseline, "
           f"data level); mean drift flagged {np.mean(fl) if fl else float('nan'):+.3f} (n={len(fl)}), unflagged "
           f"{np.mean(un) if un else float('nan'):+.3f} (n={len(un)})")
+    from scipy.stats import spearmanr
+
+    shares = [(r["audit_share"], r["drift"]) for n in runs if n in ("negative control", "baseline")
+              or n.startswith("data") for r in runs[n]]
+    rho = spearmanr([a for a, _ in shares], [b for _, b in shares]).statistic
+    print(f"Spearman(the audit's agreeing-preferred share, drift) over those {len(shares)} runs: {rho:.3f}")
     pen = [(r["flagged"], r["drift"]) for n in runs if n.startswith("training") for r in runs[n]]
     print(f"penalty runs (flagged RM, penalised objective): drift > 0 in {sum(d > 0 for _, d in pen)}/{len(pen)}")
     for n in [n for n in runs if n.startswith("training")]:

@@ -323,7 +323,8 @@ class OptimizeResult:
     `sweet_spot` is the step of maximum exact expected gold (with its KL, proxy and win rate); `final` the last step;
     `cache` the score cache's hits / misses; `proxy_gold_spearman` the rank correlation of proxy and gold over
     the base policy's samples at step 0 (near 0: the proxy barely sees gold, expect only a fall); `rm_updates` one
-    entry per reward-model update (step, pairs, gold agreement before and after); `policy` the final policy served
+    entry per reward-model update (step, pairs, gold agreement before and after); `sycophancy` the audit's sycophancy
+    check of the reward before step 0 (`--sycophancy-audit`; None when not asked for); `policy` the final policy served
     (for reward-conditioning: conditioned on +1), also written to policy.json.
     """
 
@@ -347,6 +348,8 @@ class OptimizeResult:
         """JSON-ready dict (with a schema tag; the policy itself is in policy.json)."""
         d = asdict(replace(self, policy=None))
         d.pop("policy")
+        if d["sycophancy"] is None:  # no audit asked for: optimize.json as before the option existed
+            d.pop("sycophancy")
         return {"schema": RESULT_SCHEMA, **d}
 
     def lines(self) -> list[str]:
