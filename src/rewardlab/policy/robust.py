@@ -26,7 +26,7 @@ from rewardlab.errors import RewardlabError
 log = logging.getLogger(__name__)
 
 __all__ = ["dro_penalty_advantages", "drro_bonus_advantages", "drro_wcr", "drro_weights", "dro_weights",
-           "tea_advantages", "tea_expected_max"]
+           "tea_advantages", "tea_expected_max", "bon_advantages_exact", "bon_expected_max_exact"]
 
 
 def _vector(x: np.ndarray | list[float], name: str, min_len: int = 1) -> np.ndarray:
@@ -366,4 +366,84 @@ def tea_advantages(r: np.ndarray | list[float], n: int) -> np.ndarray:
         cdf = _TailCDF(x)
         for i in range(m):
             h[i] = x[i] + cdf.upper(float(x[i]), n - 1)
+    return h - h.mean()
+
+
+def _law(values: np.ndarray | list[float], probs: np.ndarray | list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(values ascending with equal values merged, their probabilities normalised to sum 1)."""
+    v = _vector(values, "values")
+    p = _vector(probs, "probs")
+    if v.size != p.size:
+        raise RewardlabError(f"values and probs: {v.size} values but {p.size} probabilities")
+    if np.any(p < 0) or p.sum() <= 0:
+        raise RewardlabError("probs: probabilities must be >= 0 with a positive sum")
+    uniq, inv = np.unique(v, return_inverse=True)
+    return uniq, np.bincount(inv, weights=p, minlength=uniq.size) / p.sum()
+
+
+def bon_expected_max_exact(values: np.ndarray | list[float], probs: np.ndarray | list[float], n: int) -> float:
+    """E[max of N i.i.d. draws] of a discrete reward law, exactly: sum_v v (F(v)^N - F(v-)^N).
+
+    The oracle counterpart of :func:`tea_expected_max` when the law is known (the simulator policy's gold law,
+    :func:`rewardlab.policy.winrate.gold_law`): the best-of-N value of a policy with no sampling error.
+
+    Args:
+        values: the law's support (any order; equal values are merged).
+        probs: their probabilities (>= 0, normalised here).
+        n: N, the best-of-N size (an integer >= 1).
+
+    Returns:
+        The expected maximum of N draws.
+
+    Raises:
+        RewardlabError: values and probs of different lengths, a negative or all-zero probability, a non-finite
+            value, or N not an integer >= 1.
+
+    Example:
+        >>> bon_expected_max_exact([0.0, 1.0], [0.5, 0.5], 2)  # 1 - P(both 0) = 0.75
+        0.75
+    """
+    if int(n) != n or n < 1:
+        raise RewardlabError(f"N: the best-of-N size must be an integer >= 1, got {n}")
+    v, p = _law(values, probs)
+    cdf = np.minimum(np.cumsum(p), 1.0)
+    below = np.concatenate([[0.0], cdf[:-1]])
+    return float(v @ (cdf ** int(n) - below ** int(n)))
+
+
+def bon_advantages_exact(r: np.ndarray | list[float], values: np.ndarray | list[float],
+                         probs: np.ndarray | list[float], n: int) -> np.ndarray:
+    """Oracle best-of-N advantages A_i = h_N(r_i) - mean_j h_N(r_j), h_N(r) = E[max(r, M_{N-1})] with M_{N-1} the
+    maximum of N - 1 draws from the known reward law (values, probs) instead of TEA's fitted one.
+
+    h_N(r) = sum_v max(r, v) P(M_{N-1} = v), P(M_{N-1} = v) = F(v)^(N-1) - F(v-)^(N-1). With rollouts drawn from
+    that law, N E[A(y) grad log pi(y)] is the exact gradient of J_N = E[max of N rewards] (the positive control of
+    :func:`tea_advantages`, whose F is estimated from the m rollouts). N = 1 gives r - mean r.
+
+    Args:
+        r: rewards of m >= 2 rollouts of one prompt.
+        values: the support of the reward law of one rollout (the policy's, for that prompt).
+        probs: its probabilities.
+        n: N (an integer >= 1).
+
+    Returns:
+        Advantages, shape [m].
+
+    Raises:
+        RewardlabError: fewer than 2 rollouts, N not an integer >= 1, or a malformed law (see
+            :func:`bon_expected_max_exact`).
+
+    Example:
+        >>> bon_advantages_exact([0.0, 1.0], [0.0, 1.0], [0.5, 0.5], 2).tolist()  # h = (0.5, 1.0)
+        [-0.25, 0.25]
+    """
+    x = _vector(r, "r")
+    _check_n(n, x)
+    v, p = _law(values, probs)
+    if int(n) == 1:
+        return x - x.mean()
+    cdf = np.minimum(np.cumsum(p), 1.0)
+    below = np.concatenate([[0.0], cdf[:-1]])
+    pm = cdf ** (int(n) - 1) - below ** (int(n) - 1)  # the law of M_{N-1} on v
+    h = np.maximum(x[:, None], v[None, :]) @ pm
     return h - h.mean()
