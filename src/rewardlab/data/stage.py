@@ -17,8 +17,8 @@ from rewardlab.config import Spec, option
 from rewardlab.data.balance import BalanceSpec
 from rewardlab.data.quality import QualitySpec
 from rewardlab.data.spec import DataSpec
+from rewardlab.kinds import get_kind
 
-KIND_NAMES = {"pairs": "preference pairs", "ksample": "K-sample sets", "battles": "battles"}
 SOURCE_HELP = "File, datasets folder or hub id."
 SOURCE_WHY = "the file, datasets folder or hub id to read"
 
@@ -94,7 +94,7 @@ def run_check(spec: DataCheckSpec) -> DataStageResult:
     layout = res.kind
     if res.kind == "pairs":
         layout = "explicit prompt" if res.spec.explicit else "implicit prompt (shared prefix)"
-    lines = [f"{spec.data.source}: {len(res.records)} valid {KIND_NAMES[res.kind]} ({layout})"]
+    lines = [f"{spec.data.source}: {len(res.records)} valid {get_kind(res.kind).human_name} ({layout})"]
     if res.kind == "pairs":
         from rewardlab.data import text_of
 
