@@ -34,7 +34,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from rewardlab.data.schema import Text, text_of
 from rewardlab.errors import RewardlabError
@@ -332,6 +331,8 @@ def column_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def column_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman rho of each column of x with y (Pearson of average ranks); NaN where constant."""
+    from scipy.stats import rankdata  # here: the command line reaches this module (policy's honesty detector)
+
     return column_pearson(rankdata(x, axis=0), rankdata(y))
 
 
