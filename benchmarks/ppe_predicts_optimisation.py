@@ -284,20 +284,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rms", default="all", help="comma-separated RM names (default all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--reanalyse", default=None, help="a --json of an earlier run: recompute the correlations from "
+                    "its PPE metrics and GRPO outcomes (no evaluation, no runs)")
     args = ap.parse_args(argv)
     from rewardlab.policy.compare import t_interval
     from rewardlab.simulate.datasets import simulator_eval_sets
 
     t0 = time.perf_counter()
     rms = RMS if args.rms == "all" else {k: RMS[k] for k in args.rms.split(",")}
-    sets = simulator_eval_sets()
-    index = attr_index(sets)
     metrics: dict[str, dict[str, float]] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
     replicate: dict[str, list[dict[str, Any]]] = {}
+    if args.reanalyse:  # the statistics again from a saved run's metrics and GRPO outcomes, without rerunning
+        saved = json.loads(Path(args.reanalyse).read_text())
+        rms = {k: v for k, v in saved["rms"].items() if k not in REFERENCE}
+        metrics, runs, replicate = saved["metrics"], saved["runs"], saved["replicate"]
+        for k in ("steps", "lr", "kl_beta", "seeds", "replicate_seeds"):
+            setattr(args, k, saved["settings"][k])
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for name, spec in {**rms, **REFERENCE}.items():
+        sets = simulator_eval_sets()
+        index = attr_index(sets)
+        for name, spec in ({} if args.reanalyse else {**rms, **REFERENCE}).items():
             t1 = time.perf_counter()
             metrics[name] = ppe_metrics(spec, sets, index, tmp, args.eval_resamples)
             runs[name] = run_rm(name, spec, args, tmp, range(args.seeds))
@@ -328,6 +336,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\nSpearman across {len(names)} reward models (95% bootstrap CI over RMs, {args.boot} resamples; "
           f"two-sided permutation p, {args.perms} shuffles):")
     print(table(rows, ["metric", "sign", "vs final gold", "p", "vs peak gold", "p"]))
+    trained = [n for n in names if rms[n].startswith(("bow:", "noisy:"))]
+    if 3 <= len(trained) < len(names):
+        sub = correlate(trained, metrics, {oc: np.array([summ[n][oc]["mean"] for n in trained])
+                                           for oc in ("final_gold", "peak_gold")}, args)
+        corr["_trained_only"] = sub
+        rows = [[m, ci_str(c["final_gold"]), f"{c['final_gold']['p_perm']:.3f}", ci_str(c["peak_gold"]),
+                 f"{c['peak_gold']['p_perm']:.3f}"] for m, c in sub.items() if not m.startswith("_")]
+        print(f"\nThe same over the {len(trained)} trained (bag-of-words) RMs only, without the attribute rewards:")
+        print(table(rows, ["metric", "vs final gold", "p", "vs peak gold", "p"]))
     nul = corr["_shuffle_null_final"]
     print(f"shuffled pair accuracy over {nul['perms']} permutations: Spearman with final gold mean {nul['mean']:+.3f}, "
           f"95% range [{nul['lo']:+.2f}, {nul['hi']:+.2f}]")
@@ -335,7 +352,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           "pools have exactly one correct response")
     elapsed = time.perf_counter() - t0
     print(f"{len(names)} RMs + {len(REFERENCE)} reference, {args.seeds} + {args.replicate_seeds} seeds each; "
-          f"{elapsed:.0f} s")
+          + (f"reanalysed from {args.reanalyse} in " if args.reanalyse else "")
+          + f"{elapsed:.0f} s")
     result = {"command": command_line(), "settings": vars(args), "rms": {**rms, **REFERENCE}, "metrics": metrics,
               "summary": summ, "runs": runs, "replicate": replicate, "correlations": corr,
               "elapsed_s": round(elapsed, 1)}
