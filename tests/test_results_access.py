@@ -19,10 +19,15 @@ CONSUMERS: dict[str, tuple[str, ...] | None] = {
     "eval/evaluate.py": ("compare_runs",),
     "demo.py": None,
     "audit/cli.py": None,
+    "cli.py": None,
+    "eval/compare_stage.py": None,
 }
 
 # (module, enclosing function, key) -> why the lookup is not a read of a result JSON file
 ALLOWED: dict[tuple[str, str, str], str] = {
+    # the entry point checks sys.modules and sets an environment variable: process state, not a result file
+    ("cli.py", "main", "transformers"): "sys.modules lookup",
+    ("cli.py", "main", "TRANSFORMERS_VERBOSITY"): "os.environ default",
     # scores_<name>.jsonl rows: per-item scores (one JSON object per evaluated item), not a result file
     **{("report/compare.py", fn, k): "scores_<name>.jsonl rows" for fn, ks in {
         "_scores": ("id",),

@@ -105,24 +105,6 @@ def show_logs_eval(res: Any, spec: LogsEvalSpec) -> None:
         typer.echo(f"report: {build_report(Path(spec.output))}")  # type: ignore[arg-type]
 
 
-def show_demo(res: Any, spec: Any = None) -> None:
-    """The demo's headline, audit flags, sweet spot, and where everything went."""
-    from rewardlab.eval.summary import headline
-
-    typer.echo("")
-    typer.echo(headline(res.metrics))
-    if res.audit:
-        for flag in res.audit.get("flags", []):
-            typer.echo(f"audit flag: {flag}")
-    if res.goodhart:
-        from rewardlab.optimize.run import format_sweet_spots
-
-        typer.echo(format_sweet_spots(res.goodhart).splitlines()[-1])
-    typer.echo(f"model: {res.model}")
-    typer.echo(f"report: {res.report}")
-    typer.echo(f"done in {res.seconds:.0f} s")
-
-
 # ------------------------------------------------------------------ the table
 
 TRAIN_EPILOG = ("Every setting is also a YAML key (--print-config shows them all) and a dotted override: "
@@ -226,7 +208,7 @@ COMMANDS: list[Command] = [
     Command("audit", AuditSpec, "rewardlab.audit.cli:run_audit_stage", show=show_with_report,
             help="Reward-hacking audit: feature correlations, counterfactual probes, sycophancy, length-controlled "
             "accuracy."),
-    Command("demo", DemoSpec, "rewardlab.demo:run", show=show_demo,
+    Command("demo", DemoSpec, "rewardlab.demo:run", show=show,
             help="The main job on embedded defaults: simulate -> train MiniLM -> evaluate -> audit -> best-of-N and "
             "overoptimisation curves -> report."),
     Command("serve", ServeCommandSpec, "rewardlab.serve.server:serve", show=show,

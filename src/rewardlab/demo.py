@@ -67,6 +67,24 @@ class DemoResult:
     seconds: float
     goodhart: dict[str, Any] | None = None
 
+    @property
+    def files(self) -> list[str]:
+        return []  # the lines name the model and the report
+
+    def lines(self) -> list[str]:
+        """The headline, each audit flag, the sweet spot, and where the model and the report went."""
+        from rewardlab.eval.summary import headline
+        from rewardlab.results.audit import AuditReport
+
+        out = ["", headline(self.metrics)]
+        if self.audit:
+            out += [f"audit flag: {flag}" for flag in AuditReport.coerce(self.audit).flags]
+        if self.goodhart:
+            from rewardlab.optimize.run import format_sweet_spots
+
+            out.append(format_sweet_spots(self.goodhart).splitlines()[-1])
+        return [*out, f"model: {self.model}", f"report: {self.report}", f"done in {self.seconds:.0f} s"]
+
 
 def run(spec: DemoSpec) -> DemoResult:
     """`run_demo` from its spec (the command line's entry).

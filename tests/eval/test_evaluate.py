@@ -69,6 +69,9 @@ def test_compare_runs_detects_the_better_model(tmp_path):
     proc = run_cli("compare", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "c.json")
     assert "pairs: accuracy" in proc.stdout and "p = " in proc.stdout
     assert json.loads((tmp_path / "c.json").read_text())["datasets"]["pairs"]["n"] == 400
+    # the file holds every key compare_runs returns (the typed RunComparison keeps undeclared keys in `extra`)
+    direct = compare_runs(str(tmp_path / "a"), str(tmp_path / "b"))
+    assert json.loads((tmp_path / "c.json").read_text()) == json.loads(json.dumps(direct))
 
 
 def test_length_warning_for_a_length_scorer(tmp_path):

@@ -8,13 +8,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rewardlab.config import Spec, option
 from rewardlab.errors import RewardlabError
+from rewardlab.results import write_result
+from rewardlab.results.compare import RunComparison
 
 
 @dataclass
@@ -33,20 +33,13 @@ class CompareRunsSpec(Spec):
 
 @dataclass
 class CompareRunsResult:
-    """The comparison (as `compare_runs` returns it) and the files written."""
+    """The comparison (typed: `rewardlab.results.compare.RunComparison`) and the files written."""
 
-    comparison: dict[str, Any]
+    comparison: RunComparison
     files: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = []
-        for name, c in self.comparison["datasets"].items():
-            d = c["difference"]
-            out.append(f"{name}: accuracy {c['accuracy_a']:.3f} (A) vs {c['accuracy_b']:.3f} (B); "
-                       f"A - B = {d['estimate']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}], p = {c['p_value']:.4f}, "
-                       f"n = {c['n']}")
-        out += [f"note: {note}" for note in self.comparison.get("notes", [])]
-        return out
+        return self.comparison.lines()
 
 
 def run_compare(spec: CompareRunsSpec) -> CompareRunsResult:
@@ -67,9 +60,9 @@ def run_compare(spec: CompareRunsSpec) -> CompareRunsResult:
     for d in (spec.dir_a, spec.dir_b):
         if not (Path(d) / "metrics.json").exists():  # type: ignore[arg-type]
             raise RewardlabError(f"{d}: no metrics.json (run `rewardlab eval` first)")
-    res = compare_runs(str(spec.dir_a), str(spec.dir_b))
+    res = RunComparison.from_dict(compare_runs(str(spec.dir_a), str(spec.dir_b)))
     files = []
     if spec.output:
-        Path(spec.output).write_text(json.dumps(res, indent=2))
+        write_result(spec.output, res)
         files.append(spec.output)
     return CompareRunsResult(res, files)

@@ -94,3 +94,38 @@ class DataStats(Result):
 
     source: str | None = None
     quality: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class PairedRun(Result):
+    """One pair dataset of `rewardlab compare DIR_A DIR_B`: both accuracies, A - B with its CI, the p-value."""
+
+    accuracy_a: float
+    accuracy_b: float
+    difference: Estimate
+    p_value: float
+    n: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class RunComparison(Result):
+    """What `rewardlab.eval.evaluate.compare_runs` returns and `rewardlab compare -o FILE` writes.
+
+    Example:
+        >>> c = RunComparison.from_dict({"datasets": {"sim": {"accuracy_a": 0.7, "accuracy_b": 0.6, "difference":
+        ...     {"estimate": 0.1, "lo": 0.0, "hi": 0.2}, "p_value": 0.04, "n": 50}}, "model_a": "a"})
+        >>> c.datasets["sim"].difference.text(), c.extra["model_a"]
+        ('0.100 [0.000, 0.200]', 'a')
+    """
+
+    datasets: dict[str, PairedRun]
+    notes: list[str] | None = omitted()
+
+    def lines(self) -> list[str]:
+        """One line per dataset (A vs B, A - B [CI], p, n), then the notes."""
+        out = []
+        for name, c in self.datasets.items():
+            d = c.difference
+            out.append(f"{name}: accuracy {c.accuracy_a:.3f} (A) vs {c.accuracy_b:.3f} (B); "
+                       f"A - B = {d.estimate:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}], p = {c.p_value:.4f}, n = {c.n}")
+        return out + [f"note: {note}" for note in self.notes or []]
