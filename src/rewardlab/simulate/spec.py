@@ -37,7 +37,8 @@ class SimulateSpec(Spec):
     preset: Literal["neutral", "human_like", "human-like", "realistic"] = option("neutral", help=(
         "neutral (no annotator bias), human_like (length only a bias) or realistic (length partly quality: details, "
         "and a judge's length bias)."))
-    length_bias: float | None = option(None, help="Annotator preference for longer responses.")
+    length_bias: float | None = option(None, aliases=("--sim-length-bias",), help="Annotator preference for longer "
+                                       "responses (also spelled as on `rewardlab train`).")
     agreement_bias: float | None = option(None, help="Preference for agreeing with the user.")
     format_bias: float | None = option(None, help="Preference for markdown formatting.")
     flip_prob: float | None = option(None, min=0.0, max=1.0, help="Probability that a label is flipped.")
