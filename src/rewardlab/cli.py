@@ -30,9 +30,8 @@ from rewardlab.logs.spec import LogsEvalSpec, LogsSimSpec
 from rewardlab.models.export_stage import ExportSpec
 from rewardlab.optimize.generate import GenerateRunSpec
 from rewardlab.optimize.spec import BonSpec, GoodhartSpec
-from rewardlab.policy.compare import CompareSpec
-from rewardlab.policy.loop import OptimizeSpec
 from rewardlab.policy.sft_data import SFTBuildSpec
+from rewardlab.policy.spec import CompareSpec, OptimizeSpec
 from rewardlab.report.stage import ReportSpec
 from rewardlab.serve.spec import ServeCommandSpec
 from rewardlab.simulate.spec import SimulateSpec

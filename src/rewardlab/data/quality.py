@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.config import Spec, option
 from rewardlab.data.formats import VOTES_KEY, annotator_key, parse_votes
+from rewardlab.data.quality_spec import QualitySpec as QualitySpec  # the spec's module; re-exported here
 from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
 from rewardlab.stats.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, raw_agreement
 from rewardlab.stats.bootstrap import bootstrap_ci
@@ -59,26 +59,6 @@ CATEGORIES = ("first", "second", "tie")  # which item of an oriented comparison 
 MAX_CYCLES_PER_GRAPH = 100_000  # the search stops there (the count is then a lower bound: `truncated`)
 
 
-@dataclass
-class QualitySpec(Spec):
-    """Options of the data-quality statistics of `rewardlab data stats` (agreement and preference cycles).
-
-    Example:
-        >>> QualitySpec().max_cycle_length
-        5
-        >>> QualitySpec(max_cycle_length=2)
-        Traceback (most recent call last):
-        rewardlab.config.ConfigError: max_cycle_length must be >= 3, got 2
-    """
-
-    section_title = "data quality"
-
-    max_cycle_length: int = option(5, min=3, help="Longest preference cycle searched for in a prompt's comparison "
-                                   "graph (A > B > C > A has length 3).")
-    list_cycles: int = option(20, min=0, help="How many cycles to list (all are counted).")
-    n_resamples: int = option(1000, min=0, flag="--agreement-resamples", help=(
-        "Bootstrap resamples for the agreement statistics' 95% CIs (0: no CIs)."))
-    seed: int = option(0, min=0, flag="--agreement-seed", help="Seed of the agreement bootstrap.")
 
 
 @dataclass

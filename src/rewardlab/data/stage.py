@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rewardlab.config import Spec, option
-from rewardlab.data.balance import BalanceSpec
-from rewardlab.data.quality import QualitySpec
+from rewardlab.data.balance_spec import BalanceSpec
+from rewardlab.data.quality_spec import QualitySpec
 from rewardlab.data.spec import DataSpec
 from rewardlab.kinds import get_kind
 

@@ -19,7 +19,7 @@ from typing import Any
 from rewardlab.config import MODEL_HELP, ScoringRunSpec, Spec, option
 from rewardlab.data.spec import DataSpec, ReadingOptions
 from rewardlab.errors import RewardlabError
-from rewardlab.eval.length_control import LengthControlSpec
+from rewardlab.eval.length_control_spec import LengthControlSpec
 
 logger = logging.getLogger(__name__)
 

@@ -27,64 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.config import ConfigError, Spec, option
 from rewardlab.errors import RewardlabError
+from rewardlab.policy.spec import ALPACAFARM as ALPACAFARM  # the spec's module; re-exported here
+from rewardlab.policy.spec import METHODS as METHODS
+from rewardlab.policy.spec import CompareSpec as CompareSpec
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "rewardlab.compare_methods/1"
-#: AlpacaFarm (Dubois et al. 2023), simulated win rates (%) against davinci-003; grpo stands for PPO
-ALPACAFARM = {"grpo": 46.8, "best-of-n": 45.0, "expert-iteration": 41.9, "sft": 39.2, "feedme": 36.6,
-              "reward-conditioning": 32.4}
-METHODS = ("grpo", "reinforce", "best-of-n", "expert-iteration", "drro", "dro", "feedme", "reward-conditioning",
-           "sft")
-
-
-@dataclass
-class CompareSpec(Spec):
-    """What `rewardlab compare-methods` runs and where it writes.
-
-    Example:
-        >>> CompareSpec(reward="gold", output="o", seeds=5).seeds
-        5
-        >>> CompareSpec(reward="gold", output="o", methods=["grpo", "ppo"])
-        Traceback (most recent call last):
-        rewardlab.config.ConfigError: methods: unknown method 'ppo'; choose from grpo, reinforce, best-of-n, expert-iteration, drro, dro, feedme, reward-conditioning, sft
-    """
-
-    section_title = "comparison"
-
-    reward: str | None = option(None, flag="--reward", help="The reward every method optimises (as in `rewardlab "
-                                "optimize --reward`: annotator:human_like, bow:human_like, a reward-model folder, "
-                                "...).")
-    output: str | None = option(None, flag="--output", aliases=("-o",), help="Output folder (compare.json, "
-                                "compare.md, compare.png and one run folder per method and seed).")
-    methods: list[str] = option(default_factory=lambda: list(ALPACAFARM), help="Methods, comma-separated (default: "
-                                "AlpacaFarm's set: grpo for PPO, best-of-n, expert-iteration, sft, feedme, "
-                                "reward-conditioning).")
-    seeds: int = option(5, min=2, help="Seeds per method (the CIs are over seeds).")
-    seed: int = option(0, min=0, help="First seed; the runs use seed, seed + 1, ...")
-    steps: int = option(200, min=1, help="Optimisation steps of every method.")
-    lr: float = option(1.0, min=0.0, min_exclusive=True, help="Step size of every method.")
-    group: int = option(8, min=2, help="Samples per prompt (grpo's G, best-of-n's and expert iteration's n).")
-    batch_prompts: int = option(16, min=1, help="Prompts per step.")
-    n_prompts: int = option(256, min=1, help="Size of the prompt pool.")
-    kl_beta: float = option(0.1, min=0.0, flag="--kl-beta", help="grpo's KL penalty (AlpacaFarm's PPO has one; "
-                            "the fine-tuning methods have none).")
-    base: str = option("default", help="Base policy (AlpacaFarm's SFT 10k): 'default' or sys-a .. sys-f.")
-    sft_reference: str = option("sys-b", help="sft's reference system (see `rewardlab optimize --sft-reference`).")
-    select: str = option("mean", help="Selection rule of an ensemble reward (see `rewardlab optimize --select`).")
-    overwrite: bool = option(False, help="Replace the runs of an earlier comparison in --output.")
-    plot: bool = option(True, help="Write compare.png.")
-
-    def check(self) -> None:
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad:
-            raise ConfigError(f"{{0}}: unknown method {bad[0]!r}; choose from {', '.join(METHODS)}", "methods")
-        if not self.methods or len(set(self.methods)) != len(self.methods):
-            raise ConfigError("{0}: give each method once (at least one)", "methods")
-
-
 @dataclass
 class CompareResult:
     """One row per method (mean, 95% CI and per-seed values of the win rate, final and peak gold, final KL), the

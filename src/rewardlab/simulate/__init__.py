@@ -30,69 +30,21 @@ Quick start::
     pairs = simulate_pairs(10_000, seed=0, config=human_like())
 """
 
-from rewardlab.simulate.annotator import MARGIN_THRESHOLDS, preference_logit, sigmoid, vote_probabilities
-from rewardlab.simulate.config import (
-    ALL_ATTRIBUTES,
-    ATTRIBUTES,
-    DEFAULT_TAUS,
-    FAMILIES,
-    MAX_DETAILS,
-    Propensities,
-    SimConfig,
-    UtilityWeights,
-    human_like,
-    neutral,
-    realistic,
-)
-from rewardlab.simulate.facts import FACTS, Fact
-from rewardlab.simulate.generate import (
-    false_premise_cases,
-    make_rng,
-    simulate_battles,
-    simulate_pairs,
-    simulate_pools,
-)
-from rewardlab.simulate.lengthstats import format_length_stats, length_stats
-from rewardlab.simulate.responses import AttributeSampler, gold_utility, word_count
-from rewardlab.simulate.systems import (
-    System,
-    default_systems,
-    expected_attributes,
-    expected_utility,
-    system_expected_utility,
-)
+from rewardlab._entry import lazy_attributes
 
-__all__ = [
-    "ALL_ATTRIBUTES",
-    "ATTRIBUTES",
-    "DEFAULT_TAUS",
-    "FACTS",
-    "FAMILIES",
-    "MARGIN_THRESHOLDS",
-    "MAX_DETAILS",
-    "AttributeSampler",
-    "Fact",
-    "Propensities",
-    "SimConfig",
-    "System",
-    "UtilityWeights",
-    "default_systems",
-    "expected_attributes",
-    "expected_utility",
-    "false_premise_cases",
-    "format_length_stats",
-    "gold_utility",
-    "human_like",
-    "length_stats",
-    "make_rng",
-    "neutral",
-    "preference_logit",
-    "realistic",
-    "sigmoid",
-    "simulate_battles",
-    "simulate_pairs",
-    "simulate_pools",
-    "system_expected_utility",
-    "vote_probabilities",
-    "word_count",
-]
+# names are imported on first use, so `rewardlab.simulate.spec` (the data simulate command's spec) loads no numpy
+_MODULES = {
+    "rewardlab.simulate.annotator": ("MARGIN_THRESHOLDS", "preference_logit", "sigmoid", "vote_probabilities"),
+    "rewardlab.simulate.config": ("ALL_ATTRIBUTES", "ATTRIBUTES", "DEFAULT_TAUS", "FAMILIES", "MAX_DETAILS",
+                                  "Propensities", "SimConfig", "UtilityWeights", "human_like", "neutral", "realistic"),
+    "rewardlab.simulate.facts": ("FACTS", "Fact"),
+    "rewardlab.simulate.generate": ("false_premise_cases", "make_rng", "simulate_battles", "simulate_pairs",
+                                    "simulate_pools"),
+    "rewardlab.simulate.lengthstats": ("format_length_stats", "length_stats"),
+    "rewardlab.simulate.responses": ("AttributeSampler", "gold_utility", "word_count"),
+    "rewardlab.simulate.systems": ("System", "default_systems", "expected_attributes", "expected_utility",
+                                   "system_expected_utility"),
+}
+_LAZY = {name: (module, name) for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_LAZY)
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rewardlab.config import ConfigError, Spec, option
-from rewardlab.data.balance import BalanceSpec
+from rewardlab.data.balance_spec import BalanceSpec
 from rewardlab.data.spec import DataSpec
 from rewardlab.render import RenderSpec
-from rewardlab.train.augment import AugmentSpec, tie_labelling
+from rewardlab.train.augment_spec import AugmentSpec, tie_labelling
 
 HEAD_KINDS = ("scalar", "gaussian", "ensemble", "disentangled")
 POOLINGS = ("auto", "last", "mean", "cls")
