@@ -6,23 +6,15 @@ from typing import Any
 
 from rewardlab.errors import RewardlabError
 from rewardlab.kinds import KindHooks, get_kind, kind_names
-from rewardlab.results.metrics import (
-    BattlesMetrics,
-    Estimate,
-    EvalMetrics,
-    KSampleMetrics,
-    LengthBaselines,
-    PairsMetrics,
-    Ranking,
-)
+from rewardlab.results import metrics as rm
 
 
-def _ci(d: Estimate | None) -> str:
+def _ci(d: rm.Estimate | None) -> str:
     return "n/a" if d is None else d.text()
 
 
-def pairs_lines(name: str, m: PairsMetrics) -> list[str]:
-    lb = m.length_baselines or LengthBaselines()
+def pairs_lines(name: str, m: rm.PairsMetrics) -> list[str]:
+    lb = m.length_baselines or rm.LengthBaselines()
     if m.ece is None or m.ece_calibrated is None or m.nll is None:
         raise RewardlabError(f"dataset {name!r}: metrics without ece, ece_calibrated or nll")
     line = (f"{name}: accuracy {_ci(m.accuracy)} | longer-wins {_ci(lb.longer)} | "
@@ -54,8 +46,8 @@ def pairs_lines(name: str, m: PairsMetrics) -> list[str]:
     return out + [f"  warning: {w}" for w in m.warnings]
 
 
-def ksample_lines(name: str, m: KSampleMetrics) -> list[str]:
-    line = f"{name}: Spearman within prompt {_ci((m.ranking or Ranking()).spearman_within_groups)}"
+def ksample_lines(name: str, m: rm.KSampleMetrics) -> list[str]:
+    line = f"{name}: Spearman within prompt {_ci((m.ranking or rm.Ranking()).spearman_within_groups)}"
     c = m.correctness
     if c is not None and c.end_score is not None and c.max_score is not None:
         line += f" | best-of-K end score {c.end_score.estimate:.3f} (max {c.max_score.estimate:.3f})"
@@ -69,7 +61,7 @@ def ksample_lines(name: str, m: KSampleMetrics) -> list[str]:
     return [line]
 
 
-def battles_lines(name: str, m: BattlesMetrics) -> list[str]:
+def battles_lines(name: str, m: rm.BattlesMetrics) -> list[str]:
     return [f"{name}: system-ranking Spearman {m.spearman:.3f} | separability {m.separability:.3f} | "
             f"accuracy vs judges {_ci(m.accuracy)}"]
 
@@ -77,7 +69,7 @@ def battles_lines(name: str, m: BattlesMetrics) -> list[str]:
 HEADLINES = KindHooks("summary_lines")  # record kind -> headline lines: a view of the kinds' registry
 
 
-def headline(result: EvalMetrics | dict[str, Any]) -> str:
+def headline(result: rm.EvalMetrics | dict[str, Any]) -> str:
     """Key figures per dataset with 95% CIs and any warnings.
 
     Args:
@@ -90,7 +82,7 @@ def headline(result: EvalMetrics | dict[str, Any]) -> str:
     Raises:
         RewardlabError: the result does not fit metrics.json's schema, or a dataset's record kind has no headline.
     """
-    metrics = EvalMetrics.coerce(result)
+    metrics = rm.EvalMetrics.coerce(result)
     out = []
     for name, m in metrics.datasets.items():
         lines = get_kind(m.kind).hook("summary_lines") if m.kind in kind_names() else None
