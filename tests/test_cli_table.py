@@ -107,3 +107,22 @@ def test_data_commands_from_the_table(tmp_path):
     assert out == f"wrote 12 pairs records to {tmp_path / 'q.jsonl'}"
     stats = cli("data", "stats", str(src), "--tokenizer", "none", "-o", str(tmp_path / "s.json")).stdout
     assert "n_pairs: 12" in stats and stats.strip().endswith(f"wrote {tmp_path / 's.json'}")
+
+
+def test_only_the_main_process_prints(monkeypatch, capsys):
+    """Under torchrun every process runs the stage; a rank other than 0 prints nothing (regression: the table's
+    show printed "scored 0 responses" on every rank of a sharded `rewardlab score`)."""
+    from rewardlab.cli import show
+
+    class Res:
+        files = ["out.jsonl"]
+
+        def lines(self):
+            return ["scored 0 responses with x"]
+
+    monkeypatch.setenv("RANK", "1")
+    show(Res())
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("RANK", "0")
+    show(Res())
+    assert capsys.readouterr().out == "scored 0 responses with x\nwrote out.jsonl\n"

@@ -56,8 +56,16 @@ def _echo_err(msg: str) -> None:
 # ------------------------------------------------------------------ how results are shown
 
 
+def _main_process() -> bool:
+    """Rank 0 under torchrun / accelerate launch (`rewardlab.runtime.world`'s rule, without importing torch)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def show(res: Any, spec: Any = None) -> None:
-    """A stage result's summary lines, then the files it wrote (nothing on ranks other than 0, which write none)."""
+    """A stage result's summary lines, then the files it wrote; only the main process prints (under torchrun every
+    process runs the stage, rank 0 writes the files)."""
+    if not _main_process():
+        return
     lines = res.lines()
     if lines:
         typer.echo("\n".join(lines))
@@ -84,14 +92,6 @@ def show_eval(res: Any, spec: EvalSpec) -> None:
         from rewardlab.report import build_report
 
         typer.echo(f"report: {build_report(Path(res.files[0]).parent)}")
-
-
-def show_main_process(res: Any, spec: Any = None) -> None:
-    """Lines printed by the main process only (a training run under torchrun prints once)."""
-    from rewardlab.runtime import is_main_process
-
-    if is_main_process():
-        typer.echo("\n".join(res.lines()))
 
 
 def show_logs_eval(res: Any, spec: LogsEvalSpec) -> None:
@@ -134,7 +134,7 @@ COMMANDS: list[Command] = [
             "chosen response; reward-conditioning writes both responses behind a positive / negative control "
             "token."),
     # train
-    Command("train", TrainConfig, "rewardlab.train.trainer:train", show=show_main_process, config_file=True,
+    Command("train", TrainConfig, "rewardlab.train.trainer:train", show=show, config_file=True,
             set_prefix="", epilog=TRAIN_EPILOG,
             help="Train a reward model (default: MiniLM + Bradley-Terry + scalar head on simulator pairs).\n\nThe "
             "settings are validated before anything loads; an impossible combination (say --head scalar with "
