@@ -28,6 +28,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     # the entry point checks sys.modules and sets an environment variable: process state, not a result file
     ("cli.py", "main", "transformers"): "sys.modules lookup",
     ("cli.py", "main", "TRANSFORMERS_VERBOSITY"): "os.environ default",
+    ("cli.py", "_main_process", "RANK"): "os.environ lookup (the launcher's rank)",
     # scores_<name>.jsonl rows: per-item scores (one JSON object per evaluated item), not a result file
     **{("report/compare.py", fn, k): "scores_<name>.jsonl rows" for fn, ks in {
         "_scores": ("id",),

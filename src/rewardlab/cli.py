@@ -69,8 +69,9 @@ def show(res: Any, spec: Any = None) -> None:
     lines = res.lines()
     if lines:
         typer.echo("\n".join(lines))
-    if res.files:
-        typer.echo(f"wrote {', '.join(res.files)}")
+    files = getattr(res, "files", None) or []  # a training result names its folder in its lines
+    if files:
+        typer.echo(f"wrote {', '.join(files)}")
 
 
 def show_with_report(res: Any, spec: Any = None) -> None:
