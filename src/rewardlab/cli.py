@@ -74,12 +74,16 @@ def show(res: Any, spec: Any = None) -> None:
         typer.echo(f"wrote {', '.join(files)}")
 
 
-def show_with_report(res: Any, spec: Any = None) -> None:
-    """A stage's result, after report.html is built in the folder of its first file (the command line composes
-    the report stage; no stage imports it)."""
+def _report(folder: Path) -> Path:
+    """report.html in `folder` (the command line composes the report stage; no stage imports it)."""
     from rewardlab.report import build_report
 
-    res.files.append(str(build_report(Path(res.files[0]).parent)))
+    return build_report(folder)
+
+
+def show_with_report(res: Any, spec: Any = None) -> None:
+    """A stage's result, after report.html is built in the folder of its first file."""
+    res.files.append(str(_report(Path(res.files[0]).parent)))
     show(res)
 
 
@@ -87,12 +91,9 @@ def show_eval(res: Any, spec: EvalSpec) -> None:
     """The evaluation's lines and metrics.json; report.html unless --no-report (rank 0 only)."""
     if res.metrics is None:  # not rank 0
         return
-    typer.echo("\n".join(res.lines()))
-    typer.echo(f"wrote {res.files[0]}")
+    show(res)
     if spec.report:
-        from rewardlab.report import build_report
-
-        typer.echo(f"report: {build_report(Path(res.files[0]).parent)}")
+        typer.echo(f"report: {_report(Path(res.files[0]).parent)}")
 
 
 def show_logs_eval(res: Any, spec: LogsEvalSpec) -> None:
@@ -100,9 +101,7 @@ def show_logs_eval(res: Any, spec: LogsEvalSpec) -> None:
     typer.echo("\n".join(res.lines()))
     typer.echo(f"wrote {spec.output}/logs_eval.json" + "".join(f", {spec.output}/{p}" for p in res.plots))
     if spec.report:
-        from rewardlab.report import build_report
-
-        typer.echo(f"report: {build_report(Path(spec.output))}")  # type: ignore[arg-type]
+        typer.echo(f"report: {_report(Path(spec.output))}")  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ the table

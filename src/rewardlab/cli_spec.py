@@ -4,7 +4,7 @@ A command is one row of a table, `Command(name, spec, run, help, show)`: `add_co
 command with one option per leaf field of the spec tree (grouped by section in `--help`; some leaves taken as
 positional arguments), builds and validates the spec from what the user set, calls `run(spec)` and hands the
 result to `show`. Help text, choices and defaults come from the field declarations, so they live in one place and
-every field is reachable. `@spec_options` is the same generation as a decorator for a hand-written function.
+every field is reachable.
 
 Why generation and not one hand-written declaration per option: the train command had 43 hand-copied options and
 a mirrored dict (12 fields reachable only through YAML); generation removed both and made a test possible that
@@ -13,7 +13,6 @@ sets every field from the command line (tests/test_cli_spec.py).
 
 from __future__ import annotations
 
-import functools
 import importlib
 import inspect
 import types
@@ -111,44 +110,6 @@ def _split_commas(v: Any) -> Any:
     return v
 
 
-def spec_options(param: str, cls: type[Spec], *, skip: tuple[str, ...] = ()) -> Callable:
-    """Decorator: replace the command's `param` argument by one option per leaf of `cls` (minus `skip`); the
-    command receives a `FlagValues` in `param`.
-
-    Example:
-        >>> @app.command("train")  # doctest: +SKIP
-        ... @spec_options("flags", TrainConfig)
-        ... def train_cmd(flags: FlagValues) -> None:
-        ...     cfg = flags.build()
-    """
-    leaves = [leaf for leaf in cls.leaves() if leaf.path not in skip]
-    names = {f"{param}__{leaf.path.replace('.', '__')}": leaf for leaf in leaves}
-    flags = {leaf.path: leaf.flag for leaf in cls.leaves()}
-
-    def deco(fn: Callable) -> Callable:
-        hints = typing.get_type_hints(fn, include_extras=True)
-        own = [p.replace(annotation=hints.get(p.name, p.annotation), kind=inspect.Parameter.KEYWORD_ONLY)
-               for p in inspect.signature(fn).parameters.values() if p.name != param]
-        params = own + [option_parameter(leaf, name) for name, leaf in names.items()]
-
-        @functools.wraps(fn)
-        def wrapper(**kwargs: Any) -> Any:
-            values = {}
-            for name, leaf in names.items():
-                v = _split_commas(kwargs.pop(name, None))  # a repeatable flag: every value, each split at commas
-                if v is not None:
-                    values[leaf.path] = v
-            kwargs[param] = FlagValues(cls, values, flags)
-            return fn(**kwargs)
-
-        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {p.name: p.annotation for p in params}
-        del wrapper.__wrapped__  # typer must see the generated signature, not the original one
-        return wrapper
-
-    return deco
-
-
 def parse_set(items: list[str] | None) -> dict[str, Any]:
     """`--set a.b=value` items as {dotted path: value}; values are read as YAML scalars (3e-4, true, [a, b]).
 
@@ -242,14 +203,11 @@ def _leaf_names(cmd: Command) -> dict[str, Leaf]:
 
 def command_parameters(cmd: Command) -> list[inspect.Parameter]:
     """The generated signature of a command: its positional arguments, the meta options, then one option per leaf."""
-    params = []
-    for name, leaf in _leaf_names(cmd).items():
-        if leaf.path in cmd.arguments:
-            params.append(argument_parameter(leaf, name, cmd.arguments[leaf.path]))
-    params += _meta_parameters(cmd)
-    params += [option_parameter(leaf, name) for name, leaf in _leaf_names(cmd).items()
-               if leaf.path not in cmd.arguments]
-    return params
+    names = _leaf_names(cmd)
+    return [*(argument_parameter(leaf, name, cmd.arguments[leaf.path]) for name, leaf in names.items()
+              if leaf.path in cmd.arguments),
+            *_meta_parameters(cmd),
+            *(option_parameter(leaf, name) for name, leaf in names.items() if leaf.path not in cmd.arguments)]
 
 
 def set_overrides(cmd: Command, items: list[str] | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`rewardlab export SRC DST --mean-only` as a stage: ExportSpec -> run_export -> ExportResult.
+"""`rewardlab export SRC DST --mean-only` as a stage: ExportSpec -> run_export -> FilesWritten.
 
 Example:
     >>> ExportSpec(src="runs/rm", dst="runs/rm-hf").mean_only
@@ -7,9 +7,10 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rewardlab.config import Spec, option
+from rewardlab.results import FilesWritten
 
 
 @dataclass
@@ -26,23 +27,13 @@ class ExportSpec(Spec):
         self.require("src", "dst")
 
 
-@dataclass
-class ExportResult:
-    """The folder written."""
-
-    files: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        return []
-
-
-def run_export(spec: ExportSpec) -> ExportResult:
+def run_export(spec: ExportSpec) -> FilesWritten:
     """Write a plain HF sequence-classification model whose output is the checkpoint's mean reward.
 
     Args:
         spec: source checkpoint, destination folder and `mean_only`.
     Returns:
-        ExportResult: the folder written.
+        FilesWritten: the folder written.
     Raises:
         RewardlabError: `mean_only` not set (a plain HF model carries one output), or a checkpoint no plain model
             reproduces (see `rewardlab.models.export_mean_only`).
@@ -56,4 +47,4 @@ def run_export(spec: ExportSpec) -> ExportResult:
 
     if not spec.mean_only:
         raise RewardlabError("a plain HF model carries one output: pass --mean-only to export the mean reward")
-    return ExportResult([export_mean_only(spec.src, spec.dst)])  # type: ignore[arg-type]
+    return FilesWritten([export_mean_only(spec.src, spec.dst)])  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""`rewardlab report` as a stage: ReportSpec -> run_report -> ReportResult (one folder's report.html, or several
+"""`rewardlab report` as a stage: ReportSpec -> run_report -> FilesWritten (one folder's report.html, or several
 models side by side in comparison.html). Importing this module loads no numpy, scipy or torch.
 
 Example:
@@ -8,11 +8,12 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.config import ConfigError, Spec, option
 from rewardlab.errors import RewardlabError
+from rewardlab.results import FilesWritten
 
 
 @dataclass
@@ -50,23 +51,13 @@ class ReportSpec(Spec):
         return models
 
 
-@dataclass
-class ReportResult:
-    """The pages written."""
-
-    files: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        return []
-
-
-def run_report(spec: ReportSpec) -> ReportResult:
+def run_report(spec: ReportSpec) -> FilesWritten:
     """Build report.html from one folder, or comparison.html and comparison.json from several.
 
     Args:
         spec: the folders, the title and (several folders) the output folder.
     Returns:
-        ReportResult: the files written.
+        FilesWritten: the files written.
     Raises:
         RewardlabError: two models with one name; a folder without results.
 
@@ -78,6 +69,6 @@ def run_report(spec: ReportSpec) -> ReportResult:
     from rewardlab.report.page import build_report
 
     if len(spec.folders) == 1:
-        return ReportResult([str(build_report(Path(spec.folders[0].split("=", 1)[-1].split(",")[0]), spec.title))])
+        return FilesWritten([str(build_report(Path(spec.folders[0].split("=", 1)[-1].split(",")[0]), spec.title))])
     page = build_comparison(spec.models(), spec.output, spec.title)  # type: ignore[arg-type]
-    return ReportResult([str(page), str(page.with_suffix(".json"))])
+    return FilesWritten([str(page), str(page.with_suffix(".json"))])

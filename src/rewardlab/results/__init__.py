@@ -3,6 +3,6 @@
 (`rewardlab.results.audit.AuditReport`), goodhart.json and optimize.json (`rewardlab.results.curves`),
 comparison.json and data_stats.json (`rewardlab.results.compare`). Imports no torch, numpy or scipy."""
 
-from rewardlab.results.base import Result, read_result, write_result
+from rewardlab.results.base import FilesWritten, Result, read_result, write_result
 
-__all__ = ["Result", "read_result", "write_result"]
+__all__ = ["FilesWritten", "Result", "read_result", "write_result"]

@@ -272,3 +272,18 @@ def write_result(path: str | Path, result: Result) -> Path:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+@dataclasses.dataclass
+class FilesWritten:
+    """The result of a stage whose whole output is files (report, export; serve writes none): `files` and no lines.
+
+    Example:
+        >>> FilesWritten(["runs/demo/eval/report.html"]).lines()
+        []
+    """
+
+    files: list[str] = dataclasses.field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return []

@@ -13,13 +13,13 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 import uvicorn
 
 from rewardlab.errors import RewardlabError
+from rewardlab.results import FilesWritten
 from rewardlab.serve.spec import API_KEY_ENV, KERNEL_CACHE_ENV, ServeCommandSpec, ServeSpec, check_bind
 
 logger = logging.getLogger(__name__)
@@ -199,23 +199,13 @@ class BackgroundServer:
 __all__ = ["BackgroundServer", "run_server"]
 
 
-@dataclass
-class ServeResult:
-    """What a server run leaves behind once it stops: nothing but its exit."""
-
-    files: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        return []
-
-
-def serve(spec: ServeCommandSpec) -> ServeResult:
+def serve(spec: ServeCommandSpec) -> FilesWritten:
     """Serve `spec.model` over HTTP until SIGTERM / SIGINT (`rewardlab.serve.server.run_server`).
 
     Args:
         spec: the model, the log level and the server settings.
     Returns:
-        ServeResult: empty; the server has stopped.
+        FilesWritten: empty; the server has stopped.
     Raises:
         RewardlabError: an unloadable model, or settings the server refuses (a public host without a key).
 
@@ -223,4 +213,4 @@ def serve(spec: ServeCommandSpec) -> ServeResult:
         >>> serve(ServeCommandSpec.from_options(model="runs/rm"))  # doctest: +SKIP
     """
     run_server(spec.model, spec.serving, log_level=spec.log_level)
-    return ServeResult()
+    return FilesWritten()
