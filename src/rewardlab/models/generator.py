@@ -125,7 +125,7 @@ def load_generator(name: str, device: Any = None, bf16: bool = False) -> tuple[A
     Example:
         >>> from rewardlab.models.generator import load_generator
         >>> model, tok = load_generator("smollm2", device="cpu")  # doctest: +SKIP
-        >>> tok.padding_side
+        >>> tok.padding_side  # doctest: +SKIP
         'left'
     """
     import torch

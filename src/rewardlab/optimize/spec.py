@@ -9,7 +9,7 @@ Example:
     ('pools.jsonl', ['runs/a', 'runs/b'], 200)
     >>> GoodhartSpec.from_options(pi0="softmax")
     Traceback (most recent call last):
-    rewardlab.config.ConfigError: pi0: 'softmax' is not one of 'uniform', 'logprobs'
+    rewardlab.config.ConfigError: pi0 must be one of ['uniform', 'logprobs'], got 'softmax'
 """
 
 from __future__ import annotations

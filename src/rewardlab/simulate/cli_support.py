@@ -45,21 +45,22 @@ def build_config(
                 d = json.loads(text)
         except Exception as e:
             raise RewardlabError(f"{p}: not valid YAML/JSON: {e}") from None
-        merged = {**cfg.to_dict(), **d}
+        if not isinstance(d, dict):
+            raise RewardlabError(f"{p}: expected a mapping of simulator config fields, got {type(d).__name__}")
+        base = cfg.to_dict()  # the file's nested sections update the preset's, field by field
+        merged = {k: {**base[k], **v} if isinstance(base.get(k), dict) and isinstance(v, dict) else v
+                  for k, v in {**base, **d}.items()}
         try:
-            cfg = SimConfig.from_dict(merged)
-        except (TypeError, ValueError, KeyError) as e:
-            raise RewardlabError(f"{p}: {e}") from None
+            cfg = SimConfig.from_dict(merged, where=str(p))
+        except RewardlabError as e:
+            raise RewardlabError(str(e) if str(e).startswith(f"{p}:") else f"{p}: {e}") from None
     updates: dict[str, Any] = {
         "length_bias": length_bias, "agreement_bias": agreement_bias, "format_bias": format_bias,
         "flip_prob": flip_prob, "n_annotators": annotators,
     }
-    for k, v in updates.items():
-        if v is not None:
-            setattr(cfg, k, v)
     try:
-        cfg.validate()
-    except ValueError as e:
+        cfg = cfg.with_overrides({k: v for k, v in updates.items() if v is not None}, where="simulator flags")
+    except RewardlabError as e:
         raise RewardlabError(f"simulator config: {e}") from None
     return cfg
 

@@ -1,17 +1,18 @@
 """Configuration of the preference simulator: families, gold-utility weights, annotator biases, propensities.
 
-Everything here is a plain dataclass so a configuration can be saved next to the data it produced
-(`to_dict` / `from_dict` round-trip through JSON) and a dataset can always be regenerated from (seed, config).
+Everything here is a spec of the config tree (`rewardlab.config.Spec`): each field is declared once with its
+range and help, validated when the object is built (errors name the field by its dotted path, e.g.
+`propensities.accuracy must be <= 1.0, got 1.5`), and saved next to the data it produced (`to_dict` / `from_dict`
+round-trip through JSON; unknown keys are refused), so a dataset can always be regenerated from (seed, config).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from rewardlab.errors import RewardlabError
+from rewardlab.config import ConfigError, Spec, option
 
 #: Task families in their canonical order. Every loop over families uses this order, never dict order.
 FAMILIES: tuple[str, ...] = ("arithmetic", "facts", "units", "advice", "false_premise")
@@ -53,7 +54,7 @@ MAX_DETAILS = 4
 
 
 @dataclass
-class UtilityWeights:
+class UtilityWeights(Spec):
     """Weights of the gold utility u = sum_k w_k * attribute_k (booleans count as 0/1).
 
     `details` weighs the completeness attribute (substantive supporting sentences: a worked step, a true related
@@ -61,19 +62,26 @@ class UtilityWeights:
     completeness 0 (the old presets and systems), whose responses never have details.
     """
 
-    correct: float = 2.0
-    relevant: float = 1.5
-    extra_sentences: float = -0.1
-    hedges: float = -0.15
-    formatting: float = 0.0
-    repetition: float = -0.5
-    filler: float = -0.2
-    sycophantic: float = -2.0
-    details: float = 1.0
+    section_title = "gold utility weights"
+
+    correct: float = option(2.0, help="Utility of a correct answer.")
+    relevant: float = option(1.5, help="Utility of a response that addresses the prompt.")
+    extra_sentences: float = option(-0.1, help="Utility per padding sentence.")
+    hedges: float = option(-0.15, help="Utility per hedge.")
+    formatting: float = option(0.0, help="Utility of markdown formatting.")
+    repetition: float = option(-0.5, help="Utility per repeated sentence.")
+    filler: float = option(-0.2, help="Utility of a filler opening.")
+    sycophantic: float = option(-2.0, help="Utility of agreeing with a false premise.")
+    details: float = option(1.0, help="Utility per substantive supporting sentence (completeness).")
+
+    def check(self) -> None:
+        for name, w in self.to_dict().items():
+            if not math.isfinite(w):
+                raise ConfigError(f"{{0}} must be a finite number, got {w!r}", name)
 
 
 @dataclass
-class Propensities:
+class Propensities(Spec):
     """How a response generator behaves: probabilities of boolean attributes and means of count attributes.
 
     `accuracy` is P(correct | relevant) (for false-premise prompts: P(right answer | relevant, not sycophantic)),
@@ -92,20 +100,28 @@ class Propensities:
         existed.
     """
 
-    accuracy: float = 0.6
-    relevance: float = 0.9
-    verbosity: float = 1.0
-    hedging: float = 0.5
-    formatting: float = 0.3
-    repetition: float = 0.2
-    filler: float = 0.3
-    sycophancy: float = 0.4
-    completeness: float = 0.0
-    coupling: float = 0.0
+    section_title = "propensities"
+
+    accuracy: float = option(0.6, min=0.0, max=1.0, help="P(correct | relevant).")
+    relevance: float = option(0.9, min=0.0, max=1.0, help="P(relevant).")
+    verbosity: float = option(1.0, min=0.0, help="Mean number of padding sentences.")
+    hedging: float = option(0.5, min=0.0, help="Mean number of hedges.")
+    formatting: float = option(0.3, min=0.0, max=1.0, help="P(markdown formatting).")
+    repetition: float = option(0.2, min=0.0, help="Mean number of repeated sentences.")
+    filler: float = option(0.3, min=0.0, max=1.0, help="P(filler opening).")
+    sycophancy: float = option(0.4, min=0.0, max=1.0, help="P(agrees with a false premise | false premise, relevant).")
+    completeness: float = option(0.0, min=0.0, help="Mean number of substantive supporting sentences (0: none drawn).")
+    coupling: float = option(0.0, help="Logits of accuracy per detail around the mean completeness.")
+
+    def check(self) -> None:
+        for name in ("verbosity", "hedging", "repetition", "completeness", "coupling"):
+            v = getattr(self, name)
+            if not math.isfinite(v):
+                raise ConfigError(f"{{0}} must be a finite number, got {v!r}", name)
 
 
 @dataclass
-class SimConfig:
+class SimConfig(Spec):
     """Full simulator configuration: which families, their noise, gold weights, annotator biases and noise.
 
     Annotator model (one annotator, one pair a/b):
@@ -134,8 +150,9 @@ class SimConfig:
         emit_margin: add a `margin` column (0-3, Llama-2 style preference strength) to simulated pairs.
 
     Raises:
-        RewardlabError: an unknown family, a non-positive tau, a negative family weight, no family selected, a
-            propensity outside its range, or flip_prob, n_annotators, length_norm or tie_margin out of range.
+        ConfigError (a RewardlabError and ValueError) naming the field: an unknown family, a non-positive tau, a
+            negative family weight, no family selected, a propensity outside its range, or flip_prob,
+            n_annotators, length_norm or tie_margin out of range.
 
     Example:
         >>> from rewardlab import SimConfig
@@ -146,63 +163,51 @@ class SimConfig:
         True
         >>> SimConfig(flip_prob=2)
         Traceback (most recent call last):
-        rewardlab.errors.RewardlabError: flip_prob must be in [0, 1], got 2
+        rewardlab.config.ConfigError: flip_prob must be <= 1.0, got 2.0
+        >>> SimConfig.from_dict({"propensities": {"accuracy": 1.5}})
+        Traceback (most recent call last):
+        rewardlab.config.ConfigError: propensities.accuracy must be <= 1.0, got 1.5
     """
 
-    taus: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TAUS))
-    family_weights: dict[str, float] = field(default_factory=lambda: {f: 1.0 for f in FAMILIES})
-    weights: UtilityWeights = field(default_factory=UtilityWeights)
-    propensities: Propensities = field(default_factory=Propensities)
-    length_bias: float = 0.0
-    agreement_bias: float = 0.0
-    format_bias: float = 0.0
-    length_norm: float = 50.0
-    flip_prob: float = 0.0
-    n_annotators: int = 1
-    tie_margin: float = 0.0
-    emit_margin: bool = False
+    section_title = "simulator"
 
-    def __post_init__(self) -> None:
-        # a partial taus dict overrides the defaults; family_weights lists the families used (missing = unused)
+    taus: dict[str, float] = option(default_factory=lambda: dict(DEFAULT_TAUS), help=(
+        "Annotator noise temperature per family (> 0); a partial dict overrides DEFAULT_TAUS."))
+    family_weights: dict[str, float] = option(default_factory=lambda: {f: 1.0 for f in FAMILIES}, help=(
+        "Sampling weight per family (>= 0); families missing or at 0 are not generated."))
+    weights: UtilityWeights = option(default_factory=UtilityWeights, help="The gold-utility weights.")
+    propensities: Propensities = option(default_factory=Propensities, help="How responses are drawn.")
+    length_bias: float = option(0.0, help="Annotator preference for longer responses (utility per length_norm words).")
+    agreement_bias: float = option(0.0, help="Annotator preference for agreeing with a false premise.")
+    format_bias: float = option(0.0, help="Annotator preference for markdown formatting.")
+    length_norm: float = option(50.0, min=0.0, min_exclusive=True, help="Words per unit of length_bias.")
+    flip_prob: float = option(0.0, min=0.0, max=1.0, help="Probability that a vote is flipped.")
+    n_annotators: int = option(1, min=1, help="Votes per pair.")
+    tie_margin: float = option(0.0, min=0.0, help="Rao-Kupper tie margin in logit units (0: no ties).")
+    emit_margin: bool = option(False, help="Add a `margin` column (0-3, Llama-2 style preference strength).")
+
+    def check(self) -> None:
+        """The per-family rules: known families, positive taus, non-negative weights, at least one family; a
+        partial `taus` dict is completed from DEFAULT_TAUS first."""
+        for name, table in (("taus", self.taus), ("family_weights", self.family_weights)):
+            if not isinstance(table, dict):
+                raise ConfigError(f"{{0}} must be a mapping of family -> number, got {type(table).__name__}", name)
+            for fam in table:
+                if fam not in FAMILIES:
+                    raise ConfigError(f"{{0}} has an unknown family {fam!r}; known: {', '.join(FAMILIES)}", name)
         self.taus = {**DEFAULT_TAUS, **self.taus}
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise RewardlabError (a ValueError) on an inconsistent configuration, so bad settings fail before
-        generating data."""
-        for name in list(self.taus) + list(self.family_weights):
-            if name not in FAMILIES:
-                raise RewardlabError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}")
-        for name, tau in self.taus.items():
-            if not (isinstance(tau, int | float) and math.isfinite(tau) and tau > 0):
-                raise RewardlabError(f"taus[{name!r}] must be a positive number, got {tau!r}")
-        for name, w in self.family_weights.items():
-            if not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
-                raise RewardlabError(f"family_weights[{name!r}] must be >= 0, got {w!r}")
+        for fam, tau in self.taus.items():
+            if isinstance(tau, bool) or not (isinstance(tau, int | float) and math.isfinite(tau) and tau > 0):
+                raise ConfigError(f"{{0}}[{fam!r}] must be a positive number, got {tau!r}", "taus")
+        for fam, w in self.family_weights.items():
+            if isinstance(w, bool) or not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
+                raise ConfigError(f"{{0}}[{fam!r}] must be >= 0, got {w!r}", "family_weights")
         if not self.active_families():
-            raise RewardlabError("family_weights selects no family (all weights are 0)")
-        for fam in self.active_families():
-            if fam not in self.taus:
-                raise RewardlabError(f"family {fam!r} is used but has no tau")
-        p = self.propensities
-        for name in ("accuracy", "relevance", "formatting", "filler", "sycophancy"):
-            v = getattr(p, name)
-            if not 0.0 <= v <= 1.0:
-                raise RewardlabError(f"propensities.{name} must be a probability, got {v!r}")
-        for name in ("verbosity", "hedging", "repetition", "completeness"):
-            v = getattr(p, name)
-            if not (math.isfinite(v) and v >= 0):
-                raise RewardlabError(f"propensities.{name} must be a mean >= 0, got {v!r}")
-        if not math.isfinite(p.coupling):
-            raise RewardlabError(f"propensities.coupling must be a finite number, got {p.coupling!r}")
-        if not 0.0 <= self.flip_prob <= 1.0:
-            raise RewardlabError(f"flip_prob must be in [0, 1], got {self.flip_prob!r}")
-        if not (isinstance(self.n_annotators, int) and self.n_annotators >= 1):
-            raise RewardlabError(f"n_annotators must be an integer >= 1, got {self.n_annotators!r}")
-        if not self.length_norm > 0:
-            raise RewardlabError(f"length_norm must be > 0, got {self.length_norm!r}")
-        if not self.tie_margin >= 0:
-            raise RewardlabError(f"tie_margin must be >= 0, got {self.tie_margin!r}")
+            raise ConfigError("{0} selects no family (all weights are 0)", "family_weights")
+        for name in ("length_bias", "agreement_bias", "format_bias", "length_norm", "tie_margin"):
+            v = getattr(self, name)
+            if not math.isfinite(v):
+                raise ConfigError(f"{{0}} must be a finite number, got {v!r}", name)
 
     def active_families(self) -> list[str]:
         """Families with a positive sampling weight, in canonical order."""
@@ -213,34 +218,12 @@ class SimConfig:
         return float(self.taus[family])
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict (nested dataclasses become dicts), for saving beside the data."""
-        d = dataclasses.asdict(self)
+        """Plain JSON-serialisable dict (nested specs become dicts, families in canonical order), for saving beside
+        the data; `SimConfig.from_dict` reads it back (unknown keys are an error naming them)."""
+        d = super().to_dict()
         d["taus"] = {f: float(self.taus[f]) for f in FAMILIES if f in self.taus}
         d["family_weights"] = {f: float(self.family_weights[f]) for f in FAMILIES if f in self.family_weights}
         return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SimConfig:
-        """Inverse of to_dict; missing keys take defaults, unknown keys raise RewardlabError (catches typos)."""
-        d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise RewardlabError(f"unknown SimConfig keys: {unknown}")
-        if "weights" in d and not isinstance(d["weights"], UtilityWeights):
-            d["weights"] = _sub_from_dict(UtilityWeights, d["weights"], "weights")
-        if "propensities" in d and not isinstance(d["propensities"], Propensities):
-            d["propensities"] = _sub_from_dict(Propensities, d["propensities"], "propensities")
-        return cls(**d)
-
-
-def _sub_from_dict(kind: type, d: dict[str, Any], where: str) -> Any:
-    """Build a nested dataclass from a dict, rejecting unknown keys."""
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise RewardlabError(f"unknown {where} keys: {unknown}")
-    return kind(**d)
 
 
 def neutral() -> SimConfig:

@@ -10,7 +10,7 @@ Example:
     ('pools', 64, None)
     >>> SimulateSpec.from_options(kind="triples")
     Traceback (most recent call last):
-    rewardlab.config.ConfigError: kind: 'triples' is not one of 'pairs', 'pools', 'battles', 'sycophancy'
+    rewardlab.config.ConfigError: kind must be one of ['pairs', 'pools', 'battles', 'sycophancy'], got 'triples'
 """
 
 from __future__ import annotations
