@@ -50,10 +50,15 @@ def toy_lines(name: str, m: ToyMetrics) -> list[str]:
     return [f"{name}: {m.n} toys, share positive {m.share_positive.text()}"]
 
 
+def toy_stats(toys: list[Toy], tokenizer: Any) -> dict[str, Any]:
+    return {"kind": "toy", "n_toys": len(toys), "prompts": len({t.prompt for t in toys})}
+
+
 @pytest.fixture
 def toy_kind():
     kind = register_kind(RecordKind(name="toy", human_name="toys", record=Toy, evaluate=evaluate_toys,
-                                    metrics=ToyMetrics, report_section=toy_section, summary_lines=toy_lines))
+                                    metrics=ToyMetrics, report_section=toy_section, summary_lines=toy_lines,
+                                    stats=toy_stats))
     yield kind
     unregister_kind("toy")
 
@@ -76,6 +81,17 @@ def test_a_registered_toy_kind_flows_through_eval_report_and_headline(tmp_path, 
     html = build_report(tmp_path).read_text()
     assert "<h2>toys: toys</h2><p>3 toys, 67% positive</p>" in html
     assert headline(res) == "toys: 3 toys, share positive 0.667"
+
+
+def test_data_stats_dispatch_through_the_registry(toy_kind):
+    from rewardlab.data.stats import data_stats
+
+    toys = [Toy("p", "good answer", id="a"), Toy("p", "bad", id="b"), Toy("q", "good too", id="c")]
+    s = data_stats(toys)  # type: ignore[arg-type]
+    assert s == {"kind": "toy", "n_toys": 3, "prompts": 2}  # no quality section: it knows the built-in kinds
+    register_kind(dataclasses.replace(toy_kind, stats=None), replace=True)
+    with pytest.raises(RewardlabError, match="record kind 'toy' registers no statistics"):
+        data_stats(toys)  # type: ignore[arg-type]
 
 
 def test_without_its_registration_the_toy_metrics_still_load_but_have_no_section(tmp_path, toy_kind):

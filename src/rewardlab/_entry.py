@@ -45,8 +45,8 @@ def lazy_package(package: str, exports: dict[str, tuple[str, ...]],
 
     Args:
         package: the package's `__name__`.
-        exports: {module: (name, ...)}: each public name and the module it comes from (same name there), in the
-            order `__all__` lists them.
+        exports: {module: (name, ...)}: each public name and the module it comes from, in the order `__all__`
+            lists them; "public=attribute" exports a module's attribute under another name.
         subpackages: names of subpackages that `__getattr__` imports when asked for (`rewardlab.train`).
 
     Returns:
@@ -57,8 +57,15 @@ def lazy_package(package: str, exports: dict[str, tuple[str, ...]],
         >>> names, getattr_, dir_ = lazy_package("rewardlab", {"rewardlab.errors": ("RewardlabError",)})
         >>> names, getattr_("RewardlabError").__name__
         (['RewardlabError'], 'RewardlabError')
+        >>> names, getattr_, dir_ = lazy_package("rewardlab", {"rewardlab.errors": ("Error=RewardlabError",)})
+        >>> names, getattr_("Error").__name__
+        (['Error'], 'RewardlabError')
     """
-    table = {name: (module, name) for module, names in exports.items() for name in names}
+    table = {}
+    for module, names in exports.items():
+        for entry in names:
+            public, _, attr = entry.partition("=")
+            table[public] = (module, attr or public)
     lazy = lazy_attributes(package, table)
 
     def __getattr__(name: str) -> Any:

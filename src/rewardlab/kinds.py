@@ -18,6 +18,8 @@ Hooks and their signatures:
 - `plots`: `(out_dir, name, metrics dict) -> list of PNG file names written`.
 - `report_section`: `(name, typed metrics, folder, plot names) -> HTML`.
 - `summary_lines`: `(name, typed metrics) -> lines` for the terminal.
+- `stats`: `(records, tokenizer or None) -> dict`, the kind's part of `rewardlab data stats`
+  (`rewardlab.data.stats.data_stats`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 from rewardlab.errors import RewardlabError
 
 Hook = Callable[..., Any] | type | str | None
-HOOKS = ("record", "parse", "evaluate", "metrics", "plots", "report_section", "summary_lines")
+HOOKS = ("record", "parse", "evaluate", "metrics", "plots", "report_section", "summary_lines", "stats")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class RecordKind:
     plots: Hook = None
     report_section: Hook = None
     summary_lines: Hook = None
+    stats: Hook = None
 
     def hook(self, name: str) -> Any:
         """The hook `name` (one of `HOOKS`), imported when it is a "module:attribute" string; None when unset.

@@ -14,9 +14,9 @@ Names are imported on first use (the command line reads `AuditSpec` without nump
 package runs `run_audit`: `from rewardlab import audit; audit(scorer, pairs, cases, "out/audit")`.
 """
 
-from rewardlab._entry import lazy_attributes, make_callable
+from rewardlab._entry import lazy_package, make_callable
 
-_MODULES = {
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
     "rewardlab.audit.adversarial": ("run_adversarial",),
     "rewardlab.audit.features": ("FEATURE_NAMES", "FEATURES", "correlations", "feature_matrix", "response_features"),
     "rewardlab.audit.length": ("length_control",),
@@ -26,9 +26,6 @@ _MODULES = {
     "rewardlab.audit.sycophancy": ("builtin_cases", "load_cases", "sycophancy_audit"),
     "rewardlab.probes.adversarial": ("ADVERSARIAL",),
     "rewardlab.probes.edits": ("PROBES", "VARIANTS", "apply_probe", "heldout_variants"),
-}
-_LAZY = {name: (module, name) for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_LAZY)
-__getattr__ = lazy_attributes(__name__, _LAZY)
+})
 
 make_callable(__name__, "rewardlab.audit.run", "run_audit")

@@ -107,5 +107,3 @@ class Battle:
 
 
 Record = PreferencePair | KSampleSet | Battle
-RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (PreferencePair, KSampleSet, Battle)}  # kind -> class
-KINDS = tuple(RECORD_TYPES)

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.data.quality import QualitySpec, data_quality
+from rewardlab.data.quality import GRAPHS, QualitySpec, data_quality
 from rewardlab.data.schema import Battle, KSampleSet, PreferencePair, Record, text_of
+from rewardlab.errors import RewardlabError
+from rewardlab.kinds import get_kind
 
 
 def wilson_interval(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -110,8 +112,8 @@ def pair_stats(pairs: list[PreferencePair], tokenizer: Any = None) -> dict[str, 
     return out
 
 
-def ksample_stats(sets: list[KSampleSet]) -> dict[str, Any]:
-    """Statistics of K-wise sets: sizes, score ranges, correctness rate."""
+def ksample_stats(sets: list[KSampleSet], tokenizer: Any = None) -> dict[str, Any]:
+    """Statistics of K-wise sets: sizes, score ranges, correctness rate (`tokenizer` is not used)."""
     ks = [len(s.responses) for s in sets]
     out: dict[str, Any] = {
         "kind": "ksample",
@@ -127,8 +129,9 @@ def ksample_stats(sets: list[KSampleSet]) -> dict[str, Any]:
     return out
 
 
-def battle_stats(battles: list[Battle]) -> dict[str, Any]:
-    """Statistics of battles: systems, win/tie counts, the longer-wins rate among decided battles."""
+def battle_stats(battles: list[Battle], tokenizer: Any = None) -> dict[str, Any]:
+    """Statistics of battles: systems, win/tie counts, the longer-wins rate among decided battles (`tokenizer` is
+    not used)."""
     systems = Counter([b.model_a for b in battles] + [b.model_b for b in battles])
     winners = Counter(b.winner for b in battles)
     decided = [b for b in battles if b.winner in ("model_a", "model_b")]
@@ -163,11 +166,11 @@ def data_stats(records: list[Record], tokenizer: Any = None, quality: QualitySpe
     """
     if not records:
         return {"n": 0}
-    if isinstance(records[0], PreferencePair):
-        out = pair_stats(records, tokenizer)  # type: ignore[arg-type]
-    elif isinstance(records[0], KSampleSet):
-        out = ksample_stats(records)  # type: ignore[arg-type]
-    else:
-        out = battle_stats(records)  # type: ignore[arg-type]
-    out["quality"] = data_quality(records, quality).to_dict()
+    kind = get_kind(records[0].kind)
+    stats = kind.hook("stats")
+    if stats is None:
+        raise RewardlabError(f"record kind {kind.name!r} registers no statistics (its 'stats' hook)")
+    out = stats(records, tokenizer)
+    if kind.name in GRAPHS:  # the data-quality section knows the built-in kinds' judgements
+        out["quality"] = data_quality(records, quality).to_dict()
     return out

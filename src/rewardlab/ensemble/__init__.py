@@ -5,12 +5,9 @@ that `rewardlab.load_scorer` and every consumer (score, eval, bon, goodhart, opt
 Names are imported on first use, so importing the package loads no numpy.
 """
 
-from rewardlab._entry import lazy_attributes
+from rewardlab._entry import lazy_package
 
-_LAZY = {
-    "EnsembleSpec": ("rewardlab.ensemble.spec", "EnsembleSpec"),
-    "EnsembleResult": ("rewardlab.ensemble.run", "EnsembleResult"),
-    "train_ensemble": ("rewardlab.ensemble.run", "train_ensemble"),
-}
-__all__ = sorted(_LAZY)
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
+    "rewardlab.ensemble.spec": ("EnsembleSpec",),
+    "rewardlab.ensemble.run": ("EnsembleResult", "train_ensemble"),
+})

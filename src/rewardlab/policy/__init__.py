@@ -10,23 +10,14 @@ quality beside the proxy (`rewardlab optimize`, :mod:`rewardlab.policy.loop`), i
 Names are imported on first use, so importing the package loads no numpy.
 """
 
-from rewardlab._entry import lazy_attributes
+from rewardlab._entry import lazy_package
 
-_LAZY = {
-    "BowRewardModel": ("rewardlab.policy.bow_rm", "BowRewardModel"),
-    "CompareResult": ("rewardlab.policy.compare", "CompareResult"),
-    "CompareSpec": ("rewardlab.policy.compare", "CompareSpec"),
-    "compare_methods": ("rewardlab.policy.compare", "run"),
-    "win_rate": ("rewardlab.policy.winrate", "win_rate"),
-    "OptimizeResult": ("rewardlab.policy.loop", "OptimizeResult"),
-    "OptimizeSpec": ("rewardlab.policy.loop", "OptimizeSpec"),
-    "SimPolicy": ("rewardlab.policy.simpolicy", "SimPolicy"),
-    "optimize_policy": ("rewardlab.policy.loop", "run"),
-    "SFTBuildResult": ("rewardlab.policy.sft_data", "SFTBuildResult"),
-    "SFTBuildSpec": ("rewardlab.policy.sft_data", "SFTBuildSpec"),
-    "build_sft_data": ("rewardlab.policy.sft_data", "build_sft_data"),
-    "condition_prompt": ("rewardlab.policy.sft_data", "condition_prompt"),
-    "keep_top_prompts": ("rewardlab.policy.sft_data", "keep_top_prompts"),
-}
-__all__ = sorted(_LAZY)
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
+    "rewardlab.policy.bow_rm": ("BowRewardModel",),
+    "rewardlab.policy.compare": ("CompareResult", "CompareSpec", "compare_methods=run"),
+    "rewardlab.policy.winrate": ("win_rate",),
+    "rewardlab.policy.loop": ("OptimizeResult", "OptimizeSpec", "optimize_policy=run"),
+    "rewardlab.policy.simpolicy": ("SimPolicy",),
+    "rewardlab.policy.sft_data": ("SFTBuildResult", "SFTBuildSpec", "build_sft_data", "condition_prompt",
+                                  "keep_top_prompts"),
+})

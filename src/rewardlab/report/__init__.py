@@ -2,10 +2,9 @@
 write as files (metrics.json, audit.json, PNG plots). No stage imports it back. Names are imported on first use, so
 `rewardlab.report.stage` (the report command's spec) loads no numpy."""
 
-from rewardlab._entry import lazy_attributes
+from rewardlab._entry import lazy_package
 
-_LAZY = {"build_comparison": ("rewardlab.report.compare", "build_comparison"),
-         "compare_folders": ("rewardlab.report.compare", "compare_folders"),
-         "build_report": ("rewardlab.report.page", "build_report")}
-__all__ = sorted(_LAZY)
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
+    "rewardlab.report.compare": ("build_comparison", "compare_folders"),
+    "rewardlab.report.page": ("build_report",),
+})

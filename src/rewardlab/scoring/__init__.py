@@ -4,16 +4,13 @@ callables and files.
 Names are imported on first use, so `rewardlab.scoring.output` (RewardOutput) loads no torch.
 """
 
-from rewardlab._entry import lazy_attributes
+from rewardlab._entry import lazy_package
 
-_MODULES = {
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
     "rewardlab.batching": ("length_batches",),
     "rewardlab.scoring.base": ("CallableScorer", "FileScorer", "HTTPScorer", "ModelScorer", "Scorer", "get_scorer",
                                "item_key", "load_scorer"),
     "rewardlab.scoring.distributed": ("CachedScorer", "ShardedScorer", "prescore"),
     "rewardlab.scoring.ensemble": ("EnsembleScorer", "is_ensemble_folder"),
     "rewardlab.scoring.output": ("RewardOutput",),
-}
-_LAZY = {name: (module, name) for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_LAZY)
-__getattr__ = lazy_attributes(__name__, _LAZY)
+})

@@ -30,10 +30,10 @@ Quick start::
     pairs = simulate_pairs(10_000, seed=0, config=human_like())
 """
 
-from rewardlab._entry import lazy_attributes
+from rewardlab._entry import lazy_package
 
 # names are imported on first use, so `rewardlab.simulate.spec` (the data simulate command's spec) loads no numpy
-_MODULES = {
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
     "rewardlab.simulate.annotator": ("MARGIN_THRESHOLDS", "preference_logit", "sigmoid", "vote_probabilities"),
     "rewardlab.simulate.config": ("ALL_ATTRIBUTES", "ATTRIBUTES", "DEFAULT_TAUS", "FAMILIES", "MAX_DETAILS",
                                   "Propensities", "SimConfig", "UtilityWeights", "human_like", "neutral", "realistic"),
@@ -44,7 +44,4 @@ _MODULES = {
     "rewardlab.simulate.responses": ("AttributeSampler", "gold_utility", "word_count"),
     "rewardlab.simulate.systems": ("System", "default_systems", "expected_attributes", "expected_utility",
                                    "system_expected_utility"),
-}
-_LAZY = {name: (module, name) for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_LAZY)
-__getattr__ = lazy_attributes(__name__, _LAZY)
+})

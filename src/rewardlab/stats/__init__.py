@@ -4,9 +4,9 @@ calibration, pairwise and graded metrics, PPE math (ALGORITHMS.md section 3). A 
 Names are imported on first use, so importing the package (or `rewardlab.stats.util`) loads no scipy.
 """
 
-from rewardlab._entry import lazy_attributes
+from rewardlab._entry import lazy_package
 
-_MODULES = {
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
     "rewardlab.stats.bootstrap": ("bootstrap_ci", "bootstrap_mean_ci", "paired_bootstrap", "resample_indices"),
     "rewardlab.stats.calibration": ("brier_score", "fit_temperature", "pairwise_ece", "preference_nll",
                                     "reliability_diagram"),
@@ -14,7 +14,4 @@ _MODULES = {
                                 "graded_metrics", "length_baselines", "pairwise_metrics"),
     "rewardlab.stats.ppe": ("best_of_k_curve", "fit_bradley_terry", "oracle_best_of_k_curve",
                             "ppe_correctness_metrics", "ppe_preference_metrics"),
-}
-_LAZY = {name: (module, name) for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_LAZY)
-__getattr__ = lazy_attributes(__name__, _LAZY)
+})

@@ -6,14 +6,10 @@ correlation, train accuracy and gap, adversarial probes, wall time) and its plot
 Names are imported on first use, so importing the package loads no numpy.
 """
 
-from rewardlab._entry import lazy_attributes
+from rewardlab._entry import lazy_package
 
-_LAZY = {
-    "Rung": ("rewardlab.sweep.ladder", "Rung"),
-    "parse_rung": ("rewardlab.sweep.ladder", "parse_rung"),
-    "SweepSpec": ("rewardlab.sweep.spec", "SweepSpec"),
-    "SweepResult": ("rewardlab.sweep.run", "SweepResult"),
-    "run_sweep": ("rewardlab.sweep.run", "run"),
-}
-__all__ = sorted(_LAZY)
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
+    "rewardlab.sweep.ladder": ("Rung", "parse_rung"),
+    "rewardlab.sweep.spec": ("SweepSpec",),
+    "rewardlab.sweep.run": ("SweepResult", "run_sweep=run"),
+})

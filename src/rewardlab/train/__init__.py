@@ -4,13 +4,10 @@ augmentation of training pairs (`augment_pairs`, `AugmentSpec`).
 Calling the package runs `rewardlab.train.trainer.train(cfg)`: `from rewardlab import train, TrainConfig; train(TrainConfig())`.
 """
 
-from rewardlab._entry import lazy_attributes, make_callable
+from rewardlab._entry import lazy_package, make_callable
 
-_LAZY = {
-    "AugmentSpec": ("rewardlab.train.augment", "AugmentSpec"),
-    "augment_pairs": ("rewardlab.train.augment", "augment_pairs"),
-}
-__all__ = sorted(_LAZY)
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__all__, __getattr__, __dir__ = lazy_package(__name__, {
+    "rewardlab.train.augment": ("AugmentSpec", "augment_pairs"),
+})
 
 make_callable(__name__, "rewardlab.train.trainer", "train")
