@@ -23,7 +23,7 @@ import time
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-from rewardlab.simulate.cli_support import simulate_kind
+from rewardlab.simulate.stage import simulate_kind
 from rewardlab.stats.harm import harm_aware_metrics
 
 

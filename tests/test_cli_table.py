@@ -7,6 +7,7 @@ import ast
 import inspect
 from pathlib import Path
 
+import pytest
 import typer.main
 
 from conftest import run_cli as cli
@@ -126,3 +127,21 @@ def test_only_the_main_process_prints(monkeypatch, capsys):
     monkeypatch.setenv("RANK", "0")
     show(Res())
     assert capsys.readouterr().out == "scored 0 responses with x\nwrote out.jsonl\n"
+
+
+def test_python_runs_every_stage_through_the_same_rows(tmp_path) -> None:
+    """`rewardlab.run(spec)` finds the command row of the spec's class: the same spec, the same run function and
+    the same output as the command line."""
+    import rewardlab
+    from rewardlab.errors import RewardlabError
+    from rewardlab.simulate.spec import SimulateSpec
+    from rewardlab.stages import stage_of
+
+    assert len({row.spec for row in COMMANDS}) == len(COMMANDS)  # one row per spec class: the lookup is exact
+    assert all(stage_of(row.spec) == row.name for row in COMMANDS)
+    res = rewardlab.run(SimulateSpec(output=str(tmp_path / "py.jsonl"), n=25, preset="realistic", seed=3))
+    assert res.lines() == [f"wrote 25 simulated pairs records to {tmp_path / 'py.jsonl'}"]
+    cli("data", "simulate", "-n", "25", "--preset", "realistic", "--seed", "3", "-o", tmp_path / "cli.jsonl")
+    assert (tmp_path / "py.jsonl").read_bytes() == (tmp_path / "cli.jsonl").read_bytes()
+    with pytest.raises(RewardlabError, match="no stage takes a dict; the stage specs are: DataCheckSpec"):
+        rewardlab.run({"output": "x"})

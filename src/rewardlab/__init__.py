@@ -4,6 +4,8 @@ The public Python API; every name is imported on first use, so `import rewardlab
 
     from rewardlab import load, train, TrainConfig, evaluate, audit, get_scorer, RewardOutput
 
+- `run(spec)`: any stage with the spec its command builds (`rewardlab.run(EvalSpec.from_options(model=...,
+  output=...))` is `rewardlab eval -m ... -o ...` without the printing; `rewardlab.stages`);
 - `load(path, device="auto")`: a checkpoint or any HF reward model, ready to score;
 - `train(cfg)` with `TrainConfig` (a validated tree of specs; `TrainConfig.from_options(lr=3e-4)`, `from_yaml`):
   train and save a reward model (`rewardlab.train.trainer.train`);
@@ -50,6 +52,7 @@ _names, __getattr__, __dir__ = lazy_package(__name__, {
     "rewardlab.report.page": ("build_report",),
     "rewardlab.report.compare": ("build_comparison",),
     "rewardlab.errors": ("RewardlabError",),
+    "rewardlab.stages": ("run",),
 }, subpackages=_CALLABLE_PACKAGES)
 __all__ = ["__version__", "load", *_CALLABLE_PACKAGES, *_names]
 

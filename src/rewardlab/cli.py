@@ -125,7 +125,7 @@ COMMANDS: list[Command] = [
             arguments={"data.source": "Input file, datasets folder or hub id.",
                        "output": "Output .jsonl, .jsonl.gz, .json or .parquet."},
             help="Convert to rewardlab's explicit-prompt layout in JSONL or Parquet (validated on the way)."),
-    Command("data simulate", SimulateSpec, "rewardlab.simulate.cli_support:run_simulate", show=show,
+    Command("data simulate", SimulateSpec, "rewardlab.simulate.stage:run_simulate", show=show,
             help="Generate preference data with known ground truth (gold utilities, attributes) from the "
             "simulator."),
     Command("data build", SFTBuildSpec, "rewardlab.policy.sft_data:run_build", show=show,

@@ -14,7 +14,7 @@ from rewardlab.data import write_records
 from rewardlab.data.schema import KSampleSet
 from rewardlab.errors import RewardlabError
 from rewardlab.optimize import as_pools, best_of_n, bon_expected, run_goodhart
-from rewardlab.simulate.cli_support import simulate_kind
+from rewardlab.simulate.stage import simulate_kind
 
 runner = CliRunner()
 

@@ -17,7 +17,7 @@ from rewardlab.data import write_records
 from rewardlab.data.spec import DataSpec
 from rewardlab.errors import RewardlabError
 from rewardlab.policy.sft_data import SFTBuildSpec, build_sft_data, condition_prompt, keep_top_prompts
-from rewardlab.simulate.cli_support import simulate_kind
+from rewardlab.simulate.stage import simulate_kind
 
 
 def _read(path: Path) -> list[dict]:

@@ -10,8 +10,8 @@ import pytest
 
 from rewardlab.config import ConfigError, Spec
 from rewardlab.errors import RewardlabError
-from rewardlab.simulate.cli_support import build_config
 from rewardlab.simulate.config import DEFAULT_TAUS, Propensities, SimConfig, UtilityWeights, realistic
+from rewardlab.simulate.stage import build_config
 
 
 def test_the_simulator_config_is_a_spec_tree() -> None:

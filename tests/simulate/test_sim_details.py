@@ -308,7 +308,7 @@ def test_cli_simulate_realistic(tmp_path) -> None:
     from typer.testing import CliRunner
 
     from rewardlab.cli import app
-    from rewardlab.simulate.cli_support import build_config
+    from rewardlab.simulate.stage import build_config
     from rewardlab.train.config import SimSpec
 
     assert build_config("realistic") == realistic()

@@ -316,12 +316,11 @@ class HTTPScorer:
         if self.protocol not in ("openrlhf", "rewardlab"):
             raise RewardlabError(f"unknown reward-server protocol {self.protocol!r}")
         self.batch_size = batch_size
-        self.timeout = timeout
-        self.retries = retries
-        self.api_key = api_key
         self.query_template = query_template
         self.name = url
-        self._client: Any = None  # a RewardClient, made on first use (it sends, retries and backs off)
+        # the RewardClient's settings; it is made on first use and sends, retries and backs off for this scorer
+        self._client_options = {"api_key": api_key, "timeout": timeout, "retries": retries, "name": url}
+        self._client: Any = None
         self._route = ""
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -330,8 +329,7 @@ class HTTPScorer:
             from rewardlab.scoring.client import RewardClient, split_route
 
             base, self._route = split_route(self.url)
-            self._client = RewardClient(base, api_key=self.api_key, timeout=self.timeout, retries=self.retries,
-                                        name=self.url)
+            self._client = RewardClient(base, **self._client_options)
         return self._client.post(self._route, payload)
 
     def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:

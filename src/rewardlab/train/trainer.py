@@ -281,9 +281,9 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
 
     held = cfg.heldout
     if cfg.data.source is None:
-        from rewardlab.simulate.cli_support import build_config
         from rewardlab.simulate.datasets import parse_rows
         from rewardlab.simulate.generate import simulate_pairs
+        from rewardlab.simulate.stage import build_config
 
         sim = cfg.sim
         sim_config = build_config(sim.preset, length_bias=sim.length_bias)

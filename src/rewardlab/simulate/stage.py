@@ -1,4 +1,6 @@
-"""Glue between the command line and the simulator: build a SimConfig from flags, dispatch on --kind."""
+"""The simulate stage (`rewardlab data simulate`, SimulateSpec -> run_simulate -> SimulateResult) and what it shares
+with every command that simulates data (training's `--sim-*` options): a SimConfig from a preset, a config file and
+single settings (`build_config`), and one dataset of a kind (`simulate_kind`)."""
 
 from __future__ import annotations
 
