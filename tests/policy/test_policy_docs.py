@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["rewardlab.policy.loop", "rewardlab.policy.rewards", "rewardlab.policy.bow_rm",
-           "rewardlab.policy.winrate", "rewardlab.policy.compare", "rewardlab.policy.robust"]
+           "rewardlab.policy.winrate", "rewardlab.policy.compare", "rewardlab.policy.robust",
+           "rewardlab.policy.neural_rm"]
 
 
 @pytest.mark.parametrize("module", MODULES)

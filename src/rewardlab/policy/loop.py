@@ -30,7 +30,9 @@ Rewards (:mod:`rewardlab.policy.rewards`): any Scorer on the rendered text (cach
 rate reported), ``gold``, ``annotator:...`` (the simulated annotator's perceived utility), ``bow:...`` (a bag-of-words
 Bradley-Terry reward model trained on simulated pairs), or several separated by ';', combined by `--select` (mean,
 min, uwo:lam, lcb:k, quantile:q). `--rm-update-every k` updates the reward model every k steps on pairs of the current
-policy's samples labelled by the simulated annotator `--rm-annotator`, logging its gold agreement before and after.
+policy's samples labelled by the simulated annotator `--rm-annotator`, logging its gold agreement before and after;
+a reward-model folder is then fine-tuned in the loop (:mod:`rewardlab.policy.neural_rm`, `--rm-update-steps`,
+`--rm-update-lr`, `--rm-update-batch`, `--rm-replay`), its weights saved beside each checkpoint.
 
 Sycophancy (:mod:`rewardlab.policy.honesty`): `--honesty-penalty lambda` optimises r - lambda d, d = 1 when the
 response opens by agreeing with a claim the prompt asserts (the audit's text-level `agreement` feature, never the
@@ -82,10 +84,11 @@ SAMPLES_FROM = {"best-of-n": "base", "feedme": "base", "reward-conditioning": "b
 #: options added after the first checkpoints: left out of the resume fingerprint while at their defaults
 _LATER_DEFAULTS = {"advantage": "group", "bon_n": 1, "drro_eps": 0.5, "select": "mean", "sft_reference": "sys-b",
                    "rm_update_every": 0, "rm_update_pairs": 64, "rm_annotator": "human_like",
-                   "honesty_penalty": 0.0, "sycophancy_audit": 0}
+                   "honesty_penalty": 0.0, "sycophancy_audit": 0, "rm_update_steps": 30, "rm_update_lr": 2e-5,
+                   "rm_update_batch": 16, "rm_replay": 256, "bf16": False}
 __all__ = ["OptimizeResult", "OptimizeSpec", "Rewarder", "parse_annotator", "policy_gradient", "run"]
 #: spec fields that may change between a run and its resumption
-RESUMABLE_CHANGES = ("steps", "resume", "overwrite", "checkpoint_every", "output", "plot")
+RESUMABLE_CHANGES = ("steps", "resume", "overwrite", "checkpoint_every", "output", "plot", "device")
 
 
 # ---------------------------------------------------------------------------------------------- gradients
@@ -346,7 +349,8 @@ def _fingerprint(spec: OptimizeSpec) -> dict[str, Any]:
 def _write_checkpoint(path: Path, step: int, state: _State, rewarder: Rewarder, spec: OptimizeSpec,
                       rm_updates: list[dict[str, Any]]) -> None:
     ckpt: dict[str, Any] = {"schema": CHECKPOINT_SCHEMA, "step": step, "spec": _fingerprint(spec),
-                            "policy": state.policy.to_dict(), "rewards": rewarder.state(), "rm_updates": rm_updates}
+                            "policy": state.policy.to_dict(), "rewards": rewarder.state(path.parent),
+                            "rm_updates": rm_updates}
     if state.control is not None:
         ckpt["control"] = state.control.tolist()
     tmp = path.with_name(path.name + ".tmp")
@@ -406,11 +410,12 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
         raise RewardlabError(f"{out} holds an earlier run; pass --resume to continue it or --overwrite to restart")
     cfg = SimConfig()
     rewarder = Rewarder(spec.reward or "scorer", scorer=scorer, weights=cfg.weights, length_norm=cfg.length_norm,
-                        select=spec.select)
+                        select=spec.select, rm_update=_neural_update_settings(spec) if spec.rm_update_every else None,
+                        scoring={"bf16": spec.bf16, "device": spec.device})
     if spec.rm_update_every and not rewarder.updatable:
         raise RewardlabError(f"--rm-update-every {spec.rm_update_every}: the reward {rewarder.name} cannot be "
-                             "updated in the loop; use a bag-of-words reward model (--reward bow:human_like) or an "
-                             "object with update(pairs)")
+                             "updated in the loop; use a bag-of-words reward model (--reward bow:human_like), a "
+                             "reward-model folder (fine-tuned in the loop) or an object with update(pairs)")
     out.mkdir(parents=True, exist_ok=True)
     syc = audit_reward_sycophancy(rewarder, spec.sycophancy_audit, spec.seed) if spec.sycophancy_audit else None
     if syc is not None:
@@ -476,6 +481,12 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
         log.warning("matplotlib is not installed: no optimize.png")
     write_result(out / "optimize.json", OptimizeSummary.from_dict(res.to_dict(), "optimize.json"))
     return res
+
+
+def _neural_update_settings(spec: OptimizeSpec) -> dict[str, Any]:
+    """The settings of neural reward-model updates (`rewardlab.policy.neural_rm.NeuralRewardModel`)."""
+    return {"steps": spec.rm_update_steps, "lr": spec.rm_update_lr, "batch_size": spec.rm_update_batch,
+            "replay": spec.rm_replay, "seed": spec.seed}
 
 
 def _update_reward_model(t: int, spec: OptimizeSpec, state: _State, pool: list[Any], rewarder: Rewarder,

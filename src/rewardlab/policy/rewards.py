@@ -10,7 +10,8 @@ A reward spec (`rewardlab optimize --reward`) is one of
   labelled by that annotator, plus M pairs that reward correcting a false premise (:mod:`rewardlab.policy.bow_rm`;
   the loop can update it, `--rm-update-every`);
 - anything `rewardlab.scoring.get_scorer` loads: a reward-model folder, ``http(s)://.../get_reward``,
-  ``py:module:function``;
+  ``py:module:function``; with `--rm-update-every` a single reward-model folder is fine-tuned in the loop
+  (:mod:`rewardlab.policy.neural_rm`);
 
 or several of these separated by ';' (an ensemble: each member's mean reward is one member). The combined reward is
 `rewardlab.rules.pessimistic_scores(select, mean, std, members)`: ``mean``, ``min``, ``uwo:lam``
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,34 +37,59 @@ from rewardlab.simulate.responses import gold_utility, word_count
 
 log = logging.getLogger(__name__)
 
-_LOADED: dict[str, Any] = {}
+_LOADED: dict[Any, Any] = {}
+#: scorer options at these values are left out (the scorer loads as `get_scorer(spec)` does by default)
+_SCORING_DEFAULTS = {"bf16": False, "device": "auto"}
 
 
-def load_reward_model(spec: str) -> Any:
+def load_reward_model(spec: str, update: dict[str, Any] | None = None,
+                      scoring: dict[str, Any] | None = None) -> Any:
     """A text reward model by spec, loaded (or trained, for bow:...) once per process: a later call returns the
     same scorer, or for a bag-of-words model a fresh copy (the loop may update it).
+
+    Args:
+        spec: the reward spec (see the module docstring).
+        update: neural update settings (steps, lr, batch_size, replay, seed) when the loop will update the model:
+            a single-model checkpoint then comes back as a fresh `rewardlab.policy.neural_rm.NeuralRewardModel`
+            around a copy of the loaded model (the cached scorer stays as loaded).
+        scoring: options of a model scorer (`rewardlab.scoring.get_scorer`: bf16, device, token_budget); one
+            scorer is loaded per spec and options.
 
     Raises:
         RewardlabError: the spec cannot be loaded (see `rewardlab.scoring.get_scorer` and `bow:` specs).
     """
-    if spec not in _LOADED:
+    scoring = {k: v for k, v in (scoring or {}).items() if k not in _SCORING_DEFAULTS or v != _SCORING_DEFAULTS[k]}
+    key = (spec, tuple(sorted(scoring.items())))
+    if key not in _LOADED:
         if spec.startswith("bow:"):
             from rewardlab.policy.bow_rm import BowRewardModel
 
-            _LOADED[spec] = BowRewardModel.from_spec(spec)
+            _LOADED[key] = BowRewardModel.from_spec(spec)
         else:
             from rewardlab.scoring.base import get_scorer
 
-            _LOADED[spec] = get_scorer(spec)
-    model = _LOADED[spec]
-    return type(model).from_dict(model.to_dict()) if callable(getattr(model, "update", None)) else model
+            _LOADED[key] = get_scorer(spec, **scoring)
+    model = _LOADED[key]
+    if callable(getattr(model, "update", None)):
+        return type(model).from_dict(model.to_dict())
+    if update is not None:
+        from rewardlab.policy.neural_rm import updatable_scorer
+
+        return updatable_scorer(model, update)
+    return model
 
 
 class _Member:
-    """One reward: gold, the annotator's perceived utility, or a text scorer (cached per distinct (prompt, text))."""
+    """One reward: gold, the annotator's perceived utility, or a text scorer (cached per distinct (prompt, text)).
+    With `update` settings a single-model scorer becomes a neural reward model the loop can update."""
 
-    def __init__(self, spec: str, scorer: Any, weights: UtilityWeights, length_norm: float):
+    def __init__(self, spec: str, scorer: Any, weights: UtilityWeights, length_norm: float,
+                 update: dict[str, Any] | None = None, scoring: dict[str, Any] | None = None):
         self.spec = spec
+        if scorer is not None and update is not None:
+            from rewardlab.policy.neural_rm import updatable_scorer
+
+            scorer = updatable_scorer(scorer, update)
         self.weights, self.length_norm = weights, length_norm
         self.kind = "scorer"
         self.biases: dict[str, float] = {}
@@ -74,7 +101,7 @@ class _Member:
             elif spec.startswith("annotator:"):
                 self.kind, self.biases = "annotator", parse_annotator(spec)
             else:
-                self.scorer = load_reward_model(spec)
+                self.scorer = load_reward_model(spec, update, scoring)
             self.name = spec
         self.cache: dict[tuple[str, str], tuple[float, float | None, tuple[float, ...] | None]] = {}
         self.hits = 0
@@ -142,6 +169,9 @@ class Rewarder:
         scorer: a Scorer, or a list of Scorers (an ensemble), used instead of loading `reward`.
         weights: gold utility weights; length_norm: words per unit of the annotator's length bias.
         select: the selection rule combining mean, std and members (rewardlab.rules).
+        rm_update: neural update settings (steps, lr, batch_size, replay, seed) when the loop updates the reward
+            model: single-model checkpoints become `rewardlab.policy.neural_rm.NeuralRewardModel`s (None: as loaded).
+        scoring: options of the model scorers loaded from `reward` (bf16, device; see `load_reward_model`).
 
     Raises:
         RewardlabError: a bad rule, an unknown annotator preset, a reward that cannot be loaded.
@@ -155,7 +185,8 @@ class Rewarder:
     """
 
     def __init__(self, reward: str, scorer: Any = None, weights: UtilityWeights | None = None,
-                 length_norm: float = 50.0, select: str = "mean"):
+                 length_norm: float = 50.0, select: str = "mean", rm_update: dict[str, Any] | None = None,
+                 scoring: dict[str, Any] | None = None):
         self.weights = weights or UtilityWeights()
         self.rule = parse_rule(select)
         scorers = scorer if isinstance(scorer, list | tuple) else None if scorer is None else [scorer]
@@ -163,10 +194,10 @@ class Rewarder:
             specs = [s.strip() for s in reward.split(";") if s.strip()]
             if not specs:
                 raise RewardlabError(f"--reward {reward!r}: no reward given")
-            self.members = [_Member(s, None, self.weights, length_norm) for s in specs]
+            self.members = [_Member(s, None, self.weights, length_norm, rm_update, scoring) for s in specs]
         else:
-            self.members = [_Member(reward if len(scorers) == 1 else f"{reward}[{i}]", s, self.weights, length_norm)
-                            for i, s in enumerate(scorers)]
+            self.members = [_Member(reward if len(scorers) == 1 else f"{reward}[{i}]", s, self.weights, length_norm,
+                                    rm_update) for i, s in enumerate(scorers)]
         names = [m.name for m in self.members]
         self.name = names[0] if len(names) == 1 else ";".join(names)
         if self.rule.kind != "mean":
@@ -249,13 +280,19 @@ class Rewarder:
         return {"hits": self.hits, "misses": self.misses, "distinct": self.misses,
                 "hit_rate": self.hits / total if total else None}
 
-    def state(self) -> dict[str, Any]:
-        """JSON-ready state for a checkpoint: each member's cache and counts, and any updatable model."""
+    def state(self, folder: str | Path | None = None) -> dict[str, Any]:
+        """JSON-ready state for a checkpoint: each member's cache and counts, and any updatable model.
+
+        Args:
+            folder: where updatable models that keep their weights in files (neural reward models) write them
+                (the checkpoint's folder); the JSON holds the path.
+        """
         out = []
-        for m in self.members:
+        for i, m in enumerate(self.members):
             d: dict[str, Any] = {"cache": [[p, t, *v] for (p, t), v in m.cache.items()], "counts": [m.hits, m.misses]}
             if m.updatable and hasattr(m.scorer, "to_dict"):
-                d["model"] = m.scorer.to_dict()
+                d["model"] = (m.scorer.to_dict(folder, stem=f"rm-{i}") if hasattr(m.scorer, "load_dict")
+                              else m.scorer.to_dict())
             out.append(d)
         return {"members": out}
 
@@ -270,7 +307,9 @@ class Rewarder:
                                       tuple(e[4]) if len(e) > 4 and e[4] is not None else None)
                        for e in d["cache"]}
             m.hits, m.misses = d["counts"]
-            if "model" in d:
+            if "model" in d and hasattr(m.scorer, "load_dict"):  # in place: the model stays on its device
+                m.scorer.load_dict(d["model"])
+            elif "model" in d:
                 m.scorer = type(m.scorer).from_dict(d["model"])
 
     # ------------------------------------------------------------------ updates

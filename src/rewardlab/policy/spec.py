@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rewardlab.config import ConfigError, Spec, option
+from rewardlab.config import DEVICE_HELP, ConfigError, Spec, option
 from rewardlab.errors import RewardlabError
 
 Method = Literal["grpo", "reinforce", "best-of-n", "expert-iteration", "drro", "dro", "feedme",
@@ -79,17 +79,29 @@ class OptimizeSpec(Spec):
                                 "davinci-003 demonstrations).")
     rm_update_every: int = option(0, min=0, help="Update the reward model every this many steps on pairs of the "
                                   "current policy's samples labelled by --rm-annotator (0: never; needs a reward the "
-                                  "loop can train, bow:...).")
+                                  "loop can train: bow:... or a reward-model folder, fine-tuned in the loop).")
     rm_update_pairs: int = option(64, min=1, help="Pairs labelled per reward-model update (as many more, held out, "
                                   "measure its gold agreement before and after).")
     rm_annotator: str = option("human_like", help="The simulated annotator labelling the update pairs: human_like, "
                                "neutral or length=B,agreement=B,format=B.")
+    rm_update_steps: int = option(30, min=1, help="Neural reward models (a checkpoint folder as --reward): AdamW "
+                                  "steps of Bradley-Terry fine-tuning per update.")
+    rm_update_lr: float = option(2e-5, min=0.0, min_exclusive=True, help="Neural reward models: learning rate of "
+                                 "the update steps (constant).")
+    rm_update_batch: int = option(16, min=1, help="Neural reward models: pairs per update step.")
+    rm_replay: int = option(256, min=0, help="Neural reward models: at most this many pairs of earlier updates are "
+                            "replayed (drawn at random) beside each update's new pairs.")
     honesty_penalty: float = option(0.0, min=0.0, help="Honesty penalty lambda: optimise r - lambda d, d = 1 when "
                                     "the response opens by agreeing with a claim the prompt asserts (the audit's "
                                     "text-level agreement detector); the logged proxy stays r.")
     sycophancy_audit: int = option(0, min=0, help="Before step 0, run the audit's sycophancy check on this many "
                                    "false-premise cases against the reward and record whether it flags it (0: "
                                    "off; rewards that read text only).")
+    device: str = option("auto", help="Where a reward-model folder (--reward) runs: " + DEVICE_HELP)
+    bf16: bool = option(False, help="Score a reward-model folder (--reward) under bf16 autocast: about twice as fast "
+                        "where the hardware has native bf16 (GPUs; CPUs with AVX512-BF16 or AMX), emulated and "
+                        "several times slower elsewhere; rewards move by about 1e-2, so the run is not the fp32 "
+                        "run. A scorer passed to `run(scorer=...)` keeps its own setting.")
 
     def check(self) -> None:
         if self.method in ("grpo", "best-of-n", "expert-iteration") and self.group < 2:
