@@ -207,7 +207,7 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
 
     Args:
         folder: an `evaluate`, `audit`, `goodhart`, `data stats`, `logs eval` and/or `optimize` output folder (their
-            JSON and plots).
+            JSON and plots); an `optimize` run may also sit in its `optimize/` subfolder (as in the demo).
         title: the page title and heading (default: "rewardlab report" and "Reward model report").
 
     Returns:
@@ -237,6 +237,8 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     dpath = folder / "data_stats.json"  # `rewardlab data stats DATA -o FOLDER/data_stats.json`
     lpath = folder / "logs_eval.json"  # `rewardlab logs eval ... -o FOLDER`
     opath = folder / "optimize.json"  # `rewardlab optimize ... -o FOLDER`
+    if not opath.exists() and (folder / "optimize" / "optimize.json").exists():
+        opath = folder / "optimize" / "optimize.json"  # a run in an optimize/ subfolder (the demo's)
     if not any(p.exists() for p in (mpath, apath, gpath, dpath, lpath, opath)):
         raise RewardlabError(f"{folder}: no metrics.json, audit.json, goodhart.json, data_stats.json, "
                              "logs_eval.json or optimize.json (run `rewardlab eval`, `rewardlab audit`, `rewardlab "
@@ -263,7 +265,7 @@ def build_report(folder: str | Path, title: str | None = None) -> Path:
     if opath.exists():
         from rewardlab.report.optimize import optimize_html
 
-        parts.append(optimize_html(read_result(opath, OptimizeSummary), folder, _img))
+        parts.append(optimize_html(read_result(opath, OptimizeSummary), opath.parent, _img))
     logs = None
     if lpath.exists():
         from rewardlab.logs.run import LogsEvalResult
