@@ -126,6 +126,7 @@ class NeuralRewardModel:
         token_budget: the most tokens of one scoring batch.
         loss: a loss of `rewardlab.train.losses` ("bt", the default training loss, or "soft" for vote shares).
         freeze_embeddings: keep the input token embeddings fixed during updates (see the module docstring).
+        prefix_sharing: as `ModelScorer`'s (None: wherever the model allows it exactly).
 
     Raises:
         RewardlabError: settings out of range; a model that is not a scalar reward model.
@@ -140,7 +141,8 @@ class NeuralRewardModel:
     def __init__(self, loaded: Any, name: str | None = None, steps: int = DEFAULTS["steps"],
                  lr: float = DEFAULTS["lr"], batch_size: int = DEFAULTS["batch_size"],
                  replay: int = DEFAULTS["replay"], seed: int = DEFAULTS["seed"], source: str | None = None,
-                 bf16: bool = False, token_budget: int = 16384, loss: str = "bt", freeze_embeddings: bool = True):
+                 bf16: bool = False, token_budget: int = 16384, loss: str = "bt", freeze_embeddings: bool = True,
+                 prefix_sharing: bool | None = None):
         from rewardlab.scoring.base import ModelScorer
 
         check_settings(steps, lr, batch_size, replay, seed)
@@ -152,7 +154,8 @@ class NeuralRewardModel:
         self.name = name or str(self.source or "model")
         self.steps, self.lr, self.batch_size, self.replay, self.seed = steps, float(lr), batch_size, replay, seed
         self.loss, self.freeze_embeddings = loss, bool(freeze_embeddings)
-        self.scorer = ModelScorer(loaded, token_budget=token_budget, bf16=bf16, name=self.name, prefix_sharing=False)
+        self.scorer = ModelScorer(loaded, token_budget=token_budget, bf16=bf16, name=self.name,
+                                  prefix_sharing=prefix_sharing)
         self.pairs: list[dict[str, Any]] = []
         self.updates = 0
         self._files: list[Path] = []
@@ -168,7 +171,8 @@ class NeuralRewardModel:
             **settings: steps, lr, batch_size, replay, seed, loss, freeze_embeddings.
 
         Returns:
-            NeuralRewardModel on the scorer's device, with its name, bf16 and token budget.
+            NeuralRewardModel on the scorer's device, with its name, bf16, token budget and prefix sharing (the copy
+            doubles the model's memory there).
 
         Raises:
             RewardlabError: not a single-model scorer, or settings out of range.
@@ -181,7 +185,8 @@ class NeuralRewardModel:
 
         copied = LoadedModel(copy.deepcopy(loaded.model), loaded.tokenizer, loaded.renderer, dict(loaded.meta))
         return cls(copied, name=getattr(scorer, "name", None), bf16=bool(getattr(scorer, "bf16", False)),
-                   token_budget=int(getattr(scorer, "token_budget", 16384)), **settings)
+                   token_budget=int(getattr(scorer, "token_budget", 16384)),
+                   prefix_sharing=getattr(scorer, "prefix_sharing", None), **settings)
 
     @classmethod
     def from_path(cls, path: str, device: str | torch.device | None = "auto", **settings: Any) -> NeuralRewardModel:
