@@ -132,6 +132,15 @@ def test_a_run_with_neural_updates_resumes_exactly(minilm1, tmp_path):
         run(OptimizeSpec(output=str(tmp_path / "cut"), resume=True, **spec))
 
 
+def test_an_update_that_diverges_stops_naming_the_step(minilm1, tmp_path):
+    spec = OptimizeSpec(reward=minilm1, output=str(tmp_path), steps=3, rm_update_every=2, rm_update_pairs=4,
+                        rm_update_steps=3, rm_update_batch=2, rm_update_lr=1e30, checkpoint_every=1, **TINY_LOOP)
+    with pytest.raises(RewardlabError, match=r"^step 2: the reward-model update failed: .*update 1: the training loss "
+                       r"became (nan|inf).*the last checkpoint is .*checkpoint.json"):
+        run(spec)
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["step"] == 2
+
+
 def test_bad_inputs_give_clear_errors(minilm1, tmp_path):
     rm = NeuralRewardModel.from_path(minilm1, device="cpu", steps=1, batch_size=2)
     pair = {"prompt": "What is 2+2?", "chosen": "4.", "rejected": "5.", "label": 1.0}

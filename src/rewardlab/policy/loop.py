@@ -452,7 +452,11 @@ def run(spec: OptimizeSpec, scorer: Any = None) -> OptimizeResult:
     with steps_path.open("a") as fh:
         for t in range(start, spec.steps + 1):
             if spec.rm_update_every and t > 0 and t % spec.rm_update_every == 0:
-                rm_updates.append(_update_reward_model(t, spec, state, pool, rewarder, cfg))
+                try:
+                    rm_updates.append(_update_reward_model(t, spec, state, pool, rewarder, cfg))
+                except RewardlabError as e:
+                    raise RewardlabError(f"step {t}: the reward-model update failed: {e}; the last checkpoint is "
+                                         f"{ckpt_path} (rerun with --resume to continue from it)") from None
             rec = _step(t, spec, state, base, reference, pool, rewarder, cfg, ckpt_path)
             if rm_updates and rm_updates[-1]["step"] == t:
                 rec["rm_update"] = rm_updates[-1]

@@ -311,7 +311,7 @@ class NeuralRewardModel:
                     loss = module(**batch)["loss"]
                     if not torch.isfinite(loss):
                         raise RewardlabError(f"neural reward-model update {self.updates + 1}: the training loss "
-                                             f"became {float(loss)} (lower --rm-update-lr, now {self.lr})")
+                                             f"became {float(loss.detach())} (lower --rm-update-lr, now {self.lr})")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(params, 1.0)
