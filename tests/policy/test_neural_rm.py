@@ -24,6 +24,8 @@ from rewardlab.policy.rewards import load_reward_model
 from rewardlab.scoring.base import ModelScorer
 from rewardlab.simulate.generate import simulate_pairs
 
+pytestmark = pytest.mark.slow  # trains a small real model (about 2 minutes for the file on 2 shared cores)
+
 #: an annotator whose labels a one-layer model can learn in a few steps: the longer answer wins
 LENGTH = "length=5,agreement=0,format=0"
 TINY_LOOP = {"batch_prompts": 4, "group": 2, "n_prompts": 32, "plot": False}
