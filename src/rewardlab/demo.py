@@ -38,8 +38,8 @@ class DemoSizes:
 
 
 SIZES = {
-    "full": DemoSizes(train=3000, eval_pairs=600, pools=150, battles=600, resamples=1000, audit_pairs=300,
-                      goodhart_prompts=64, goodhart_k=32, optimize_steps=16, optimize_prompts=8, optimize_group=8,
+    "full": DemoSizes(train=3000, eval_pairs=600, pools=150, battles=400, resamples=1000, audit_pairs=300,
+                      goodhart_prompts=80, goodhart_k=32, optimize_steps=12, optimize_prompts=8, optimize_group=8,
                       optimize_lr=6.0),
     "quick": DemoSizes(train=400, eval_pairs=150, pools=30, battles=150, resamples=200, audit_pairs=80,
                        goodhart_prompts=16, goodhart_k=8, optimize_steps=6, optimize_prompts=4, optimize_group=4,
