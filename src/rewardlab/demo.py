@@ -123,13 +123,19 @@ def optimize_line(opt: dict[str, Any]) -> str:
         >>> optimize_line({"method": "grpo", "steps": 6, "base": rec(0, 0.0, -0.5, 1.87),
         ...                "sweet_spot": rec(0, 0.0, -0.5, 1.87), "final": rec(6, 1.7, -0.4, 1.4)})
         'grpo, 6 steps against the demo model: gold 1.870 at the base (its best step: gold only fell) -> 1.400 at step 6 (KL 1.70, proxy -0.400); proxy at the base -0.500'
+        >>> optimize_line({"method": "grpo", "steps": 12, "base": rec(0, 0.0, -0.04, 1.87),
+        ...                "sweet_spot": rec(12, 1.9, 0.5, 2.79), "final": rec(12, 1.9, 0.5, 2.79)})
+        'grpo, 12 steps against the demo model: gold 1.870 at the base -> 2.790 at step 12 (its best step: gold still rising; KL 1.90, proxy 0.500); proxy at the base -0.040'
     """
     b, s, f = opt["base"], opt["sweet_spot"], opt["final"]
+    head = f"{opt['method']}, {opt['steps']} steps against the demo model: gold {b['gold']:.3f} at the base"
+    end = f"; proxy at the base {b['proxy']:.3f}"
+    if s["step"] == f["step"]:
+        return (f"{head} -> {f['gold']:.3f} at step {f['step']} (its best step: gold still rising; KL {f['kl']:.2f}, "
+                f"proxy {f['proxy']:.3f}){end}")
     peak = (" (its best step: gold only fell)" if s["step"] == b["step"] else
             f" -> {s['gold']:.3f} at step {s['step']} (sweet spot, KL {s['kl']:.2f}, proxy {s['proxy']:.3f})")
-    return (f"{opt['method']}, {opt['steps']} steps against the demo model: gold {b['gold']:.3f} at the base{peak} "
-            f"-> {f['gold']:.3f} at step {f['step']} (KL {f['kl']:.2f}, proxy {f['proxy']:.3f}); proxy at the base "
-            f"{b['proxy']:.3f}")
+    return f"{head}{peak} -> {f['gold']:.3f} at step {f['step']} (KL {f['kl']:.2f}, proxy {f['proxy']:.3f}){end}"
 
 
 def run(spec: DemoSpec) -> DemoResult:
