@@ -86,9 +86,12 @@ def test_stage_times_and_lines():
     stages.start("b", "second")
     stages.stop()
     assert list(stages.seconds) == ["a", "b"] and all(v >= 0 for v in stages.seconds.values())
-    rec = {"step": 0, "kl": 0.0, "proxy": -0.25, "gold": 1.866}
-    opt = {"method": "grpo", "steps": 16, "base": rec, "sweet_spot": {**rec, "step": 6, "kl": 1.12, "gold": 2.439},
-           "final": {**rec, "step": 16, "kl": 3.07, "proxy": 1.04, "gold": 2.081}}
+    from rewardlab.results.curves import OptimizeSummary, StepRecord
+
+    rec = StepRecord(step=0, kl=0.0, proxy=-0.25, gold=1.866)
+    opt = OptimizeSummary(method="grpo", steps=16, records=[rec],
+                          sweet_spot=StepRecord(step=6, kl=1.12, proxy=-0.25, gold=2.439),
+                          final=StepRecord(step=16, kl=3.07, proxy=1.04, gold=2.081))
     res = DemoResult(output=None, model="m", report="r", metrics={"datasets": {}}, audit=None, seconds=3.0,
                      optimize=opt, stage_seconds={"simulate": 1.0, "train": 2.0})
     lines = res.lines()

@@ -156,7 +156,7 @@ class Command:
         >>> from rewardlab.demo import DemoSpec
         >>> cmd = Command("demo", DemoSpec, "rewardlab.demo:run", "Run the demo.", show=lambda res, spec: None)
         >>> [p.name for p in command_parameters(cmd)]
-        ['output', 'quick', 'seed']
+        ['output', 'quick', 'seed', 'bf16']
     """
 
     name: str

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.config import Spec, option
+from rewardlab.errors import RewardlabError
+from rewardlab.results import read_result
+from rewardlab.results.curves import OptimizeSummary
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ class DemoResult:
     audit: dict[str, Any] | None
     seconds: float
     goodhart: dict[str, Any] | None = None
-    optimize: dict[str, Any] | None = None
+    optimize: OptimizeSummary | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -112,30 +115,43 @@ class DemoResult:
         return out
 
 
-def optimize_line(opt: dict[str, Any]) -> str:
+def optimize_line(opt: OptimizeSummary) -> str:
     """One line on the policy-optimisation stage: gold (exact) and proxy at the base, the sweet spot and the end.
 
+    Args:
+        opt: the stage's optimize.json, typed (`rewardlab.results.curves.OptimizeSummary`); its first record is the
+            base policy.
+    Returns:
+        The line.
+    Raises:
+        RewardlabError: a run without a sweet spot or final step.
+
     Example:
-        >>> rec = lambda step, kl, proxy, gold: {"step": step, "kl": kl, "proxy": proxy, "gold": gold}
-        >>> optimize_line({"method": "grpo", "steps": 30, "base": rec(0, 0.0, -0.5, 1.87),
-        ...                "sweet_spot": rec(20, 1.1, 0.9, 2.4), "final": rec(30, 1.9, 1.3, 2.2)})
+        >>> from rewardlab.results.curves import OptimizeSummary, StepRecord
+        >>> rec = lambda step, kl, proxy, gold: StepRecord(step=step, kl=kl, proxy=proxy, gold=gold)
+        >>> base = rec(0, 0.0, -0.5, 1.87)
+        >>> optimize_line(OptimizeSummary(method="grpo", steps=30, records=[base], sweet_spot=rec(20, 1.1, 0.9, 2.4),
+        ...                               final=rec(30, 1.9, 1.3, 2.2)))
         'grpo, 30 steps against the demo model: gold 1.870 at the base -> 2.400 at step 20 (sweet spot, KL 1.10, proxy 0.900) -> 2.200 at step 30 (KL 1.90, proxy 1.300); proxy at the base -0.500'
-        >>> optimize_line({"method": "grpo", "steps": 6, "base": rec(0, 0.0, -0.5, 1.87),
-        ...                "sweet_spot": rec(0, 0.0, -0.5, 1.87), "final": rec(6, 1.7, -0.4, 1.4)})
+        >>> optimize_line(OptimizeSummary(method="grpo", steps=6, records=[base], sweet_spot=base,
+        ...                               final=rec(6, 1.7, -0.4, 1.4)))
         'grpo, 6 steps against the demo model: gold 1.870 at the base (its best step: gold only fell) -> 1.400 at step 6 (KL 1.70, proxy -0.400); proxy at the base -0.500'
-        >>> optimize_line({"method": "grpo", "steps": 12, "base": rec(0, 0.0, -0.04, 1.87),
-        ...                "sweet_spot": rec(12, 1.9, 0.5, 2.79), "final": rec(12, 1.9, 0.5, 2.79)})
+        >>> top = rec(12, 1.9, 0.5, 2.79)
+        >>> optimize_line(OptimizeSummary(method="grpo", steps=12, records=[rec(0, 0.0, -0.04, 1.87)], sweet_spot=top,
+        ...                               final=top))
         'grpo, 12 steps against the demo model: gold 1.870 at the base -> 2.790 at step 12 (its best step: gold still rising; KL 1.90, proxy 0.500); proxy at the base -0.040'
     """
-    b, s, f = opt["base"], opt["sweet_spot"], opt["final"]
-    head = f"{opt['method']}, {opt['steps']} steps against the demo model: gold {b['gold']:.3f} at the base"
-    end = f"; proxy at the base {b['proxy']:.3f}"
-    if s["step"] == f["step"]:
-        return (f"{head} -> {f['gold']:.3f} at step {f['step']} (its best step: gold still rising; KL {f['kl']:.2f}, "
-                f"proxy {f['proxy']:.3f}){end}")
-    peak = (" (its best step: gold only fell)" if s["step"] == b["step"] else
-            f" -> {s['gold']:.3f} at step {s['step']} (sweet spot, KL {s['kl']:.2f}, proxy {s['proxy']:.3f})")
-    return f"{head}{peak} -> {f['gold']:.3f} at step {f['step']} (KL {f['kl']:.2f}, proxy {f['proxy']:.3f}){end}"
+    b, s, f = opt.records[0], opt.sweet_spot, opt.final
+    if s is None or f is None:
+        raise RewardlabError("optimize.json has no sweet spot or final step: the optimisation did not finish")
+    head = f"{opt.method}, {opt.steps} steps against the demo model: gold {b.gold:.3f} at the base"
+    end = f"; proxy at the base {b.proxy:.3f}"
+    if s.step == f.step:
+        return (f"{head} -> {f.gold:.3f} at step {f.step} (its best step: gold still rising; KL {f.kl:.2f}, "
+                f"proxy {f.proxy:.3f}){end}")
+    peak = (" (its best step: gold only fell)" if s.step == b.step else
+            f" -> {s.gold:.3f} at step {s.step} (sweet spot, KL {s.kl:.2f}, proxy {s.proxy:.3f})")
+    return f"{head}{peak} -> {f.gold:.3f} at step {f.step} (KL {f.kl:.2f}, proxy {f.proxy:.3f}){end}"
 
 
 def run(spec: DemoSpec) -> DemoResult:
@@ -188,7 +204,7 @@ class _MemoScorer:
         self.hits = 0
 
     def __getattr__(self, item: str) -> Any:  # loaded, device, ... of the wrapped scorer (the audit reads them)
-        return getattr(self.__dict__["inner"], item)
+        return getattr(object.__getattribute__(self, "inner"), item)
 
     def score(self, prompts: Sequence[Any], responses: Sequence[Any], progress: bool = True) -> Any:
         """Rewards of each (prompts[i], responses[i]): from the table, the rest scored by the wrapped scorer."""
@@ -324,7 +340,7 @@ def _goodhart_stage(scorer: Any, eval_dir: Path, size: DemoSizes, seed: int) -> 
                         n_resamples=size.resamples, seed=seed, progress=False)
 
 
-def _optimize_stage(scorer: Any, eval_dir: Path, size: DemoSizes, seed: int) -> dict[str, Any]:
+def _optimize_stage(scorer: Any, eval_dir: Path, size: DemoSizes, seed: int) -> OptimizeSummary:
     """GRPO of a simulator policy against the demo model, gold beside it: eval/optimize/ (steps.jsonl,
     optimize.json, optimize.png, policy.json), which the report picks up; returns the summary for the lines."""
     from rewardlab.policy.loop import OptimizeSpec
@@ -333,7 +349,5 @@ def _optimize_stage(scorer: Any, eval_dir: Path, size: DemoSizes, seed: int) -> 
     spec = OptimizeSpec(method="grpo", reward="demo model", output=str(eval_dir / "optimize"),
                         steps=size.optimize_steps, batch_prompts=size.optimize_prompts, group=size.optimize_group,
                         lr=size.optimize_lr, seed=seed, overwrite=True, checkpoint_every=size.optimize_steps)
-    res = optimize(spec, scorer=scorer)
-    return {"method": res.method, "steps": res.steps, "reward": res.reward, "base": res.records[0],
-            "sweet_spot": res.sweet_spot, "final": res.final, "cache": res.cache,
-            "proxy_gold_spearman": res.proxy_gold_spearman, "output": spec.output, "files": res.files}
+    optimize(spec, scorer=scorer)
+    return read_result(Path(spec.output) / "optimize.json", OptimizeSummary)
