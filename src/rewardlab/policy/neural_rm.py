@@ -220,7 +220,8 @@ class NeuralRewardModel:
         if self.freeze_embeddings:
             try:
                 emb = rm.hf.get_input_embeddings()
-            except (AttributeError, NotImplementedError):
+            except (AttributeError, NotImplementedError):  # deliberate: a backbone without an embedding table
+                log.info("%s: the backbone exposes no input embeddings; the update trains every parameter", self.name)
                 emb = None
             frozen = {id(p) for p in emb.parameters()} if emb is not None else set()
         return [n for n, p in rm.named_parameters() if p.requires_grad and id(p) not in frozen]
