@@ -8,11 +8,9 @@ import math
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from rewardlab.demo import SIZES, STAGES, DemoResult, _MemoScorer, _Stages, optimize_line
-from rewardlab.scoring.output import RewardOutput
+from rewardlab.demo import SIZES, STAGES, DemoResult, _Stages, optimize_line
 
 
 @pytest.mark.slow
@@ -97,30 +95,6 @@ def test_stage_times_and_lines():
     lines = res.lines()
     assert optimize_line(opt) in lines and lines[-1] == "stages: simulate 1 s, train 2 s"
     assert "2.439 at step 6 (sweet spot, KL 1.12" in optimize_line(opt) and "2.081 at step 16" in optimize_line(opt)
-
-
-class _Counting:
-    name = "count"
-
-    def __init__(self):
-        self.scored: list[str] = []
-        self.loaded = "the wrapped scorer's model"
-
-    def score(self, prompts, responses, progress=True):
-        self.scored += list(responses)
-        return RewardOutput([float(len(r)) for r in responses], std=[0.5] * len(responses))
-
-
-def test_memo_scorer_scores_each_response_once_and_keeps_order():
-    inner = _Counting()
-    memo = _MemoScorer(inner)
-    first = memo.score(["p", "p", "q"], ["aa", "b", "aa"])
-    assert first.mean.tolist() == [2.0, 1.0, 2.0] and first.std.tolist() == [0.5] * 3
-    again = memo.score(["q", "p", "p", "p"], ["aa", "ccc", "aa", "ccc"])
-    assert again.mean.tolist() == [2.0, 3.0, 2.0, 3.0]
-    assert inner.scored == ["aa", "b", "aa", "ccc"]  # (p, aa) and (q, aa) are two items; (p, ccc) ran once
-    assert memo.hits == 3 and memo.loaded == inner.loaded and memo.name == "count"
-    assert memo.score([], []).mean.shape == (0,) and np.isfinite(first.mean).all()
 
 
 def test_precision_option_reaches_the_training(monkeypatch):

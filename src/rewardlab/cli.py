@@ -20,8 +20,7 @@ from rewardlab.audit.spec import AuditSpec
 from rewardlab.cli_spec import Command, add_commands
 from rewardlab.data.stage import SOURCE_HELP, DataCheckSpec, DataConvertSpec, DataStatsSpec
 from rewardlab.demo import DemoSpec
-from rewardlab.ensemble.spec import MEMBER_FIELDS, EnsembleSpec
-from rewardlab.ensemble.spec import RUN_FIELDS as ENSEMBLE_RUN_FIELDS
+from rewardlab.ensemble.spec import EnsembleSpec
 from rewardlab.errors import DataValidationError, RewardlabError
 from rewardlab.eval.compare_stage import CompareRunsSpec
 from rewardlab.eval.eval_stage import EvalSpec
@@ -35,7 +34,8 @@ from rewardlab.policy.spec import CompareSpec, OptimizeSpec
 from rewardlab.report.stage import ReportSpec
 from rewardlab.serve.spec import ServeCommandSpec
 from rewardlab.simulate.spec import SimulateSpec
-from rewardlab.sweep.spec import RUN_FIELDS, RUNG_FIELDS, SweepSpec
+from rewardlab.sweep.ladder import RUN_FIELDS, RUNG_FIELDS
+from rewardlab.sweep.spec import SweepSpec
 from rewardlab.train.config import TrainConfig
 
 app = typer.Typer(
@@ -196,7 +196,7 @@ COMMANDS: list[Command] = [
             "scaling table (sweep.md, sweep.csv, sweep.json) and sweep.png. Resumable: finished runs in --output "
             "are reused."),
     Command("train-ensemble", EnsembleSpec, "rewardlab.ensemble.run:run", show=show,
-            skip=MEMBER_FIELDS + ENSEMBLE_RUN_FIELDS, set_prefix="train",
+            skip=RUNG_FIELDS + RUN_FIELDS, set_prefix="train",
             epilog="Every train option applies to every member (the member sets the model, its depth, LoRA or a "
             "frozen backbone, and its seed); --set takes train paths with or without 'train.'.",
             help="Train an ensemble whose members differ in what they can see (backbones, depths, LoRA or full, "

@@ -192,50 +192,6 @@ class _Stages:
             self._current = None
 
 
-class _MemoScorer:
-    """The demo model's scorer with the reward of every (prompt, response) it has scored remembered, so that a
-    response two stages score runs once (the audit's probe and adversarial stages score responses of its pair stage
-    again). `hits` counts the rewards answered from the table."""
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-        self.name = inner.name
-        self.table: dict[str, tuple[float, float | None, tuple[float, ...] | None]] = {}
-        self.hits = 0
-
-    def __getattr__(self, item: str) -> Any:  # loaded, device, ... of the wrapped scorer (the audit reads them)
-        return getattr(object.__getattribute__(self, "inner"), item)
-
-    def score(self, prompts: Sequence[Any], responses: Sequence[Any], progress: bool = True) -> Any:
-        """Rewards of each (prompts[i], responses[i]): from the table, the rest scored by the wrapped scorer."""
-        import numpy as np
-
-        from rewardlab.scoring.base import item_key
-        from rewardlab.scoring.output import RewardOutput
-
-        if not prompts:
-            return RewardOutput(np.zeros(0))
-        keys = [item_key(p, r) for p, r in zip(prompts, responses, strict=True)]
-        first: dict[str, int] = {}
-        for i, k in enumerate(keys):
-            if k not in self.table:
-                first.setdefault(k, i)
-        todo = list(first.values())
-        self.hits += len(keys) - len(todo)
-        if todo:
-            out = self.inner.score([prompts[i] for i in todo], [responses[i] for i in todo], progress=progress)
-            mean = np.asarray(out.mean, dtype=float).reshape(-1)
-            std = None if out.std is None else np.asarray(out.std, dtype=float).reshape(-1)
-            mem = None if out.members is None else np.asarray(out.members, dtype=float).reshape(len(todo), -1)
-            for j, i in enumerate(todo):
-                self.table[keys[i]] = (float(mean[j]), None if std is None else float(std[j]),
-                                       None if mem is None else tuple(mem[j].tolist()))
-        rows = [self.table[k] for k in keys]
-        std_all = None if any(r[1] is None for r in rows) else np.array([r[1] for r in rows])
-        mem_all = None if any(r[2] is None for r in rows) else np.array([r[2] for r in rows])
-        return RewardOutput(np.array([r[0] for r in rows], dtype=float), std_all, mem_all)
-
-
 def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 0,
              bf16: bool | None = None) -> DemoResult:
     """Run the pipeline end to end and return where everything went; each stage is logged (`rewardlab.demo`)
@@ -261,7 +217,7 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
     from rewardlab.eval.evaluate import evaluate
     from rewardlab.report import build_report
     from rewardlab.runtime import fast_bf16
-    from rewardlab.scoring import ModelScorer
+    from rewardlab.scoring import MemoScorer, ModelScorer
     from rewardlab.simulate import human_like, simulate_pairs
     from rewardlab.simulate.datasets import simulator_eval_sets
     from rewardlab.train.config import TrainConfig
@@ -292,7 +248,7 @@ def run_demo(output: str | Path = "runs/demo", quick: bool = False, seed: int = 
     clean_checkpoints(cfg.run.output)
     stages.start("evaluate", "evaluating on held-out simulator pairs, K-sample pools and battles")
     model_scorer = ModelScorer(res.loaded, name=str(out / "model"))
-    scorer = _MemoScorer(model_scorer)
+    scorer = MemoScorer(model_scorer)  # the audit re-scores responses the pair stage scored
     from rewardlab.data import load_pairs
 
     datasets = {"heldout_pairs": load_pairs(str(heldout_path)).records}

@@ -152,3 +152,16 @@ def test_settings_errors(tmp_path):
     run(OptimizeSpec(reward="gold", output=str(tmp_path / "a"), steps=2, **SMALL))
     with pytest.raises(RewardlabError, match=r"cannot resume with different settings \(lr: 0.5 -> 0.1\)"):
         run(OptimizeSpec(reward="gold", output=str(tmp_path / "a"), steps=2, lr=0.1, resume=True, **SMALL))
+
+
+def test_summary_shows_false_premise_agreement_when_the_run_watches_sycophancy(tmp_path):
+    """The `agree` column (the policy's exact agreement rate on false-premise prompts, from the records) appears
+    with --honesty-penalty or --sycophancy-audit, and only then: older summaries keep their columns."""
+    plain = run(OptimizeSpec(reward="gold", output=str(tmp_path / "a"), steps=2, **SMALL))
+    assert "agree" not in plain.lines()[1]
+    watched = run(OptimizeSpec(reward="gold", output=str(tmp_path / "b"), steps=2, honesty_penalty=1.0, **SMALL))
+    header, base, final = watched.lines()[1], watched.lines()[2], watched.lines()[4]
+    assert header.split()[-1] == "agree"
+    assert float(base.split()[-1]) == pytest.approx(watched.records[0]["agreement"], abs=5e-4)
+    assert float(final.split()[-1]) == pytest.approx(watched.final["agreement"], abs=5e-4)
+    assert watched.records[0]["agreement"] == pytest.approx(SimPolicy.from_base("default").agreement_rate())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rewardlab.scoring import CachedScorer, CallableScorer, ShardedScorer, prescore
+from rewardlab.scoring import CallableScorer, MemoScorer, ShardedScorer, prescore
 from rewardlab.scoring.distributed import shard_bounds
 
 
@@ -56,7 +56,7 @@ def test_prescore_scores_each_distinct_item_once_and_answers_from_the_table():
     inner = _length_scorer(calls)
     items = [("a", "x"), ("a", "x"), ("b", "yy"), ("a", "zzz")]
     cached = prescore(inner, items, progress=False)
-    assert isinstance(cached, CachedScorer) and calls == [3]
+    assert isinstance(cached, MemoScorer) and calls == [3]
     out = cached.score(["b", "a", "a"], ["yy", "x", "zzz"])
     np.testing.assert_array_equal(out.mean, [21, 11, 31])
     assert calls == [3]  # from the table

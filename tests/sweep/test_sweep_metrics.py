@@ -11,7 +11,15 @@ from scipy.stats import spearmanr
 
 from rewardlab.data.schema import PreferencePair
 from rewardlab.eval.length_control import mcnemar_exact
-from rewardlab.sweep.run import ProbeItems, compare_with_plain, count_parameters, length_spearman, run_metrics
+from rewardlab.sweep.run import (
+    ProbeItems,
+    SweepResult,
+    accuracy_warnings,
+    compare_with_plain,
+    count_parameters,
+    length_spearman,
+    run_metrics,
+)
 
 
 def _pairs(n: int = 120, seed: int = 0) -> list[PreferencePair]:
@@ -116,6 +124,42 @@ def test_compare_with_plain_is_paired():
                                            "worse": mcnemar_exact(new, lost) < 0.05}
     assert cmp["helps"] is (not cmp["probes"]["token_soup"]["worse"])
     assert cmp["probes"]["token_soup"]["worse"] and new == 10  # plain: soup never won; now on all 10 prompts
+
+
+def test_a_variant_losing_over_a_point_of_accuracy_is_warned_about():
+    """Issue 23: no mitigation may lower held-out accuracy by more than a point without a warning. A variant that
+    flips plain's decision on a known number of pairs loses exactly that share; the warning follows the 1-point
+    line and says whether the CI excludes 0."""
+    pairs = _pairs()
+    n = len(pairs)
+    y = np.array([0.0 if p.label == 0.0 else 1.0 for p in pairs])
+    probes = _probe_items()
+    sign = np.where(y == 1, 1.0, -1.0)
+    plain = {"rc": sign * 1.0, "rr": np.zeros(n), "probe": np.zeros(25)}  # right on every pair
+
+    def flipped(k):
+        d = sign.copy()
+        d[:k] *= -1  # wrong on the first k pairs
+        return {"rc": d, "rr": np.zeros(n), "probe": np.zeros(25)}
+
+    rows = []
+    for k, variant in [(0, "same"), (1, "one-pair"), (30, "a-quarter")]:
+        cmp = compare_with_plain(pairs, plain, flipped(k), probes, n_resamples=300)
+        assert cmp["accuracy"]["estimate"] == pytest.approx(-k / n)
+        rows.append({"rung": "minilm:6", "variant": variant, "vs_plain": cmp})
+    assert [r["vs_plain"]["accuracy_warning"] for r in rows] == [False, False, True]  # 1/120 < 1 point < 30/120
+    warns = accuracy_warnings([{"rung": "minilm:6", "variant": "plain"}, *rows])
+    assert len(warns) == 1 and warns[0].startswith("minilm:6 a-quarter: held-out accuracy -25.0 points")
+    assert "the CI excludes 0" in warns[0]
+    # a drop whose CI reaches 0 is still warned about, as possibly noise
+    noisy = {"rung": "r", "variant": "v", "vs_plain": {"accuracy": {"estimate": -0.02, "lo": -0.05, "hi": 0.01},
+                                                       "accuracy_warning": True}}
+    assert "may be noise" in accuracy_warnings([noisy])[0]
+    # the warnings reach sweep.md and the printed summary
+    row = {**rows[2], "params_total": 1000, "params_trainable": 10, "accuracy": {"estimate": 0.7, "lo": 0.6, "hi": 0.8},
+           "train_s": 1.0, "eval_s": 1.0}
+    res = SweepResult([row], {"source": "s", "eval_source": "e", "n_train": 1, "n_eval": 1}, 1.0, warnings=warns)
+    assert f"- {warns[0]}" in res.markdown() and f"WARNING: {warns[0]}" in res.lines()
 
 
 def test_count_parameters_leaves_out_peft_copies():

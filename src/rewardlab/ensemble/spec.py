@@ -16,17 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rewardlab.config import ConfigError, Spec, option
-from rewardlab.errors import RewardlabError
-from rewardlab.sweep.ladder import Rung, parse_rung
+from rewardlab.sweep.ladder import Rung, parse_rung, rung_train_config, rungs_option
 from rewardlab.train.config import TrainConfig
 
 #: the default members: MiniLM at three depths, fine-tuned (different representations, all offline)
 DEFAULT_MEMBERS = ("minilm:2", "minilm:3", "minilm:6")
-#: train settings a member decides (the CLI leaves their flags out; in Python the member overrides them)
-MEMBER_FIELDS = ("train.model.backbone", "train.model.num_layers", "train.model.lora.enabled",
-                 "train.model.freeze_backbone")
-#: train settings the ensemble decides for each member
-RUN_FIELDS = ("train.run.output", "train.run.resume")
 
 
 @dataclass
@@ -58,10 +52,7 @@ class EnsembleSpec(Spec):
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def check(self) -> None:
-        try:
-            rungs = [parse_rung(m) for m in self.members]
-        except RewardlabError as e:
-            raise ConfigError("{0}: " + str(e).replace("{", "{{").replace("}", "}}"), "members") from None
+        rungs = rungs_option(self.members, "members", distinct=False)
         if len(rungs) < 2:
             raise ConfigError(f"{{0}}: an ensemble needs at least two members, got {len(rungs)}", "members")
 
@@ -76,8 +67,5 @@ class EnsembleSpec(Spec):
         Raises:
             RewardlabError: the combination breaks a train rule (named by its dotted path and the member).
         """
-        updates = {**rung.overrides(), "run.seed": seed, "run.output": output, "run.resume": False}
-        try:
-            return self.train.with_overrides(updates, f"ensemble member {i} ({rung.label})")
-        except ConfigError as e:
-            raise RewardlabError(f"ensemble member {i} ({rung.label}): {e}") from None
+        return rung_train_config(self.train, rung, {"run.seed": seed, "run.output": output, "run.resume": False},
+                                 f"ensemble member {i} ({rung.label})")

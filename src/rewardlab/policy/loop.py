@@ -257,16 +257,22 @@ class OptimizeResult:
     def lines(self) -> list[str]:
         """A human-readable summary."""
         b, s, f = self.records[0], self.sweet_spot, self.final
+        # the false-premise agreement rate is a column when the run watches sycophancy (audit or penalty)
+        agree = (self.sycophancy is not None or bool(self.spec.get("honesty_penalty"))) and all(
+            r.get("agreement") is not None for r in (b, s, f))
         out = [f"{self.method} against {self.reward} from base {self.base}: {self.steps} steps in "
                f"{self.elapsed_s:.1f}s",
-               f"{'':14}{'step':>5}{'KL':>8}{'proxy':>9}{'gold':>8}{'win':>7}{'correct':>9}{'extra':>7}{'words':>7}"]
+               f"{'':14}{'step':>5}{'KL':>8}{'proxy':>9}{'gold':>8}{'win':>7}{'correct':>9}{'extra':>7}{'words':>7}"
+               + (f"{'agree':>7}" if agree else "")]
         for name, r in (("base", b), ("sweet spot", s), ("final", f)):
             win = r.get("win_rate")
             out.append(f"{name:14}{r['step']:>5}{r['kl']:>8.3f}{r['proxy']:>9.3f}{r['gold']:>8.3f}"
                        f"{'' if win is None else format(win, '.3f'):>7}"
-                       f"{r['rates']['correct']:>9.3f}{r['rates']['extra_sentences']:>7.2f}{r['words']:>7.1f}")
+                       f"{r['rates']['correct']:>9.3f}{r['rates']['extra_sentences']:>7.2f}{r['words']:>7.1f}"
+                       + (f"{r['agreement']:>7.3f}" if agree else ""))
         out.append("gold is the exact expected gold utility of the policy, win its exact gold win rate against the "
-                   "base; proxy the mean reward of its samples")
+                   "base; proxy the mean reward of its samples" + ("; agree its exact rate of agreeing on "
+                                                                 "false-premise prompts" if agree else ""))
         if self.cache.get("hit_rate") is not None:
             c = self.cache
             out.append(f"score cache: {c['hits']} hits, {c['misses']} distinct texts scored ({c['hit_rate']:.1%} "

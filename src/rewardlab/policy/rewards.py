@@ -23,6 +23,7 @@ is the Gaussian quantile of a heteroscedastic model); with several, std is the m
 from __future__ import annotations
 
 import logging
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 from rewardlab.errors import RewardlabError
 from rewardlab.policy.annotators import ANNOTATOR_PRESETS, annotator_config, parse_annotator  # noqa: F401
 from rewardlab.rules import parse_rule, pessimistic_scores
+from rewardlab.scoring.memo import RewardTable, Row, output_rows
 from rewardlab.simulate.config import SimConfig, UtilityWeights
 from rewardlab.simulate.responses import gold_utility, word_count
 
@@ -103,9 +105,7 @@ class _Member:
             else:
                 self.scorer = load_reward_model(spec, update, scoring)
             self.name = spec
-        self.cache: dict[tuple[str, str], tuple[float, float | None, tuple[float, ...] | None]] = {}
-        self.hits = 0
-        self.misses = 0
+        self.table = RewardTable()  # keyed by (prompt, text): a checkpoint stores it as is
 
     @property
     def updatable(self) -> bool:
@@ -121,44 +121,36 @@ class _Member:
                              + b["agreement"] * float(a["sycophantic"]) + b["format"] * float(a["formatting"])
                              for a, t in zip(attrs, texts, strict=True)]), None, None
         keys = list(zip(prompts, texts, strict=True))
-        todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
-        self.hits += len(keys) - len(todo)
-        self.misses += len(todo)
+        todo = [keys[i] for i in self.table.missing(keys)]
         if todo:
-            self._score(step, todo)
-        rows = [self.cache[k] for k in keys]
-        mean = np.array([r[0] for r in rows])
-        std = None if any(r[1] is None for r in rows) else np.array([r[1] for r in rows])
-        mem = None if any(r[2] is None for r in rows) else np.array([r[2] for r in rows])
-        return mean, std, mem
+            self.table.store(todo, self._score(step, todo))
+        out = self.table.output(keys)
+        return out.mean, out.std, out.members
 
-    def _score(self, step: int, todo: list[tuple[str, str]]) -> None:
+    def _score(self, step: int, todo: list[tuple[str, str]]) -> list[Row]:
+        """The rows of the distinct `todo` items, from the scorer; any failure or non-finite reward is one clear
+        error naming the step."""
         try:
             out = self.scorer.score([k[0] for k in todo], [k[1] for k in todo], progress=False)
-            vals = np.asarray(out.mean, dtype=float).reshape(-1)
+            n = np.asarray(out.mean, dtype=float).reshape(-1).shape[0]
         except RewardlabError as e:
             raise RewardlabError(f"step {step}: the reward model {self.name} failed: {e}") from None
         except Exception as e:  # a scorer is user code: any failure becomes one clear error naming the step
             raise RewardlabError(f"step {step}: the reward model {self.name} failed: "
                                  f"{type(e).__name__}: {e}") from e
-        if vals.shape[0] != len(todo):
-            raise RewardlabError(f"step {step}: the reward model {self.name} returned {vals.shape[0]} rewards "
-                                 f"for {len(todo)} responses")
-        std = getattr(out, "std", None)
-        mem = getattr(out, "members", None)
-        std = None if std is None else np.asarray(std, dtype=float).reshape(-1)
-        mem = None if mem is None else np.asarray(mem, dtype=float).reshape(len(todo), -1)
-        bad = np.flatnonzero(~np.isfinite(vals) | (np.zeros_like(vals, dtype=bool) if std is None else
-                                                    ~np.isfinite(std))
-                             | (np.zeros_like(vals, dtype=bool) if mem is None else ~np.isfinite(mem).all(axis=1)))
-        if bad.size:
-            p, t = todo[int(bad[0])]
+        if n != len(todo):
+            raise RewardlabError(f"step {step}: the reward model {self.name} returned {n} rewards for {len(todo)} "
+                                 "responses")
+        rows = output_rows(out, len(todo))
+        bad = [i for i, (m, sd, mem) in enumerate(rows)
+               if not math.isfinite(m) or (sd is not None and not math.isfinite(sd))
+               or (mem is not None and not all(math.isfinite(x) for x in mem))]
+        if bad:
+            p, t = todo[bad[0]]
             raise RewardlabError(f"step {step}: the reward model {self.name} returned a non-finite reward "
-                                 f"({vals[bad[0]]}) for {bad.size} of {len(todo)} responses; first: prompt "
+                                 f"({rows[bad[0]][0]}) for {len(bad)} of {len(todo)} responses; first: prompt "
                                  f"{p[:60]!r}, response {t[:60]!r}")
-        for i, k in enumerate(todo):
-            self.cache[k] = (float(vals[i]), None if std is None else float(std[i]),
-                             None if mem is None else tuple(float(x) for x in mem[i]))
+        return rows
 
 
 class Rewarder:
@@ -262,11 +254,11 @@ class Rewarder:
 
     @property
     def hits(self) -> int:
-        return sum(m.hits for m in self.members)
+        return sum(m.table.hits for m in self.members)
 
     @property
     def misses(self) -> int:
-        return sum(m.misses for m in self.members)
+        return sum(m.table.misses for m in self.members)
 
     def cache_stats(self) -> dict[str, Any]:
         """Hits, misses, hit rate and distinct texts of the score caches ({} for gold / annotator rewards).
@@ -289,7 +281,8 @@ class Rewarder:
         """
         out = []
         for i, m in enumerate(self.members):
-            d: dict[str, Any] = {"cache": [[p, t, *v] for (p, t), v in m.cache.items()], "counts": [m.hits, m.misses]}
+            d: dict[str, Any] = {"cache": [[p, t, *v] for (p, t), v in m.table.rows.items()],
+                                 "counts": [m.table.hits, m.table.misses]}
             if m.updatable and hasattr(m.scorer, "to_dict"):
                 d["model"] = (m.scorer.to_dict(folder, stem=f"rm-{i}") if hasattr(m.scorer, "load_dict")
                               else m.scorer.to_dict())
@@ -303,10 +296,10 @@ class Rewarder:
         if len(state["members"]) != len(self.members):
             raise RewardlabError(f"checkpoint: {len(state['members'])} reward members saved, {len(self.members)} now")
         for m, d in zip(self.members, state["members"], strict=True):
-            m.cache = {(e[0], e[1]): (float(e[2]), e[3] if len(e) > 3 else None,
-                                      tuple(e[4]) if len(e) > 4 and e[4] is not None else None)
-                       for e in d["cache"]}
-            m.hits, m.misses = d["counts"]
+            m.table = RewardTable({(e[0], e[1]): (float(e[2]), e[3] if len(e) > 3 else None,
+                                                  tuple(e[4]) if len(e) > 4 and e[4] is not None else None)
+                                   for e in d["cache"]})
+            m.table.hits, m.table.misses = d["counts"]
             if "model" in d and hasattr(m.scorer, "load_dict"):  # in place: the model stays on its device
                 m.scorer.load_dict(d["model"])
             elif "model" in d:
@@ -324,7 +317,7 @@ class Rewarder:
         for m in self.members:
             if m.updatable:
                 info = m.scorer.update(pairs)
-                m.cache.clear()
+                m.table.clear()
                 out.append({"member": m.name, **info})
         return out
 

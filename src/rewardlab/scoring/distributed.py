@@ -17,6 +17,7 @@ import numpy as np
 from rewardlab.data.schema import Text
 from rewardlab.runtime import logger, world
 from rewardlab.scoring.base import Scorer
+from rewardlab.scoring.memo import MemoScorer
 from rewardlab.scoring.output import RewardOutput
 
 
@@ -121,45 +122,7 @@ class ShardedScorer:
         return RewardOutput(mean, std, members)
 
 
-class CachedScorer:
-    """Rewards computed once for a known set of items (`prescore`), looked up by (prompt, response); items not
-    in the table go to the wrapped scorer."""
-
-    def __init__(self, inner: Scorer, keys: dict[str, int], table: RewardOutput):
-        self.inner = inner
-        self.name = inner.name
-        self.keys = keys
-        self.table = table
-
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self.__dict__["inner"], item)
-
-    def score(self, prompts: Sequence[Text], responses: Sequence[Text], progress: bool = True) -> RewardOutput:
-        from rewardlab.scoring.base import item_key
-
-        rows = [self.keys.get(item_key(p, r), -1) for p, r in zip(prompts, responses, strict=True)]
-        missing = [i for i, j in enumerate(rows) if j < 0]
-        t = self.table
-        idx = np.asarray([max(j, 0) for j in rows], dtype=int)
-        mean = t.mean[idx] if len(t) else np.zeros(len(rows))
-        std = t.std[idx] if t.std is not None else None
-        members = t.members[idx] if t.members is not None else None
-        if missing:
-            extra = self.inner.score([prompts[i] for i in missing], [responses[i] for i in missing], progress)
-            mean[missing] = extra.mean
-            std = _fill(std, extra.std, missing)
-            members = _fill(members, extra.members, missing)
-        return RewardOutput(mean, std, members)
-
-
-def _fill(a: np.ndarray | None, b: np.ndarray | None, rows: list[int]) -> np.ndarray | None:
-    if a is None or b is None:
-        return None
-    a[rows] = b
-    return a
-
-
-def prescore(scorer: Scorer, items: Sequence[tuple[Text, Text]], progress: bool = True) -> CachedScorer:
+def prescore(scorer: Scorer, items: Sequence[tuple[Text, Text]], progress: bool = True) -> MemoScorer:
     """Score every distinct (prompt, response) of `items` once, split across the launcher's processes, and
     return a scorer that answers from that table on every process (for commands such as `eval` that score
     several datasets and then compute statistics on one process).
@@ -170,20 +133,17 @@ def prescore(scorer: Scorer, items: Sequence[tuple[Text, Text]], progress: bool 
         progress: show a progress bar (on rank 0).
 
     Returns:
-        CachedScorer: the table, with `scorer` behind it for anything not in the table.
+        MemoScorer: the table, with `scorer` behind it for anything not in the table.
     """
     from rewardlab.scoring.base import item_key
 
-    keys: dict[str, int] = {}
-    prompts, responses = [], []
+    distinct: dict[str, tuple[Text, Text]] = {}  # first occurrences, in order (a chat turn list has no hash)
     for p, r in items:
-        k = item_key(p, r)
-        if k not in keys:
-            keys[k] = len(prompts)
-            prompts.append(p)
-            responses.append(r)
-    table = ShardedScorer(scorer).score(prompts, responses, progress=progress)
-    return CachedScorer(scorer, keys, table)
+        distinct.setdefault(item_key(p, r), (p, r))
+    prompts, responses = [p for p, _ in distinct.values()], [r for _, r in distinct.values()]
+    memo = MemoScorer(scorer)
+    memo.remember(prompts, responses, ShardedScorer(scorer).score(prompts, responses, progress=progress))
+    return memo
 
 
-__all__ = ["CachedScorer", "ShardedScorer", "finish_distributed", "init_distributed", "prescore", "shard_bounds"]
+__all__ = ["ShardedScorer", "finish_distributed", "init_distributed", "prescore", "shard_bounds"]

@@ -27,14 +27,23 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rewardlab.config import ConfigError
 from rewardlab.errors import RewardlabError
+
+if TYPE_CHECKING:
+    from rewardlab.train.config import TrainConfig
 
 MODES = ("full", "lora", "frozen")
 DEFAULT_RUNGS = ("minilm:1", "minilm:2", "minilm:3", "minilm:6", "smollm2:lora", "smollm2:full")
 DEFAULT_MLP_WIDTH = 256
 _MLP = re.compile(r"mlp(\d+)?")
+#: train settings a rung decides (commands over rungs leave their flags out; in Python the rung overrides them)
+RUNG_FIELDS = ("train.model.backbone", "train.model.num_layers", "train.model.lora.enabled",
+               "train.model.freeze_backbone")
+#: train settings a command over rungs (sweep, train-ensemble) decides for each run
+RUN_FIELDS = ("train.run.output", "train.run.resume")
 
 #: variant -> (TrainConfig overrides, or None for a variant that re-scores the plain model; what it is)
 VARIANTS: dict[str, tuple[dict[str, Any] | None, str]] = {
@@ -141,3 +150,35 @@ def parse_rungs(texts: list[str]) -> list[Rung]:
             raise RewardlabError(f"rungs {seen[r]!r} and {t!r} are the same model")
         seen[r] = t
     return rungs
+
+
+def rungs_option(texts: list[str], field: str, distinct: bool = True) -> list[Rung]:
+    """The rungs of a spec's option, for its `check`.
+
+    Args:
+        texts: the option's rung texts.
+        field: the option's name, for the error.
+        distinct: also refuse no rung and the same rung twice (`parse_rungs`); False parses each alone.
+
+    Returns:
+        list[Rung]: in the order given.
+
+    Raises:
+        ConfigError: naming `field` and the rung that does not parse.
+    """
+    try:
+        return parse_rungs(texts) if distinct else [parse_rung(t) for t in texts]
+    except RewardlabError as e:
+        raise ConfigError("{0}: " + str(e).replace("{", "{{").replace("}", "}}"), field) from None
+
+
+def rung_train_config(train: TrainConfig, rung: Rung, updates: dict[str, Any], what: str) -> TrainConfig:
+    """The TrainConfig of one run on a rung: the shared `train` settings, the rung's, then `updates`.
+
+    Raises:
+        RewardlabError: the combination breaks a train rule (named by its dotted path and `what`, the run).
+    """
+    try:
+        return train.with_overrides({**rung.overrides(), **updates}, what)
+    except ConfigError as e:
+        raise RewardlabError(f"{what}: {e}") from None

@@ -17,7 +17,10 @@ and the same adversarial probe items. Per run:
 
 A variant row is also compared with the plain run of its rung on the same pairs: paired differences of accuracy
 and gold agreement (95% CIs) and McNemar's exact test per probe. It "helps" (the issue's rule) when the gold
-agreement difference has its whole CI above 0 and no probe wins significantly more often.
+agreement difference has its whole CI above 0 and no probe wins significantly more often. A variant whose paired
+accuracy difference is below -1 point (`ACCURACY_WARN`) gets a warning: in the printed summary (after the table),
+sweep.md and sweep.json's `warnings`, with whether its CI excludes 0 (then the mitigation lowers accuracy, not only
+noise).
 
 Each run writes runs/<slug>/result.json (its row, its rewards and a fingerprint of everything that made it). A
 sweep started again in the same folder reuses a run whose fingerprint matches and refuses one that does not
@@ -52,6 +55,7 @@ logger = logging.getLogger(__name__)
 RESULT_SCHEMA = "rewardlab.sweep/1"
 RUN_SCHEMA = "rewardlab.sweep_run/1"
 PROBE_ALPHA = 0.05
+ACCURACY_WARN = 0.01  # a variant whose held-out accuracy falls more than this below plain's is warned about
 LC_FEATURE = "log_chars"
 
 
@@ -225,6 +229,36 @@ def compare_with_plain(eval_pairs: Sequence[PreferencePair], plain: dict[str, An
     g = out["gold_agreement"]
     out["helps"] = None if g is None else bool(g["lo"] > 0 and not worse)
     out["accuracy_drop"] = bool(out["accuracy"]["hi"] < 0)
+    out["accuracy_warning"] = bool(out["accuracy"]["estimate"] < -ACCURACY_WARN)
+    return out
+
+
+def accuracy_warnings(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One sentence per variant row whose paired held-out accuracy difference with plain is below -1 point.
+
+    Args:
+        rows: the sweep's rows (a variant row carries `vs_plain` from `compare_with_plain`).
+
+    Returns:
+        list[str]: the warnings, in row order; empty when no variant loses more than a point.
+
+    Example:
+        >>> row = {"rung": "minilm:6", "variant": "head-disentangled", "vs_plain": {"accuracy": {"estimate":
+        ...        -0.059, "lo": -0.112, "hi": -0.007}, "accuracy_drop": True, "accuracy_warning": True}}
+        >>> accuracy_warnings([row])[0][:75]
+        'minilm:6 head-disentangled: held-out accuracy -5.9 points against plain [-1'
+    """
+    out = []
+    for r in rows:
+        vs = r.get("vs_plain") or {}
+        if not vs.get("accuracy_warning"):
+            continue
+        acc = vs["accuracy"]
+        verdict = ("the CI excludes 0: this mitigation lowers accuracy on these data" if acc["hi"] < 0 else
+                   "the CI includes 0, so the drop may be noise")
+        out.append(f"{r['rung']} {r['variant']}: held-out accuracy {100 * acc['estimate']:+.1f} points against plain "
+                   f"[{100 * acc['lo']:+.1f}, {100 * acc['hi']:+.1f}] (more than {100 * ACCURACY_WARN:.0f} point "
+                   f"lost); {verdict}")
     return out
 
 
@@ -385,6 +419,7 @@ class SweepResult:
     reused: list[str] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with a schema tag."""
@@ -421,6 +456,8 @@ class SweepResult:
         cols = list(rows[0]) if rows else []
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
+        if self.warnings:
+            lines += ["", "**Warnings:**", "", *(f"- {w}" for w in self.warnings)]
         return "\n".join([self.data_line(), "", *lines]) + "\n"
 
     def data_line(self) -> str:
@@ -441,6 +478,7 @@ class SweepResult:
         width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
         out = [self.data_line(), "  ".join(c.ljust(width[c]) for c in cols)]
         out += ["  ".join(r[c].ljust(width[c]) for c in cols) for r in rows]
+        out += [f"WARNING: {w}" for w in self.warnings]
         out.append(f"{len(self.rows)} runs ({len(self.reused)} reused from the output folder) in "
                    f"{self.elapsed_s:.0f} s")
         return out
@@ -640,7 +678,7 @@ def run(spec: SweepSpec) -> SweepResult:
     if has_gold(ev):
         gc, gr = gold_columns(ev)
         meta["gold_utility_accuracy"] = float(pairwise_correct(gc - gr, y).mean())
-    res = SweepResult(rows, meta, time.perf_counter() - t0, reused, spec.to_dict())
+    res = SweepResult(rows, meta, time.perf_counter() - t0, reused, spec.to_dict(), warnings=accuracy_warnings(rows))
     files = [out / "sweep.json", out / "sweep.csv", out / "sweep.md"]
     _write_csv(rows, files[1])
     files[2].write_text(res.markdown())

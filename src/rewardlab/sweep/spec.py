@@ -15,15 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rewardlab.config import ConfigError, Spec, option
-from rewardlab.errors import RewardlabError
-from rewardlab.sweep.ladder import DEFAULT_RUNGS, VARIANTS, Rung, parse_rung, parse_rungs
+from rewardlab.sweep.ladder import (
+    DEFAULT_RUNGS,
+    VARIANTS,
+    Rung,
+    parse_rung,
+    parse_rungs,
+    rung_train_config,
+    rungs_option,
+)
 from rewardlab.train.config import TrainConfig
-
-#: train settings a rung decides (the CLI leaves their flags out; in Python the rung overrides them)
-RUNG_FIELDS = ("train.model.backbone", "train.model.num_layers", "train.model.lora.enabled",
-               "train.model.freeze_backbone")
-#: train settings the sweep decides for each run
-RUN_FIELDS = ("train.run.output", "train.run.resume")
 
 
 @dataclass
@@ -57,18 +58,12 @@ class SweepSpec(Spec):
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def check(self) -> None:
-        try:
-            rungs = parse_rungs(self.rungs)
-        except RewardlabError as e:
-            raise ConfigError(f"{{0}}: {_braces(str(e))}", "rungs") from None
+        rungs = rungs_option(self.rungs, "rungs")
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise ConfigError(f"{{0}}: unknown variant {unknown[0]!r}; known: {', '.join(VARIANTS)}", "variants")
-        for text in self.variant_rungs:
-            try:
-                r = parse_rung(text)
-            except RewardlabError as e:
-                raise ConfigError(f"{{0}}: {_braces(str(e))}", "variant_rungs") from None
+        targets = rungs_option(self.variant_rungs, "variant_rungs", distinct=False)
+        for text, r in zip(self.variant_rungs, targets, strict=True):
             if r not in rungs:
                 raise ConfigError(f"{{0}}: {text!r} is not one of the rungs", "variant_rungs")
 
@@ -100,13 +95,5 @@ class SweepSpec(Spec):
             RewardlabError: the combination breaks a train rule (named by its dotted path and the run).
         """
         over, _ = VARIANTS[variant]
-        updates = {**rung.overrides(), **(over or {}), "run.output": output, "run.resume": False}
-        try:
-            return self.train.with_overrides(updates, f"sweep run {rung.label} ({variant})")
-        except ConfigError as e:
-            raise RewardlabError(f"sweep run {rung.label} ({variant}): {e}") from None
-
-
-def _braces(text: str) -> str:
-    """Text safe inside a ConfigError template."""
-    return text.replace("{", "{{").replace("}", "}}")
+        return rung_train_config(self.train, rung, {**(over or {}), "run.output": output, "run.resume": False},
+                                 f"sweep run {rung.label} ({variant})")
