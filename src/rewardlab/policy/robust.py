@@ -130,15 +130,7 @@ def dro_weights(r_hat: np.ndarray | list[float], eps: float) -> np.ndarray:
     linear in m with breakpoints at m = 1/s, so the optimum is uniform over the top s with
     s = argmax_s (sum of the top s - eps) / s (the smallest such s on ties).
 
-    Args:
-        r_hat: proxy rewards of the K candidates.
-        eps: radius (>= 0).
-
-    Returns:
-        p, shape [K], on the simplex.
-
-    Raises:
-        RewardlabError: when r_hat is empty or not finite, or eps < 0.
+    Args, Returns and Raises: as :func:`drro_weights` (eps is the radius of the l_inf penalty here).
 
     Example:
         >>> dro_weights([1.0, 0.9, 0.0], 2.0).round(3).tolist()
@@ -215,18 +207,8 @@ def dro_penalty_advantages(r: np.ndarray | list[float], p_est: np.ndarray | list
     :func:`drro_bonus_advantages`: where DRRO adds eps to the sample the policy under-weights for its reward, DRO
     takes eps from the sample the policy weights most, pushing toward the flat top-s optimum of :func:`dro_weights`.
 
-    Args:
-        r: rewards of the G samples in the group.
-        p_est: the policy's estimated probabilities of those samples.
-        eps: penalty size (>= 0), typically a multiple of std(r).
-        rng: random generator for the tie break.
-        tol: probabilities within tol of the maximum count as tied.
-
-    Returns:
-        Advantages, shape [G].
-
-    Raises:
-        RewardlabError: when r and p_est differ in length or are not finite, or eps < 0.
+    Args, Returns and Raises: as :func:`drro_bonus_advantages` (eps is the penalty's size here; tol applies to the
+    probabilities p_est).
 
     Example:
         >>> a = dro_penalty_advantages([1.0, 1.0, 0.0], [0.5, 0.2, 0.3], 0.5, np.random.default_rng(0))
