@@ -10,8 +10,10 @@ One mechanism serves every place that scores the same items twice:
 Example:
     >>> from rewardlab.scoring import CallableScorer, MemoScorer
     >>> calls = []
-    >>> inner = CallableScorer(lambda ps, rs: calls.append(len(rs)) or [float(len(r)) for r in rs], name="len")
-    >>> memo = MemoScorer(inner)
+    >>> def length(prompts, responses):
+    ...     calls.append(len(responses))
+    ...     return [float(len(r)) for r in responses]
+    >>> memo = MemoScorer(CallableScorer(length))
     >>> memo.score(["q", "q", "q"], ["a", "bb", "a"]).mean.tolist()
     [1.0, 2.0, 1.0]
     >>> memo.score(["q"], ["bb"]).mean.tolist(), calls, memo.hits
@@ -103,7 +105,7 @@ class MemoScorer:
 
     Example:
         >>> from rewardlab.scoring import CallableScorer
-        >>> memo = MemoScorer(CallableScorer(lambda ps, rs: [1.0] * len(rs)))
+        >>> memo = MemoScorer(CallableScorer(lambda prompt, response: 1.0))
         >>> memo.score(["p", "p"], ["x", "x"]).mean.tolist(), memo.hits, memo.misses
         ([1.0, 1.0], 1, 1)
     """
