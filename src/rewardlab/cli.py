@@ -134,7 +134,7 @@ COMMANDS: list[Command] = [
             "chosen response; reward-conditioning writes both responses behind a positive / negative control "
             "token."),
     # train
-    Command("train", TrainConfig, "rewardlab.train.trainer:train", show=show, config_file=True,
+    Command("train", TrainConfig, "rewardlab.train.trainer:run_train", show=show, config_file=True,
             set_prefix="", epilog=TRAIN_EPILOG,
             help="Train a reward model (default: MiniLM + Bradley-Terry + scalar head on simulator pairs).\n\nThe "
             "settings are validated before anything loads; an impossible combination (say --head scalar with "

@@ -222,6 +222,30 @@ def test_margin_loss_without_margins_is_a_clear_error(tmp_path):
         train(TrainConfig.from_options(output=str(tmp_path / "m"), loss="margin", sim_n=20, **QUIET))
 
 
+def test_the_train_command_leaves_the_process_group(tmp_path, tiny_decoder):
+    """`rewardlab train` (run_train) destroys the launcher's process group once the model is saved: a torchrun
+    process that exits with its gloo group still up can be aborted at exit ('terminate called without an active
+    exception', SIGABRT), which failed a CI run after training had finished. A one-process gloo group stands in
+    for torchrun's; `train()` alone leaves it up for a Python caller's further collective work."""
+    import torch.distributed as dist
+
+    from rewardlab.train.trainer import run_train
+
+    data = tmp_path / "pairs.jsonl"
+    _sim(data, 16, 5, SimConfig())
+    opts = dict(model=tiny_decoder, data=str(data), eval_split=0.0, max_steps=1, max_length=64, **QUIET)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        train(TrainConfig.from_options(output=str(tmp_path / "a"), **opts))
+        assert dist.is_initialized()
+        res = run_train(TrainConfig.from_options(output=str(tmp_path / "b"), **opts))
+        assert not dist.is_initialized()
+        assert os.path.exists(os.path.join(res.output, "model.safetensors"))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path, tiny_decoder):
     """torchrun --nproc_per_node 2 (gloo, batch 4 per process) equals one process with batch 8 (the same global

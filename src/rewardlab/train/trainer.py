@@ -778,6 +778,31 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None, *, d
                        data)
 
 
+def run_train(cfg: TrainConfig) -> TrainResult:
+    """The `rewardlab train` stage: `train(cfg)`, then every process leaves the launcher's process group.
+
+    Under `torchrun` a process that exits with its gloo/NCCL group still up can be aborted by the group's threads
+    ('terminate called without an active exception', exit -6) after the model was saved, which fails the whole
+    launch. `train()` itself leaves the group up, so a Python caller can go on with collective work.
+
+    Args:
+        cfg: a validated TrainConfig.
+    Returns:
+        TrainResult: as `train`.
+    Raises:
+        RewardlabError, DataValidationError: as `train`.
+
+    Example:
+        >>> from rewardlab.train.trainer import run_train
+        >>> res = run_train(TrainConfig.from_options(output="runs/rm", sim_n=400, max_steps=20))  # doctest: +SKIP
+    """
+    from rewardlab.scoring.distributed import finish_distributed
+
+    result = train(cfg)
+    finish_distributed()
+    return result
+
+
 def _save_run(prep: Prepared, metrics: dict[str, float], **more: Any) -> None:
     """Step 5: save the model with its config, loss parameters, data provenance and metrics."""
     loss_params = {n: float(p.detach().reshape(-1)[0]) for n, p in prep.loss_fn.named_parameters()}
